@@ -1,0 +1,61 @@
+/** attache routes: the merged route table, one row per route, from the config alone (nothing is connected). */
+import { relative } from "node:path";
+import { formatDuration } from "../config/units.js";
+import { ConfigError, formatProblem } from "../config/problems.js";
+import { loadConfig, type ResolvedRoute } from "../config/validate.js";
+import type { FindOptions } from "../config/load.js";
+
+export async function routesCommand(options: FindOptions): Promise<number> {
+  let loaded;
+  try {
+    loaded = await loadConfig(options);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    loaded = { config: undefined, problems: err.problems };
+  }
+  if (!loaded.config) {
+    for (const p of loaded.problems) process.stderr.write(`${formatProblem(p)}\n`);
+    return 1;
+  }
+  const rows = [["PREFIX", "OWNER", "SOURCE", "UPSTREAM", "TIMEOUT", "RETRY", "BREAKER"]];
+  for (const route of loaded.config.routes) rows.push(routeRow(route));
+  process.stdout.write(formatTable(rows));
+  return 0;
+}
+
+export function routeRow(route: ResolvedRoute): string[] {
+  const cb = route.circuitBreaker;
+  return [
+    route.prefix,
+    route.source.owner ?? "-",
+    `${relative(process.cwd(), route.source.file) || route.source.file}:${route.source.line}`,
+    describeUpstream(route),
+    formatDuration(route.timeout) + (route.streaming ? " (streaming)" : ""),
+    route.retry ? `${route.retry.attempts}x on ${route.retry.on.join(",")}` : "off",
+    cb.enabled ? `${cb.errorThresholdPercentage}%/${cb.volumeThreshold} reset ${formatDuration(cb.resetTimeout)}${cb.maxConcurrent ? ` max ${cb.maxConcurrent}` : ""}` : "off",
+  ];
+}
+
+function describeUpstream(route: ResolvedRoute): string {
+  const { http, kubernetes, redis } = route.upstream;
+  if (http) {
+    if (http.endpoints) return `http ${http.endpoints.join(",")}`;
+    if (http.discovery?.dns) return `http dns:${http.discovery.dns.name}`;
+    return `http k8s:${http.discovery?.kubernetes?.namespace ?? "-"}/${http.discovery?.kubernetes?.service}`;
+  }
+  if (kubernetes) return `kubernetes ${kubernetes.server ?? (kubernetes.kubeconfig || kubernetes.context ? "kubeconfig" : "in-cluster")}`;
+  if (redis) return `redis ${redis.url ? redactUrl(redis.url) : redis.sentinels ? `sentinel:${redis.name}` : "cluster"}${redis.listen ? ` resp:${redis.listen}` : ""}`;
+  return "?";
+}
+
+/** A password in a URL is never printed. */
+function redactUrl(url: string): string {
+  const u = new URL(url);
+  if (u.password) u.password = "***";
+  return u.toString();
+}
+
+function formatTable(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ")).join("\n") + "\n";
+}

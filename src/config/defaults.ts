@@ -1,0 +1,56 @@
+/** Built-in defaults, one reason each. The root file's `defaults` block overrides them for every route. */
+
+export const DEFAULTS = {
+  /** Loopback only: the app is in the same pod; nothing else should reach an ambassador holding credentials. */
+  listen: "127.0.0.1:8001",
+  admin: "127.0.0.1:9901",
+  /** The DNS-rebinding guard of kubectl proxy: only names that mean "this machine". */
+  acceptHosts: ["localhost", "127.0.0.1", "[::1]"],
+  shutdown: {
+    /** Below Kubernetes' default terminationGracePeriodSeconds (30s), so attache exits before SIGKILL. */
+    drainTimeout: 20_000,
+    /** Long enough for an app that is itself shutting down to make its last calls. */
+    idleGrace: 2_000,
+  },
+  log: { level: "info", format: "json", access: true },
+  route: {
+    stripPrefix: true,
+    /** Envoy's route timeout is 15s. */
+    timeout: 15_000,
+    maxBodySize: 10 * 1024 * 1024,
+    streaming: false,
+    circuitBreaker: {
+      enabled: true,
+      errorThresholdPercentage: 50,
+      /** Fewer calls than this in the window never open the breaker: one failed request is not an outage. */
+      volumeThreshold: 20,
+      resetTimeout: 10_000,
+      rollingCountTimeout: 10_000,
+      rollingCountBuckets: 10,
+    },
+    pool: {
+      keepAlive: true,
+      maxSockets: 256,
+      maxFreeSockets: 64,
+      /**
+       * Below the 5s keep-alive timeout of Node servers (and nginx's 75s, Go's 90s): a socket the
+       * upstream is about to close is retired by us first, avoiding ECONNRESET on reuse.
+       */
+      idleTimeout: 4_000,
+      connectTimeout: 5_000,
+    },
+    retry: {
+      on: ["connect-failure", "reset", 502, 503, 504] as Array<"connect-failure" | "reset" | "timeout" | "5xx" | number>,
+      /** Envoy's retry back-off base (25ms) and cap (10 × base). */
+      backoff: 25,
+      maxBackoff: 250,
+    },
+    outlierDetection: {
+      consecutiveFailures: 5,
+      ejectionTime: 30_000,
+      /** Never eject more than half the endpoints: a cluster-wide problem must not become an outage. */
+      maxEjectionPercent: 50,
+    },
+    balance: "round-robin" as const,
+  },
+} as const;

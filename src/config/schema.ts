@@ -1,0 +1,255 @@
+/**
+ * THE config schema (DESIGN §2): root file, team route file, route, upstream kinds.
+ * Every TypeScript config type is inferred from here; `npm run schema` writes the JSON Schema.
+ * Route-level policy keys stay optional here: `defaults.ts` and the root `defaults` block fill them in.
+ */
+import { z } from "zod";
+import { parseDuration, parseSize } from "./units.js";
+
+const duration = z
+  .union([z.string(), z.number()])
+  .transform((value, ctx) => {
+    const out = parseDuration(value);
+    if (out === undefined) {
+      ctx.addIssue({ code: "custom", message: `invalid duration ${JSON.stringify(value)} (use e.g. 250ms, 5s, 2m, or integer milliseconds)` });
+      return z.NEVER;
+    }
+    return out;
+  })
+  .meta({ description: "Duration: a string such as 250ms, 5s, 2m, or integer milliseconds." });
+
+const size = z
+  .union([z.string(), z.number()])
+  .transform((value, ctx) => {
+    const out = parseSize(value);
+    if (out === undefined) {
+      ctx.addIssue({ code: "custom", message: `invalid size ${JSON.stringify(value)} (use e.g. 512kb, 1mb, or integer bytes)` });
+      return z.NEVER;
+    }
+    return out;
+  })
+  .meta({ description: "Size: a string such as 512kb, 1mb, or integer bytes." });
+
+const regex = z.string().superRefine((source, ctx) => {
+  try {
+    new RegExp(source);
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: `invalid regular expression: ${(err as Error).message}` });
+  }
+});
+
+/** host:port; IPv6 hosts in brackets ("[::1]:8001"). */
+const address = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "expected host:port, e.g. 127.0.0.1:8001 or [::1]:8001");
+
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "expected host:port");
+
+const httpUrl = z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" });
+
+/** A file the process must be able to read; checked at load (`validate.ts`) and re-read when it changes. */
+const filePath = z.string().min(1).meta({ description: "Path of a file that attache reads (and re-reads when it changes)." });
+
+/** An object with exactly one of the given keys set (upstream kinds, discovery sources). */
+function exactlyOne<T extends Record<string, z.ZodType>>(shape: T, what: string) {
+  const optional = Object.fromEntries(Object.entries(shape).map(([k, v]) => [k, v.optional()])) as { [K in keyof T]: z.ZodOptional<T[K]> };
+  const names = Object.keys(shape);
+  return z.strictObject(optional).superRefine((value, ctx) => {
+    const set = names.filter((k) => (value as Record<string, unknown>)[k] !== undefined);
+    if (set.length !== 1) ctx.addIssue({ code: "custom", message: `${what} needs exactly one of ${names.join(", ")}${set.length ? ` (found ${set.join(", ")})` : ""}` });
+  });
+}
+
+const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"] as const;
+const method = z.enum(METHODS);
+
+const tls = z.strictObject({
+  caFile: filePath.optional(),
+  certFile: filePath.optional(),
+  keyFile: filePath.optional(),
+  servername: z.string().optional(),
+  insecureSkipVerify: z.boolean().optional().meta({ description: "Skip server certificate verification. For tests only." }),
+});
+
+/** Connection keys shared by the kubernetes upstream and kubernetes discovery. */
+const kubernetesConnection = {
+  server: httpUrl.optional().meta({ description: "API server URL. Default: in-cluster, else the kubeconfig context." }),
+  tokenFile: filePath.optional(),
+  caFile: filePath.optional(),
+  kubeconfig: z.string().optional().meta({ description: "kubeconfig path; default $KUBECONFIG, then ~/.kube/config." }),
+  context: z.string().optional(),
+};
+
+const discovery = exactlyOne(
+  {
+    dns: z.strictObject({
+      name: z.string().min(1),
+      port: z.number().int().min(1).max(65535).optional().meta({ description: "Omitted: SRV records are used." }),
+      interval: duration.optional(),
+      servers: z.array(hostPort).optional().meta({ description: "DNS servers (ip:port) instead of the system resolvers." }),
+    }),
+    kubernetes: z.strictObject({
+      service: z.string().min(1),
+      namespace: z.string().min(1).optional(),
+      port: z.union([z.string().min(1), z.number().int().min(1).max(65535)]),
+      ...kubernetesConnection,
+    }),
+  },
+  "discovery",
+);
+
+const httpUpstream = z
+  .strictObject({
+    endpoints: z.array(httpUrl).min(1).optional(),
+    discovery: discovery.optional(),
+    balance: z.enum(["round-robin", "least-request", "random"]).optional(),
+    tls: tls.optional(),
+    auth: z.strictObject({ bearerTokenFile: filePath }).optional(),
+    outlierDetection: z
+      .strictObject({
+        consecutiveFailures: z.number().int().min(1).optional(),
+        ejectionTime: duration.optional(),
+        maxEjectionPercent: z.number().min(0).max(100).optional(),
+      })
+      .optional(),
+  })
+  .superRefine((value, ctx) => {
+    if ((value.endpoints === undefined) === (value.discovery === undefined)) {
+      ctx.addIssue({ code: "custom", message: "http upstream needs exactly one of endpoints or discovery" });
+    }
+  });
+
+const kubernetesUpstream = z.strictObject(kubernetesConnection);
+
+const redisUpstream = z
+  .strictObject({
+    url: z.url({ protocol: /^rediss?$/, error: "expected a redis:// or rediss:// URL" }).optional(),
+    sentinels: z.array(hostPort).min(1).optional(),
+    name: z.string().min(1).optional().meta({ description: "Sentinel master name." }),
+    cluster: z.array(hostPort).min(1).optional(),
+    usernameFile: filePath.optional(),
+    passwordFile: filePath.optional(),
+    tls: tls.optional(),
+    keyPrefix: z.string().optional(),
+    commands: z.array(z.string().min(1)).min(1).optional(),
+    listen: address.optional().meta({ description: "Optional RESP listener for ordinary Redis clients." }),
+  })
+  .superRefine((value, ctx) => {
+    const modes = [value.url, value.sentinels, value.cluster].filter((v) => v !== undefined).length;
+    if (modes !== 1) ctx.addIssue({ code: "custom", message: "redis upstream needs exactly one of url, sentinels (with name) or cluster" });
+    if (value.sentinels && !value.name) ctx.addIssue({ code: "custom", path: ["name"], message: "sentinels need the master's name" });
+  });
+
+const upstream = exactlyOne({ http: httpUpstream, kubernetes: kubernetesUpstream, redis: redisUpstream }, "upstream");
+
+const retryCondition = z.union([z.enum(["connect-failure", "reset", "timeout", "5xx"]), z.number().int().min(100).max(599)]);
+
+const retry = z.strictObject({
+  attempts: z.number().int().min(1).max(10).meta({ description: "Total tries, the first one included." }),
+  on: z.array(retryCondition).min(1).optional(),
+  backoff: duration.optional(),
+  maxBackoff: duration.optional(),
+});
+
+const circuitBreaker = z.strictObject({
+  enabled: z.boolean().optional(),
+  errorThresholdPercentage: z.number().min(1).max(100).optional(),
+  volumeThreshold: z.number().int().min(0).optional(),
+  resetTimeout: duration.optional(),
+  rollingCountTimeout: duration.optional(),
+  rollingCountBuckets: z.number().int().min(1).optional(),
+  maxConcurrent: z.number().int().min(1).optional().meta({ description: "Bulkhead: in-flight requests above this get 503 overloaded." }),
+});
+
+const pool = z.strictObject({
+  keepAlive: z.boolean().optional(),
+  maxSockets: z.number().int().min(1).optional(),
+  maxFreeSockets: z.number().int().min(0).optional(),
+  idleTimeout: duration.optional(),
+  connectTimeout: duration.optional(),
+});
+
+const pathRule = z.strictObject({
+  path: regex,
+  methods: z.array(method).min(1).optional(),
+});
+
+export const routeSchema = z.strictObject({
+  prefix: z
+    .string()
+    .regex(/^\/([A-Za-z0-9._~!$&'()*+,;=:@-]+(\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)*)?$/, "prefix must start with / and contain plain path segments (no trailing /, no empty, . or .. segments)")
+    .refine((p) => !p.split("/").some((s) => s === "." || s === ".."), "prefix must not contain . or .. segments"),
+  name: z.string().regex(/^[A-Za-z0-9_.:-]+$/, "name may contain letters, digits and _ . : -").optional(),
+  stripPrefix: z.boolean().optional(),
+  upstream,
+  methods: z.array(method).min(1).optional(),
+  allow: z.array(pathRule).optional(),
+  deny: z.array(pathRule).optional(),
+  timeout: duration.optional(),
+  streaming: z.boolean().optional(),
+  retry: retry.optional(),
+  circuitBreaker: circuitBreaker.optional(),
+  pool: pool.optional(),
+  headers: z
+    .strictObject({
+      set: z.record(z.string(), z.string()).optional(),
+      remove: z.array(z.string()).optional(),
+    })
+    .optional(),
+  maxBodySize: size.optional(),
+});
+
+const defaultsSchema = z.strictObject({
+  timeout: duration.optional(),
+  retry: retry.optional(),
+  circuitBreaker: circuitBreaker.optional(),
+  pool: pool.optional(),
+  maxBodySize: size.optional(),
+});
+
+const owner = z.string().regex(/^[A-Za-z0-9_.-]+$/, "owner may contain letters, digits and _ . -");
+
+export const rootSchema = z.strictObject({
+  listen: address.optional(),
+  admin: address.optional(),
+  allowNonLoopback: z
+    .boolean()
+    .optional()
+    .meta({ description: "Allow listen/admin/RESP addresses outside loopback. Off: an ambassador holding credentials must not be reachable from the network by accident." }),
+  acceptHosts: z.array(z.string().min(1)).optional(),
+  include: z.array(z.string().min(1)).optional(),
+  owner: owner.optional().meta({ description: "Owner of the routes in this file." }),
+  owners: z.record(owner, z.array(z.string().startsWith("/"))).optional(),
+  shutdown: z.strictObject({ drainTimeout: duration.optional(), idleGrace: duration.optional() }).optional(),
+  log: z
+    .strictObject({
+      level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).optional(),
+      format: z.enum(["json", "pretty"]).optional(),
+      access: z.boolean().optional(),
+    })
+    .optional(),
+  defaults: defaultsSchema.optional(),
+  routes: z.array(routeSchema).optional(),
+});
+
+export const routeFileSchema = z.strictObject({
+  owner: owner.optional(),
+  routes: z.array(routeSchema),
+});
+
+export type RootFileConfig = z.output<typeof rootSchema>;
+export type RouteFileConfig = z.output<typeof routeFileSchema>;
+export type RouteConfig = z.output<typeof routeSchema>;
+export type UpstreamConfig = RouteConfig["upstream"];
+export type HttpUpstreamConfig = z.output<typeof httpUpstream>;
+export type KubernetesUpstreamConfig = z.output<typeof kubernetesUpstream>;
+export type RedisUpstreamConfig = z.output<typeof redisUpstream>;
+export type DiscoveryConfig = z.output<typeof discovery>;
+export type TlsConfig = z.output<typeof tls>;
+export type RetryConfig = z.output<typeof retry>;
+export type CircuitBreakerConfig = z.output<typeof circuitBreaker>;
+export type PoolConfig = z.output<typeof pool>;
+export type DefaultsConfig = z.output<typeof defaultsSchema>;
+export type PathRuleConfig = z.output<typeof pathRule>;
+export type HttpMethod = (typeof METHODS)[number];
+export { METHODS };

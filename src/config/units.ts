@@ -1,0 +1,23 @@
+/** Durations ("250ms", "5s", "2m" or integer ms) and sizes ("1mb", "512kb" or integer bytes) as numbers. */
+import bytes from "bytes";
+import ms from "ms";
+
+/** Milliseconds, or undefined when the text is not a duration. */
+export function parseDuration(value: string | number): number | undefined {
+  if (typeof value === "number") return Number.isInteger(value) && value >= 0 ? value : undefined;
+  // `ms` also accepts a bare "100" as milliseconds and "1.5h"; both are fine in a config file.
+  const out = ms(value.trim() as ms.StringValue) as number | undefined;
+  return typeof out === "number" && Number.isFinite(out) && out >= 0 ? Math.round(out) : undefined;
+}
+
+/** Bytes, or undefined when the text is not a size. */
+export function parseSize(value: string | number): number | undefined {
+  if (typeof value === "number") return Number.isInteger(value) && value >= 0 ? value : undefined;
+  if (!/^\s*\d+(\.\d+)?\s*(b|kb|mb|gb|tb)?\s*$/i.test(value)) return undefined;
+  const out = bytes.parse(value);
+  return out === null || !Number.isFinite(out) || out < 0 ? undefined : out;
+}
+
+export function formatDuration(msValue: number): string {
+  return ms(msValue);
+}

@@ -1,0 +1,312 @@
+/**
+ * Schema and cross-file rules → a resolved, frozen Config, or every problem at once.
+ * Per-file steps (checkRootFile, checkRouteFile) are separate from `assemble` so that reload can
+ * keep a team's last good file when only that file is wrong (DESIGN §5).
+ */
+import { accessSync, constants } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { closest, distance } from "fastest-levenshtein";
+import type { z } from "zod";
+import { DEFAULTS } from "./defaults.js";
+import { expandIncludes, findRootConfig, readSource, type FindOptions, type SourceFile } from "./load.js";
+import { formatPath, type ConfigProblem } from "./problems.js";
+import {
+  rootSchema,
+  routeFileSchema,
+  type CircuitBreakerConfig,
+  type PoolConfig,
+  type RetryConfig,
+  type RootFileConfig,
+  type RouteConfig,
+  type RouteFileConfig,
+} from "./schema.js";
+
+export type ResolvedCircuitBreaker = Required<Omit<CircuitBreakerConfig, "maxConcurrent">> & Pick<CircuitBreakerConfig, "maxConcurrent">;
+export type ResolvedPool = Required<PoolConfig>;
+export type ResolvedRetry = Required<RetryConfig>;
+
+/** A route with every default applied, and where it came from. */
+export interface ResolvedRoute extends Omit<RouteConfig, "name" | "stripPrefix" | "timeout" | "streaming" | "maxBodySize" | "circuitBreaker" | "pool" | "retry"> {
+  name: string;
+  stripPrefix: boolean;
+  timeout: number;
+  /** undefined: the upstream kind decides per request (kubernetes: watch/follow). */
+  streaming: boolean | undefined;
+  maxBodySize: number;
+  circuitBreaker: ResolvedCircuitBreaker;
+  pool: ResolvedPool;
+  retry: ResolvedRetry | undefined;
+  source: { file: string; line: number; col: number; owner: string | undefined };
+}
+
+export interface Config {
+  rootFile: string;
+  /** Every file that made this config, root first. */
+  files: string[];
+  listen: string;
+  admin: string;
+  allowNonLoopback: boolean;
+  acceptHosts: string[];
+  include: string[];
+  owners: Record<string, string[]> | undefined;
+  shutdown: { drainTimeout: number; idleGrace: number };
+  log: { level: string; format: "json" | "pretty"; access: boolean };
+  routes: ResolvedRoute[];
+}
+
+export interface CheckedFile<T> {
+  source: SourceFile;
+  value: T | undefined;
+  problems: ConfigProblem[];
+}
+
+export interface LoadResult {
+  config: Config | undefined;
+  problems: ConfigProblem[];
+  root: CheckedFile<RootFileConfig>;
+  teams: CheckedFile<RouteFileConfig>[];
+}
+
+/** Find, read, check and assemble everything. Never throws for bad config: problems come back. */
+export async function loadConfig(options: FindOptions = {}): Promise<LoadResult> {
+  const env = options.env ?? process.env;
+  const rootPath = await findRootConfig(options);
+  const root = checkRootFile(await readSource(rootPath, env));
+  const teams: CheckedFile<RouteFileConfig>[] = [];
+  const problems = [...root.problems];
+  // Even when the root file is wrong, its include list (if readable) is followed: report every problem at once.
+  const include = root.value?.include ?? includeOf(root.source.data);
+  {
+    const included = await expandIncludes(rootPath, include, root.source.locate);
+    problems.push(...included.problems);
+    for (const file of included.files) {
+      const team = checkRouteFile(await readSource(file, env));
+      teams.push(team);
+      problems.push(...team.problems);
+    }
+  }
+  if (problems.length > 0 || !root.value) return { config: undefined, problems, root, teams };
+  const assembled = assemble(root, teams);
+  return { config: assembled.config, problems: assembled.problems, root, teams };
+}
+
+export function checkRootFile(source: SourceFile): CheckedFile<RootFileConfig> {
+  return checkFile(source, rootSchema);
+}
+
+export function checkRouteFile(source: SourceFile): CheckedFile<RouteFileConfig> {
+  return checkFile(source, routeFileSchema);
+}
+
+/** Cross-file rules (unique prefixes and names, owners, addresses) and defaults → Config. */
+export function assemble(root: CheckedFile<RootFileConfig>, teams: readonly CheckedFile<RouteFileConfig>[]): { config: Config | undefined; problems: ConfigProblem[] } {
+  const rootValue = root.value!;
+  const problems: ConfigProblem[] = [];
+  const owners = rootValue.owners;
+  const routes: ResolvedRoute[] = [];
+  const byPrefix = new Map<string, ResolvedRoute>();
+  const byName = new Map<string, ResolvedRoute>();
+
+  const listen = rootValue.listen ?? DEFAULTS.listen;
+  const admin = rootValue.admin ?? DEFAULTS.admin;
+  const allowNonLoopback = rootValue.allowNonLoopback ?? false;
+  const addresses: Array<{ address: string; file: SourceFile; path: PropertyKey[] }> = [
+    { address: listen, file: root.source, path: ["listen"] },
+    { address: admin, file: root.source, path: ["admin"] },
+  ];
+
+  const files: Array<{ file: CheckedFile<{ owner?: string | undefined; routes?: RouteConfig[] | undefined }>; isRoot: boolean }> = [
+    { file: root, isRoot: true },
+    ...teams.map((file) => ({ file, isRoot: false })),
+  ];
+  for (const { file, isRoot } of files) {
+    const value = file.value;
+    if (!value) continue;
+    const source = file.source;
+    const owner = value.owner;
+    if (!isRoot && owners && owner === undefined) {
+      problems.push(at(source, [], "owner is missing: the root file sets owners, so every route file must name its owner"));
+    } else if (!isRoot && owners && owner !== undefined && !(owner in owners)) {
+      problems.push(at(source, ["owner"], `owner ${JSON.stringify(owner)} is not listed in the root file's owners (${Object.keys(owners).join(", ")})`));
+    }
+    for (const [i, config] of (value.routes ?? []).entries()) {
+      const pos = source.locate(["routes", i, "prefix"]);
+      const route = resolveRoute(config, rootValue, { file: source.path, line: pos.line, col: pos.col, owner });
+      const granted = !isRoot && owners && owner !== undefined ? owners[owner] : undefined;
+      if (granted && !granted.some((g) => isUnder(route.prefix, g))) {
+        problems.push(at(source, ["routes", i, "prefix"], `prefix ${route.prefix} is outside what owners grants ${owner} (${granted.join(", ")})`));
+      }
+      const clash = byPrefix.get(route.prefix);
+      if (clash) {
+        problems.push(at(source, ["routes", i, "prefix"], `prefix ${route.prefix} is already claimed by ${where(clash)}`));
+        continue;
+      }
+      const nameClash = byName.get(route.name);
+      if (nameClash) {
+        problems.push(at(source, ["routes", i, config.name ? "name" : "prefix"], `route name ${route.name} is already used by ${where(nameClash)}`));
+        continue;
+      }
+      byPrefix.set(route.prefix, route);
+      byName.set(route.name, route);
+      routes.push(route);
+      if (config.upstream.redis?.listen) {
+        addresses.push({ address: config.upstream.redis.listen, file: source, path: ["routes", i, "upstream", "redis", "listen"] });
+      }
+    }
+  }
+
+  const seen = new Map<string, string>();
+  for (const a of addresses) {
+    const label = formatPath(a.path);
+    if (!allowNonLoopback && !isLoopback(a.address)) {
+      problems.push(at(a.file, a.path, `${a.address} is not a loopback address; set allowNonLoopback: true in the root file to expose attache beyond this machine`));
+    }
+    const other = seen.get(a.address);
+    if (other) problems.push(at(a.file, a.path, `${a.address} is already used by ${other}`));
+    else seen.set(a.address, `${label} in ${a.file.path}`);
+  }
+
+  if (problems.length > 0) return { config: undefined, problems };
+  const config: Config = {
+    rootFile: root.source.path,
+    files: [root.source.path, ...teams.map((t) => t.source.path)],
+    listen,
+    admin,
+    allowNonLoopback,
+    acceptHosts: rootValue.acceptHosts ?? [...DEFAULTS.acceptHosts],
+    include: rootValue.include ?? [],
+    owners,
+    shutdown: { ...DEFAULTS.shutdown, ...rootValue.shutdown },
+    log: { ...DEFAULTS.log, ...rootValue.log },
+    routes,
+  };
+  return { config: deepFreeze(config), problems };
+}
+
+function resolveRoute(config: RouteConfig, root: RootFileConfig, source: ResolvedRoute["source"]): ResolvedRoute {
+  const d = root.defaults ?? {};
+  const retry = config.retry ?? d.retry;
+  return {
+    ...config,
+    name: config.name ?? config.prefix,
+    stripPrefix: config.stripPrefix ?? DEFAULTS.route.stripPrefix,
+    timeout: config.timeout ?? d.timeout ?? DEFAULTS.route.timeout,
+    streaming: config.streaming,
+    maxBodySize: config.maxBodySize ?? d.maxBodySize ?? DEFAULTS.route.maxBodySize,
+    circuitBreaker: { ...DEFAULTS.route.circuitBreaker, ...d.circuitBreaker, ...config.circuitBreaker },
+    pool: { ...DEFAULTS.route.pool, ...d.pool, ...config.pool },
+    retry: retry && { on: [...DEFAULTS.route.retry.on], backoff: DEFAULTS.route.retry.backoff, maxBackoff: DEFAULTS.route.retry.maxBackoff, ...retry },
+    source,
+  };
+}
+
+function includeOf(data: unknown): string[] {
+  const include = (data as { include?: unknown } | undefined)?.include;
+  return Array.isArray(include) ? include.filter((i): i is string => typeof i === "string") : [];
+}
+
+// ---- per-file checks ----
+
+/** zod hides the schema from final issues; the error map keeps the known keys for "did you mean". */
+const KNOWN_KEYS = "\u0000known:";
+
+function checkFile<S extends z.ZodType>(source: SourceFile, schema: S): CheckedFile<z.output<S>> {
+  if (source.data === undefined) return { source, value: undefined, problems: source.problems };
+  const parsed = schema.safeParse(source.data, {
+    error: (iss) => {
+      if (iss.code !== "unrecognized_keys") return undefined;
+      const shape = (iss.inst as { _zod?: { def?: { shape?: Record<string, unknown> } } } | undefined)?._zod?.def?.shape;
+      return KNOWN_KEYS + Object.keys(shape ?? {}).join(",");
+    },
+  });
+  if (!parsed.success) {
+    // A field already reported (an unset ${VAR}) is not reported again for the empty value it left.
+    const known = new Set(source.problems.map((p) => p.path));
+    const schemaProblems = issuesToProblems(parsed.error.issues, source).filter((p) => !known.has(p.path));
+    return { source, value: undefined, problems: [...source.problems, ...schemaProblems] };
+  }
+  const value = parsed.data as z.output<S>;
+  const problems = [...source.problems, ...checkFiles(value, source)];
+  return { source, value: problems.length ? undefined : value, problems };
+}
+
+function issuesToProblems(issues: readonly z.core.$ZodIssue[], source: SourceFile): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  for (const issue of issues) {
+    if (issue.code === "invalid_union" && issue.errors.length > 0) {
+      const branch = bestBranch(issue.errors).map((i) => ({ ...i, path: [...issue.path, ...i.path] }));
+      out.push(...issuesToProblems(branch, source));
+    } else if (issue.code === "unrecognized_keys") {
+      const known = issue.message.startsWith(KNOWN_KEYS) ? issue.message.slice(KNOWN_KEYS.length).split(",").filter(Boolean) : [];
+      for (const key of issue.keys) {
+        const guess = known.length ? closest(key, known) : undefined;
+        const hint = guess && distance(key, guess) <= Math.max(2, Math.floor(key.length / 3)) ? ` (did you mean "${guess}"?)` : "";
+        out.push({ file: source.path, ...source.locate(issue.path, key), path: formatPath([...issue.path, key]), message: `unknown key "${key}"${hint}` });
+      }
+    } else {
+      out.push(at(source, issue.path, issue.message));
+    }
+  }
+  return out;
+}
+
+/** A union's issues from the branch that got furthest: the one the author meant. */
+function bestBranch(branches: readonly (readonly z.core.$ZodIssue[])[]): readonly z.core.$ZodIssue[] {
+  const score = (issues: readonly z.core.$ZodIssue[]) =>
+    Math.max(...issues.map((i) => i.path.length * 2 + (i.code === "unrecognized_keys" || i.code === "invalid_type" ? 0 : 1)));
+  return branches.reduce((best, b) => (score(b) > score(best) ? b : best));
+}
+
+/** `*File` keys and `kubeconfig` must name readable files; relative paths are resolved next to the config file. */
+function checkFiles(value: unknown, source: SourceFile): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const dir = dirname(source.path);
+  const walk = (node: unknown, path: PropertyKey[]) => {
+    if (Array.isArray(node)) node.forEach((item, i) => walk(item, [...path, i]));
+    else if (node && typeof node === "object") {
+      const record = node as Record<string, unknown>;
+      for (const [key, child] of Object.entries(record)) {
+        if (typeof child === "string" && (key.endsWith("File") || key === "kubeconfig")) {
+          const full = child.startsWith("~/") ? resolve(homedir(), child.slice(2)) : isAbsolute(child) ? child : resolve(dir, child);
+          try {
+            accessSync(full, constants.R_OK);
+            record[key] = full;
+          } catch (err) {
+            const why = (err as NodeJS.ErrnoException).code === "ENOENT" ? "does not exist" : "is not readable";
+            problems.push(at(source, [...path, key], `file ${child} ${why}`));
+          }
+        } else walk(child, [...path, key]);
+      }
+    }
+  };
+  walk(value, []);
+  return problems;
+}
+
+function at(source: SourceFile, path: readonly PropertyKey[], message: string): ConfigProblem {
+  return { file: source.path, ...source.locate(path), path: formatPath(path), message };
+}
+
+function where(route: ResolvedRoute): string {
+  return `${route.source.file}:${route.source.line}:${route.source.col}`;
+}
+
+/** `/a/b` is under `/a` (segment boundary), and under itself; `/ab` is not under `/a`. */
+export function isUnder(prefix: string, granted: string): boolean {
+  if (granted === "/" || prefix === granted) return true;
+  return prefix.startsWith(granted) && prefix[granted.length] === "/";
+}
+
+export function isLoopback(address: string): boolean {
+  const host = address.slice(0, address.lastIndexOf(":")).replace(/^\[|\]$/g, "");
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}

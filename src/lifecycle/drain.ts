@@ -1,0 +1,22 @@
+/**
+ * Drain (DESIGN §5): /readyz turns 503 at once, but requests are still served, because the app in the
+ * same pod may still be finishing its own work. Stop once nothing has been in flight for idleGrace,
+ * or when drainTimeout has passed, whichever comes first; then close everything.
+ */
+import { log } from "../observability/log.js";
+import type { State } from "./generation.js";
+
+const POLL_MS = 50;
+
+export async function drain(state: State, closeAll: () => Promise<void>): Promise<void> {
+  state.draining = true;
+  const { drainTimeout, idleGrace } = state.current.config.shutdown;
+  const deadline = Date.now() + drainTimeout;
+  log.info({ drainTimeout, idleGrace, inflight: state.inflight }, "draining");
+  while (Date.now() < deadline && state.idleFor() < idleGrace) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(POLL_MS, deadline - Date.now())));
+  }
+  if (state.inflight > 0) log.warn({ inflight: state.inflight }, "drain timeout passed; closing with requests in flight");
+  await closeAll();
+  log.info("drained; bye");
+}

@@ -1,0 +1,64 @@
+/**
+ * Generation: one loaded config and its route table. The pipeline reads `state.current` once per
+ * request, so a reload is one reference swap and in-flight requests finish on the table they began with.
+ */
+import type { Config } from "../config/validate.js";
+import type { ConfigProblem } from "../config/problems.js";
+import type { RouteTable } from "../routing/route-table.js";
+
+export interface Generation {
+  readonly id: number;
+  readonly config: Config;
+  readonly table: RouteTable;
+  readonly loadedAt: Date;
+  /** Lower-cased hosts from acceptHosts, port stripped: compiled once for the Host check. */
+  readonly acceptHosts: ReadonlySet<string>;
+}
+
+export class State {
+  current: Generation;
+  /** Requests in flight across all generations; drain waits for zero. */
+  inflight = 0;
+  ready = false;
+  draining = false;
+  lastError: { at: Date; problems: ConfigProblem[] } | undefined;
+  private lastChange = Date.now();
+  private readonly idleWaiters = new Set<() => void>();
+
+  constructor(first: Generation) {
+    this.current = first;
+  }
+
+  begin(): void {
+    this.inflight++;
+    this.lastChange = Date.now();
+  }
+
+  end(): void {
+    this.inflight--;
+    this.lastChange = Date.now();
+    if (this.inflight === 0) for (const wake of this.idleWaiters) wake();
+  }
+
+  /** Milliseconds since the last request started or ended. */
+  idleFor(): number {
+    return this.inflight > 0 ? 0 : Date.now() - this.lastChange;
+  }
+
+  /** Resolves the next time nothing is in flight (at once if nothing is). */
+  whenIdle(): Promise<void> {
+    if (this.inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = () => {
+        this.idleWaiters.delete(wake);
+        resolve();
+      };
+      this.idleWaiters.add(wake);
+    });
+  }
+}
+
+export function makeGeneration(id: number, config: Config, table: RouteTable): Generation {
+  const acceptHosts = new Set(config.acceptHosts.map((h) => h.toLowerCase()));
+  return Object.freeze({ id, config, table, loadedAt: new Date(), acceptHosts });
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+/** The `attache` binary: argv → verb; exit codes 0 ok, 1 invalid config or start failure, 2 usage (DESIGN §1). */
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { runCommand } from "./cli/run.js";
+import { routesCommand } from "./cli/routes.js";
+import { validateCommand } from "./cli/validate.js";
+
+const HELP = `attache — config-driven ambassador sidecar
+
+Usage:
+  attache [run] [-c PATH]     load, validate and serve
+  attache validate [-c PATH]  check the config; one "file:line:col: message" per problem
+  attache routes [-c PATH]    print the merged route table
+  attache --version | --help
+
+-c, --config PATH   root config file, or a directory holding attache.yaml
+                    (default: $ATTACHE_CONFIG, else attache.yaml & co. in the cwd, else ./config)
+`;
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" }, version: { type: "boolean", short: "v" } },
+    });
+  } catch (err) {
+    process.stderr.write(`attache: ${(err as Error).message}\n${HELP}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (values.version) {
+    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+    process.stdout.write(`attache ${pkg.version}\n`);
+    return 0;
+  }
+  if (positionals.length > 1) {
+    process.stderr.write(`attache: unexpected argument ${positionals[1]}\n${HELP}`);
+    return 2;
+  }
+  const verb = positionals[0] ?? "run";
+  const options = { configPath: values.config };
+  switch (verb) {
+    case "run":
+      return runCommand(options);
+    case "validate":
+      return validateCommand(options);
+    case "routes":
+      return routesCommand(options);
+    default:
+      process.stderr.write(`attache: unknown command ${verb}\n${HELP}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    // `run` resolves only once drained; the other verbs are done.
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`attache: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  },
+);

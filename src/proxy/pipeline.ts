@@ -1,0 +1,100 @@
+/**
+ * The HTTP request path, in order. Read this file first.
+ *
+ *   acceptHost → assignRequestId → matchRoute → enforcePolicy → limitBody → forward
+ *
+ * Each step either returns or throws an AttacheError; respond-error.ts renders what is thrown.
+ * `forward` hands the request to the route's upstream, whose resilience stack is policy-stack.ts.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import type { Generation, State } from "../lifecycle/generation.js";
+import { log } from "../observability/log.js";
+import type { Route } from "../routing/route.js";
+import type { RequestContext } from "../upstreams/upstream.js";
+import { acceptHost } from "./accept-host.js";
+import { limitBody } from "./limit-body.js";
+import { matchRoute } from "./match-route.js";
+import { assignRequestId } from "./request-id.js";
+import { respondError, respondErrorOnSocket } from "./respond-error.js";
+
+/** A request while the steps run; once `route` is set it is the upstream's RequestContext. */
+export interface PendingRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  generation: Generation;
+  startedAt: number;
+  requestId: string;
+  route: Route | undefined;
+  path: string;
+  query: string;
+  upstreamTarget?: string;
+}
+
+type Step = (request: PendingRequest) => void;
+
+function enforcePolicy(request: PendingRequest): void {
+  request.route!.policy.check(request.req.method ?? "GET", request.path);
+}
+
+export const steps: readonly Step[] = [acceptHost, assignRequestId, matchRoute, enforcePolicy, limitBody];
+const upgradeSteps: readonly Step[] = [acceptHost, assignRequestId, matchRoute, enforcePolicy];
+
+export function handleRequest(state: State, req: IncomingMessage, res: ServerResponse): void {
+  const request: PendingRequest = { req, res, generation: state.current, startedAt: performance.now(), requestId: "", route: undefined, path: "", query: "" };
+  state.begin();
+  res.once("close", () => {
+    state.end();
+    record(request);
+  });
+  try {
+    for (const step of steps) step(request);
+  } catch (err) {
+    respondError(res, err, { route: request.route?.name, requestId: request.requestId, upstream: request.route?.upstream, allow: request.route?.policy.allowedMethods });
+    return;
+  }
+  forward(request);
+}
+
+function forward(request: PendingRequest): void {
+  const route = request.route!;
+  route.meter.inflight.inc();
+  route.upstream.handle(request as RequestContext & PendingRequest).catch((err: unknown) => {
+    respondError(request.res, err, { route: route.name, requestId: request.requestId, upstream: route.upstream });
+  });
+}
+
+export function handleUpgrade(state: State, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  const request: PendingRequest = { req, res: undefined as unknown as ServerResponse, generation: state.current, startedAt: performance.now(), requestId: "", route: undefined, path: "", query: "" };
+  state.begin();
+  socket.once("close", () => state.end());
+  socket.on("error", () => socket.destroy());
+  try {
+    for (const step of upgradeSteps) step(request);
+    const route = request.route!;
+    if (!route.upstream.upgrade) throw Object.assign(new Error("this route does not take upgrade requests"), { code: "EUPGRADE" });
+    route.upstream.upgrade(request as RequestContext & PendingRequest, socket, head).catch((err: unknown) => {
+      respondErrorOnSocket(socket, err, { route: route.name, requestId: request.requestId, upstream: route.upstream });
+    });
+  } catch (err) {
+    respondErrorOnSocket(socket, err, { route: request.route?.name, requestId: request.requestId, upstream: request.route?.upstream });
+  }
+}
+
+/** Metrics and the access log, once per request, when the response is over. */
+function record(request: PendingRequest): void {
+  const { route, res, req } = request;
+  const seconds = (performance.now() - request.startedAt) / 1000;
+  const status = res.headersSent ? res.statusCode : 0;
+  if (route) {
+    route.meter.inflight.dec();
+    route.meter.count(req.method ?? "GET", status);
+    route.meter.duration.observe(seconds);
+  }
+  if (request.generation.config.log.access) {
+    log.info(
+      { route: route?.name, method: req.method, path: req.url, status, durationMs: Math.round(seconds * 1e4) / 10, upstream: request.upstreamTarget, requestId: request.requestId },
+      "access",
+    );
+  }
+}

@@ -1,0 +1,65 @@
+/** The only code that writes an error response: anything thrown → AttacheError → JSON (or the kind's own body). */
+import type { ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import { STATUS_CODES } from "node:http";
+import { toAttacheError, type AttacheError } from "../errors.js";
+import { log } from "../observability/log.js";
+import { metrics } from "../observability/metrics.js";
+import type { Upstream } from "../upstreams/upstream.js";
+
+interface ErrorScope {
+  route?: string | undefined;
+  upstream?: Upstream | undefined;
+  requestId?: string | undefined;
+  /** The 405's Allow header. */
+  allow?: string | undefined;
+}
+
+export function respondError(res: ServerResponse, err: unknown, scope: ErrorScope = {}): void {
+  const error = translate(err, scope);
+  if (res.headersSent) {
+    // The response is under way: the only honest signal left is to cut it.
+    res.destroy(error);
+    return;
+  }
+  const { contentType, body } = render(error, scope.upstream);
+  const headers: Record<string, string | number> = {
+    "content-type": contentType,
+    "content-length": Buffer.byteLength(body),
+    "x-attache-error": error.code,
+    "cache-control": "no-store",
+  };
+  if (scope.requestId) headers["x-request-id"] = scope.requestId;
+  if (error.retryAfter !== undefined) headers["retry-after"] = error.retryAfter;
+  if (error.code === "method_not_allowed" && scope.allow) headers.allow = scope.allow;
+  res.writeHead(error.status, headers);
+  res.end(body);
+}
+
+/** Same answer on a raw socket, for refused upgrade requests. */
+export function respondErrorOnSocket(socket: Duplex, err: unknown, scope: ErrorScope = {}): void {
+  const error = translate(err, scope);
+  const { contentType, body } = render(error, scope.upstream);
+  if (socket.writable) {
+    socket.end(
+      `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\ncontent-type: ${contentType}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+        `x-attache-error: ${error.code}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  } else socket.destroy();
+}
+
+function translate(err: unknown, scope: ErrorScope): AttacheError {
+  const error = toAttacheError(err, scope.route);
+  if (error !== err) {
+    // A foreign error (network, TLS, a bug): the client gets the nearest DESIGN code, the log gets the detail.
+    log.warn({ err, route: scope.route, requestId: scope.requestId, code: error.code }, "upstream error");
+  }
+  if (scope.route && error.status >= 500) metrics.upstreamErrors.inc({ route: scope.route, reason: error.code });
+  return error;
+}
+
+function render(error: AttacheError, upstream: Upstream | undefined): { contentType: string; body: string } {
+  if (upstream?.renderError) return upstream.renderError(error);
+  const body = JSON.stringify({ error: { code: error.code, message: error.message, ...(error.route ? { route: error.route } : {}) } });
+  return { contentType: "application/json", body };
+}

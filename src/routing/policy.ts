@@ -1,0 +1,54 @@
+/** Route policy: allowed methods and allow/deny path rules (deny wins), checked on the forwarded path. */
+import { AttacheError } from "../errors.js";
+import type { PathRuleConfig } from "../config/schema.js";
+
+interface CompiledRule {
+  regex: RegExp;
+  methods: ReadonlySet<string> | undefined;
+}
+
+export class RoutePolicy {
+  private readonly methods: ReadonlySet<string> | undefined;
+  private readonly allowHeader: string | undefined;
+  private readonly allow: CompiledRule[] | undefined;
+  private readonly deny: CompiledRule[];
+
+  constructor(
+    private readonly route: string,
+    config: { methods?: readonly string[] | undefined; allow?: readonly PathRuleConfig[] | undefined; deny?: readonly PathRuleConfig[] | undefined },
+  ) {
+    this.methods = config.methods && new Set(config.methods);
+    this.allowHeader = config.methods?.join(", ");
+    // Deny rules ignore case: a case-insensitive upstream must not be reachable at /EXEC when /exec is denied.
+    this.deny = (config.deny ?? []).map((r) => compile(r, "i"));
+    this.allow = config.allow && config.allow.map((r) => compile(r, ""));
+  }
+
+  /** Throws method_not_allowed or path_denied; `path` is the normalised path after the prefix. */
+  check(method: string, path: string): void {
+    if (this.methods && !this.methods.has(method)) {
+      throw new AttacheError("method_not_allowed", `route ${this.route}: method ${method} is not allowed (allowed: ${this.allowHeader})`, { route: this.route });
+    }
+    for (const rule of this.deny) {
+      if (applies(rule, method, path)) throw denied(this.route, method, path);
+    }
+    if (this.allow && !this.allow.some((rule) => applies(rule, method, path))) throw denied(this.route, method, path);
+  }
+
+  /** The Allow header for a 405. */
+  get allowedMethods(): string | undefined {
+    return this.allowHeader;
+  }
+}
+
+function compile(rule: PathRuleConfig, flags: string): CompiledRule {
+  return { regex: new RegExp(rule.path, flags), methods: rule.methods && new Set(rule.methods) };
+}
+
+function applies(rule: CompiledRule, method: string, path: string): boolean {
+  return (!rule.methods || rule.methods.has(method)) && rule.regex.test(path);
+}
+
+function denied(route: string, method: string, path: string): AttacheError {
+  return new AttacheError("path_denied", `route ${route}: ${method} ${path} is denied by policy`, { route });
+}

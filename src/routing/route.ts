@@ -1,0 +1,73 @@
+/** Route: the compiled, immutable runtime form of one configured route. */
+import type { ResolvedRoute } from "../config/validate.js";
+import { formatDuration } from "../config/units.js";
+import { routeMeter } from "../observability/metrics.js";
+import { Resilience } from "../resilience/policy-stack.js";
+import type { RouteRuntime, Upstream } from "../upstreams/upstream.js";
+import { RoutePolicy } from "./policy.js";
+
+export class Route implements RouteRuntime {
+  readonly name: string;
+  readonly prefix: string;
+  readonly policy: RoutePolicy;
+  /** Header edits for the upstream request, lower-cased once here. */
+  readonly headerEdits: { set: ReadonlyArray<readonly [string, string]>; remove: readonly string[] };
+  /** Same key: same upstream, pools and breaker; reload carries them over (DESIGN §5). */
+  readonly key: string;
+  readonly meter: ReturnType<typeof routeMeter>;
+
+  constructor(
+    readonly config: ResolvedRoute,
+    readonly upstream: Upstream,
+    readonly resilience: Resilience,
+  ) {
+    this.name = config.name;
+    this.prefix = config.prefix;
+    this.policy = new RoutePolicy(config.name, config);
+    this.headerEdits = {
+      set: Object.entries(config.headers?.set ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const),
+      remove: (config.headers?.remove ?? []).map((h) => h.toLowerCase()),
+    };
+    this.key = routeKey(config);
+    this.meter = routeMeter(config.name);
+  }
+
+  /** The path forwarded upstream for a normalised request path. */
+  forwardPath(path: string): string {
+    if (!this.config.stripPrefix || this.prefix === "/") return path;
+    const rest = path.slice(this.prefix.length);
+    return rest === "" ? "/" : rest;
+  }
+
+  /** Credential-free summary for /routes and `attache routes`. */
+  describe(): Record<string, unknown> {
+    const c = this.config;
+    return {
+      name: c.name,
+      prefix: c.prefix,
+      owner: c.source.owner ?? null,
+      source: `${c.source.file}:${c.source.line}`,
+      upstream: { kind: this.upstream.kind, ...this.upstream.describe() },
+      policies: {
+        stripPrefix: c.stripPrefix,
+        methods: c.methods ?? "all",
+        allow: c.allow?.map((r) => r.path) ?? [],
+        deny: c.deny?.map((r) => r.path) ?? [],
+        timeout: formatDuration(c.timeout),
+        streaming: c.streaming ?? (this.upstream.kind === "kubernetes" ? "watch/follow" : false),
+        retry: c.retry ? { attempts: c.retry.attempts, on: c.retry.on } : "off",
+        circuitBreaker: c.circuitBreaker.enabled
+          ? { errorThresholdPercentage: c.circuitBreaker.errorThresholdPercentage, volumeThreshold: c.circuitBreaker.volumeThreshold, resetTimeout: formatDuration(c.circuitBreaker.resetTimeout), maxConcurrent: c.circuitBreaker.maxConcurrent ?? null }
+          : "off",
+        maxBodySize: c.maxBodySize,
+      },
+      ...this.resilience.describe(),
+    };
+  }
+}
+
+/** Everything that shapes a route's behaviour; not where it was written. */
+export function routeKey(config: ResolvedRoute): string {
+  const { source: _source, ...rest } = config;
+  return JSON.stringify(rest);
+}

@@ -1,0 +1,44 @@
+/** The seam every upstream kind implements (http, kubernetes, redis): one exchange in, one response out. */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import type { AttacheError } from "../errors.js";
+import type { ResolvedRoute } from "../config/validate.js";
+import type { Resilience } from "../resilience/policy-stack.js";
+
+/** One HTTP request on its way through a route; built by proxy/pipeline.ts. */
+export interface RequestContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly route: RouteRuntime;
+  /** Normalised path after the prefix (if stripped), always starting with "/". Exactly what policy saw. */
+  readonly path: string;
+  /** Raw query string including "?", or "". */
+  readonly query: string;
+  readonly requestId: string;
+  readonly startedAt: number;
+  /** Set by the upstream for the access log: which endpoint answered. */
+  upstreamTarget?: string;
+}
+
+/** What an upstream sees of its route: config and shared resilience (built once per route). */
+export interface RouteRuntime {
+  readonly config: ResolvedRoute;
+  readonly resilience: Resilience;
+}
+
+export interface Upstream {
+  readonly kind: "http" | "kubernetes" | "redis";
+  /**
+   * Serve one request. Errors thrown before the response has started are rendered by
+   * proxy/respond-error.ts; once headers are out, the upstream ends or destroys the response itself.
+   */
+  handle(ctx: RequestContext): Promise<void>;
+  /** WebSocket / SPDY upgrade requests, after routing and policy. Absent: upgrades are refused. */
+  upgrade?(ctx: RequestContext, socket: Duplex, head: Buffer): Promise<void>;
+  /** Kind-specific error body (kubernetes: a Status object). Absent: DESIGN §3 JSON. */
+  renderError?(err: AttacheError): { contentType: string; body: string };
+  /** Kind-specific, credential-free state for /routes and `attache routes`. */
+  describe(): Record<string, unknown>;
+  /** Release sockets, timers, watches. Called once, when the route is gone and idle. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,48 @@
+/** A real local HTTP origin for tests: handlers by path prefix, counts requests and TCP connections. */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { closeServer, listenOn } from "./listen.js";
+
+export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+export interface Origin {
+  server: Server;
+  url: string;
+  port: number;
+  /** Requests received, by any path. */
+  requests: number;
+  /** TCP connections accepted so far. */
+  connections: number;
+  route(prefix: string, handler: Handler): Origin;
+  close(): Promise<void>;
+}
+
+/** Unmatched paths echo method, url and headers as JSON. */
+export async function startOrigin(): Promise<Origin> {
+  const routes: Array<[string, Handler]> = [];
+  const server = createServer((req, res) => {
+    origin.requests++;
+    const hit = routes.find(([prefix]) => (req.url ?? "/").startsWith(prefix));
+    if (hit) return hit[1](req, res);
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString() }));
+    });
+  });
+  server.on("connection", () => origin.connections++);
+  const port = await listenOn(server);
+  const origin: Origin = {
+    server,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    requests: 0,
+    connections: 0,
+    route(prefix, handler) {
+      routes.push([prefix, handler]);
+      return origin;
+    },
+    close: () => closeServer(server),
+  };
+  return origin;
+}
