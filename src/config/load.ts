@@ -48,7 +48,30 @@ export interface FindOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** Loads JS/TS configs. */
 const explorer = cosmiconfig("attache", { searchPlaces: SEARCH_PLACES, searchStrategy: "none", cache: false });
+/**
+ * Finds the root file without parsing it: a YAML syntax error must come back from readSource with
+ * its line, not as js-yaml's exception from inside the search.
+ */
+const rawText = (_path: string, content: string) => (content.trim() ? content : null);
+const finder = cosmiconfig("attache", {
+  searchPlaces: SEARCH_PLACES,
+  searchStrategy: "none",
+  cache: false,
+  loaders: {
+    ".yaml": rawText,
+    ".yml": rawText,
+    noExt: rawText,
+    ".json": (_path, content) => {
+      try {
+        return JSON.parse(content) as unknown;
+      } catch {
+        return content;
+      }
+    },
+  },
+});
 
 /** Path of the root config file, following DESIGN §1: -c, $ATTACHE_CONFIG, search from cwd, ./config. */
 export async function findRootConfig(options: FindOptions = {}): Promise<string> {
@@ -64,14 +87,14 @@ export async function findRootConfig(options: FindOptions = {}): Promise<string>
       throw new ConfigError([{ file: path, line: 0, col: 0, path: "", message: "no such file or directory" }]);
     }
     if (!isDir) return path;
-    const found = await explorer.search(path);
+    const found = await finder.search(path);
     if (found) return found.filepath;
     throw new ConfigError([{ file: path, line: 0, col: 0, path: "", message: `no attache config here (looked for ${SEARCH_PLACES.join(", ")})` }]);
   }
-  const here = await explorer.search(cwd);
+  const here = await finder.search(cwd);
   if (here && !here.isEmpty) return here.filepath;
   const fallback = resolve(cwd, "config");
-  const there = await explorer.search(fallback).catch(() => null);
+  const there = await finder.search(fallback).catch(() => null);
   if (there) return there.filepath;
   throw new ConfigError([{ file: cwd, line: 0, col: 0, path: "", message: "no attache config found (use -c PATH, $ATTACHE_CONFIG, ./attache.yaml or ./config/attache.yaml)" }]);
 }

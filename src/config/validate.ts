@@ -86,9 +86,9 @@ export async function loadConfig(options: FindOptions = {}): Promise<LoadResult>
       problems.push(...team.problems);
     }
   }
-  if (problems.length > 0 || !root.value) return { config: undefined, problems, root, teams };
+  if (problems.length > 0 || !root.value) return { config: undefined, problems: sortProblems(problems), root, teams };
   const assembled = assemble(root, teams);
-  return { config: assembled.config, problems: assembled.problems, root, teams };
+  return { config: assembled.config, problems: sortProblems(assembled.problems), root, teams };
 }
 
 export function checkRootFile(source: SourceFile): CheckedFile<RootFileConfig> {
@@ -199,6 +199,12 @@ function resolveRoute(config: RouteConfig, root: RootFileConfig, source: Resolve
     retry: retry && { on: [...DEFAULTS.route.retry.on], backoff: DEFAULTS.route.retry.backoff, maxBackoff: DEFAULTS.route.retry.maxBackoff, ...retry },
     source,
   };
+}
+
+/** Files in the order they were read (root first), then by position. */
+function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
+  const order = [...new Set(problems.map((p) => p.file))];
+  return problems.sort((a, b) => order.indexOf(a.file) - order.indexOf(b.file) || a.line - b.line || a.col - b.col);
 }
 
 function includeOf(data: unknown): string[] {
