@@ -33,8 +33,10 @@ export interface PendingRequest {
 
 type Step = (request: PendingRequest) => void;
 
+/** Route policy (methods, allow/deny) on the normalised path after the prefix: the one that is forwarded. */
 function enforcePolicy(request: PendingRequest): void {
-  request.route!.policy.check(request.req.method ?? "GET", request.path);
+  const route = request.route!;
+  route.policy.check(request.req.method ?? "GET", route.policyPath(request.path));
 }
 
 export const steps: readonly Step[] = [acceptHost, assignRequestId, matchRoute, enforcePolicy, limitBody];

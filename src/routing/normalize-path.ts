@@ -1,13 +1,20 @@
 /**
  * Path normalisation, done once per request before routing and policy (DESIGN §3, RFC 3986 §6.2.2):
  * percent-encoded unreserved characters decoded, hex upper-cased, duplicate slashes collapsed, dot
- * segments resolved. Encoded "/", "\", "." and NUL, raw "\", and ".." above the root are refused,
- * because an upstream might decode them into a path that policy never saw.
+ * segments resolved. Encoded "/", "\", "." and NUL, raw "\", "..;"-style segments and ".." above the
+ * root are refused, because an upstream might decode them into a path that policy never saw.
+ *
+ * `lenientForm` is the other half of the defence: the path as the most forgiving upstream could read
+ * it (decoded repeatedly, `;params` and trailing dots dropped, ...). Deny rules are checked against
+ * both forms (routing/policy.ts), so no encoding, case or slash trick reaches a denied path (issue 3).
  */
 import { AttacheError } from "../errors.js";
 
 const HEX = /^[0-9A-Fa-f]{2}$/;
 const UNRESERVED = /^[A-Za-z0-9\-_~]$/;
+/** Anything the strict form has to decode, collapse, resolve or refuse. */
+const NEEDS_WORK = /%|\/\/|\/\.|\\|#/;
+const MULTI_SLASH = /\/{2,}/g;
 
 /** Split a request target into its normalised path and raw query ("?..." or ""). */
 export function normalizeTarget(target: string): { path: string; query: string } {
@@ -20,7 +27,7 @@ export function normalizeTarget(target: string): { path: string; query: string }
 export function normalizePath(raw: string): string {
   if (raw[0] !== "/") throw bad("request target must be an absolute path");
   // Fast path: nothing to decode, collapse or resolve.
-  if (!/%|\/\/|\/\.|\\|#/.test(raw)) return raw;
+  if (!NEEDS_WORK.test(raw)) return raw;
   if (raw.includes("\\")) throw bad("backslash in path");
   if (raw.includes("#")) throw bad("fragment in request target");
   const decoded = raw.includes("%") ? decodeUnreserved(raw) : raw;
@@ -60,10 +67,55 @@ function resolveDots(path: string): string {
     } else if (seg === "") {
       // Empty segments collapse ("//"), but a trailing slash is kept: it can mean something upstream.
       if (i === last) out.push("");
+    } else if (seg.startsWith(".;") || seg.startsWith("..;")) {
+      // Servlet containers read "/..;x/" as "/../" (the Tomcat path-parameter bypass).
+      throw bad("dot segment with parameters");
     } else out.push(seg);
   }
   const joined = "/" + out.join("/");
-  return joined.replace(/\/{2,}/g, "/");
+  return joined.replace(MULTI_SLASH, "/");
+}
+
+/** The strict form may read differently to a lenient upstream only when it holds one of these. */
+const AMBIGUOUS = /[%;]|\.\/|\.$|.\/$/;
+const PERCENT = /%([0-9A-Fa-f]{2})/g;
+const BACKSLASH = /\\/g;
+const CONTROL_WS = /[\t\n\r]/g;
+const CUT = /[\0?#]/;
+const TRAILING_SPACES = / +$/;
+const TRAILING_DOTS = /[. ]+$/;
+
+/**
+ * A normalised path as the most lenient upstream could read it: percent-decoded until nothing is left
+ * (double encoding), "\" as "/", tab/CR/LF dropped (WHATWG URL), cut at NUL, "?" or "#", `;params`
+ * dropped from each segment (servlet containers), trailing dots and spaces dropped (Windows, IIS),
+ * dot segments resolved (clamped at the root), and no trailing slash (non-strict routers).
+ * Undefined when it is the path itself, which is the common case and costs one regex test.
+ */
+export function lenientForm(path: string): string | undefined {
+  if (!AMBIGUOUS.test(path)) return undefined;
+  let s = path;
+  for (let i = 0; i < 8 && s.includes("%"); i++) {
+    const next = s.replace(PERCENT, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+    if (next === s) break;
+    s = next;
+  }
+  s = s.replace(BACKSLASH, "/").replace(CONTROL_WS, "");
+  const cut = s.search(CUT);
+  if (cut !== -1) s = s.slice(0, cut);
+  const out: string[] = [];
+  for (let seg of s.split("/")) {
+    const semi = seg.indexOf(";");
+    if (semi !== -1) seg = seg.slice(0, semi);
+    seg = seg.replace(TRAILING_SPACES, "");
+    if (seg === "..") out.pop();
+    else if (seg !== ".") {
+      seg = seg.replace(TRAILING_DOTS, "");
+      if (seg !== "") out.push(seg);
+    }
+  }
+  const lenient = "/" + out.join("/");
+  return lenient === path ? undefined : lenient;
 }
 
 function bad(message: string): AttacheError {

@@ -1,6 +1,7 @@
 /** Route policy: allowed methods and allow/deny path rules (deny wins), checked on the forwarded path. */
 import { AttacheError } from "../errors.js";
 import type { PathRuleConfig } from "../config/schema.js";
+import { lenientForm } from "./normalize-path.js";
 
 interface CompiledRule {
   regex: RegExp;
@@ -24,13 +25,21 @@ export class RoutePolicy {
     this.allow = config.allow && config.allow.map((r) => compile(r, ""));
   }
 
-  /** Throws method_not_allowed or path_denied; `path` is the normalised path after the prefix. */
+  /**
+   * Throws method_not_allowed or path_denied; `path` is the normalised path after the prefix.
+   * Deny rules see the path and its lenient form (normalize-path.ts): whatever an upstream could
+   * decode the path into, a deny rule on that is a deny. Allow rules see the path only, so that
+   * leniency never widens what is allowed.
+   */
   check(method: string, path: string): void {
     if (this.methods && !this.methods.has(method)) {
       throw new AttacheError("method_not_allowed", `route ${this.route}: method ${method} is not allowed (allowed: ${this.allowHeader})`, { route: this.route });
     }
-    for (const rule of this.deny) {
-      if (applies(rule, method, path)) throw denied(this.route, method, path);
+    if (this.deny.length > 0) {
+      const lenient = lenientForm(path);
+      for (const rule of this.deny) {
+        if (applies(rule, method, path) || (lenient !== undefined && applies(rule, method, lenient))) throw denied(this.route, method, path);
+      }
     }
     if (this.allow && !this.allow.some((rule) => applies(rule, method, path))) throw denied(this.route, method, path);
   }

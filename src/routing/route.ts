@@ -23,7 +23,8 @@ export class Route implements RouteRuntime {
   ) {
     this.name = config.name;
     this.prefix = config.prefix;
-    this.policy = new RoutePolicy(config.name, config);
+    // A route without `deny` gets its upstream kind's default deny; a route that sets `deny` (even []) replaces it.
+    this.policy = new RoutePolicy(config.name, { ...config, deny: config.deny ?? upstream.defaultDeny });
     this.headerEdits = {
       set: Object.entries(config.headers?.set ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const),
       remove: (config.headers?.remove ?? []).map((h) => h.toLowerCase()),
@@ -34,7 +35,16 @@ export class Route implements RouteRuntime {
 
   /** The path forwarded upstream for a normalised request path. */
   forwardPath(path: string): string {
-    if (!this.config.stripPrefix || this.prefix === "/") return path;
+    return this.config.stripPrefix ? this.afterPrefix(path) : path;
+  }
+
+  /** The path policy sees for a forwarded path: always the part after the prefix (DESIGN §2 allow/deny). */
+  policyPath(forwarded: string): string {
+    return this.config.stripPrefix ? forwarded : this.afterPrefix(forwarded);
+  }
+
+  private afterPrefix(path: string): string {
+    if (this.prefix === "/") return path;
     const rest = path.slice(this.prefix.length);
     return rest === "" ? "/" : rest;
   }
@@ -52,7 +62,7 @@ export class Route implements RouteRuntime {
         stripPrefix: c.stripPrefix,
         methods: c.methods ?? "all",
         allow: c.allow?.map((r) => r.path) ?? [],
-        deny: c.deny?.map((r) => r.path) ?? [],
+        deny: (c.deny ?? this.upstream.defaultDeny)?.map((r) => r.path) ?? [],
         timeout: formatDuration(c.timeout),
         streaming: c.streaming ?? (this.upstream.kind === "kubernetes" ? "watch/follow" : false),
         retry: c.retry ? { attempts: c.retry.attempts, on: c.retry.on } : "off",
