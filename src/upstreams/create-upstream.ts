@@ -1,6 +1,7 @@
 /** Route config → Upstream, by kind: one named factory per upstream kind. */
 import type { ResolvedRoute } from "../config/validate.js";
 import { StaticSource } from "../discovery/static.js";
+import { afterFirstResolution, createEndpointSource } from "../discovery/create-source.js";
 import { HttpUpstream } from "./http/http-upstream.js";
 import { tlsOptions } from "./http/tls.js";
 import type { Upstream } from "./upstream.js";
@@ -23,11 +24,11 @@ export function createUpstream(route: ResolvedRoute): Upstream {
 
 function createHttpUpstream(route: ResolvedRoute): Upstream {
   const http = route.upstream.http!;
-  if (!http.endpoints) throw new Error(`route ${route.name}: discovery is not available in this build`);
+  const source = http.endpoints ? new StaticSource(http.endpoints) : createEndpointSource(route);
   const token = http.auth && new FileSecret(http.auth.bearerTokenFile);
-  return new HttpUpstream({
+  const upstream = new HttpUpstream({
     route,
-    source: new StaticSource(http.endpoints),
+    source,
     tls: tlsOptions(http.tls),
     ...(token && {
       authorize: (headers) => {
@@ -38,4 +39,5 @@ function createHttpUpstream(route: ResolvedRoute): Upstream {
       onClose: () => token.close(),
     }),
   });
+  return http.endpoints ? upstream : afterFirstResolution(upstream, source);
 }

@@ -6,7 +6,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { EXAMPLES, label, loadManifests, manifestFiles, parseManifestText, schemaProblems, unknownFieldProblems, type Manifest } from "./manifests.js";
+import { EXAMPLES, label, loadManifests, manifestFiles, parseManifestText, schemaProblems, type Manifest } from "./manifests.js";
+import { unknownFieldProblems } from "./strict-fields.js";
 
 let manifests: Manifest[];
 beforeAll(() => {
@@ -24,8 +25,8 @@ describe("examples/kubernetes manifests", () => {
     }
   });
 
-  it("validate against the Kubernetes OpenAPI schemas", () => {
-    const problems = manifests.flatMap((m) => schemaProblems(m.doc).map((p) => `${label(m)}: ${p}`));
+  it("validate against the Kubernetes OpenAPI schemas", async () => {
+    const problems = (await Promise.all(manifests.map(async (m) => (await schemaProblems(m.doc)).map((p) => `${label(m)}: ${p}`)))).flat();
     expect(problems).toEqual([]);
   });
 
@@ -63,14 +64,17 @@ describe("examples/kubernetes manifests", () => {
 describe("the schema checks can fail", () => {
   const deployment = () => structuredClone(manifests.find((m) => m.doc.kind === "Deployment" && m.doc.metadata.name === "attache-demo")!);
 
-  it("on a wrong type or a missing required field", () => {
+  it("on a wrong type, a bad enum value, a missing required field, an unknown kind", async () => {
     const bad = deployment();
     bad.doc.spec.template.spec.initContainers[0].ports[0].containerPort = "nine-nine-zero-one";
-    expect(schemaProblems(bad.doc).join("\n")).toMatch(/containerPort/);
+    expect((await schemaProblems(bad.doc)).join("\n")).toMatch(/containerPort/);
+    const badEnum = deployment();
+    badEnum.doc.spec.template.spec.containers[0].imagePullPolicy = "Sometimes";
+    expect((await schemaProblems(badEnum.doc)).join("\n")).toMatch(/imagePullPolicy/);
     const noName = deployment();
     delete noName.doc.spec.template.spec.containers[0].name;
-    expect(schemaProblems(noName.doc).join("\n")).toMatch(/name/);
-    expect(schemaProblems({ apiVersion: "v1", kind: "Nope", metadata: { name: "x" } })).not.toEqual([]);
+    expect((await schemaProblems(noName.doc)).join("\n")).toMatch(/name/);
+    expect(await schemaProblems({ apiVersion: "v1", kind: "Nope", metadata: { name: "x" } })).not.toEqual([]);
   });
 
   it("on an unknown field (a typo kubectl apply would reject)", { timeout: 60_000 }, () => {

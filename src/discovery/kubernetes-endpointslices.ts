@@ -1,0 +1,377 @@
+/**
+ * Kubernetes discovery: list and watch the `discovery.k8s.io/v1` EndpointSlices of one Service
+ * (label `kubernetes.io/service-name`), as kube-proxy and client-go informers do.
+ *
+ * - Only endpoints whose `conditions.ready` is not false are used (the API says nil means ready);
+ *   a terminating pod turns not-ready first, so it leaves the set before it stops serving.
+ * - `port` is a port name (resolved per slice: the same name may map to different numbers while a
+ *   rollout changes the container port) or a number (used as is).
+ * - Watches resume from the last resourceVersion seen (bookmarks included); `410 Gone` (as a
+ *   response or as an ERROR event) means that version is compacted away: relist, then watch again.
+ * - A failed list or watch keeps the last good set, is logged, counted in
+ *   `attache_upstream_errors_total{reason="discovery_failed"}` and shown by describe().
+ *
+ * Minimal RBAC: get, list, watch on `endpointslices` (apiGroup discovery.k8s.io) in the namespace.
+ */
+import { EventEmitter } from "node:events";
+import { request as httpRequest, type IncomingMessage } from "node:http";
+import { Agent, request as httpsRequest, type AgentOptions } from "node:https";
+import { log } from "../observability/log.js";
+import { metrics } from "../observability/metrics.js";
+import type { Endpoint, EndpointSource } from "./endpoint-source.js";
+import { EndpointSet, endpointForAddress } from "./endpoint-set.js";
+
+/** How attache reaches the API server; built from the route's connection keys by the kubernetes credentials. */
+export interface KubeApiConnection {
+  /** https://host:port, no trailing slash. */
+  readonly server: string;
+  /** CA / client certificate options for the API server's TLS. */
+  readonly tls: AgentOptions;
+  /** Namespace to use when the config names none (in-cluster: the pod's; kubeconfig: the context's). */
+  readonly namespace: string | undefined;
+  /** Headers to add to each API request (Authorization with the current token); read per request, so rotation applies. */
+  headers(): Record<string, string>;
+  /** After a 401: re-read the credentials; true when they changed (one more try is worth it). */
+  refresh?(): boolean;
+  close?(): void;
+}
+
+export interface KubernetesEndpointSliceOptions {
+  route: string;
+  service: string;
+  namespace?: string;
+  port: string | number;
+  protocol?: Endpoint["protocol"];
+  /** Built lazily at start(): reading credentials may fail, and that failure belongs in describe(). */
+  connect: () => KubeApiConnection;
+}
+
+/**
+ * Back-off between failed list/watch attempts, doubled per failure up to the maximum.
+ * @default 250 ms → 30 s — the first retry is quick (an API server restart or a dropped connection),
+ * and a long outage costs the API server one request per 30 s per route.
+ */
+export const KUBE_RETRY_MIN = 250;
+export const KUBE_RETRY_MAX = 30_000;
+/**
+ * Server-side watch timeout (`timeoutSeconds`), spread like client-go's (5–10 min) so that many
+ * sidecars restarted together do not re-watch in step. The client gives up on a silent watch
+ * `KUBE_WATCH_IDLE_SLACK` after that.
+ */
+export const KUBE_WATCH_TIMEOUT_SECONDS = [300, 600] as const;
+export const KUBE_WATCH_IDLE_SLACK = 30_000;
+/** A list must answer within this. */
+export const KUBE_LIST_TIMEOUT = 10_000;
+
+interface EndpointSliceJson {
+  metadata?: { name?: string; resourceVersion?: string };
+  addressType?: string;
+  endpoints?: Array<{ addresses?: string[]; conditions?: { ready?: boolean | null } }> | null;
+  ports?: Array<{ name?: string | null; port?: number | null; protocol?: string }> | null;
+}
+
+interface WatchEvent {
+  type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
+  object: EndpointSliceJson & { code?: number; message?: string; reason?: string };
+}
+
+class GoneError extends Error {
+  readonly code = "EGONE";
+}
+
+class HttpStatusError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class KubernetesEndpointSliceSource extends EventEmitter implements EndpointSource {
+  readonly kind = "kubernetes";
+  private readonly set = new EndpointSet();
+  private readonly slices = new Map<string, EndpointSliceJson>();
+  private readonly protocol: Endpoint["protocol"];
+  private connection: KubeApiConnection | undefined;
+  private agent: Agent | undefined;
+  private namespace: string;
+  private resourceVersion: string | undefined;
+  private started: Promise<void> | undefined;
+  private closed = false;
+  private current: { abort(): void } | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private state: "starting" | "listing" | "watching" | "backoff" | "closed" = "starting";
+  private lastError: { message: string; at: Date } | undefined;
+  private unresolvedPort: string[] = [];
+  private counts = { lists: 0, watches: 0, relistsOnGone: 0, events: 0 };
+
+  constructor(private readonly options: KubernetesEndpointSliceOptions) {
+    super();
+    this.protocol = options.protocol ?? "http:";
+    this.namespace = options.namespace ?? "default";
+  }
+
+  /** Lists once, then keeps a watch open; resolves after the first list, whatever its outcome. */
+  start(): Promise<void> {
+    return (this.started ??= this.list().then(
+      () => this.watch(),
+      (err: unknown) => this.fail(err),
+    ));
+  }
+
+  endpoints(): readonly Endpoint[] {
+    return this.set.current;
+  }
+
+  describe(): Record<string, unknown> {
+    const o = this.options;
+    return {
+      source: "kubernetes",
+      service: o.service,
+      namespace: this.namespace,
+      port: o.port,
+      endpoints: this.set.current.map((e) => e.id),
+      lastChange: this.set.changedAt?.toISOString() ?? null,
+      slices: this.slices.size,
+      resourceVersion: this.resourceVersion ?? null,
+      watch: this.state,
+      ...this.counts,
+      ...(this.unresolvedPort.length > 0 && { portNotFoundIn: this.unresolvedPort }),
+      lastError: this.lastError ? { message: this.lastError.message, at: this.lastError.at.toISOString() } : null,
+    };
+  }
+
+  close(): void {
+    this.closed = true;
+    this.state = "closed";
+    if (this.timer) clearTimeout(this.timer);
+    this.current?.abort();
+    this.agent?.destroy();
+    this.connection?.close?.();
+  }
+
+  private path(extra: string): string {
+    const selector = encodeURIComponent(`kubernetes.io/service-name=${this.options.service}`);
+    return `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(this.namespace)}/endpointslices?labelSelector=${selector}${extra}`;
+  }
+
+  private connect(): KubeApiConnection {
+    if (!this.connection) {
+      this.connection = this.options.connect();
+      this.namespace = this.options.namespace ?? this.connection.namespace ?? "default";
+      this.agent = new Agent({ ...this.connection.tls, keepAlive: true, maxSockets: 2 });
+    }
+    return this.connection;
+  }
+
+  private async list(): Promise<void> {
+    if (this.closed) return;
+    this.state = "listing";
+    this.counts.lists++;
+    const res = await this.request(this.path(""), KUBE_LIST_TIMEOUT);
+    const body = JSON.parse(await readBody(res)) as { metadata?: { resourceVersion?: string }; items?: EndpointSliceJson[] };
+    if (this.closed) return;
+    this.slices.clear();
+    for (const item of body.items ?? []) if (item.metadata?.name) this.slices.set(item.metadata.name, item);
+    this.resourceVersion = body.metadata?.resourceVersion;
+    this.failures = 0;
+    this.lastError = undefined;
+    this.recompute();
+  }
+
+  /** One watch request, streamed; on its end or failure, the next step (rewatch, relist, back off). */
+  private watch(): void {
+    if (this.closed) return;
+    const [lo, hi] = KUBE_WATCH_TIMEOUT_SECONDS;
+    const seconds = lo + Math.floor(Math.random() * (hi - lo));
+    const rv = this.resourceVersion ? `&resourceVersion=${encodeURIComponent(this.resourceVersion)}` : "";
+    this.counts.watches++;
+    this.request(this.path(`&watch=true&allowWatchBookmarks=true&timeoutSeconds=${seconds}${rv}`), seconds * 1000 + KUBE_WATCH_IDLE_SLACK, true)
+      .then((res) => {
+        this.state = "watching";
+        return this.consume(res);
+      })
+      .then(
+        () => {
+          // The server closed the watch (timeoutSeconds): resume from where we are.
+          this.failures = 0;
+          this.watch();
+        },
+        (err: unknown) => {
+          if (this.closed) return;
+          if (err instanceof GoneError) {
+            this.counts.relistsOnGone++;
+            log.info({ route: this.options.route, service: this.options.service }, "endpointslice watch expired (410 Gone): relisting");
+            this.resourceVersion = undefined;
+            this.list().then(
+              () => this.watch(),
+              (e: unknown) => this.fail(e),
+            );
+            return;
+          }
+          this.fail(err);
+        },
+      );
+  }
+
+  /** Reads watch events until the stream ends; rejects with GoneError on an expired resourceVersion. */
+  private consume(res: IncomingMessage): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let buffer = "";
+      let failed = false;
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        if (failed) return;
+        buffer += chunk;
+        let nl: number;
+        while ((nl = buffer.indexOf("\n")) >= 0) {
+          const line = buffer.slice(0, nl).trim();
+          buffer = buffer.slice(nl + 1);
+          if (!line) continue;
+          try {
+            this.onEvent(JSON.parse(line) as WatchEvent);
+          } catch (err) {
+            failed = true;
+            res.destroy();
+            reject(err);
+            return;
+          }
+        }
+      });
+      res.once("end", () => {
+        if (!failed) resolve();
+      });
+      res.once("error", (err) => {
+        if (!failed) reject(err);
+      });
+      res.once("close", () => {
+        if (!failed && !res.complete) reject(new Error("watch connection closed"));
+      });
+    });
+  }
+
+  private onEvent(event: WatchEvent): void {
+    this.counts.events++;
+    this.failures = 0;
+    const { object } = event;
+    if (event.type === "ERROR") {
+      if (object.code === 410) throw new GoneError(object.message ?? "resourceVersion too old");
+      throw new Error(`watch error ${object.code ?? ""}: ${object.message ?? object.reason ?? "unknown"}`);
+    }
+    if (object.metadata?.resourceVersion) this.resourceVersion = object.metadata.resourceVersion;
+    if (event.type === "BOOKMARK") return;
+    const name = object.metadata?.name;
+    if (!name) return;
+    if (event.type === "DELETED") this.slices.delete(name);
+    else this.slices.set(name, object);
+    this.recompute();
+  }
+
+  private recompute(): void {
+    const { port } = this.options;
+    const endpoints: Endpoint[] = [];
+    const unresolved: string[] = [];
+    for (const [name, slice] of this.slices) {
+      const number = typeof port === "number" ? port : slice.ports?.find((p) => p.name === port)?.port;
+      if (!number) {
+        if ((slice.endpoints?.length ?? 0) > 0) unresolved.push(name);
+        continue;
+      }
+      for (const ep of slice.endpoints ?? []) {
+        if (ep.conditions?.ready === false) continue;
+        // "These are all assumed to be fungible and clients may choose to only use the first element."
+        const address = ep.addresses?.[0];
+        if (address) endpoints.push(endpointForAddress(this.protocol, address, number));
+      }
+    }
+    if (unresolved.length > 0 && unresolved.join() !== this.unresolvedPort.join()) {
+      log.warn({ route: this.options.route, service: this.options.service, port, slices: unresolved }, "endpointslices have no port of that name");
+    }
+    this.unresolvedPort = unresolved;
+    const diff = this.set.replace(endpoints);
+    if (diff) {
+      log.info({ route: this.options.route, service: this.options.service, added: diff.added.map((e) => e.id), removed: diff.removed.map((e) => e.id) }, "endpointslice endpoints changed");
+      this.emit("change", this.set.current);
+    }
+  }
+
+  private fail(err: unknown): void {
+    if (this.closed) return;
+    const message = (err as Error).message ?? String(err);
+    this.lastError = { message, at: new Date() };
+    metrics.upstreamErrors.inc({ route: this.options.route, reason: "discovery_failed" });
+    if (this.failures === 0) log.warn({ route: this.options.route, service: this.options.service, endpoints: this.set.current.length, err: message }, "endpointslice list/watch failed: keeping the last good endpoints");
+    const delay = Math.min(KUBE_RETRY_MIN * 2 ** this.failures, KUBE_RETRY_MAX);
+    this.failures++;
+    this.state = "backoff";
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      // Without a resourceVersion (the first list failed, or a relist did) only a list can resume.
+      if (this.resourceVersion === undefined) {
+        this.list().then(
+          () => this.watch(),
+          (e: unknown) => this.fail(e),
+        );
+      } else this.watch();
+    }, delay);
+    this.timer.unref();
+  }
+
+  /** GET an API path; resolves with a 200 response (body unread), rejects with GoneError on 410. */
+  private request(path: string, timeout: number, streaming = false, retried = false): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) return reject(new Error("closed"));
+      let connection: KubeApiConnection;
+      try {
+        connection = this.connect();
+      } catch (err) {
+        return reject(err);
+      }
+      const url = new URL(connection.server + path);
+      const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+      const req = send(url, {
+        method: "GET",
+        headers: { accept: "application/json", ...connection.headers() },
+        ...(url.protocol === "https:" ? { agent: this.agent, ...connection.tls } : {}),
+        timeout,
+      });
+      this.current = { abort: () => req.destroy(new Error("closed")) };
+      req.once("timeout", () => req.destroy(new Error(`${streaming ? "watch" : "list"} timed out after ${timeout}ms`)));
+      req.once("error", reject);
+      req.once("response", (res) => {
+        const status = res.statusCode ?? 0;
+        if (status === 200) return resolve(res);
+        void readBody(res).then((text) => {
+          if (status === 410) return reject(new GoneError(statusMessage(text) ?? "resourceVersion too old"));
+          if (status === 401 && !retried && connection.refresh?.()) {
+            return this.request(path, timeout, streaming, true).then(resolve, reject);
+          }
+          reject(new HttpStatusError(status, `GET ${url.pathname}: ${status} ${statusMessage(text) ?? res.statusMessage ?? ""}`.trim()));
+        }, reject);
+      });
+      req.end();
+    });
+  }
+}
+
+function readBody(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    res.setEncoding("utf8");
+    res.on("data", (c: string) => (text += c));
+    res.once("end", () => resolve(text));
+    res.once("error", reject);
+  });
+}
+
+/** The `message` of a Kubernetes Status body, if that is what it is. */
+function statusMessage(text: string): string | undefined {
+  try {
+    const body = JSON.parse(text) as { kind?: string; message?: string };
+    return body.kind === "Status" ? body.message : undefined;
+  } catch {
+    return undefined;
+  }
+}
