@@ -115,3 +115,12 @@ describe("attache CLI", () => {
     expect(r.stderr).toContain(`${dir}/attache.yaml:3:5: routes[0]`);
   });
 });
+
+describe("shipped configs", () => {
+  const root = new URL("../..", import.meta.url).pathname;
+  it.each(["config", "examples/team-routes", "examples/seed-kubectl-proxy"])("%s passes attache validate", (dir) => {
+    const r = run(["validate", "-c", `${root}${dir}`]);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  });
+});
