@@ -21,6 +21,12 @@ class FailedResult<T> extends Error {
 
 type Work = () => Promise<unknown>;
 
+function countsAsFailure(err: unknown): boolean {
+  if (err instanceof FailedResult) return true;
+  if (err instanceof AttacheError) return err.status >= 500;
+  return classifyError(err) !== undefined;
+}
+
 export class Breaker {
   private readonly cb: CircuitBreaker<[Work], unknown>;
   private openedAt = 0;
@@ -38,8 +44,10 @@ export class Breaker {
       resetTimeout: config.resetTimeout,
       rollingCountTimeout: config.rollingCountTimeout,
       rollingCountBuckets: config.rollingCountBuckets,
-      // Only upstream faults count; a client that went away or sent too large a body says nothing about it.
-      errorFilter: (err: unknown) => !(err instanceof AttacheError ? err.status >= 500 : classifyError(err) !== undefined),
+      // errorFilter returns true for what must NOT count. Upstream faults count: a failed result (a 5xx,
+      // carried as FailedResult), a network failure or a deadline (classify.ts), our own 5xx. A client that
+      // went away or sent too large a body says nothing about the upstream.
+      errorFilter: (err: unknown) => !countsAsFailure(err),
     });
     this.cb.on("open", () => {
       this.openedAt = Date.now();
