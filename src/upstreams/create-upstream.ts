@@ -3,6 +3,7 @@ import type { ResolvedRoute } from "../config/validate.js";
 import { StaticSource } from "../discovery/static.js";
 import { afterFirstResolution, createEndpointSource } from "../discovery/create-source.js";
 import { HttpUpstream } from "./http/http-upstream.js";
+import { createKubernetesUpstream } from "./kubernetes/kubernetes-upstream.js";
 import { tlsOptions } from "./http/tls.js";
 import type { Upstream } from "./upstream.js";
 import { FileSecret } from "../config/secrets.js";
@@ -11,7 +12,7 @@ type Factory = (route: ResolvedRoute) => Upstream;
 
 const factories: Record<"http" | "kubernetes" | "redis", Factory | undefined> = {
   http: createHttpUpstream,
-  kubernetes: undefined,
+  kubernetes: createKubernetesUpstream,
   redis: undefined,
 };
 

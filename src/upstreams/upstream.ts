@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { AttacheError } from "../errors.js";
 import type { ResolvedRoute } from "../config/validate.js";
+import type { PathRuleConfig } from "../config/schema.js";
 import type { Resilience } from "../resilience/policy-stack.js";
 
 /** One HTTP request on its way through a route; built by proxy/pipeline.ts. */
@@ -28,6 +29,8 @@ export interface RouteRuntime {
 
 export interface Upstream {
   readonly kind: "http" | "kubernetes" | "redis";
+  /** The kind's `deny` for routes that set none (kubernetes: exec, attach, portforward); a route's own `deny` replaces it. */
+  readonly defaultDeny?: readonly PathRuleConfig[];
   /**
    * Serve one request. Errors thrown before the response has started are rendered by
    * proxy/respond-error.ts; once headers are out, the upstream ends or destroys the response itself.

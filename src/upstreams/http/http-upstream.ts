@@ -142,6 +142,7 @@ export class HttpUpstream implements Upstream {
     ctx.upstreamTarget = slot.endpoint.id;
     return new Promise<IncomingMessage>((resolve, reject) => {
       let staleRetried = false;
+      let authRetried = false;
       const send = (): void => {
         const proxyReq = this.send(ctx, slot, signal);
         slot.inflight++;
@@ -153,6 +154,20 @@ export class HttpUpstream implements Upstream {
           signal.removeEventListener("abort", onAbort);
           ctx.res.off("close", onClientGone);
           if (response) {
+            // 401: the credentials may have rotated under us (issue 5). Re-read them once; if they differ from
+            // what this request carried (a file watcher may have re-read them meanwhile) and the request can be
+            // sent again, it goes again with the new ones, and the client never sees the 401.
+            if (response.statusCode === 401 && !authRetried && this.options.refreshCredentials) {
+              authRetried = true;
+              const changed = this.options.refreshCredentials();
+              const current: OutgoingHttpHeaders = {};
+              this.options.authorize?.(current);
+              if ((changed || current.authorization !== proxyReq.getHeader("authorization")) && replayable && !signal.aborted) {
+                response.resume();
+                send();
+                return;
+              }
+            }
             this.balancer.report(slot, classifyStatus(response.statusCode ?? 502));
             resolve(response);
             return;

@@ -1,0 +1,309 @@
+/**
+ * The Kubernetes API as an upstream, `kubectl proxy` done right: an HttpUpstream toward the API server
+ * (one keep-alive HTTPS pool per route, the route's resilience stack, WebSocket/SPDY upgrades) plus
+ * credentials that are found, watched and rotated (credentials.ts), a default deny (default-deny.ts),
+ * long-running requests exempt from the route timeout, and Status errors (status-response.ts).
+ *
+ * No credentials is a state, not a crash: the route answers 503 with a Status naming what was looked
+ * for, and a cheap poll (stat of a handful of files) brings it alive when a kubeconfig or token appears.
+ * The same poll notices a changed kubeconfig, CA or client certificate: a new server or TLS material
+ * gets a new pool (the old one closes once its requests and watches are over); a new token does not.
+ */
+import { statSync } from "node:fs";
+import type { Duplex } from "node:stream";
+import type { PathRuleConfig } from "../../config/schema.js";
+import type { ResolvedRoute } from "../../config/validate.js";
+import { StaticSource } from "../../discovery/static.js";
+import { AttacheError } from "../../errors.js";
+import { log } from "../../observability/log.js";
+import { HttpUpstream } from "../http/http-upstream.js";
+import type { RequestContext, Upstream } from "../upstream.js";
+import { openAuthorizer, resolveCredentials, type Authorizer, type CredentialsEnvironment, type Plan, type Resolution } from "./credentials.js";
+import { DEFAULT_DENY } from "./default-deny.js";
+import { renderStatus } from "./status-response.js";
+
+/** How often the credential files are stat'ed: a handful of stat calls, so often enough to feel immediate. */
+const POLL_MS = 2_000;
+
+export interface KubernetesUpstreamOptions extends CredentialsEnvironment {
+  route: ResolvedRoute;
+  /** @default 2000 ms */
+  pollInterval?: number | undefined;
+}
+
+interface Connection {
+  plan: Plan;
+  inner: HttpUpstream;
+  auth: Authorizer;
+  /** Identity of the authorizer's inputs: an unchanged one is kept across re-resolutions. */
+  authKey: string;
+  /** Requests and upgrades under way on this connection. */
+  active: number;
+  retired: boolean;
+}
+
+export class KubernetesUpstream implements Upstream {
+  readonly kind = "kubernetes" as const;
+  readonly defaultDeny: readonly PathRuleConfig[] = DEFAULT_DENY;
+  private connection: Connection | undefined;
+  /** Why the last look found nothing (with a connection: we keep using the last good one). */
+  private missing: Pick<Resolution, "lookedFor" | "problem"> | undefined;
+  private resolving: Promise<void> | undefined;
+  private watched: string[] = [];
+  private signature = "";
+  private readonly timer: NodeJS.Timeout;
+  private readonly pollInterval: number;
+  private closed = false;
+
+  constructor(private readonly options: KubernetesUpstreamOptions) {
+    this.pollInterval = options.pollInterval ?? POLL_MS;
+    this.resolving = this.resolve(true).finally(() => (this.resolving = undefined));
+    this.timer = setInterval(() => this.poll(), this.pollInterval).unref();
+  }
+
+  private get name(): string {
+    return this.options.route.name;
+  }
+
+  /** Resolves once the current look for credentials is over. */
+  async ready(): Promise<void> {
+    await this.resolving;
+  }
+
+  async handle(ctx: RequestContext): Promise<void> {
+    const connection = await this.current();
+    ctx.res.once("close", this.track(connection));
+    await this.prepare(connection);
+    return connection.inner.handle(ctx);
+  }
+
+  async upgrade(ctx: RequestContext, socket: Duplex, head: Buffer): Promise<void> {
+    const connection = await this.current();
+    socket.once("close", this.track(connection));
+    await this.prepare(connection);
+    return connection.inner.upgrade(ctx, socket, head);
+  }
+
+  renderError(err: AttacheError): { contentType: string; body: string } {
+    return renderStatus(err, this.explain(err));
+  }
+
+  describe(): Record<string, unknown> {
+    const c = this.connection;
+    const base = { server: c?.plan.server ?? null, credentials: this.describeCredentials() };
+    return c ? { ...base, ...c.inner.describe() } : base;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    await this.resolving?.catch(() => {});
+    const c = this.connection;
+    this.connection = undefined;
+    if (c) {
+      c.auth.close();
+      await c.inner.close();
+    }
+  }
+
+  // ---- credentials lifecycle ----
+
+  private async current(): Promise<Connection> {
+    if (this.resolving) await this.resolving;
+    if (this.connection) return this.connection;
+    const missing = this.missing ?? { lookedFor: [], problem: "not looked yet" };
+    const err = new AttacheError(
+      "upstream_unreachable",
+      `route ${this.name}: no Kubernetes credentials found (looked for ${missing.lookedFor.join("; ")}: ${missing.problem}); ` +
+        `attache keeps looking and starts forwarding when they appear`,
+      { route: this.name, retryAfter: Math.max(1, Math.ceil(this.pollInterval / 1000)) },
+    );
+    // Not a broken API server but a missing one, for now: 503 (issue 5). TODO(kubernetes): a DESIGN code for it.
+    (err as { status: number }).status = 503;
+    throw err;
+  }
+
+  private async prepare(connection: Connection): Promise<void> {
+    if (!connection.auth.prepare) return;
+    try {
+      await connection.auth.prepare();
+    } catch (err) {
+      throw new AttacheError("upstream_unreachable", `route ${this.name}: the kubeconfig's credential plugin failed: ${(err as Error).message}`, { route: this.name, cause: err });
+    }
+  }
+
+  /** Count a request or upgrade on a connection; the returned function ends it (closing a retired pool when idle). */
+  private track(connection: Connection): () => void {
+    connection.active++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      connection.active--;
+      if (connection.retired && connection.active === 0) void this.dispose(connection);
+    };
+  }
+
+  private poll(): void {
+    if (this.resolving || this.closed) return;
+    if (signatureOf(this.watched) === this.signature) return;
+    this.resolving = this.resolve(false).finally(() => (this.resolving = undefined));
+  }
+
+  private async resolve(initial: boolean): Promise<void> {
+    const previous = this.watched;
+    const before = signatureOf(previous);
+    const result = await resolveCredentials(this.options.route.upstream.kubernetes!, this.options);
+    if (this.closed) return;
+    // A change that lands while we read is seen by the next poll: keep the signature from before the read.
+    this.watched = result.watch;
+    this.signature = sameList(previous, result.watch) ? before : signatureOf(result.watch);
+    if (!result.plan) return this.notFound(result, initial);
+    const plan = result.plan;
+    const old = this.connection;
+    const key = authKey(plan);
+    let auth: Authorizer;
+    try {
+      auth = old && old.authKey === key ? old.auth : openAuthorizer(plan);
+    } catch (err) {
+      return this.notFound({ ...result, problem: (err as Error).message }, initial);
+    }
+    const wasMissing = this.missing !== undefined;
+    this.missing = undefined;
+    const summary = { route: this.name, server: plan.server, source: plan.source, context: plan.context, auth: plan.auth.kind };
+    if (old && old.plan.fingerprint === plan.fingerprint) {
+      if (auth !== old.auth) {
+        old.auth.close();
+        old.auth = auth;
+        old.authKey = key;
+        log.info(summary, "kubernetes route: credentials changed; new ones in use");
+      } else if (wasMissing) log.info(summary, "kubernetes route: credentials found again");
+      old.plan = plan;
+      return;
+    }
+    const connection = this.connect(plan, auth, key);
+    this.connection = connection;
+    if (old) {
+      if (old.auth !== auth) old.auth.close();
+      old.retired = true;
+      if (old.active === 0) void this.dispose(old);
+    }
+    log.info(summary, initial ? "kubernetes route: credentials loaded" : old ? "kubernetes route: API server or TLS settings changed; new connections use them" : "kubernetes route: credentials found; forwarding");
+  }
+
+  private notFound(result: Resolution, initial: boolean): void {
+    const again = this.missing !== undefined && this.missing.problem === result.problem && sameList(this.missing.lookedFor, result.lookedFor);
+    this.missing = { lookedFor: result.lookedFor, problem: result.problem };
+    if (again && !initial) return;
+    if (this.connection) log.warn({ route: this.name, problem: result.problem }, "kubernetes route: credentials no longer found; keeping the last good ones");
+    else log.warn({ route: this.name, lookedFor: result.lookedFor, problem: result.problem }, "kubernetes route: no credentials found; answering 503 until they appear");
+  }
+
+  private connect(plan: Plan, auth: Authorizer, key: string): Connection {
+    const route = this.options.route;
+    const connection = { plan, auth, authKey: key, active: 0, retired: false } as Connection;
+    connection.inner = new HttpUpstream({
+      route,
+      source: new StaticSource([plan.server]),
+      tls: plan.tls,
+      authorize: (headers) => {
+        // The client's own credentials never reach the API server, whatever ours are.
+        delete headers.authorization;
+        connection.auth.apply(headers);
+      },
+      refreshCredentials: () => connection.auth.refresh(),
+      isStreaming: (ctx) => ctx.route.config.streaming ?? isLongRunning(ctx.path, ctx.query),
+    });
+    return connection;
+  }
+
+  private async dispose(connection: Connection): Promise<void> {
+    if (connection.auth !== this.connection?.auth) connection.auth.close();
+    await connection.inner.close();
+  }
+
+  // ---- descriptions ----
+
+  private describeCredentials(): Record<string, unknown> {
+    const c = this.connection;
+    if (!c) {
+      if (this.resolving && !this.missing) return { state: "resolving" };
+      return { state: "missing", lookedFor: this.missing?.lookedFor ?? [], problem: this.missing?.problem };
+    }
+    const p = c.plan;
+    return {
+      state: "ready",
+      source: p.source,
+      ...(p.context ? { context: p.context } : {}),
+      ...(p.kubeconfig ? { kubeconfig: p.kubeconfig } : {}),
+      ...(p.namespace ? { namespace: p.namespace } : {}),
+      ...(p.overrides.length ? { overrides: p.overrides } : {}),
+      auth: c.auth.kind,
+      ...c.auth.describe(),
+      clientCertificate: p.tls.cert !== undefined,
+      verifyServer: p.tls.rejectUnauthorized !== false,
+      ...(this.missing ? { lastProblem: this.missing.problem } : {}),
+    };
+  }
+
+  /** The Status message: name the API server and, for TLS failures, where the CA came from. */
+  private explain(err: AttacheError): string {
+    const plan = this.connection?.plan;
+    const cause = err.cause as { code?: unknown; message?: string } | undefined;
+    const code = typeof cause?.code === "string" ? cause.code : undefined;
+    if (!plan || err.code !== "upstream_unreachable" || !code) return err.message;
+    if (TLS_VERIFY.test(code)) {
+      return `route ${this.name}: the API server's certificate at ${plan.server} could not be verified (${code}: ${cause?.message ?? ""}); check the CA: ${caOrigin(plan)}`;
+    }
+    return `route ${this.name}: cannot reach the API server at ${plan.server} (${code})`;
+  }
+}
+
+/** Node's certificate verification error codes. */
+const TLS_VERIFY = /CERT|SELF_SIGNED|ISSUER|SIGNATURE|ALTNAME/;
+
+function caOrigin(plan: Plan): string {
+  if (plan.overrides.includes("caFile") || plan.source === "explicit") return plan.tls.ca ? "the route's caFile" : "the system CAs (no caFile on the route)";
+  if (plan.source === "in-cluster") return "the service account's ca.crt";
+  return plan.tls.ca ? `certificate-authority of context ${plan.context} in the kubeconfig` : `the system CAs (context ${plan.context} names no certificate-authority)`;
+}
+
+const TRUE = new Set(["1", "t", "T", "true", "TRUE", "True"]);
+
+/**
+ * Requests whose response outlives any sensible timeout: `watch=true` and `follow=true` (as the API
+ * server parses booleans), and the legacy /api/v1/watch/... and /apis/G/V/watch/... paths.
+ */
+export function isLongRunning(path: string, query: string): boolean {
+  if (/^\/(?:api\/[^/]+|apis\/[^/]+\/[^/]+)\/watch(?:\/|$)/.test(path)) return true;
+  if (!query) return false;
+  const params = new URLSearchParams(query.slice(1));
+  return TRUE.has(params.get("watch") ?? "") || TRUE.has(params.get("follow") ?? "");
+}
+
+function authKey(plan: Plan): string {
+  // Plugins hold a parsed kubeconfig: a new resolution means a new one.
+  if (plan.auth.kind === "plugin") return `plugin:${Math.random()}`;
+  return JSON.stringify([plan.auth, plan.secret?.token, plan.secret?.username, plan.secret?.password]);
+}
+
+function signatureOf(files: readonly string[]): string {
+  return files
+    .map((f) => {
+      try {
+        const s = statSync(f);
+        return `${s.ino}:${s.size}:${s.mtimeMs}`;
+      } catch {
+        return "-";
+      }
+    })
+    .join("|");
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+export function createKubernetesUpstream(route: ResolvedRoute): Upstream {
+  return new KubernetesUpstream({ route });
+}
