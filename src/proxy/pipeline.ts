@@ -29,6 +29,8 @@ export interface PendingRequest {
   path: string;
   query: string;
   upstreamTarget?: string;
+  /** Handed to the upstream: counted in attache_inflight_requests until the response ends. */
+  forwarded?: boolean;
 }
 
 type Step = (request: PendingRequest) => void;
@@ -61,6 +63,7 @@ export function handleRequest(state: State, req: IncomingMessage, res: ServerRes
 function forward(request: PendingRequest): void {
   const route = request.route!;
   route.meter.inflight.inc();
+  request.forwarded = true;
   route.upstream.handle(request as RequestContext & PendingRequest).catch((err: unknown) => {
     respondError(request.res, err, { route: route.name, requestId: request.requestId, upstream: route.upstream });
   });
@@ -89,7 +92,7 @@ function record(request: PendingRequest): void {
   const seconds = (performance.now() - request.startedAt) / 1000;
   const status = res.headersSent ? res.statusCode : 0;
   if (route) {
-    route.meter.inflight.dec();
+    if (request.forwarded) route.meter.inflight.dec();
     route.meter.count(req.method ?? "GET", status);
     route.meter.duration.observe(seconds);
   }
