@@ -3,6 +3,7 @@ import type { ResolvedRoute } from "../config/validate.js";
 import { StaticSource } from "../discovery/static.js";
 import { afterFirstResolution, createEndpointSource } from "../discovery/create-source.js";
 import { HttpUpstream } from "./http/http-upstream.js";
+import { createRedisUpstream } from "./redis/redis-upstream.js";
 import { createKubernetesUpstream } from "./kubernetes/kubernetes-upstream.js";
 import { tlsOptions } from "./http/tls.js";
 import type { Upstream } from "./upstream.js";
@@ -13,7 +14,7 @@ type Factory = (route: ResolvedRoute) => Upstream;
 const factories: Record<"http" | "kubernetes" | "redis", Factory | undefined> = {
   http: createHttpUpstream,
   kubernetes: createKubernetesUpstream,
-  redis: undefined,
+  redis: createRedisUpstream,
 };
 
 export function createUpstream(route: ResolvedRoute): Upstream {

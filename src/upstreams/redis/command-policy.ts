@@ -1,0 +1,141 @@
+/**
+ * Which commands a route lets through (the `commands` allowlist), as data tables. Consulted by both
+ * interfaces, HTTP and RESP, before anything reaches Redis.
+ *
+ * Rules, in order:
+ *  1. NOT_PROXYABLE is refused always, even with ["*"]: it would break the connection model or the
+ *     protocol between attache and Redis (MONITOR, replication).
+ *  2. CONNECTION commands are always allowed: every client library sends them on connect (PING,
+ *     COMMAND DOCS, CLIENT SETINFO, INFO in ioredis' ready check). AUTH, HELLO, CLIENT, QUIT and
+ *     (unless listed) INFO are answered by attache itself; Redis never sees them.
+ *  3. A command named in `commands` is allowed.
+ *  4. ["*"] allows everything else that is proxyable, except, on a route with a keyPrefix, the
+ *     commands that cannot be confined to the namespace (UNCONFINABLE) unless listed by name.
+ *  5. Without `commands`, DEFAULT_COMMANDS applies: data types, expiry, per-key keyspace commands,
+ *     transactions, blocking pops. Everything in REFUSED_FAMILIES is outside it.
+ *  With a keyPrefix, a command whose key positions attache cannot tell (unknown to the command table)
+ *  is refused: better a refusal than a key written outside the namespace.
+ */
+import { exists } from "@ioredis/commands";
+
+/** Never proxied, whatever `commands` says. */
+export const NOT_PROXYABLE: ReadonlySet<string> = new Set(["MONITOR", "SYNC", "PSYNC", "REPLCONF"]);
+
+/** Always allowed (rule 2). */
+export const CONNECTION: ReadonlySet<string> = new Set(["PING", "ECHO", "QUIT", "RESET", "AUTH", "HELLO", "CLIENT", "COMMAND", "INFO"]);
+
+/** Answered by attache, never sent to Redis. INFO only while it is not listed in `commands`. */
+export const ANSWERED_LOCALLY: ReadonlySet<string> = new Set(["AUTH", "HELLO", "CLIENT", "QUIT"]);
+
+/** Commands whose effect spans the whole database or server: a keyPrefix cannot confine them. */
+export const UNCONFINABLE: ReadonlySet<string> = new Set(["RANDOMKEY", "DBSIZE", "FLUSHDB", "FLUSHALL", "SWAPDB"]);
+
+/** Outside the default set, grouped by why. Documentation as data; `explain()` uses it in messages. */
+export const REFUSED_FAMILIES = {
+  /** Server administration: one app must not reconfigure, stop or wipe the shared server. */
+  admin: [
+    "FLUSHALL", "FLUSHDB", "CONFIG", "DEBUG", "SHUTDOWN", "MODULE", "ACL", "REPLICAOF", "SLAVEOF", "MIGRATE", "SAVE", "BGSAVE",
+    "BGREWRITEAOF", "FAILOVER", "CLUSTER", "SWAPDB", "LATENCY", "SLOWLOG", "MEMORY", "LASTSAVE", "ROLE", "LOLWUT", "PFDEBUG", "PFSELFTEST", "WAIT", "WAITAOF",
+    "READONLY", "READWRITE", "ASKING", "RESTORE-ASKING", "MOVE", "OBJECT",
+  ],
+  /** Walk or count the whole keyspace: O(N), and they see other namespaces' keys. */
+  keyspaceWide: ["KEYS", "SCAN", "RANDOMKEY", "DBSIZE"],
+  /** Scripts can name any key: a keyPrefix cannot confine them. */
+  scripting: ["EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "SCRIPT", "FCALL", "FCALL_RO", "FUNCTION"],
+  /** Channels are not namespaced: opt in by listing them (GET {prefix}/subscribe needs SUBSCRIBE). */
+  pubsub: ["PUBLISH", "SUBSCRIBE", "UNSUBSCRIBE", "PSUBSCRIBE", "PUNSUBSCRIBE", "SPUBLISH", "SSUBSCRIBE", "SUNSUBSCRIBE", "PUBSUB"],
+  /** Switches the database: leaves the route's db. */
+  database: ["SELECT"],
+  /** Break the proxy itself. */
+  notProxyable: [...NOT_PROXYABLE],
+} as const;
+
+/** The default allowlist: the data-type, expiry and per-key keyspace commands, transactions and blocking pops. */
+export const DEFAULT_COMMANDS: readonly string[] = [
+  // strings
+  "GET", "SET", "SETNX", "SETEX", "PSETEX", "GETSET", "GETDEL", "GETEX", "GETRANGE", "SETRANGE", "SUBSTR", "APPEND", "STRLEN", "MGET", "MSET", "MSETNX",
+  "INCR", "INCRBY", "INCRBYFLOAT", "DECR", "DECRBY", "LCS",
+  // bitmaps, hyperloglog
+  "GETBIT", "SETBIT", "BITCOUNT", "BITPOS", "BITOP", "BITFIELD", "BITFIELD_RO", "PFADD", "PFCOUNT", "PFMERGE",
+  // hashes
+  "HGET", "HSET", "HSETNX", "HMSET", "HMGET", "HGETALL", "HDEL", "HEXISTS", "HINCRBY", "HINCRBYFLOAT", "HKEYS", "HVALS", "HLEN", "HSTRLEN", "HRANDFIELD", "HSCAN",
+  "HGETDEL", "HGETEX", "HSETEX", "HEXPIRE", "HPEXPIRE", "HEXPIREAT", "HPEXPIREAT", "HEXPIRETIME", "HPEXPIRETIME", "HTTL", "HPTTL", "HPERSIST",
+  // lists
+  "LPUSH", "RPUSH", "LPUSHX", "RPUSHX", "LPOP", "RPOP", "LRANGE", "LINDEX", "LSET", "LLEN", "LREM", "LTRIM", "LINSERT", "LPOS", "LMOVE", "RPOPLPUSH", "LMPOP",
+  "BLPOP", "BRPOP", "BLMOVE", "BRPOPLPUSH", "BLMPOP",
+  // sets
+  "SADD", "SREM", "SMEMBERS", "SISMEMBER", "SMISMEMBER", "SCARD", "SPOP", "SRANDMEMBER", "SMOVE", "SINTER", "SINTERCARD", "SINTERSTORE", "SUNION", "SUNIONSTORE",
+  "SDIFF", "SDIFFSTORE", "SSCAN",
+  // sorted sets
+  "ZADD", "ZREM", "ZCARD", "ZCOUNT", "ZINCRBY", "ZSCORE", "ZMSCORE", "ZRANK", "ZREVRANK", "ZRANGE", "ZRANGESTORE", "ZREVRANGE", "ZRANGEBYSCORE", "ZREVRANGEBYSCORE",
+  "ZRANGEBYLEX", "ZREVRANGEBYLEX", "ZLEXCOUNT", "ZREMRANGEBYRANK", "ZREMRANGEBYSCORE", "ZREMRANGEBYLEX", "ZPOPMIN", "ZPOPMAX", "ZRANDMEMBER", "ZUNION",
+  "ZUNIONSTORE", "ZINTER", "ZINTERSTORE", "ZINTERCARD", "ZDIFF", "ZDIFFSTORE", "ZMPOP", "ZSCAN", "BZPOPMIN", "BZPOPMAX", "BZMPOP",
+  // streams
+  "XADD", "XLEN", "XRANGE", "XREVRANGE", "XREAD", "XREADGROUP", "XDEL", "XTRIM", "XACK", "XCLAIM", "XAUTOCLAIM", "XPENDING", "XGROUP", "XINFO", "XSETID",
+  // geo
+  "GEOADD", "GEODIST", "GEOHASH", "GEOPOS", "GEOSEARCH", "GEOSEARCHSTORE", "GEORADIUS_RO", "GEORADIUSBYMEMBER_RO", "GEORADIUS", "GEORADIUSBYMEMBER",
+  // expiry
+  "EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT", "EXPIRETIME", "PEXPIRETIME", "TTL", "PTTL", "PERSIST",
+  // per-key keyspace
+  "DEL", "UNLINK", "EXISTS", "TYPE", "RENAME", "RENAMENX", "COPY", "TOUCH", "DUMP", "RESTORE", "SORT", "SORT_RO",
+  // transactions
+  "MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH",
+  // server time is harmless and used by rate limiters
+  "TIME",
+];
+
+export type Verdict = { allowed: true } | { allowed: false; reason: string };
+
+export interface CommandPolicyOptions {
+  /** The route's `commands`; undefined: DEFAULT_COMMANDS. */
+  commands?: readonly string[] | undefined;
+  /** The route has a keyPrefix (rule 4, and unknown commands are refused). */
+  prefixed: boolean;
+}
+
+export class CommandPolicy {
+  private readonly listed: ReadonlySet<string>;
+  readonly all: boolean;
+  private readonly prefixed: boolean;
+
+  constructor(options: CommandPolicyOptions) {
+    const names = (options.commands ?? DEFAULT_COMMANDS).map((c) => c.toUpperCase());
+    this.all = names.includes("*");
+    this.listed = new Set(names.filter((n) => n !== "*"));
+    this.prefixed = options.prefixed;
+  }
+
+  /** Listed explicitly by name (INFO: forwarded instead of answered locally). */
+  isListed(name: string): boolean {
+    return this.listed.has(name);
+  }
+
+  /** `name` is upper-case. */
+  check(name: string): Verdict {
+    if (NOT_PROXYABLE.has(name)) return refuse(`${name} cannot be proxied`);
+    if (CONNECTION.has(name)) return ALLOWED;
+    if (this.listed.has(name)) return this.prefixed && !isKnown(name) ? refuse(`${name}: its key positions are unknown, so the keyPrefix cannot be applied`) : ALLOWED;
+    if (this.all) {
+      if (this.prefixed && UNCONFINABLE.has(name)) return refuse(`${name} cannot be confined to the route's keyPrefix (list it by name to allow it)`);
+      if (this.prefixed && !isKnown(name)) return refuse(`${name}: its key positions are unknown, so the keyPrefix cannot be applied`);
+      return ALLOWED;
+    }
+    return refuse(`${name} is not in the route's commands${familyOf(name) ? ` (${familyOf(name)})` : ""}`);
+  }
+
+  describe(): Record<string, unknown> {
+    return { commands: this.all ? ["*", ...this.listed] : this.listed.size === new Set(DEFAULT_COMMANDS).size && DEFAULT_COMMANDS.every((c) => this.listed.has(c)) ? "default" : [...this.listed] };
+  }
+}
+
+const ALLOWED: Verdict = { allowed: true };
+const refuse = (reason: string): Verdict => ({ allowed: false, reason });
+
+function isKnown(name: string): boolean {
+  return exists(name.toLowerCase());
+}
+
+function familyOf(name: string): string | undefined {
+  for (const [family, names] of Object.entries(REFUSED_FAMILIES)) if ((names as readonly string[]).includes(name)) return family;
+  return undefined;
+}

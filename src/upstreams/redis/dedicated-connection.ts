@@ -1,0 +1,218 @@
+/**
+ * One upstream connection owned by one client for as long as it is in a stateful mode (MULTI/WATCH,
+ * a blocking command, the SUBSCRIBE family, SELECT) or one HTTP subscriber. It is a plain RESP pipe,
+ * not an ioredis instance: Redis itself then answers everything the client does in that mode
+ * (RESET, PING in subscribe mode, "Can't execute ... in this context"), with its own text and types.
+ * It authenticates like the route's shared ioredis connection and never reconnects: a client that
+ * loses its transaction or subscriptions must see its connection close, as with Redis.
+ */
+import { EventEmitter } from "node:events";
+import { connect as netConnect, type Socket } from "node:net";
+import { connect as tlsConnect, type ConnectionOptions } from "node:tls";
+import { encodeCommand, ReplyParser, type RespValue } from "./resp-codec.js";
+
+export interface Frame {
+  value: RespValue;
+  raw: Buffer;
+}
+
+export interface DedicatedTarget {
+  host: string;
+  port: number;
+  tls?: ConnectionOptions | undefined;
+  username?: string | undefined;
+  password?: string | undefined;
+  db: number;
+  connectTimeout: number;
+}
+
+interface Pending {
+  /** Frames still expected for this command. */
+  expect: number;
+  /** A (un)subscribe-family command: its confirmations are counted. */
+  subscription: boolean;
+  frames: Frame[];
+  onFrame: ((frame: Frame, push: boolean) => void) | undefined;
+  resolve(frames: Frame[]): void;
+  reject(err: Error): void;
+}
+
+const SUBSCRIBE = new Set(["SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"]);
+const UNSUBSCRIBE: Record<string, "channels" | "patterns" | "shard"> = { UNSUBSCRIBE: "channels", PUNSUBSCRIBE: "patterns", SUNSUBSCRIBE: "shard" };
+const KIND: Record<string, "channels" | "patterns" | "shard"> = {
+  subscribe: "channels", unsubscribe: "channels", psubscribe: "patterns", punsubscribe: "patterns", ssubscribe: "shard", sunsubscribe: "shard",
+};
+const PUSHES = new Set(["message", "pmessage", "smessage"]);
+
+export class UpstreamClosedError extends Error {
+  readonly code = "ECONNRESET";
+}
+
+/**
+ * Events: "push" (frame) for pub/sub messages; "close" (error?) once, when the connection is gone.
+ */
+export class DedicatedConnection extends EventEmitter {
+  private readonly pending: Pending[] = [];
+  private readonly subscriptions = { channels: new Set<string>(), patterns: new Set<string>(), shard: new Set<string>() };
+  private closed = false;
+  private corked = false;
+
+  private constructor(private readonly socket: Socket) {
+    super();
+    const parser = new ReplyParser((value, raw) => this.onFrame({ value, raw }));
+    socket.on("data", (chunk: Buffer) => {
+      try {
+        parser.feed(chunk);
+      } catch (err) {
+        this.destroy(err as Error);
+      }
+    });
+    socket.on("error", (err) => this.destroy(err));
+    socket.on("close", () => this.destroy(new UpstreamClosedError("redis closed the connection")));
+  }
+
+  /** Connect, AUTH and SELECT as the shared connection does; rejects with the network or Redis error. */
+  static open(target: DedicatedTarget): Promise<DedicatedConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = target.tls
+        ? tlsConnect({ host: target.host, port: target.port, servername: target.host, ...target.tls })
+        : netConnect({ host: target.host, port: target.port });
+      socket.setNoDelay(true);
+      const timer = setTimeout(() => socket.destroy(Object.assign(new Error("connect ETIMEDOUT"), { code: "ETIMEDOUT" })), target.connectTimeout);
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(err);
+      };
+      socket.once("error", fail);
+      socket.once(target.tls ? "secureConnect" : "connect", () => {
+        socket.off("error", fail);
+        const conn = new DedicatedConnection(socket);
+        const handshake: Promise<Frame[]>[] = [];
+        if (target.password !== undefined) {
+          handshake.push(conn.send(target.username ? [b("AUTH"), b(target.username), b(target.password)] : [b("AUTH"), b(target.password)]));
+        }
+        if (target.db !== 0) handshake.push(conn.send([b("SELECT"), b(String(target.db))]));
+        Promise.all(handshake).then(
+          (replies) => {
+            clearTimeout(timer);
+            const refused = replies.flat().find((f) => f.value.type === "error");
+            if (refused) {
+              conn.close();
+              reject(Object.assign(new Error(`redis refused the connection: ${refused.value.value as string}`), { code: "EAUTH" }));
+            } else resolve(conn);
+          },
+          (err: Error) => {
+            clearTimeout(timer);
+            reject(err);
+          },
+        );
+      });
+    });
+  }
+
+  /** In pub/sub mode: at least one subscription. */
+  get subscribed(): boolean {
+    return this.subscriptions.channels.size + this.subscriptions.patterns.size + this.subscriptions.shard.size > 0;
+  }
+
+  get inflight(): number {
+    return this.pending.length;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /**
+   * Send one command (args[0] upper-case name). Resolves with every frame that answers it: one, or
+   * one per channel for the (un)subscribe family. `onFrame` sees each frame as it arrives (streaming
+   * confirmations and interleaved messages in upstream order; `push` marks a pub/sub message).
+   */
+  send(args: Buffer[], onFrame?: (frame: Frame, push: boolean) => void): Promise<Frame[]> {
+    if (this.closed) return Promise.reject(new UpstreamClosedError("redis connection closed"));
+    const name = args[0]!.toString("latin1");
+    let expect = 1;
+    let subscription = false;
+    if (SUBSCRIBE.has(name)) {
+      subscription = true;
+      expect = Math.max(1, args.length - 1);
+    } else if (UNSUBSCRIBE[name]) {
+      subscription = true;
+      expect = args.length > 1 ? args.length - 1 : Math.max(1, this.subscriptions[UNSUBSCRIBE[name]].size);
+    }
+    return new Promise<Frame[]>((resolve, reject) => {
+      this.pending.push({ expect, subscription, frames: [], onFrame, resolve, reject });
+      this.write(encodeCommand(args));
+    });
+  }
+
+  close(): void {
+    this.destroy(new UpstreamClosedError("closed by attache"));
+  }
+
+  private write(data: Buffer): void {
+    // One write per event-loop turn for everything a client pipelined (ARCHITECTURE.md).
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      setImmediate(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(data);
+  }
+
+  private onFrame(frame: Frame): void {
+    const { value } = frame;
+    const head = this.pending[0];
+    const items = value.type === "array" ? value.value : null;
+    const kind = items && items[0]?.type === "bulk" && items[0].value ? items[0].value.toString("latin1") : undefined;
+    if (kind && PUSHES.has(kind) && this.subscribed) {
+      // A message: delivered in upstream order, ahead of the reply Redis has not sent yet.
+      if (head?.onFrame) head.onFrame(frame, true);
+      else this.emit("push", frame);
+      return;
+    }
+    if (kind && KIND[kind] && items!.length === 3) {
+      const name = items![1]!.type === "bulk" && items![1]!.value ? items![1]!.value.toString("latin1") : undefined;
+      const set = this.subscriptions[KIND[kind]];
+      if (name !== undefined) {
+        if (kind.includes("unsub")) set.delete(name);
+        else set.add(name);
+      }
+      if (!head || !head.subscription) {
+        // Unasked confirmation (cannot happen with a well-behaved server): pass it on.
+        this.emit("push", frame);
+        return;
+      }
+    }
+    if (!head) {
+      this.destroy(new Error("redis sent a reply nobody asked for"));
+      return;
+    }
+    if (value.type === "simple" && value.value === "RESET") {
+      for (const set of Object.values(this.subscriptions)) set.clear();
+    }
+    head.frames.push(frame);
+    head.onFrame?.(frame, false);
+    // An error ends a (un)subscribe command early: Redis answers a refused one with one error.
+    if (--head.expect === 0 || value.type === "error") {
+      this.pending.shift();
+      head.resolve(head.frames);
+    }
+  }
+
+  private destroy(err: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.destroy();
+    for (const p of this.pending.splice(0)) p.reject(err);
+    this.emit("close", err);
+  }
+}
+
+function b(s: string): Buffer {
+  return Buffer.from(s);
+}

@@ -1,0 +1,348 @@
+/**
+ * The route's connection to Redis: one ioredis instance (url, or sentinels + name), credentials from
+ * files, TLS, reconnect with capped back-off, and commands that fail fast while Redis is away.
+ *
+ * Replies are read twice: ioredis parses them for its own bookkeeping, and a tap on the same socket
+ * (resp-codec's ReplyParser, run just before ioredis' parser on every chunk) keeps each reply frame
+ * exactly as Redis sent it. ioredis' parsed replies cannot tell `+OK` from `$2 OK`, nor a null array
+ * from a null bulk (ARCHITECTURE.md, library traps), and the RESP listener must not change either.
+ * The tap pairs frames with commands through ioredis' command queue: the k-th frame completed in a
+ * chunk answers the k-th queued command, because ioredis shifts that queue once per reply and only
+ * after the tap has seen the chunk. That holds on a connection that never enters subscriber or
+ * monitor mode, which is why SUBSCRIBE, MONITOR and friends never go over this connection.
+ *
+ * Sentinel works through ioredis' SentinelConnector (issue 7 adds discovery and tests); Cluster is
+ * refused at build until issue 7.
+ */
+import { Command, Redis, type RedisOptions } from "ioredis";
+import { exists } from "@ioredis/commands";
+import type { ConnectionOptions } from "node:tls";
+import type { ResolvedRoute } from "../../config/validate.js";
+import { FileSecret } from "../../config/secrets.js";
+import { AttacheError } from "../../errors.js";
+import { log } from "../../observability/log.js";
+import { tlsOptions } from "../http/tls.js";
+import { DedicatedConnection, type DedicatedTarget, type Frame } from "./dedicated-connection.js";
+import { ReplyParser, type RespValue } from "./resp-codec.js";
+
+/** How often a rotated password/username file is looked for (FileSecret does the watching). */
+const SECRET_POLL_MS = 1_000;
+/** Reconnect back-off: 50ms doubling to 2s, with jitter. Redis back from a restart is in use within ~2s. */
+const RECONNECT_BASE_MS = 50;
+const RECONNECT_CAP_MS = 2_000;
+
+const FRAME = Symbol("attache.frame");
+type Tagged = Command & { [FRAME]?: Frame };
+
+/** ioredis internals the tap relies on (ioredis 5: Redis#stream, Redis#commandQueue as a Denque). */
+interface RedisInternals {
+  stream: NodeJS.ReadableStream & NodeJS.WritableStream & { cork(): void; uncork(): void; remoteAddress?: string; remotePort?: number };
+  commandQueue: { peekAt(index: number): { command: Command } | undefined };
+  serverInfo?: Record<string, string>;
+}
+
+export interface RedisTargetDescription {
+  mode: "url" | "sentinel";
+  target: string;
+  db: number;
+  tls: boolean;
+}
+
+export class RedisClient {
+  readonly redis: Redis;
+  private readonly route: string;
+  /** The route's database (from the url). */
+  readonly db: number;
+  private readonly endpoint: { host: string; port: number } | undefined;
+  private readonly tls: ConnectionOptions | undefined;
+  private readonly username: FileSecret | undefined;
+  private readonly password: FileSecret | undefined;
+  private readonly urlCredentials: { username?: string; password?: string };
+  private readonly secretTimer: NodeJS.Timeout | undefined;
+  private readonly connectTimeout: number;
+  private secretsSeen: number;
+  private everReady = false;
+  private lastError: Error | undefined;
+  private corked: { uncork(): void } | undefined;
+  private closed = false;
+  private warnedUntapped = false;
+  readonly mode: "url" | "sentinel";
+
+  constructor(route: ResolvedRoute) {
+    const config = route.upstream.redis!;
+    this.route = route.name;
+    if (config.cluster) throw new Error(`route ${route.name}: redis cluster is not available in this build yet`);
+    this.username = config.usernameFile ? new FileSecret(config.usernameFile) : undefined;
+    this.password = config.passwordFile ? new FileSecret(config.passwordFile) : undefined;
+    this.secretsSeen = this.secretStamp();
+    this.connectTimeout = route.pool.connectTimeout;
+
+    let useTls = config.tls !== undefined;
+    this.urlCredentials = {};
+    if (config.url) {
+      const url = new URL(config.url);
+      useTls ||= url.protocol === "rediss:";
+      this.endpoint = { host: url.hostname.replace(/^\[|\]$/g, ""), port: url.port ? Number(url.port) : 6379 };
+      this.db = url.pathname.length > 1 ? Number(url.pathname.slice(1)) || 0 : 0;
+      if (url.username) this.urlCredentials.username = decodeURIComponent(url.username);
+      if (url.password) this.urlCredentials.password = decodeURIComponent(url.password);
+      this.mode = "url";
+    } else {
+      this.endpoint = undefined;
+      this.db = 0;
+      this.mode = "sentinel";
+    }
+    this.tls = useTls ? (tlsOptions(config.tls) as ConnectionOptions) : undefined;
+
+    const options: RedisOptions = {
+      ...this.credentials(),
+      db: this.db,
+      ...(this.tls ? { tls: this.tls } : {}),
+      connectionName: `attache:${route.name}`,
+      connectTimeout: this.connectTimeout,
+      // Fail fast while Redis is away (issue 6): nothing is queued offline, nothing is resent after a
+      // reconnect (a resent INCR would run twice), and in-flight commands fail at the first disconnect.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      autoResubscribe: false,
+      retryStrategy: (times) => Math.round(Math.min(RECONNECT_CAP_MS, RECONNECT_BASE_MS * 2 ** Math.min(times, 10)) * (0.5 + Math.random() / 2)),
+      reconnectOnError: null,
+      noDelay: true,
+      keepAlive: 30_000,
+    };
+    if (config.url) Object.assign(options, { host: this.endpoint!.host, port: this.endpoint!.port });
+    else {
+      Object.assign(options, {
+        sentinels: config.sentinels!.map((s) => {
+          const cut = s.lastIndexOf(":");
+          return { host: s.slice(0, cut).replace(/^\[|\]$/g, ""), port: Number(s.slice(cut + 1)) };
+        }),
+        name: config.name,
+        ...(this.password ? { sentinelPassword: this.password.value } : {}),
+        ...(this.tls ? { enableTLSForSentinelMode: true } : {}),
+      });
+    }
+    this.redis = new Redis(options);
+    this.redis.on("connect", () => this.tap());
+    this.redis.on("ready", () => {
+      if (this.everReady && this.lastError) log.info({ route: this.route }, "redis connection restored");
+      this.everReady = true;
+      this.lastError = undefined;
+    });
+    this.redis.on("error", (err: Error) => {
+      // One line per outage, not one per reconnect attempt.
+      if (!this.lastError || this.lastError.message !== err.message) log.warn({ route: this.route, err: err.message }, "redis connection error");
+      this.lastError = err;
+    });
+    this.secretTimer = this.username || this.password ? setInterval(() => this.checkSecrets(), SECRET_POLL_MS).unref() : undefined;
+  }
+
+  get status(): string {
+    return this.redis.status;
+  }
+
+  /** The server's version from ioredis' ready check (for HELLO / INFO answered by attache). */
+  get serverVersion(): string | undefined {
+    return (this.redis as unknown as RedisInternals).serverInfo?.redis_version;
+  }
+
+  /**
+   * Run one command (args[0] is its name, upper-case for known commands) on the shared connection.
+   * Resolves with the reply frame, Redis error replies included; rejects with upstream_unreachable
+   * when Redis cannot be reached, or with the signal's reason (the route deadline).
+   */
+  async call(args: readonly Buffer[], signal?: AbortSignal): Promise<Frame> {
+    if (this.redis.status !== "ready") await this.whenReady(signal);
+    const cmd: Tagged = new Command(commandName(args[0]!), args.slice(1));
+    this.cork();
+    void this.redis.sendCommand(cmd);
+    let result: unknown;
+    try {
+      result = await abortable(cmd.promise, signal);
+    } catch (err) {
+      const frame = cmd[FRAME];
+      if (frame && frame.value.type === "error") return frame;
+      if (signal?.aborted && err === signal.reason) throw err;
+      throw this.unreachable(err);
+    }
+    const frame = cmd[FRAME];
+    if (frame) return frame;
+    // Not expected: the tap and ioredis disagree. Degrade to ioredis' parse rather than fail.
+    if (!this.warnedUntapped) {
+      this.warnedUntapped = true;
+      log.warn({ route: this.route }, "redis reply frame missing; replying from ioredis' parsed value (types may differ)");
+    }
+    return { value: fromParsed(result), raw: Buffer.alloc(0) };
+  }
+
+  /** Where and how a dedicated connection connects: the same server and credentials as the shared one. */
+  dedicatedTarget(): DedicatedTarget {
+    let endpoint = this.endpoint;
+    if (!endpoint) {
+      // Sentinel: the master ioredis resolved is the other end of its live socket.
+      const stream = (this.redis as unknown as RedisInternals).stream;
+      if (this.redis.status !== "ready" || !stream?.remoteAddress || !stream.remotePort) throw this.unreachable(new Error("no master resolved yet"));
+      endpoint = { host: stream.remoteAddress, port: stream.remotePort };
+    }
+    const { username, password } = this.credentials();
+    return { ...endpoint, tls: this.tls, username, password, db: this.db, connectTimeout: this.connectTimeout };
+  }
+
+  async openDedicated(): Promise<DedicatedConnection> {
+    const target = this.dedicatedTarget();
+    try {
+      return await DedicatedConnection.open(target);
+    } catch (err) {
+      throw this.unreachable(err);
+    }
+  }
+
+  describe(): RedisTargetDescription & Record<string, unknown> {
+    const config = this.redis.options as RedisOptions & { sentinels?: Array<{ host: string; port: number }>; name?: string };
+    return {
+      mode: this.mode,
+      target: this.endpoint ? `${this.endpoint.host}:${this.endpoint.port}` : `${config.name}@${(config.sentinels ?? []).map((s) => `${s.host}:${s.port}`).join(",")}`,
+      db: this.db,
+      tls: this.tls !== undefined,
+      status: this.redis.status,
+      ...(this.lastError ? { lastError: this.lastError.message } : {}),
+      ...(this.password ? { passwordFile: this.password.path, passwordChangedAt: this.password.changedAt.toISOString() } : {}),
+      ...(this.username ? { usernameFile: this.username.path } : {}),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.secretTimer) clearInterval(this.secretTimer);
+    this.username?.close();
+    this.password?.close();
+    this.redis.disconnect();
+  }
+
+  unreachable(err: unknown): AttacheError {
+    if (err instanceof AttacheError) return err;
+    const detail = this.lastError?.message ?? (err as Error)?.message ?? String(err);
+    return new AttacheError("upstream_unreachable", `route ${this.route}: redis unreachable (${detail})`, { route: this.route, cause: err });
+  }
+
+  private credentials(): { username?: string; password?: string } {
+    const username = this.username?.value ?? this.urlCredentials.username;
+    const password = this.password?.value ?? this.urlCredentials.password;
+    return { ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}) };
+  }
+
+  private secretStamp(): number {
+    return (this.username?.changedAt.getTime() ?? 0) + (this.password?.changedAt.getTime() ?? 0);
+  }
+
+  /**
+   * A rotated secret: the next (re)connect uses it, and the live connection re-authenticates now
+   * with AUTH, so a rotation costs no reconnect and no failed command.
+   */
+  private checkSecrets(): void {
+    const stamp = this.secretStamp();
+    if (stamp === this.secretsSeen) return;
+    this.secretsSeen = stamp;
+    const creds = this.credentials();
+    Object.assign(this.redis.options, creds);
+    if (this.redis.status !== "ready" || creds.password === undefined) return;
+    const args = creds.username ? [creds.username, creds.password] : [creds.password];
+    this.redis.call("AUTH", ...args).then(
+      () => log.info({ route: this.route }, "redis re-authenticated with the rotated secret"),
+      (err: Error) => log.warn({ route: this.route, err: err.message }, "redis refused the rotated secret; the connection keeps its previous login"),
+    );
+  }
+
+  /** Before the first ready: wait for it (bounded by the deadline). After: Redis is away, fail now. */
+  private whenReady(signal?: AbortSignal): Promise<void> {
+    const status = this.redis.status;
+    if (this.closed || this.everReady || !["wait", "connecting", "connect"].includes(status)) {
+      return Promise.reject(this.unreachable(new Error(`connection is ${status}`)));
+    }
+    return new Promise<void>((resolve, reject) => {
+      const done = (err?: unknown) => {
+        this.redis.off("ready", onReady);
+        this.redis.off("error", onError);
+        signal?.removeEventListener("abort", onAbort);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onReady = () => done();
+      const onError = (err: Error) => done(this.unreachable(err));
+      const onAbort = () => done(signal!.reason);
+      this.redis.once("ready", onReady);
+      this.redis.once("error", onError);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** One socket write per event-loop turn for all commands of all clients (ARCHITECTURE.md: ~2x). */
+  private cork(): void {
+    if (this.corked) return;
+    const stream = (this.redis as unknown as RedisInternals).stream;
+    if (!stream || typeof stream.cork !== "function") return;
+    stream.cork();
+    this.corked = stream;
+    setImmediate(() => {
+      this.corked = undefined;
+      stream.uncork();
+    });
+  }
+
+  /** Attach the frame tap to a freshly connected socket, ahead of ioredis' own parser. */
+  private tap(): void {
+    const internals = this.redis as unknown as RedisInternals;
+    const stream = internals.stream;
+    let k = 0;
+    const parser = new ReplyParser((value, raw) => {
+      const item = internals.commandQueue.peekAt(k++);
+      if (item) (item.command as Tagged)[FRAME] = { value, raw };
+    });
+    stream.prependListener("data", (chunk: Buffer) => {
+      k = 0;
+      try {
+        parser.feed(chunk);
+      } catch {
+        // ioredis' parser meets the same bytes and treats them as fatal (reconnect).
+      }
+    });
+  }
+}
+
+/** Upper-case a known command's name: ioredis keys its argument/reply transformers (hset, hgetall) by lower-case name. */
+function commandName(arg: Buffer): string {
+  const text = arg.toString("latin1");
+  const lower = text.toLowerCase();
+  return exists(lower) ? lower.toUpperCase() : arg.toString();
+}
+
+function abortable<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+function fromParsed(value: unknown): RespValue {
+  if (value === null || value === undefined) return { type: "bulk", value: null };
+  if (Buffer.isBuffer(value)) return { type: "bulk", value };
+  if (typeof value === "number") return { type: "integer", value: String(value) };
+  if (typeof value === "string") return { type: "bulk", value: Buffer.from(value) };
+  if (Array.isArray(value)) return { type: "array", value: value.map(fromParsed) };
+  if (value instanceof Error) return { type: "error", value: value.message };
+  return { type: "bulk", value: Buffer.from(String(value)) };
+}

@@ -1,0 +1,389 @@
+/**
+ * The redis upstream (DESIGN §2): an HTTP API at the route's prefix and, with `listen`, a RESP
+ * listener, both over the route's one ioredis connection (redis-client.ts), through the route's
+ * allowlist (command-policy.ts), keyPrefix (key-namespace.ts) and resilience (commands.ts).
+ *
+ *   GET    {prefix}/{key}               → 200 value (application/octet-stream), 404 when missing
+ *   PUT    {prefix}/{key}[?ttl=SECONDS] → SET (EX) with the body as value → 204
+ *   DELETE {prefix}/{key}               → DEL → 204, 404 when nothing was deleted
+ *   POST   {prefix}  {"command": [...]} → {"result": ...} or {"error": "..."}
+ *          {prefix}  {"pipeline": [[...], ...]} → {"results": [{"result": ...} | {"error": "..."}, ...]}
+ *   GET    {prefix}/subscribe/{channel}, {prefix}/psubscribe/{pattern} → server-sent events
+ *
+ * JSON keeps Redis' types: integers are numbers (strings past 2^53), nil is null, arrays are arrays,
+ * error replies are {"error": text}; a bulk string that is not UTF-8 is {"base64": "..."}, and
+ * command arguments may be given the same way. Keys in paths are percent-decoded to bytes.
+ * A Redis error reply to GET/PUT/DELETE (WRONGTYPE) is 409 with {"error": text}.
+ */
+import { isUtf8 } from "node:buffer";
+import type { ServerResponse } from "node:http";
+import type { ResolvedRoute } from "../../config/validate.js";
+import { AttacheError } from "../../errors.js";
+import { log } from "../../observability/log.js";
+import { countBody } from "../../proxy/limit-body.js";
+import { Resilience } from "../../resilience/policy-stack.js";
+import type { RequestContext, Upstream } from "../upstream.js";
+import { ANSWERED_LOCALLY, CommandPolicy } from "./command-policy.js";
+import { ClientState, CommandRunner, SUBSCRIBE_FAMILY, TRANSACTION, single, type Prepared, type Reply } from "./commands.js";
+import type { Frame } from "./dedicated-connection.js";
+import { KeyNamespace } from "./key-namespace.js";
+import { RedisClient } from "./redis-client.js";
+import { RespListener, type RespBackend } from "./resp-listener.js";
+import type { RespValue } from "./resp-codec.js";
+
+/** A comment line on idle SSE streams, so proxies and clients see the stream is alive. */
+const SSE_HEARTBEAT_MS = 15_000;
+
+export class RedisUpstream implements Upstream, RespBackend {
+  readonly kind = "redis" as const;
+  readonly client: RedisClient;
+  readonly runner: CommandRunner;
+  /** Resolves when the RESP listener is bound (at once without `listen`); rejects when its address is taken. */
+  readonly ready: Promise<void>;
+  private readonly listener: RespListener | undefined;
+  private routeResilience: Resilience | undefined;
+  /**
+   * TEMPORARY(issue 6): the RESP side has no HTTP request to take the route's Resilience from. Until
+   * RouteTable.build passes it to the factory, the RESP path uses this one, and switches to the
+   * route's own at the first HTTP request (attach()).
+   */
+  private fallbackResilience: Resilience | undefined;
+
+  constructor(
+    readonly route: ResolvedRoute,
+    resilience?: Resilience,
+  ) {
+    const config = route.upstream.redis!;
+    this.client = new RedisClient(route);
+    this.runner = new CommandRunner(route, this.client, new CommandPolicy({ commands: config.commands, prefixed: Boolean(config.keyPrefix) }), new KeyNamespace(config.keyPrefix));
+    this.routeResilience = resilience;
+    if (config.listen) {
+      this.listener = new RespListener(config.listen, this);
+      this.ready = this.listener.start();
+      this.ready.catch((err: Error) => log.error({ route: route.name, listen: config.listen, err: err.message }, "redis RESP listener could not bind"));
+    } else this.ready = Promise.resolve();
+  }
+
+  /** Give the upstream the route's Resilience (the one HTTP requests carry), for the RESP path too. */
+  attach(resilience: Resilience): void {
+    if (this.routeResilience === resilience) return;
+    this.routeResilience = resilience;
+    this.fallbackResilience?.close();
+    this.fallbackResilience = undefined;
+  }
+
+  resilience(): Resilience {
+    if (this.routeResilience) return this.routeResilience;
+    this.fallbackResilience ??= new Resilience(this.route);
+    return this.fallbackResilience;
+  }
+
+  /** The bound RESP port (tests ask for port 0). */
+  get respPort(): number | undefined {
+    return this.listener?.port;
+  }
+
+  serverVersion(): string {
+    return this.client.serverVersion ?? "7.0.0";
+  }
+
+  infoText(): string {
+    return [
+      "# Server", `redis_version:${this.serverVersion()}`, "redis_mode:standalone", `attache_route:${this.route.name}`, "",
+      "# Replication", "role:master", "",
+      "# Persistence", "loading:0", "",
+    ].join("\r\n");
+  }
+
+  async handle(ctx: RequestContext): Promise<void> {
+    if (!this.routeResilience) this.attach(ctx.route.resilience);
+    const method = ctx.req.method ?? "GET";
+    const path = ctx.path;
+    if (path === "/" || path === "") {
+      if (method === "POST") return this.commandApi(ctx);
+      throw new AttacheError("bad_request", `route ${this.route.name}: use GET/PUT/DELETE {prefix}/{key}, or POST {prefix} with {"command": [...]} or {"pipeline": [...]}`, { route: this.route.name });
+    }
+    const sub = /^\/(subscribe|psubscribe)\/(.+)$/.exec(path);
+    if (sub && method === "GET") return this.subscribe(ctx, sub[1] === "psubscribe", this.decodeKey(sub[2]!));
+    const key = this.decodeKey(path.slice(1));
+    switch (method) {
+      case "GET":
+      case "HEAD": {
+        const reply = await this.one(ctx, [b("GET"), key]);
+        if (reply.type === "error") return this.redisError(ctx.res, reply);
+        if (reply.type !== "bulk" || reply.value === null) return send(ctx, 404, undefined);
+        return send(ctx, 200, reply.value, "application/octet-stream");
+      }
+      case "PUT": {
+        const ttl = new URLSearchParams(ctx.query.slice(1)).get("ttl");
+        if (ttl !== null && !/^[1-9]\d{0,15}$/.test(ttl)) throw this.badRequest(`ttl must be a positive whole number of seconds, got ${JSON.stringify(ttl)}`);
+        const body = await readBody(ctx);
+        const reply = await this.one(ctx, ttl === null ? [b("SET"), key, body] : [b("SET"), key, body, b("EX"), b(ttl)]);
+        if (reply.type === "error") return this.redisError(ctx.res, reply);
+        return send(ctx, 204, undefined);
+      }
+      case "DELETE": {
+        const reply = await this.one(ctx, [b("DEL"), key]);
+        if (reply.type === "error") return this.redisError(ctx.res, reply);
+        return send(ctx, reply.type === "integer" && reply.value !== "0" ? 204 : 404, undefined);
+      }
+      default:
+        throw new AttacheError("method_not_allowed", `route ${this.route.name}: ${method} is not part of the redis API (GET, PUT, DELETE {prefix}/{key}; POST {prefix})`, { route: this.route.name });
+    }
+  }
+
+  describe(): Record<string, unknown> {
+    const config = this.route.upstream.redis!;
+    return {
+      ...this.client.describe(),
+      keyPrefix: config.keyPrefix ?? null,
+      ...this.runner.policy.describe(),
+      listen: config.listen ?? null,
+      ...(this.listener ? { respClients: this.listener.clients } : {}),
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.listener?.close();
+    await this.client.close();
+    this.fallbackResilience?.close();
+  }
+
+  // ---- HTTP API ----
+
+  private async commandApi(ctx: RequestContext): Promise<void> {
+    let body: unknown;
+    try {
+      body = JSON.parse((await readBody(ctx)).toString("utf8"));
+    } catch (err) {
+      if (err instanceof AttacheError) throw err;
+      throw this.badRequest(`the body is not JSON (${(err as Error).message})`);
+    }
+    const { command, pipeline } = (body ?? {}) as { command?: unknown; pipeline?: unknown };
+    if (typeof body !== "object" || Array.isArray(body) || (command === undefined) === (pipeline === undefined)) {
+      throw this.badRequest('the body must be {"command": [...]} or {"pipeline": [[...], ...]}');
+    }
+    const list = command !== undefined ? [command] : pipeline;
+    if (!Array.isArray(list) || list.length === 0) throw this.badRequest("pipeline must be a non-empty array of commands");
+    const prepared = list.map((c, i) => this.prepareJson(c, command !== undefined ? "command" : `pipeline[${i}]`));
+    const replies = await this.runAll(ctx, prepared);
+    const item = (r: RespValue) => (r.type === "error" ? { error: r.value } : { result: toJson(r) });
+    return sendJson(ctx, 200, command !== undefined ? item(replies[0]!) : { results: replies.map(item) });
+  }
+
+  private prepareJson(command: unknown, where: string): Prepared | { local: RespValue } {
+    if (!Array.isArray(command) || command.length === 0) throw this.badRequest(`${where} must be a non-empty array such as ["GET", "key"]`);
+    const args = command.map((arg, i) => {
+      const out = toArg(arg);
+      if (!out) throw this.badRequest(`${where}[${i}] must be a string, a number or {"base64": "..."}`);
+      return out;
+    });
+    const name = args[0]!.toString("latin1").toUpperCase();
+    if (SUBSCRIBE_FAMILY.has(name)) throw this.badRequest(`${name} is not available as a command over HTTP: use GET ${this.route.prefix}/subscribe/{channel}`);
+    if (ANSWERED_LOCALLY.has(name) || name === "RESET") throw this.badRequest(`${name} has no meaning over HTTP: attache holds the connection`);
+    if (name === "INFO" && !this.runner.policy.isListed("INFO")) return { local: { type: "bulk", value: Buffer.from(this.infoText()) } };
+    const prepared = this.runner.prepare(args);
+    if (!prepared.ok) throw this.notAllowed(name, prepared.reason);
+    return prepared.command;
+  }
+
+  /**
+   * Run commands in order. Transactions, SELECT and blocking commands get a dedicated connection for
+   * this request (closed after it): on the shared one they would hold up or leak into other clients.
+   */
+  private async runAll(ctx: RequestContext, list: Array<Prepared | { local: RespValue }>): Promise<RespValue[]> {
+    const resilience = ctx.route.resilience;
+    const commands = list.filter((c): c is Prepared => !("local" in c));
+    const dedicated = commands.some((c) => TRANSACTION.has(c.name) || c.blocking !== undefined);
+    if (!dedicated) {
+      const pending = list.map((c) => ("local" in c ? Promise.resolve({ value: c.local } as Reply) : this.runner.shared(resilience, c)));
+      return (await Promise.all(pending)).map((r) => r.value);
+    }
+    const conn = await this.client.openDedicated();
+    try {
+      const state = new ClientState(this.client.db);
+      const pending = list.map((c) => {
+        if ("local" in c) return Promise.resolve(c.local);
+        const rewrite = state.sending(c);
+        return this.runner.dedicated(resilience, conn, c).then((frames) => single(frames[frames.length - 1]!, rewrite).value);
+      });
+      return await Promise.all(pending);
+    } finally {
+      conn.close();
+    }
+  }
+
+  /** One command for the key API; refusals become 403. */
+  private async one(ctx: RequestContext, args: Buffer[]): Promise<RespValue> {
+    const prepared = this.runner.prepare(args);
+    if (!prepared.ok) throw this.notAllowed(args[0]!.toString(), prepared.reason);
+    return (await this.runner.shared(ctx.route.resilience, prepared.command)).value;
+  }
+
+  /** Server-sent events from a dedicated connection, closed when the client goes away. */
+  private async subscribe(ctx: RequestContext, pattern: boolean, channel: Buffer): Promise<void> {
+    const name = pattern ? "PSUBSCRIBE" : "SUBSCRIBE";
+    const prepared = this.runner.prepare([b(name), channel]);
+    if (!prepared.ok) throw this.notAllowed(name, prepared.reason);
+    const command = prepared.command;
+    const admitted = await ctx.route.resilience.exchange(
+      async (signal) => {
+        const conn = await this.client.openDedicated();
+        const onAbort = () => conn.close();
+        signal.addEventListener("abort", onAbort, { once: true });
+        try {
+          const frames = await conn.send(command.args);
+          return { conn, frames };
+        } catch (err) {
+          conn.close();
+          throw this.client.unreachable(err);
+        } finally {
+          signal.removeEventListener("abort", onAbort);
+        }
+      },
+      { retryable: false, streaming: true, outcome: () => "success", discard: (r) => r.conn.close() },
+    );
+    const { conn, frames } = admitted.result;
+    const { req, res } = ctx;
+    const refused = frames.find((f) => f.value.type === "error");
+    if (refused || conn.isClosed) {
+      conn.close();
+      admitted.release();
+      this.runner.count(name, refused ? "error" : "upstream_unreachable");
+      if (refused) return this.redisError(res, refused.value);
+      throw this.client.unreachable(new Error("subscription connection closed"));
+    }
+    this.runner.count(name, "ok");
+    res.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-store",
+      "x-accel-buffering": "no",
+      "x-request-id": ctx.requestId,
+    });
+    res.write(`: subscribed to ${JSON.stringify(channel.toString())}\n\n`);
+    const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), SSE_HEARTBEAT_MS);
+    heartbeat.unref();
+    conn.on("push", (frame: Frame) => {
+      const data = sseData(frame.value);
+      if (data !== undefined) res.write(`event: message\ndata: ${data}\n\n`);
+    });
+    const end = () => {
+      clearInterval(heartbeat);
+      conn.close();
+      admitted.release();
+    };
+    res.once("close", end);
+    req.once("close", () => {
+      if (!res.writableEnded) res.end();
+    });
+    conn.once("close", () => {
+      if (!res.writableEnded) res.end();
+    });
+  }
+
+  private redisError(res: ServerResponse, reply: RespValue): void {
+    const body = JSON.stringify(toJson(reply));
+    res.writeHead(409, { "content-type": "application/json", "content-length": Buffer.byteLength(body), "cache-control": "no-store" });
+    res.end(body);
+  }
+
+  private decodeKey(text: string): Buffer {
+    const key = percentDecode(text);
+    if (!key || key.length === 0) throw this.badRequest(`malformed key ${JSON.stringify(text)}`);
+    return key;
+  }
+
+  private badRequest(message: string): AttacheError {
+    return new AttacheError("bad_request", `route ${this.route.name}: ${message}`, { route: this.route.name });
+  }
+
+  private notAllowed(name: string, reason: string): AttacheError {
+    return new AttacheError("command_not_allowed", `route ${this.route.name}: ${reason || `${name} is not allowed`}`, { route: this.route.name });
+  }
+}
+
+/** The upstream factory for create-upstream.ts. `resilience`: the route's stack, when the caller has it. */
+export function createRedisUpstream(route: ResolvedRoute, resilience?: Resilience): RedisUpstream {
+  return new RedisUpstream(route, resilience);
+}
+
+// ---- JSON mapping ----
+
+/** A RESP value as JSON, keeping its type (see the file comment). */
+export function toJson(v: RespValue): unknown {
+  switch (v.type) {
+    case "simple":
+      return Buffer.from(v.value, "latin1").toString("utf8");
+    case "error":
+      return { error: Buffer.from(v.value, "latin1").toString("utf8") };
+    case "integer": {
+      const n = Number(v.value);
+      return Number.isSafeInteger(n) ? n : v.value;
+    }
+    case "bulk":
+      if (v.value === null) return null;
+      return isUtf8(v.value) ? v.value.toString("utf8") : { base64: v.value.toString("base64") };
+    case "array":
+      return v.value === null ? null : v.value.map(toJson);
+  }
+}
+
+/** A JSON command argument → bytes; undefined when it is none of string, number, {base64}. */
+export function toArg(arg: unknown): Buffer | undefined {
+  if (typeof arg === "string") return Buffer.from(arg, "utf8");
+  if (typeof arg === "number" && Number.isFinite(arg)) return Buffer.from(String(arg));
+  if (arg && typeof arg === "object" && !Array.isArray(arg)) {
+    const { base64 } = arg as { base64?: unknown };
+    if (Object.keys(arg).length === 1 && typeof base64 === "string" && /^[A-Za-z0-9+/]*={0,2}$/.test(base64)) return Buffer.from(base64, "base64");
+  }
+  return undefined;
+}
+
+/** Percent-decoding to bytes (a key need not be UTF-8); undefined on a malformed escape. */
+export function percentDecode(text: string): Buffer | undefined {
+  const raw = Buffer.from(text, "utf8");
+  const out = Buffer.allocUnsafe(raw.length);
+  let n = 0;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i]!;
+    if (c !== 37) {
+      out[n++] = c;
+      continue;
+    }
+    const hex = raw.toString("latin1", i + 1, i + 3);
+    if (!/^[0-9A-Fa-f]{2}$/.test(hex)) return undefined;
+    out[n++] = parseInt(hex, 16);
+    i += 2;
+  }
+  return out.subarray(0, n);
+}
+
+function sseData(v: RespValue): string | undefined {
+  if (v.type !== "array" || !v.value) return undefined;
+  const [kind, ...rest] = v.value.map(toJson);
+  if (kind === "message" && rest.length === 2) return JSON.stringify({ channel: rest[0], message: rest[1] });
+  if (kind === "pmessage" && rest.length === 3) return JSON.stringify({ pattern: rest[0], channel: rest[1], message: rest[2] });
+  return undefined;
+}
+
+function b(s: string): Buffer {
+  return Buffer.from(s);
+}
+
+async function readBody(ctx: RequestContext): Promise<Buffer> {
+  const stream = countBody(ctx.req, ctx.route.config.name, ctx.route.config.maxBodySize);
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+function send(ctx: RequestContext, status: number, body: Buffer | undefined, contentType?: string): void {
+  const headers: Record<string, string | number> = { "cache-control": "no-store", "x-request-id": ctx.requestId, "content-length": body?.length ?? 0 };
+  if (contentType) headers["content-type"] = contentType;
+  ctx.res.writeHead(status, headers);
+  ctx.res.end(body);
+}
+
+function sendJson(ctx: RequestContext, status: number, value: unknown): void {
+  send(ctx, status, Buffer.from(JSON.stringify(value)), "application/json");
+}

@@ -1,0 +1,457 @@
+/**
+ * RESP2 on the wire: a resumable reply parser that keeps every reply type exactly (status vs bulk,
+ * null bulk vs null array, errors nested in arrays), a command parser for what apps send (multibulk
+ * and inline, with Redis' own limits and protocol-error texts), and the encoders.
+ *
+ * Both parsers are linear in the bytes they receive, however the stream is split: a value whose
+ * length is known (a bulk string) is gathered as a list of chunks and joined once, a line waits for
+ * a newline before anything is joined, and the nesting of arrays is kept on an explicit stack so a
+ * partly received array is never parsed twice (ARCHITECTURE.md: no quadratic buffering).
+ */
+
+/** One RESP2 value. Simple strings, errors and integers are kept as latin1 text: byte-exact on re-encode. */
+export type RespValue =
+  | { readonly type: "simple"; readonly value: string }
+  | { readonly type: "error"; readonly value: string }
+  | { readonly type: "integer"; readonly value: string }
+  | { readonly type: "bulk"; readonly value: Buffer | null }
+  | { readonly type: "array"; readonly value: RespValue[] | null };
+
+export const resp = {
+  simple: (value: string): RespValue => ({ type: "simple", value }),
+  error: (value: string): RespValue => ({ type: "error", value }),
+  integer: (value: number | bigint | string): RespValue => ({ type: "integer", value: String(value) }),
+  bulk: (value: Buffer | string | null): RespValue => ({ type: "bulk", value: typeof value === "string" ? Buffer.from(value) : value }),
+  array: (value: RespValue[] | null): RespValue => ({ type: "array", value }),
+  nullBulk: { type: "bulk", value: null } as RespValue,
+  nullArray: { type: "array", value: null } as RespValue,
+  ok: { type: "simple", value: "OK" } as RespValue,
+};
+
+const CRLF = Buffer.from("\r\n");
+const CR = 13;
+const LF = 10;
+
+/** Redis' own limits (networking.c, Redis 7): what a real server refuses, attache refuses with the same text. */
+export const LIMITS = {
+  /** PROTO_INLINE_MAX_SIZE: longest inline command and longest `*N` / `$N` header line. */
+  inlineMax: 64 * 1024,
+  /** INT_MAX: the largest multibulk count Redis 7 accepts. */
+  multibulkMax: 2147483647,
+  /** proto-max-bulk-len default: 512mb. */
+  bulkMax: 512 * 1024 * 1024,
+};
+
+export class ProtocolError extends Error {
+  override readonly name = "ProtocolError";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+export function encodeValue(value: RespValue): Buffer {
+  const parts: Buffer[] = [];
+  writeValue(value, parts);
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
+
+function writeValue(value: RespValue, out: Buffer[]): void {
+  switch (value.type) {
+    case "simple":
+      out.push(Buffer.from(`+${value.value}\r\n`, "latin1"));
+      return;
+    case "error":
+      out.push(Buffer.from(`-${value.value}\r\n`, "latin1"));
+      return;
+    case "integer":
+      out.push(Buffer.from(`:${value.value}\r\n`, "latin1"));
+      return;
+    case "bulk":
+      if (value.value === null) out.push(Buffer.from("$-1\r\n"));
+      else out.push(Buffer.from(`$${value.value.length}\r\n`), value.value, CRLF);
+      return;
+    case "array":
+      if (value.value === null) {
+        out.push(Buffer.from("*-1\r\n"));
+        return;
+      }
+      out.push(Buffer.from(`*${value.value.length}\r\n`));
+      for (const item of value.value) writeValue(item, out);
+      return;
+  }
+}
+
+/** A command as a RESP array of bulk strings: what every client sends. */
+export function encodeCommand(args: readonly (Buffer | string)[]): Buffer {
+  const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];
+  for (const arg of args) {
+    const b = typeof arg === "string" ? Buffer.from(arg) : arg;
+    parts.push(Buffer.from(`$${b.length}\r\n`), b, CRLF);
+  }
+  return Buffer.concat(parts);
+}
+
+/** An error reply line from a message ("ERR ..."); CR/LF would break the frame and become spaces, as Redis does. */
+export function errorReply(message: string): Buffer {
+  return Buffer.from(`-${message.replace(/[\r\n]+/g, " ")}\r\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared chunk handling
+
+/**
+ * Holds the bytes not consumed yet as a list of chunks and joins them only when the parser can make
+ * progress: `need` bytes in total (a bulk of known length) or a newline in the newest chunk (a line).
+ */
+class Pending {
+  chunks: Buffer[] = [];
+  length = 0;
+  /** Total bytes needed before parsing can progress; 0: waiting for a newline. */
+  need = 0;
+
+  push(chunk: Buffer): boolean {
+    this.chunks.push(chunk);
+    this.length += chunk.length;
+    if (this.need > 0) return this.length >= this.need;
+    return chunk.indexOf(LF) !== -1;
+  }
+
+  take(): Buffer {
+    const b = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.length);
+    this.chunks = [];
+    this.length = 0;
+    this.need = 0;
+    return b;
+  }
+
+  keep(rest: Buffer, need: number): void {
+    if (rest.length > 0) {
+      this.chunks = [rest];
+      this.length = rest.length;
+    }
+    this.need = need;
+  }
+
+  clear(): void {
+    this.chunks = [];
+    this.length = 0;
+    this.need = 0;
+  }
+}
+
+/** Parse a RESP integer header text (between type byte and CR) strictly, as Redis' string2ll does. */
+function parseLength(b: Buffer, start: number, end: number): number | undefined {
+  if (end <= start || end - start > 20) return undefined;
+  let i = start;
+  let negative = false;
+  if (b[i] === 45 /* - */) {
+    negative = true;
+    i++;
+    if (i === end) return undefined;
+  }
+  let n = 0;
+  // string2ll refuses leading zeros ("01") but accepts "0".
+  if (b[i] === 48 && end - i > 1) return undefined;
+  for (; i < end; i++) {
+    const c = b[i]! - 48;
+    if (c < 0 || c > 9) return undefined;
+    n = n * 10 + c;
+  }
+  if (n > Number.MAX_SAFE_INTEGER) return undefined;
+  return negative ? -n : n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replies (from Redis)
+
+const INCOMPLETE = Symbol("incomplete");
+
+export type FrameHandler = (value: RespValue, raw: Buffer) => void;
+
+/**
+ * Reply frames from a byte stream. `raw` is the frame's exact bytes: a slice of the received chunk
+ * when the frame arrived in one piece, otherwise the canonical re-encoding (what Redis sends is canonical).
+ */
+export class ReplyParser {
+  private readonly pending = new Pending();
+  private readonly stack: Array<{ items: RespValue[]; remaining: number }> = [];
+  /** The current top-level frame began in an earlier buffer: its raw bytes are re-encoded. */
+  private crossed = false;
+  private failed = false;
+
+  constructor(private readonly onFrame: FrameHandler) {}
+
+  /** Feed bytes; throws ProtocolError on bytes that are not RESP (the stream is then unusable). */
+  feed(chunk: Buffer): void {
+    if (this.failed) return;
+    if (!this.pending.push(chunk)) return;
+    const b = this.pending.take();
+    let pos = 0;
+    let frameStart = 0;
+    for (;;) {
+      const start = pos;
+      const r = this.element(b, pos);
+      if (r === INCOMPLETE) {
+        if (this.stack.length > 0 || start > frameStart) this.crossed = true;
+        this.pending.keep(b.subarray(start), this.need === 0 ? 0 : this.need - start);
+        return;
+      }
+      pos = r.end;
+      let value: RespValue;
+      if (r.count !== undefined) {
+        if (r.count > 0) {
+          this.stack.push({ items: [], remaining: r.count });
+          continue;
+        }
+        value = r.count === 0 ? { type: "array", value: [] } : resp.nullArray;
+      } else value = r.value!;
+      // Attach upward through finished arrays.
+      for (;;) {
+        const top = this.stack[this.stack.length - 1];
+        if (!top) {
+          const raw = this.crossed ? encodeValue(value) : b.subarray(frameStart, pos);
+          this.crossed = false;
+          frameStart = pos;
+          this.onFrame(value, raw);
+          break;
+        }
+        top.items.push(value);
+        if (--top.remaining > 0) break;
+        this.stack.pop();
+        value = { type: "array", value: top.items };
+      }
+      if (pos >= b.length) {
+        this.pending.keep(b.subarray(pos), 0);
+        if (this.stack.length > 0) this.crossed = true;
+        return;
+      }
+    }
+  }
+
+  /** Forget a half-received frame (the connection was replaced). */
+  reset(): void {
+    this.pending.clear();
+    this.stack.length = 0;
+    this.crossed = false;
+    this.failed = false;
+  }
+
+  private need = 0;
+
+  private element(b: Buffer, pos: number): typeof INCOMPLETE | { end: number; value?: RespValue; count?: number } {
+    this.need = 0;
+    if (pos >= b.length) return INCOMPLETE;
+    const lf = b.indexOf(LF, pos + 1);
+    if (lf === -1) return INCOMPLETE;
+    if (b[lf - 1] !== CR) return this.fail("expected CRLF");
+    const type = b[pos];
+    switch (type) {
+      case 43: // +
+        return { end: lf + 1, value: { type: "simple", value: b.toString("latin1", pos + 1, lf - 1) } };
+      case 45: // -
+        return { end: lf + 1, value: { type: "error", value: b.toString("latin1", pos + 1, lf - 1) } };
+      case 58: {
+        // :
+        const text = b.toString("latin1", pos + 1, lf - 1);
+        if (!/^-?\d+$/.test(text)) return this.fail(`invalid integer ${JSON.stringify(text)}`);
+        return { end: lf + 1, value: { type: "integer", value: text } };
+      }
+      case 36: {
+        // $
+        const len = parseLength(b, pos + 1, lf - 1);
+        if (len === undefined || len < -1) return this.fail("invalid bulk length");
+        if (len === -1) return { end: lf + 1, value: resp.nullBulk };
+        const end = lf + 1 + len + 2;
+        if (b.length < end) {
+          this.need = end;
+          return INCOMPLETE;
+        }
+        if (b[end - 2] !== CR || b[end - 1] !== LF) return this.fail("bulk string not followed by CRLF");
+        return { end, value: { type: "bulk", value: b.subarray(lf + 1, lf + 1 + len) } };
+      }
+      case 42: {
+        // *
+        const count = parseLength(b, pos + 1, lf - 1);
+        if (count === undefined || count < -1) return this.fail("invalid multibulk length");
+        return { end: lf + 1, count };
+      }
+      default:
+        return this.fail(`unexpected type byte 0x${(type ?? 0).toString(16)}`);
+    }
+  }
+
+  private fail(message: string): never {
+    this.failed = true;
+    this.pending.clear();
+    throw new ProtocolError(`Protocol error: ${message}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands (from apps)
+
+export type CommandHandler = (args: Buffer[]) => void;
+
+/**
+ * Commands from a client: RESP multibulk (`*N` of `$len` bulks) or inline (`GET key\r\n`), as Redis
+ * reads them (networking.c processMultibulkBuffer / processInlineBuffer). A protocol error throws a
+ * ProtocolError whose message is Redis' text ("Protocol error: invalid bulk length"); the caller
+ * answers it and closes the connection, as Redis does.
+ */
+export class CommandParser {
+  private readonly pending = new Pending();
+  /** Multibulk in progress: args so far and how many remain. */
+  private args: Buffer[] | undefined;
+  private remaining = 0;
+  private failed = false;
+
+  constructor(private readonly onCommand: CommandHandler) {}
+
+  feed(chunk: Buffer): void {
+    if (this.failed) return;
+    if (!this.pending.push(chunk)) {
+      // Lines have a bound: a client that streams a header or inline command without a newline is cut.
+      if (this.pending.need === 0 && this.pending.length > LIMITS.inlineMax) this.lineTooLong();
+      return;
+    }
+    const b = this.pending.take();
+    let pos = 0;
+    while (pos < b.length) {
+      const next = this.args ? this.bulk(b, pos) : b[pos] === 42 ? this.multibulkHeader(b, pos) : this.inline(b, pos);
+      if (next === INCOMPLETE) {
+        const rest = b.subarray(pos);
+        this.pending.keep(rest, this.need === 0 ? 0 : this.need - pos);
+        if (this.pending.need === 0 && rest.length > LIMITS.inlineMax) this.lineTooLong();
+        return;
+      }
+      pos = next;
+    }
+  }
+
+  private need = 0;
+
+  private lineTooLong(): never {
+    if (this.args) this.fail("too big bulk count string");
+    const first = this.pending.chunks[0];
+    this.fail(first && first[0] === 42 ? "too big mbulk count string" : "too big inline request");
+  }
+
+  private multibulkHeader(b: Buffer, pos: number): number | typeof INCOMPLETE {
+    this.need = 0;
+    const lf = b.indexOf(LF, pos);
+    if (lf === -1) {
+      if (b.length - pos > LIMITS.inlineMax) this.fail("too big mbulk count string");
+      return INCOMPLETE;
+    }
+    // Redis looks for "\r": a "*3\n" header has no CR and is an invalid length.
+    const cr = b[lf - 1] === CR ? lf - 1 : lf;
+    const count = parseLength(b, pos + 1, cr);
+    if (count === undefined || count > LIMITS.multibulkMax || cr === lf) this.fail("invalid multibulk length");
+    if (count <= 0) return lf + 1; // "*0" and "*-1" are ignored, with no reply
+    this.args = [];
+    this.remaining = count;
+    return lf + 1;
+  }
+
+  private bulk(b: Buffer, pos: number): number | typeof INCOMPLETE {
+    this.need = 0;
+    if (b[pos] !== 36) this.fail(`expected '$', got '${String.fromCharCode(b[pos]!)}'`);
+    const lf = b.indexOf(LF, pos);
+    if (lf === -1) {
+      if (b.length - pos > LIMITS.inlineMax) this.fail("too big bulk count string");
+      return INCOMPLETE;
+    }
+    const cr = b[lf - 1] === CR ? lf - 1 : lf;
+    const len = parseLength(b, pos + 1, cr);
+    if (len === undefined || len < 0 || len > LIMITS.bulkMax || cr === lf) this.fail("invalid bulk length");
+    const end = lf + 1 + len + 2;
+    if (b.length < end) {
+      this.need = end;
+      return INCOMPLETE;
+    }
+    // Redis skips the two bytes after the data without checking them; so do we.
+    this.args!.push(b.subarray(lf + 1, lf + 1 + len));
+    if (--this.remaining === 0) {
+      const args = this.args!;
+      this.args = undefined;
+      this.onCommand(args);
+    }
+    return end;
+  }
+
+  private inline(b: Buffer, pos: number): number | typeof INCOMPLETE {
+    this.need = 0;
+    const lf = b.indexOf(LF, pos);
+    if (lf === -1) {
+      if (b.length - pos > LIMITS.inlineMax) this.fail("too big inline request");
+      return INCOMPLETE;
+    }
+    if (lf - pos > LIMITS.inlineMax) this.fail("too big inline request");
+    const end = lf > pos && b[lf - 1] === CR ? lf - 1 : lf;
+    const args = splitArgs(b.subarray(pos, end));
+    if (args === undefined) this.fail("unbalanced quotes in request");
+    if (args.length > 0) this.onCommand(args);
+    return lf + 1;
+  }
+
+  private fail(message: string): never {
+    this.failed = true;
+    this.pending.clear();
+    throw new ProtocolError(`Protocol error: ${message}`);
+  }
+}
+
+const isSpace = (c: number | undefined) => c === 32 || c === 10 || c === 13 || c === 9 || c === 11 || c === 12;
+const isHex = (c: number | undefined) => c !== undefined && ((c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70));
+const hexVal = (c: number) => (c <= 57 ? c - 48 : (c | 32) - 87);
+const ESCAPES: Record<number, number> = { 110: 10, 114: 13, 116: 9, 98: 8, 97: 7 };
+
+/** Redis' sdssplitargs: words, "double quotes" with \n \xHH escapes, 'single quotes'. undefined: unbalanced quotes. */
+export function splitArgs(line: Buffer): Buffer[] | undefined {
+  const out: Buffer[] = [];
+  let p = 0;
+  const n = line.length;
+  for (;;) {
+    while (p < n && isSpace(line[p])) p++;
+    if (p >= n) return out;
+    const cur: number[] = [];
+    let inq = false;
+    let insq = false;
+    for (;;) {
+      const c = line[p];
+      if (inq) {
+        if (p >= n) return undefined;
+        if (c === 92 && line[p + 1] === 120 && isHex(line[p + 2]) && isHex(line[p + 3])) {
+          cur.push(hexVal(line[p + 2]!) * 16 + hexVal(line[p + 3]!));
+          p += 3;
+        } else if (c === 92 && p + 1 < n) {
+          p++;
+          const e = line[p]!;
+          cur.push(ESCAPES[e] ?? e);
+        } else if (c === 34) {
+          // The closing quote must be followed by a space or nothing.
+          if (p + 1 < n && !isSpace(line[p + 1])) return undefined;
+          p++;
+          break;
+        } else cur.push(c!);
+      } else if (insq) {
+        if (p >= n) return undefined;
+        if (c === 92 && line[p + 1] === 39) {
+          p++;
+          cur.push(39);
+        } else if (c === 39) {
+          if (p + 1 < n && !isSpace(line[p + 1])) return undefined;
+          p++;
+          break;
+        } else cur.push(c!);
+      } else {
+        if (p >= n || isSpace(c) || c === 0) break;
+        if (c === 34) inq = true;
+        else if (c === 39) insq = true;
+        else cur.push(c!);
+      }
+      p++;
+    }
+    out.push(Buffer.from(cur));
+  }
+}

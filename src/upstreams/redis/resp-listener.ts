@@ -1,0 +1,496 @@
+/**
+ * The optional RESP listener (`listen`): ordinary Redis clients talk RESP2 to attache, which applies
+ * the allowlist and keyPrefix and relays to the route's Redis.
+ *
+ * Per client connection: commands are read in order (multibulk or inline), each gets a reply slot,
+ * and slots are written strictly in order however the replies arrive. Ordinary commands share the
+ * route's ioredis connection; the first stateful command (MULTI, WATCH, SELECT, the SUBSCRIBE family,
+ * a blocking command) gives the client a dedicated upstream connection, which it keeps until it is
+ * back in a neutral state and idle for LINGER_MS. Before a client moves from one connection to the
+ * other, its replies from the first are awaited, so its commands run in the order it sent them.
+ * AUTH, HELLO, CLIENT, QUIT and (unless allowed) INFO are answered here: the app needs no password.
+ * Replies and upstream writes are batched per event-loop turn (cork, uncork on setImmediate).
+ */
+import { createServer, type Server, type Socket } from "node:net";
+import { toAttacheError } from "../../errors.js";
+import { log } from "../../observability/log.js";
+import type { Resilience } from "../../resilience/policy-stack.js";
+import { ClientState, STATEFUL, type CommandRunner, type Prepared } from "./commands.js";
+import type { DedicatedConnection, Frame } from "./dedicated-connection.js";
+import { CommandParser, encodeValue, errorReply, ProtocolError, resp, type RespValue } from "./resp-codec.js";
+
+/** A client back in a neutral state keeps its dedicated connection this long (a BLPOP loop reuses it). */
+const LINGER_MS = 2_000;
+/** Replies outstanding per client before attache stops reading from it (back-pressure for huge pipelines). */
+const MAX_OUTSTANDING = 10_000;
+
+const OK = Buffer.from("+OK\r\n");
+const NOT_ALLOWED = errorReply("ERR command not allowed");
+
+/** What a session needs from its upstream (RedisUpstream implements it). */
+export interface RespBackend {
+  readonly runner: CommandRunner;
+  /** The route's resilience stack, shared with the HTTP side. */
+  resilience(): Resilience;
+  /** INFO as attache answers it (when INFO is not in `commands`). */
+  infoText(): string;
+  serverVersion(): string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listening sockets, shared across config generations: after a reload the newest route serves new
+// connections on the same address while the old one finishes; the socket closes with its last owner.
+
+interface SharedServer {
+  server: Server;
+  owners: RespListener[];
+  ready: Promise<void>;
+}
+const servers = new Map<string, SharedServer>();
+
+export function splitAddress(address: string): { host: string; port: number } {
+  const cut = address.lastIndexOf(":");
+  return { host: address.slice(0, cut).replace(/^\[|\]$/g, ""), port: Number(address.slice(cut + 1)) };
+}
+
+export class RespListener {
+  private readonly sessions = new Set<Session>();
+  private closed = false;
+  private nextId = 1;
+  /** The bound port (useful when `listen` asked for port 0 in tests). */
+  port = 0;
+
+  constructor(
+    readonly address: string,
+    private readonly backend: RespBackend,
+  ) {}
+
+  /** Bind (or join the socket an older generation of this route holds). Rejects when the address is taken. */
+  start(): Promise<void> {
+    let shared = servers.get(this.address);
+    if (!shared) {
+      const server = createServer({ noDelay: true }, (socket) => {
+        const owner = shared!.owners[shared!.owners.length - 1];
+        if (owner) owner.accept(socket);
+        else socket.destroy();
+      });
+      const { host, port } = splitAddress(this.address);
+      const entry: SharedServer = {
+        server,
+        owners: [],
+        ready: new Promise<void>((resolve, reject) => {
+          server.once("error", (err) => {
+            servers.delete(this.address);
+            reject(err);
+          });
+          server.listen(port, host, () => resolve());
+        }),
+      };
+      shared = entry;
+      servers.set(this.address, entry);
+    }
+    shared.owners.push(this);
+    const entry = shared;
+    return entry.ready.then(() => {
+      const info = entry.server.address();
+      this.port = typeof info === "object" && info ? info.port : 0;
+    });
+  }
+
+  get clients(): number {
+    return this.sessions.size;
+  }
+
+  accept(socket: Socket): void {
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    const session = new Session(this.nextId++, socket, this.backend, () => this.sessions.delete(session));
+    this.sessions.add(session);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const shared = servers.get(this.address);
+    if (shared) {
+      shared.owners = shared.owners.filter((o) => o !== this);
+      if (shared.owners.length === 0) {
+        servers.delete(this.address);
+        await new Promise<void>((resolve) => shared.server.close(() => resolve()));
+      }
+    }
+    for (const session of this.sessions) session.destroy();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** One reply position in a client's output; filled in any order, written in order. */
+interface Slot {
+  parts: Buffer[];
+  done: boolean;
+}
+
+type Task = { refused: true } | { refused: false; command: Prepared; slot: Slot };
+
+class Session {
+  private readonly parser: CommandParser;
+  private readonly state: ClientState;
+  private readonly slots: Slot[] = [];
+  private head = 0;
+  private readonly tasks: Task[] = [];
+  private sharedInflight = 0;
+  private dedicated: DedicatedConnection | undefined;
+  private opening = false;
+  private linger: NodeJS.Timeout | undefined;
+  private name: Buffer | null = null;
+  private readonly since = Date.now();
+  /** No more reading; end the socket once every reply is out (QUIT, protocol error, lost transaction). */
+  private ending = false;
+  private destroyed = false;
+  private corked = false;
+  private paused = false;
+
+  constructor(
+    private readonly id: number,
+    private readonly socket: Socket,
+    private readonly backend: RespBackend,
+    private readonly onGone: () => void,
+  ) {
+    this.state = new ClientState(backend.runner.client.db);
+    this.parser = new CommandParser((args) => this.onCommand(args));
+    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("drain", () => this.maybeResume());
+    socket.on("error", () => this.destroy());
+    socket.on("close", () => this.destroy());
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    if (this.linger) clearTimeout(this.linger);
+    this.releaseDedicated();
+    this.socket.destroy();
+    this.onGone();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.ending || this.destroyed) return;
+    try {
+      this.parser.feed(chunk);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      // As Redis: answer the protocol error, then close this connection only.
+      const slot = this.slot();
+      this.resolve(slot, errorReply(`ERR ${err.message}`));
+      this.endAfterReplies();
+    }
+  }
+
+  private onCommand(args: Buffer[]): void {
+    if (this.ending) return;
+    const name = args[0]!.toString("latin1").toUpperCase();
+    const slot = this.slot();
+    const local = this.answerLocally(name, args);
+    if (local) {
+      this.resolve(slot, local);
+      if (name === "QUIT") this.endAfterReplies();
+      return;
+    }
+    const prepared = this.backend.runner.prepare(args);
+    if (!prepared.ok) {
+      this.resolve(slot, NOT_ALLOWED);
+      this.tasks.push({ refused: true });
+    } else this.tasks.push({ refused: false, command: prepared.command, slot });
+    this.pump();
+    if (this.slots.length - this.head > MAX_OUTSTANDING) this.pause();
+  }
+
+  /** Send queued commands in order, holding back a switch of connection until the other one is quiet. */
+  private pump(): void {
+    while (this.tasks.length > 0 && !this.destroyed) {
+      const task = this.tasks[0]!;
+      if (task.refused) {
+        this.tasks.shift();
+        if (this.dedicated && this.state.inTransaction) this.state.refusedInTransaction();
+        continue;
+      }
+      const { command } = task;
+      const wantDedicated = this.dedicated !== undefined || this.opening || STATEFUL.has(command.name) || command.blocking !== undefined;
+      if (!wantDedicated) {
+        this.tasks.shift();
+        this.sendShared(command, task.slot);
+        continue;
+      }
+      if (this.sharedInflight > 0) return;
+      if (!this.dedicated) {
+        this.openDedicated();
+        return;
+      }
+      this.tasks.shift();
+      this.sendDedicated(this.dedicated, command, task.slot);
+    }
+  }
+
+  private sendShared(command: Prepared, slot: Slot): void {
+    this.sharedInflight++;
+    this.backend.runner.shared(this.backend.resilience(), command).then(
+      (reply) => this.resolve(slot, reply.raw ?? encodeValue(reply.value)),
+      (err: unknown) => this.resolve(slot, this.failure(err)),
+    ).finally(() => {
+      if (--this.sharedInflight === 0) this.pump();
+    });
+  }
+
+  private sendDedicated(conn: DedicatedConnection, original: Prepared, slot: Slot): void {
+    if (this.linger) clearTimeout(this.linger);
+    this.linger = undefined;
+    let command = original;
+    let substitute: Buffer | undefined;
+    if (command.name === "EXEC" && this.state.dirty) {
+      // A command of this transaction was refused by attache: end it and answer as Redis does after a queuing error.
+      command = { name: "DISCARD", args: [Buffer.from("DISCARD")], rewrite: undefined, blocking: undefined };
+      substitute = errorReply("EXECABORT Transaction discarded because of previous errors.");
+    }
+    const rewrite = this.state.sending(command);
+    const onFrame = (frame: Frame, push: boolean) => {
+      if (substitute) return;
+      this.append(slot, push || !rewrite ? frame.raw : encodeValue(rewrite(frame.value)));
+    };
+    this.backend.runner.dedicated(this.backend.resilience(), conn, command, onFrame).then(
+      (frames) => {
+        this.state.replied(command, frames[frames.length - 1]!.value);
+        if (substitute) this.append(slot, substitute);
+        this.finish(slot);
+        this.maybeRelease();
+      },
+      (err: unknown) => {
+        // The dedicated connection's state (transaction, subscriptions) is lost: the client must know.
+        const reply = this.failure(err);
+        this.append(slot, reply);
+        this.finish(slot);
+        this.endAfterReplies(reply);
+      },
+    );
+  }
+
+  private openDedicated(): void {
+    this.opening = true;
+    this.backend.runner.client.openDedicated().then(
+      (conn) => {
+        this.opening = false;
+        if (this.destroyed) {
+          conn.close();
+          return;
+        }
+        this.dedicated = conn;
+        conn.on("push", (frame: Frame) => this.resolve(this.slot(), frame.raw));
+        conn.once("close", () => {
+          if (this.dedicated !== conn) return;
+          this.dedicated = undefined;
+          if (!this.destroyed && !this.ending) {
+            log.warn({ route: this.backend.runner.route.name, client: this.id }, "dedicated redis connection lost; closing the client connection");
+            this.endAfterReplies(errorReply("ERR redis connection lost"));
+          }
+        });
+        this.pump();
+      },
+      (err: unknown) => {
+        this.opening = false;
+        // Every command waiting for the dedicated connection fails; the client may try again.
+        const reply = this.failure(err);
+        for (const task of this.tasks.splice(0)) if (!task.refused) this.resolve(task.slot, reply);
+      },
+    );
+  }
+
+  private maybeRelease(): void {
+    const conn = this.dedicated;
+    if (!conn || conn.inflight > 0 || this.tasks.length > 0 || !this.state.neutral || conn.subscribed) return;
+    if (this.linger) clearTimeout(this.linger);
+    this.linger = setTimeout(() => {
+      this.linger = undefined;
+      if (this.dedicated === conn && conn.inflight === 0 && this.tasks.length === 0 && this.state.neutral && !conn.subscribed) this.releaseDedicated();
+    }, LINGER_MS);
+    this.linger.unref();
+  }
+
+  private releaseDedicated(): void {
+    const conn = this.dedicated;
+    this.dedicated = undefined;
+    if (conn) {
+      conn.removeAllListeners("push");
+      conn.removeAllListeners("close");
+      conn.on("close", () => {});
+      conn.close();
+    }
+  }
+
+  private failure(err: unknown): Buffer {
+    return errorReply(`ERR ${toAttacheError(err, this.backend.runner.route.name).message}`);
+  }
+
+  // ---- commands attache answers itself ----
+
+  private answerLocally(name: string, args: Buffer[]): Buffer | undefined {
+    switch (name) {
+      case "QUIT":
+        return OK;
+      case "AUTH":
+        // The app needs no password: attache holds Redis' credentials. Any AUTH is accepted.
+        return args.length === 2 || args.length === 3 ? OK : arity("auth");
+      case "HELLO":
+        return this.hello(args);
+      case "CLIENT":
+        return this.client(args);
+      case "INFO":
+        return this.backend.runner.policy.isListed("INFO") ? undefined : encodeValue(resp.bulk(this.backend.infoText()));
+      case "RESET":
+        if (this.dedicated || this.opening || this.tasks.length > 0) return undefined;
+        this.name = null;
+        return Buffer.from("+RESET\r\n");
+      default:
+        return undefined;
+    }
+  }
+
+  private hello(args: Buffer[]): Buffer {
+    let i = 1;
+    if (args.length >= 2) {
+      const text = args[1]!.toString("latin1");
+      if (!/^-?\d+$/.test(text)) return errorReply("ERR Protocol version is not an integer or out of range");
+      // attache speaks RESP2 to apps (ARCHITECTURE.md); clients fall back on NOPROTO.
+      if (Number(text) !== 2) return errorReply("NOPROTO unsupported protocol version");
+      i = 2;
+    }
+    for (; i < args.length; i++) {
+      const option = args[i]!.toString("latin1");
+      const upper = option.toUpperCase();
+      if (upper === "AUTH" && i + 2 < args.length) i += 2;
+      else if (upper === "SETNAME" && i + 1 < args.length) this.name = args[++i]!;
+      else return errorReply(`ERR Syntax error in HELLO option '${option}'`);
+    }
+    const b = resp.bulk;
+    return encodeValue(
+      resp.array([
+        b("server"), b("redis"), b("version"), b(this.backend.serverVersion()), b("proto"), resp.integer(2), b("id"), resp.integer(this.id),
+        b("mode"), b("standalone"), b("role"), b("master"), b("modules"), resp.array([]),
+      ]),
+    );
+  }
+
+  private client(args: Buffer[]): Buffer {
+    if (args.length < 2) return arity("client");
+    const sub = args[1]!.toString("latin1").toUpperCase();
+    switch (sub) {
+      case "SETNAME": {
+        if (args.length !== 3) return arity("client|setname");
+        const name = args[2]!;
+        if (name.some((c) => c < 33 || c > 126)) return errorReply("ERR Client names cannot contain spaces, newlines or special characters.");
+        this.name = name.length ? name : null;
+        return OK;
+      }
+      case "GETNAME":
+        return encodeValue(resp.bulk(this.name));
+      case "ID":
+        return encodeValue(resp.integer(this.id));
+      case "SETINFO":
+        return args.length === 4 ? OK : arity("client|setinfo");
+      case "NO-EVICT":
+      case "NO-TOUCH":
+        return OK;
+      case "INFO":
+      case "LIST": {
+        const line = `id=${this.id} addr=${this.socket.remoteAddress}:${this.socket.remotePort} laddr=${this.socket.localAddress}:${this.socket.localPort} name=${this.name?.toString("latin1") ?? ""} age=${Math.floor((Date.now() - this.since) / 1000)} db=${this.state.db} multi=${this.state.inMulti ? 0 : -1} lib-name=attache\n`;
+        return encodeValue(resp.bulk(line));
+      }
+      default:
+        return NOT_ALLOWED;
+    }
+  }
+
+  // ---- output, in order ----
+
+  private slot(): Slot {
+    const slot: Slot = { parts: [], done: false };
+    this.slots.push(slot);
+    return slot;
+  }
+
+  private resolve(slot: Slot, data: Buffer): void {
+    slot.parts.push(data);
+    slot.done = true;
+    this.flush();
+  }
+
+  private append(slot: Slot, data: Buffer): void {
+    if (slot.done) return;
+    slot.parts.push(data);
+    if (this.slots[this.head] === slot) this.flush();
+  }
+
+  private finish(slot: Slot): void {
+    slot.done = true;
+    this.flush();
+  }
+
+  private flush(): void {
+    if (this.destroyed) return;
+    while (this.head < this.slots.length) {
+      const slot = this.slots[this.head]!;
+      for (const part of slot.parts) this.write(part);
+      slot.parts = [];
+      if (!slot.done) break;
+      this.head++;
+    }
+    if (this.head > 1024 && this.head * 2 > this.slots.length) {
+      this.slots.splice(0, this.head);
+      this.head = 0;
+    }
+    if (this.ending && this.head === this.slots.length) {
+      this.socket.end();
+      return;
+    }
+    this.maybeResume();
+  }
+
+  private write(data: Buffer): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      setImmediate(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    if (!this.socket.write(data)) this.pause();
+  }
+
+  private pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  private maybeResume(): void {
+    if (!this.paused || this.socket.writableNeedDrain || this.slots.length - this.head > MAX_OUTSTANDING / 2) return;
+    this.paused = false;
+    this.socket.resume();
+  }
+
+  /** Stop reading; close once every reply is out. `fail`: commands not sent yet get this reply instead. */
+  private endAfterReplies(fail?: Buffer): void {
+    this.ending = true;
+    if (fail) for (const task of this.tasks.splice(0)) if (!task.refused) this.resolve(task.slot, fail);
+    this.socket.pause();
+    this.flush();
+  }
+}
+
+function arity(command: string): Buffer {
+  return errorReply(`ERR wrong number of arguments for '${command}' command`);
+}
+
+export type { RespValue };
