@@ -1,5 +1,7 @@
 /** An http route's `discovery` block → its EndpointSource (dns or kubernetes EndpointSlices). */
 import type { ResolvedRoute } from "../config/validate.js";
+import type { KubernetesUpstreamConfig } from "../config/schema.js";
+import { openAuthorizer, resolveCredentials } from "../upstreams/kubernetes/credentials.js";
 import type { Upstream } from "../upstreams/upstream.js";
 import type { Endpoint, EndpointSource } from "./endpoint-source.js";
 import { DnsSource } from "./dns.js";
@@ -51,7 +53,23 @@ export function afterFirstResolution(upstream: Upstream, source: EndpointSource)
   return gated;
 }
 
-/** TODO(discovery): the kubernetes upstream's credentials (issue 5) once they land. */
-function kubeConnection(_keys: Record<string, string | undefined>): KubeApiConnection {
-  throw new Error("kubernetes credentials are not available in this build");
+/**
+ * The route's connection keys → an API connection, through the kubernetes upstream's credential
+ * resolution (explicit, in-cluster, kubeconfig: the same order and the same token rotation).
+ */
+async function kubeConnection(keys: KubernetesUpstreamConfig): Promise<KubeApiConnection> {
+  const { plan, problem, lookedFor } = await resolveCredentials(keys);
+  if (!plan) throw new Error(`no kubernetes credentials (${problem ?? "none found"}; looked for ${lookedFor.join("; ")})`);
+  const authorizer = openAuthorizer(plan);
+  return {
+    server: plan.server,
+    tls: plan.tls,
+    namespace: plan.namespace,
+    authorize: async (headers) => {
+      await authorizer.prepare?.();
+      authorizer.apply(headers);
+    },
+    refresh: () => authorizer.refresh(),
+    close: () => authorizer.close(),
+  };
 }

@@ -14,7 +14,7 @@
  * Minimal RBAC: get, list, watch on `endpointslices` (apiGroup discovery.k8s.io) in the namespace.
  */
 import { EventEmitter } from "node:events";
-import { request as httpRequest, type IncomingMessage } from "node:http";
+import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
 import { Agent, request as httpsRequest, type AgentOptions } from "node:https";
 import { log } from "../observability/log.js";
 import { metrics } from "../observability/metrics.js";
@@ -29,8 +29,8 @@ export interface KubeApiConnection {
   readonly tls: AgentOptions;
   /** Namespace to use when the config names none (in-cluster: the pod's; kubeconfig: the context's). */
   readonly namespace: string | undefined;
-  /** Headers to add to each API request (Authorization with the current token); read per request, so rotation applies. */
-  headers(): Record<string, string>;
+  /** Sets the credentials on one API request (the current token: rotation applies). */
+  authorize(headers: OutgoingHttpHeaders): Promise<void>;
   /** After a 401: re-read the credentials; true when they changed (one more try is worth it). */
   refresh?(): boolean;
   close?(): void;
@@ -42,8 +42,13 @@ export interface KubernetesEndpointSliceOptions {
   namespace?: string;
   port: string | number;
   protocol?: Endpoint["protocol"];
-  /** Built lazily at start(): reading credentials may fail, and that failure belongs in describe(). */
-  connect: () => KubeApiConnection;
+  /**
+   * Built at the first request and again after a failure to build or a 401 that re-reading did not fix:
+   * credentials may appear later (a kubeconfig written after start), and that wait belongs in describe().
+   */
+  connect: () => Promise<KubeApiConnection>;
+  /** Server-side watch timeout in seconds; default: random in KUBE_WATCH_TIMEOUT_SECONDS. */
+  watchTimeoutSeconds?: number;
 }
 
 /**
@@ -93,7 +98,7 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
   private readonly set = new EndpointSet();
   private readonly slices = new Map<string, EndpointSliceJson>();
   private readonly protocol: Endpoint["protocol"];
-  private connection: KubeApiConnection | undefined;
+  private connection: Promise<KubeApiConnection> | undefined;
   private agent: Agent | undefined;
   private namespace: string;
   private resourceVersion: string | undefined;
@@ -149,7 +154,7 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
     if (this.timer) clearTimeout(this.timer);
     this.current?.abort();
     this.agent?.destroy();
-    this.connection?.close?.();
+    void this.connection?.then((c) => c.close?.(), () => {});
   }
 
   private path(extra: string): string {
@@ -157,13 +162,26 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
     return `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(this.namespace)}/endpointslices?labelSelector=${selector}${extra}`;
   }
 
-  private connect(): KubeApiConnection {
-    if (!this.connection) {
-      this.connection = this.options.connect();
-      this.namespace = this.options.namespace ?? this.connection.namespace ?? "default";
-      this.agent = new Agent({ ...this.connection.tls, keepAlive: true, maxSockets: 2 });
-    }
-    return this.connection;
+  private connect(): Promise<KubeApiConnection> {
+    return (this.connection ??= this.options.connect().then(
+      (connection) => {
+        this.namespace = this.options.namespace ?? connection.namespace ?? "default";
+        this.agent?.destroy();
+        this.agent = new Agent({ ...connection.tls, keepAlive: true, maxSockets: 2 });
+        return connection;
+      },
+      (err: unknown) => {
+        this.connection = undefined;
+        throw err;
+      },
+    ));
+  }
+
+  /** Forget the connection (after a 401 that re-reading did not fix): the next attempt resolves credentials again. */
+  private reconnect(): void {
+    const old = this.connection;
+    this.connection = undefined;
+    void old?.then((c) => c.close?.(), () => {});
   }
 
   private async list(): Promise<void> {
@@ -185,7 +203,7 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
   private watch(): void {
     if (this.closed) return;
     const [lo, hi] = KUBE_WATCH_TIMEOUT_SECONDS;
-    const seconds = lo + Math.floor(Math.random() * (hi - lo));
+    const seconds = this.options.watchTimeoutSeconds ?? lo + Math.floor(Math.random() * (hi - lo));
     const rv = this.resourceVersion ? `&resourceVersion=${encodeURIComponent(this.resourceVersion)}` : "";
     this.counts.watches++;
     this.request(this.path(`&watch=true&allowWatchBookmarks=true&timeoutSeconds=${seconds}${rv}`), seconds * 1000 + KUBE_WATCH_IDLE_SLACK, true)
@@ -320,39 +338,31 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
   }
 
   /** GET an API path; resolves with a 200 response (body unread), rejects with GoneError on 410. */
-  private request(path: string, timeout: number, streaming = false, retried = false): Promise<IncomingMessage> {
-    return new Promise((resolve, reject) => {
-      if (this.closed) return reject(new Error("closed"));
-      let connection: KubeApiConnection;
-      try {
-        connection = this.connect();
-      } catch (err) {
-        return reject(err);
-      }
-      const url = new URL(connection.server + path);
+  private async request(path: string, timeout: number, streaming = false, retried = false): Promise<IncomingMessage> {
+    if (this.closed) throw new Error("closed");
+    const connection = await this.connect();
+    const headers: OutgoingHttpHeaders = { accept: "application/json" };
+    await connection.authorize(headers);
+    if (this.closed) throw new Error("closed");
+    const url = new URL(connection.server.replace(/\/+$/, "") + path);
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const send = url.protocol === "https:" ? httpsRequest : httpRequest;
-      const req = send(url, {
-        method: "GET",
-        headers: { accept: "application/json", ...connection.headers() },
-        ...(url.protocol === "https:" ? { agent: this.agent, ...connection.tls } : {}),
-        timeout,
-      });
+      const req = send(url, { method: "GET", headers, ...(url.protocol === "https:" ? { agent: this.agent } : {}), timeout });
       this.current = { abort: () => req.destroy(new Error("closed")) };
       req.once("timeout", () => req.destroy(new Error(`${streaming ? "watch" : "list"} timed out after ${timeout}ms`)));
       req.once("error", reject);
-      req.once("response", (res) => {
-        const status = res.statusCode ?? 0;
-        if (status === 200) return resolve(res);
-        void readBody(res).then((text) => {
-          if (status === 410) return reject(new GoneError(statusMessage(text) ?? "resourceVersion too old"));
-          if (status === 401 && !retried && connection.refresh?.()) {
-            return this.request(path, timeout, streaming, true).then(resolve, reject);
-          }
-          reject(new HttpStatusError(status, `GET ${url.pathname}: ${status} ${statusMessage(text) ?? res.statusMessage ?? ""}`.trim()));
-        }, reject);
-      });
+      req.once("response", resolve);
       req.end();
     });
+    const status = res.statusCode ?? 0;
+    if (status === 200) return res;
+    const text = await readBody(res);
+    if (status === 410) throw new GoneError(statusMessage(text) ?? "resourceVersion too old");
+    if (status === 401) {
+      if (!retried && connection.refresh?.()) return this.request(path, timeout, streaming, true);
+      this.reconnect();
+    }
+    throw new HttpStatusError(status, `GET ${url.pathname}: ${status} ${statusMessage(text) ?? res.statusMessage ?? ""}`.trim());
   }
 }
 

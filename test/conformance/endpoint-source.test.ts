@@ -1,7 +1,11 @@
 /** Every EndpointSource runs the shared suite: static, dns (local DNS server), kubernetes (fake API). */
 import { StaticSource } from "../../src/discovery/static.js";
 import { DnsSource } from "../../src/discovery/dns.js";
+import { KubernetesEndpointSliceSource } from "../../src/discovery/kubernetes-endpointslices.js";
+import { openAuthorizer, resolveCredentials } from "../../src/upstreams/kubernetes/credentials.js";
 import { startDnsServer } from "../harness/dns-server.js";
+import { FakeService } from "../harness/fake-endpointslices.js";
+import { startFakeKubeApi } from "../harness/fake-kube-api.js";
 import { endpointSourceSuite } from "./endpoint-source.suite.js";
 
 endpointSourceSuite("static", async () => ({
@@ -37,5 +41,30 @@ endpointSourceSuite("dns (SRV)", async () => {
       return ["http://127.0.0.2:8081"];
     },
     cleanup: () => dns.close(),
+  };
+});
+
+endpointSourceSuite("kubernetes EndpointSlices", async () => {
+  const api = await startFakeKubeApi();
+  const orders = new FakeService(api, "orders", "shop");
+  orders.slice("orders-a", [{ ip: "127.0.0.2" }, { ip: "127.0.0.3" }, { ip: "127.0.0.4", ready: false }], [{ name: "http", port: 8080 }]);
+  return {
+    source: new KubernetesEndpointSliceSource({
+      route: "conformance",
+      service: "orders",
+      namespace: "shop",
+      port: "http",
+      connect: async () => {
+        const { plan } = await resolveCredentials({ server: api.url, tokenFile: api.volume.tokenFile, caFile: api.certs.caFile });
+        const authorizer = openAuthorizer(plan!);
+        return { server: plan!.server, tls: plan!.tls, namespace: plan!.namespace, authorize: async (h) => authorizer.apply(h), refresh: () => authorizer.refresh(), close: () => authorizer.close() };
+      },
+    }),
+    initial: ["http://127.0.0.2:8080", "http://127.0.0.3:8080"],
+    update: async () => {
+      orders.slice("orders-a", [{ ip: "127.0.0.3" }, { ip: "127.0.0.4" }], [{ name: "http", port: 8080 }]);
+      return ["http://127.0.0.3:8080", "http://127.0.0.4:8080"];
+    },
+    cleanup: () => api.close(),
   };
 });
