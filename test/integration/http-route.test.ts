@@ -15,7 +15,7 @@ import { startOrigin, type Origin } from "../harness/origin.js";
 import { Agent } from "node:http";
 
 /** listen and admin both on 127.0.0.1:0 are refused as "already used" by config validation; admin moves aside. */
-const startAttache = (yaml: string) => startWithConfig(`admin: 127.0.0.2:0\n${yaml}`);
+const startAttache = (yaml: string) => startWithConfig(`admin: 127.0.0.2:0\nlog: { level: error, access: false }\n${yaml}`);
 
 let a: Origin;
 let b: Origin;
