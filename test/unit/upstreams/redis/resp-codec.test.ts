@@ -1,0 +1,168 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { CommandParser, encodeCommand, encodeValue, ProtocolError, ReplyParser, splitArgs, type RespValue } from "../../../../src/upstreams/redis/resp-codec.js";
+
+/** Feed `data` cut at the given points; collect what comes out and the error, if any. */
+function feedSplit<T>(make: (on: (v: T) => void) => { feed(b: Buffer): void }, data: Buffer, cuts: number[]): { out: T[]; error?: unknown } {
+  const out: T[] = [];
+  const parser = make((v) => out.push(v));
+  const points = [...new Set(cuts.map((c) => c % (data.length + 1)))].sort((a, b) => a - b);
+  let last = 0;
+  try {
+    for (const p of [...points, data.length]) {
+      if (p > last) parser.feed(data.subarray(last, p));
+      last = Math.max(last, p);
+    }
+    return { out };
+  } catch (error) {
+    return { out, error };
+  }
+}
+
+const replies = (on: (v: { value: RespValue; raw: Buffer }) => void) => new ReplyParser((value, raw) => on({ value, raw: Buffer.from(raw) }));
+const commands = (on: (v: Buffer[]) => void) => new CommandParser((args) => on(args.map((a) => Buffer.from(a))));
+
+const bytes = fc.uint8Array({ maxLength: 40 }).map((a) => Buffer.from(a));
+const line = fc.string({ maxLength: 20 }).filter((s) => !/[\r\n]/.test(s)).map((s) => Buffer.from(s).toString("latin1"));
+const respValue: fc.Arbitrary<RespValue> = fc.letrec<{ v: RespValue }>((tie) => ({
+  v: fc.oneof(
+    { depthSize: "small" },
+    line.map((value) => ({ type: "simple" as const, value })),
+    line.map((value) => ({ type: "error" as const, value })),
+    fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map((n) => ({ type: "integer" as const, value: n.toString() })),
+    fc.option(bytes, { nil: null }).map((value) => ({ type: "bulk" as const, value })),
+    fc.option(fc.array(tie("v"), { maxLength: 5 }), { nil: null }).map((value) => ({ type: "array" as const, value })),
+  ),
+})).v;
+
+describe("ReplyParser", () => {
+  it("keeps every reply type apart: status vs bulk, null bulk vs null array, errors inside arrays", () => {
+    const wire = Buffer.from("+OK\r\n$2\r\nOK\r\n$-1\r\n*-1\r\n*2\r\n-ERR x\r\n:5\r\n*0\r\n$0\r\n\r\n");
+    const { out } = feedSplit(replies, wire, []);
+    expect(out.map((f) => f.value)).toEqual([
+      { type: "simple", value: "OK" },
+      { type: "bulk", value: Buffer.from("OK") },
+      { type: "bulk", value: null },
+      { type: "array", value: null },
+      { type: "array", value: [{ type: "error", value: "ERR x" }, { type: "integer", value: "5" }] },
+      { type: "array", value: [] },
+      { type: "bulk", value: Buffer.alloc(0) },
+    ]);
+    expect(Buffer.concat(out.map((f) => f.raw)).equals(wire)).toBe(true);
+  });
+
+  it("property: any sequence of replies, split anywhere, parses to the same frames with byte-exact raw", () => {
+    fc.assert(
+      fc.property(fc.array(respValue, { minLength: 1, maxLength: 8 }), fc.array(fc.nat(), { maxLength: 12 }), (values, cuts) => {
+        const wire = Buffer.concat(values.map(encodeValue));
+        const { out, error } = feedSplit(replies, wire, cuts);
+        expect(error).toBeUndefined();
+        expect(out.map((f) => f.value)).toEqual(values);
+        expect(Buffer.concat(out.map((f) => f.raw)).equals(wire)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("fuzz: random and truncated bytes never crash or hang; only ProtocolError is thrown", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.array(fc.nat(), { maxLength: 8 }), (data, cuts) => {
+        const { error } = feedSplit(replies, Buffer.from(data), cuts);
+        if (error !== undefined) expect(error).toBeInstanceOf(ProtocolError);
+      }),
+      { numRuns: 500 },
+    );
+    fc.assert(
+      fc.property(fc.array(respValue, { minLength: 1, maxLength: 5 }), fc.nat(), (values, cut) => {
+        const wire = Buffer.concat(values.map(encodeValue));
+        const { out, error } = feedSplit(replies, wire.subarray(0, cut % wire.length), [cut >> 3]);
+        expect(error).toBeUndefined();
+        expect(out.map((f) => f.value)).toEqual(values.slice(0, out.length));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("a big bulk arriving in many small chunks is gathered once (linear, not quadratic)", () => {
+    const big = Buffer.alloc(16 * 1024 * 1024, 7);
+    const wire = encodeValue({ type: "bulk", value: big });
+    let got: RespValue | undefined;
+    const parser = new ReplyParser((v) => (got = v));
+    for (let i = 0; i < wire.length; i += 1024) parser.feed(wire.subarray(i, i + 1024));
+    expect(got?.type).toBe("bulk");
+    expect((got as { value: Buffer }).value.equals(big)).toBe(true);
+  });
+
+  it("a long array arriving in small chunks is not re-parsed from its start", () => {
+    const items: RespValue[] = Array.from({ length: 200_000 }, (_, i) => ({ type: "integer", value: String(i) }));
+    const wire = encodeValue({ type: "array", value: items });
+    let got: RespValue | undefined;
+    const parser = new ReplyParser((v) => (got = v));
+    for (let i = 0; i < wire.length; i += 64) parser.feed(wire.subarray(i, i + 64));
+    expect((got as { value: RespValue[] }).value).toHaveLength(200_000);
+  });
+});
+
+const arg = fc.uint8Array({ maxLength: 30 }).map((a) => Buffer.from(a));
+const command = fc.array(arg, { minLength: 1, maxLength: 6 });
+
+describe("CommandParser", () => {
+  it("property: pipelined multibulk commands split at any byte boundary parse the same as whole", () => {
+    fc.assert(
+      fc.property(fc.array(command, { minLength: 1, maxLength: 10 }), fc.array(fc.nat(), { maxLength: 15 }), (cmds, cuts) => {
+        const wire = Buffer.concat(cmds.map(encodeCommand));
+        const whole = feedSplit(commands, wire, []);
+        const split = feedSplit(commands, wire, cuts);
+        expect(whole.error).toBeUndefined();
+        expect(split.error).toBeUndefined();
+        expect(split.out).toEqual(cmds);
+        expect(whole.out).toEqual(cmds);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("property: inline commands split anywhere parse the same as whole", () => {
+    const word = fc.stringMatching(/^[A-Za-z0-9:_-]{1,10}$/);
+    fc.assert(
+      fc.property(fc.array(fc.array(word, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 8 }), (lines, cuts) => {
+        const wire = Buffer.from(lines.map((l) => `${l.join(" ")}\r\n`).join(""));
+        const { out, error } = feedSplit(commands, wire, cuts);
+        expect(error).toBeUndefined();
+        expect(out.map((c) => c.map((a) => a.toString()))).toEqual(lines);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("fuzz: random bytes never crash or hang; only ProtocolError is thrown", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.array(fc.nat(), { maxLength: 8 }), (data, cuts) => {
+        const { error } = feedSplit(commands, Buffer.from(data), cuts);
+        if (error !== undefined) expect(error).toBeInstanceOf(ProtocolError);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("answers malformed input with Redis' own protocol-error texts", () => {
+    const errorOf = (wire: string) => feedSplit(commands, Buffer.from(wire), []).error as Error;
+    expect(errorOf("*abc\r\n").message).toBe("Protocol error: invalid multibulk length");
+    expect(errorOf("*1\r\n+x\r\n").message).toBe("Protocol error: expected '$', got '+'");
+    expect(errorOf("*1\r\n$-3\r\n").message).toBe("Protocol error: invalid bulk length");
+    expect(errorOf('GET "abc\r\n').message).toBe("Protocol error: unbalanced quotes in request");
+    expect(errorOf("x".repeat(70 * 1024)).message).toBe("Protocol error: too big inline request");
+  });
+
+  it("ignores *0, *-1 and empty inline lines, as Redis does", () => {
+    expect(feedSplit(commands, Buffer.from("*0\r\n*-1\r\n\r\nPING\r\n"), []).out).toEqual([[Buffer.from("PING")]]);
+  });
+
+  it("splits inline arguments like sdssplitargs", () => {
+    const split = (s: string) => splitArgs(Buffer.from(s))?.map((b) => b.toString("latin1"));
+    expect(split(`SET k "a b\\n\\x41"`)).toEqual(["SET", "k", "a b\nA"]);
+    expect(split(`SET k 'it\\'s'`)).toEqual(["SET", "k", "it's"]);
+    expect(split(`SET "a"b`)).toBeUndefined();
+    expect(split("   ")).toEqual([]);
+  });
+});
