@@ -20,9 +20,20 @@ export function createAdminServer(state: State, actions: AdminActions): Server {
   app.get("/metrics", metricsEndpoint());
   app.get("/routes", routesView(state));
   app.get("/config", configView(state));
-  app.post("/quitquitquit", (_req, res) => {
+  app.post("/quitquitquit", (req, res) => {
+    // Loopback only, whatever `admin` binds: only a container of this pod may stop its sidecar.
+    if (!isLoopbackPeer(req.socket.remoteAddress)) {
+      res.status(403).type("text/plain").send("POST /quitquitquit is accepted from loopback addresses only\n");
+      return;
+    }
     res.status(200).json({ draining: true });
     actions.drain();
   });
   return createServer(app);
+}
+
+function isLoopbackPeer(address: string | undefined): boolean {
+  if (!address) return false;
+  const v4 = address.startsWith("::ffff:") ? address.slice(7) : address;
+  return v4 === "::1" || /^127\./.test(v4);
 }

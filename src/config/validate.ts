@@ -207,7 +207,8 @@ function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
   return problems.sort((a, b) => order.indexOf(a.file) - order.indexOf(b.file) || a.line - b.line || a.col - b.col);
 }
 
-function includeOf(data: unknown): string[] {
+/** The root file's include list, read leniently from data that failed the schema (reload keeps watching it). */
+export function includeOf(data: unknown): string[] {
   const include = (data as { include?: unknown } | undefined)?.include;
   return Array.isArray(include) ? include.filter((i): i is string => typeof i === "string") : [];
 }

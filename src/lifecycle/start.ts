@@ -1,4 +1,4 @@
-/** Start: validate everything → build the route table → bind listeners → ready (DESIGN §5). */
+/** Start: validate everything → build the route table → bind listeners → ready → watch the config (DESIGN §5). */
 import type { Server } from "node:http";
 import { ConfigError } from "../config/problems.js";
 import { loadConfig } from "../config/validate.js";
@@ -8,9 +8,13 @@ import { configureLog, log } from "../observability/log.js";
 import { createProxyServer } from "../proxy/listener.js";
 import { RouteTable } from "../routing/route-table.js";
 import { createUpstream } from "../upstreams/create-upstream.js";
+import { Closer } from "./closer.js";
 import { drain } from "./drain.js";
 import { makeGeneration, State } from "./generation.js";
-import { listen } from "./listen.js";
+import { listen, ListenError } from "./listen.js";
+import { attributeFailures, readyOf, Reloader, RouteBuildError, type ReloadOutcome } from "./reload.js";
+import { Retirement, trackInflight } from "./retire.js";
+import { ConfigWatcher, type WatchOptions } from "./watch-config.js";
 
 export interface Running {
   state: State;
@@ -21,33 +25,76 @@ export interface Running {
   drain(): Promise<void>;
   /** Close at once, without draining. */
   close(): Promise<void>;
+  /** Reload the config now (SIGHUP). Forced by default: re-validates even if no file changed. */
+  reload(reason?: string, force?: boolean): Promise<ReloadOutcome>;
   /** Resolves once the process has drained or closed. */
   closed: Promise<void>;
 }
 
-export async function start(options: FindOptions = {}): Promise<Running> {
+export interface StartOptions {
+  /** Watching the config folders; `false`: reload on SIGHUP (`reload()`) only. */
+  watch?: WatchOptions | false;
+}
+
+export async function start(options: FindOptions = {}, startOptions: StartOptions = {}): Promise<Running> {
   const loaded = await loadConfig(options);
   if (!loaded.config) throw new ConfigError(loaded.problems);
   const config = loaded.config;
   configureLog(config.log);
 
-  const table = RouteTable.build(config, createUpstream);
+  // Every upstream counts its requests in flight, so a reload can close a replaced one once idle.
+  const createTracked = attributeFailures((route) => trackInflight(createUpstream(route)));
+  let table: RouteTable;
+  try {
+    table = RouteTable.build(config, createTracked);
+  } catch (err) {
+    if (!(err instanceof RouteBuildError)) throw err;
+    const { source, prefix } = err.route;
+    throw new ConfigError([{ file: source.file, line: source.line, col: source.col, path: "", message: `route ${prefix}: ${err.message}` }]);
+  }
   const state = new State(makeGeneration(1, config, table));
+  const retirement = new Retirement();
+  // RESP listeners of redis routes bind as their upstream is built: a taken port fails the start.
+  const bound = await Promise.allSettled(table.routes.map((r) => readyOf(r.upstream)));
+  const unbound = bound.findIndex((b) => b.status === "rejected");
+  if (unbound >= 0) {
+    await Promise.all(table.routes.map((r) => retirement.closeNow(r.upstream, r.resilience, r.name)));
+    const route = table.routes[unbound]!.config;
+    const err = (bound[unbound] as PromiseRejectedResult).reason as NodeJS.ErrnoException;
+    const reason = err.code === "EADDRINUSE" ? "address already in use" : err.code === "EACCES" ? "permission denied" : err.message;
+    throw new ListenError(`cannot listen on ${route.upstream.redis?.listen} (route ${route.prefix}): ${reason}`);
+  }
   const servers: Server[] = [];
+  let watcher: ConfigWatcher | undefined;
+  let reloader: Reloader | undefined;
   let draining: Promise<void> | undefined;
   let finish!: () => void;
   const closed = new Promise<void>((resolve) => (finish = resolve));
 
-  const closeAll = async () => {
+  // Close order: stop reloading, stop accepting, then the upstreams (pools, Redis, RESP listeners).
+  const closer = new Closer();
+  closer.add("config watch", async () => {
+    watcher?.close();
+    await reloader?.stop();
+  });
+  closer.add("listeners", async () => {
     state.ready = false;
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => {
-      s.close(() => resolve());
-      s.closeAllConnections();
-    })));
-    await Promise.all(state.current.table.routes.map((r) => r.upstream.close()));
-    for (const r of state.current.table.routes) r.resilience.close();
-    finish();
-  };
+    await Promise.all(
+      servers.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.close(() => resolve());
+            s.closeAllConnections();
+          }),
+      ),
+    );
+  });
+  closer.add("upstreams", async () => {
+    await Promise.all(state.current.table.routes.map((r) => retirement.closeNow(r.upstream, r.resilience, r.name)));
+    await retirement.closeAll();
+  });
+  closer.add("closed", () => finish());
+  const closeAll = () => closer.close();
 
   const running: Running = {
     state,
@@ -55,6 +102,8 @@ export async function start(options: FindOptions = {}): Promise<Running> {
     admin: "",
     drain: () => (draining ??= drain(state, closeAll)),
     close: closeAll,
+    reload: (reason = "requested", force = true) =>
+      reloader ? reloader.reload(reason, force) : Promise.resolve({ applied: false, unchanged: true, generation: state.current.id, problems: [] }),
     closed,
   };
 
@@ -70,6 +119,17 @@ export async function start(options: FindOptions = {}): Promise<Running> {
     throw err;
   }
   state.ready = true;
-  log.info({ listen: running.listen, admin: running.admin, routes: table.routes.length, config: config.rootFile }, "attache ready");
+
+  if (startOptions.watch !== false) watcher = new ConfigWatcher((why) => void reloader?.reload(why), startOptions.watch || {});
+  reloader = new Reloader({
+    state,
+    find: options,
+    createUpstream: createTracked,
+    retirement,
+    root: loaded.root,
+    teams: loaded.teams,
+    watch: (dirs) => watcher?.watch(dirs),
+  });
+  log.info({ listen: running.listen, admin: running.admin, routes: table.routes.length, config: config.rootFile, watching: watcher?.folders ?? [] }, "attache ready");
   return running;
 }

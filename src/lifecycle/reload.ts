@@ -1,0 +1,399 @@
+/**
+ * Reload (DESIGN §5): read every file again, validate, build the new route table (routes whose
+ * settings did not change keep their upstream and resilience), swap it in with one assignment.
+ *
+ * Failures stay with their owner:
+ * - An invalid root file (or one that its team files in use no longer fit) rejects the whole update.
+ * - A team file that is invalid on its own, or whose new routes collide with another file's (prefix,
+ *   name, address), or whose upstream cannot be built, is rejected alone: that file keeps its last
+ *   good version; every other file's change applies. Changed files are tried one at a time against
+ *   the files already accepted, so the problem is always reported in the file that caused it.
+ * Each rejected version is logged and counted once (`attache_config_reloads_total{result="error"}`)
+ * and stays at /config until that file is fixed or removed.
+ *
+ * Redis routes may own a RESP listener: a new upstream's listener must be bound (`ready`) before
+ * its table is swapped in; one that cannot bind sends its file back to the last good version.
+ */
+import { readdirSync, statSync } from "node:fs";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { isDynamicPattern } from "tinyglobby";
+import { expandIncludes, readSource, type FindOptions, type SourceFile } from "../config/load.js";
+import { formatProblem, type ConfigProblem } from "../config/problems.js";
+import type { RootFileConfig, RouteFileConfig } from "../config/schema.js";
+import { assemble, checkRootFile, checkRouteFile, includeOf, type CheckedFile, type Config, type ResolvedRoute } from "../config/validate.js";
+import { configureLog, log } from "../observability/log.js";
+import { forgetRoute, metrics } from "../observability/metrics.js";
+import { RouteTable, type UpstreamFactory } from "../routing/route-table.js";
+import { routeKey } from "../routing/route.js";
+import { makeGeneration, type State } from "./generation.js";
+import { splitAddress } from "./listen.js";
+import type { Upstream } from "../upstreams/upstream.js";
+import type { Retirement } from "./retire.js";
+
+type RootFile = CheckedFile<RootFileConfig>;
+type TeamFile = CheckedFile<RouteFileConfig>;
+
+export interface ReloadOutcome {
+  /** A new generation is serving. */
+  applied: boolean;
+  /** Nothing had changed since the last look (only for reloads that were not forced). */
+  unchanged: boolean;
+  /** The generation serving now. */
+  generation: number;
+  /** Every outstanding rejection, as /config shows it. */
+  problems: ConfigProblem[];
+}
+
+/** An upstream that could not be built for a route that validated (e.g. a kind missing from the build). */
+export class RouteBuildError extends Error {
+  constructor(
+    readonly route: ResolvedRoute,
+    cause: unknown,
+  ) {
+    super((cause as Error)?.message ?? String(cause), { cause });
+    this.name = "RouteBuildError";
+  }
+}
+
+/** What an upstream that binds a socket (a redis route's RESP listener) offers: resolves once bound. */
+export function readyOf(upstream: Upstream): Promise<void> {
+  const ready = (upstream as { ready?: unknown }).ready;
+  return ready instanceof Promise ? (ready as Promise<void>) : Promise.resolve();
+}
+
+/** Tags build failures with their route, so a reload can reject the file that holds it. */
+export function attributeFailures(create: UpstreamFactory): UpstreamFactory {
+  return (route) => {
+    try {
+      return create(route);
+    } catch (err) {
+      throw new RouteBuildError(route, err);
+    }
+  };
+}
+
+export interface ReloaderOptions {
+  state: State;
+  find: FindOptions;
+  /** Makes the upstream of a new or changed route (already counting in-flight requests). */
+  createUpstream: UpstreamFactory;
+  retirement: Retirement;
+  /** The files of the generation that started. */
+  root: RootFile;
+  teams: readonly TeamFile[];
+  /** Told the folders to watch after every look at the files. */
+  watch(dirs: Set<string>): void;
+}
+
+interface Rejection {
+  /** The file's text and problems: the same rejection is not logged or counted twice. */
+  key: string;
+  problems: ConfigProblem[];
+  at: Date;
+}
+
+export class Reloader {
+  private acceptedRoot: RootFile;
+  private acceptedTeams: Map<string, TeamFile>;
+  private lastSeen: string;
+  private rejected = new Map<string, Rejection>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private queued: { force: boolean; promise: Promise<ReloadOutcome> } | undefined;
+  private stopped = false;
+
+  constructor(private readonly o: ReloaderOptions) {
+    this.acceptedRoot = o.root;
+    this.acceptedTeams = new Map(o.teams.map((t) => [t.source.path, t]));
+    this.lastSeen = fingerprint(o.root.source, o.teams.map((t) => t.source));
+    o.watch(watchDirs(o.root.source.path, o.root.value?.include ?? [], [...this.acceptedTeams.keys()]));
+  }
+
+  /**
+   * Reload now, after the one running (reloads never overlap). `force` (SIGHUP) re-validates even
+   * when no file changed: a `*File` that was missing may exist now.
+   */
+  reload(reason: string, force = false): Promise<ReloadOutcome> {
+    if (this.queued && (this.queued.force || !force)) return this.queued.promise;
+    const entry = { force, promise: undefined as unknown as Promise<ReloadOutcome> };
+    entry.promise = this.queue.then(() => {
+      if (this.queued === entry) this.queued = undefined;
+      return this.run(reason, force);
+    });
+    this.queued = entry;
+    this.queue = entry.promise.catch((err: unknown) => log.error({ err: (err as Error).message, stack: (err as Error).stack }, "reload failed unexpectedly; the current config stays"));
+    return entry.promise;
+  }
+
+  /** No reload starts after this; resolves once the one running (if any) is over. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.queue;
+  }
+
+  private outcome(applied: boolean, unchanged = false): ReloadOutcome {
+    return { applied, unchanged, generation: this.o.state.current.id, problems: this.o.state.lastError?.problems ?? [] };
+  }
+
+  private async run(reason: string, force: boolean): Promise<ReloadOutcome> {
+    const { state } = this.o;
+    if (this.stopped || state.draining) return this.outcome(false, true);
+    const env = this.o.find.env ?? process.env;
+    const rootPath = state.current.config.rootFile;
+
+    // Read everything first: the fingerprint decides whether there is anything to do.
+    const rootSource = await readSource(rootPath, env);
+    const root = checkRootFile(rootSource);
+    // A root file that does not parse still names its files through the last good include list.
+    const include = root.value?.include ?? (rootSource.data === undefined ? (this.acceptedRoot.value?.include ?? []) : includeOf(rootSource.data));
+    const included = await expandIncludes(rootPath, include, rootSource.locate);
+    const sources = await Promise.all(included.files.map((f) => readSource(f, env)));
+    this.o.watch(watchDirs(rootPath, include, included.files));
+    const seen = fingerprint(rootSource, sources);
+    if (!force && seen === this.lastSeen) return this.outcome(false, true);
+    this.lastSeen = seen;
+    log.info({ reason }, "config reload");
+
+    const teams = sources.map(checkRouteFile);
+    const changed = teams.filter((t) => this.acceptedTeams.get(t.source.path)?.source.text !== t.source.text);
+    const failures = new Map<string, { text: string; problems: ConfigProblem[] }>();
+    for (const t of changed) if (t.problems.length > 0) failures.set(t.source.path, { text: t.source.text, problems: t.problems });
+
+    const rootProblems = [...root.problems, ...included.problems];
+    if (rootProblems.length > 0 || !root.value) {
+      failures.set(rootPath, { text: rootSource.text, problems: rootProblems });
+      return this.settle(failures, false, force);
+    }
+
+    // Start from the new root and the team files in use; the root must fit them.
+    const set = new Map<string, TeamFile>();
+    for (const t of teams) {
+      const accepted = this.acceptedTeams.get(t.source.path);
+      if (accepted) set.set(t.source.path, accepted);
+    }
+    const base = assemble(root, sorted(set));
+    if (base.problems.length > 0) {
+      const lead: ConfigProblem = { file: rootPath, line: 0, col: 0, path: "", message: "root file change rejected: the route files in use no longer fit it (see the problems that follow)" };
+      failures.set(rootPath, { text: rootSource.text, problems: [lead, ...base.problems] });
+      return this.settle(failures, false, force);
+    }
+
+    // Then each changed team file, on its own, against what is accepted so far. A file rejected in
+    // one pass may fit once another file has moved away from its prefix: passes repeat while any lands.
+    let pending = changed.filter((t) => t.problems.length === 0);
+    for (let progress = true; progress && pending.length > 0; ) {
+      progress = false;
+      const left: TeamFile[] = [];
+      for (const candidate of pending) {
+        const trial = new Map(set);
+        trial.delete(candidate.source.path);
+        // The candidate goes last: a clash is then reported in the candidate, the file that caused it.
+        const tried = assemble(root, [...sorted(trial), candidate]);
+        if (tried.problems.length === 0) {
+          set.set(candidate.source.path, candidate);
+          failures.delete(candidate.source.path);
+          progress = true;
+        } else {
+          failures.set(candidate.source.path, { text: candidate.source.text, problems: tried.problems });
+          left.push(candidate);
+        }
+      }
+      pending = left;
+    }
+
+    // Build; an upstream that cannot be built sends its file back to its last good version.
+    for (let attempt = 0; ; attempt++) {
+      const assembled = assemble(root, sorted(set));
+      if (!assembled.config) {
+        // Cannot happen (each file was accepted against the others); reject rather than guess.
+        failures.set(rootPath, { text: rootSource.text, problems: assembled.problems });
+        return this.settle(failures, false, force);
+      }
+      const sameFiles = root.source.text === this.acceptedRoot.source.text && sameTeams(set, this.acceptedTeams);
+      if (sameFiles) return this.settle(failures, false, force);
+      try {
+        const table = await this.build(assembled.config);
+        this.swap(root, set, assembled.config, table);
+        return this.settle(failures, true, force);
+      } catch (err) {
+        if (!(err instanceof RouteBuildError) || err.route.source.file === rootPath || attempt > set.size) {
+          const route = err instanceof RouteBuildError ? err.route : undefined;
+          const problem: ConfigProblem = route
+            ? { file: route.source.file, line: route.source.line, col: route.source.col, path: "", message: `route ${route.prefix}: ${err instanceof Error ? err.message : String(err)}` }
+            : { file: rootPath, line: 0, col: 0, path: "", message: `cannot build the route table: ${(err as Error).message}` };
+          failures.set(rootPath, { text: rootSource.text, problems: [problem] });
+          return this.settle(failures, false, force);
+        }
+        const file = err.route.source.file;
+        const bad = set.get(file)!;
+        failures.set(file, {
+          text: bad.source.text,
+          problems: [{ file, line: err.route.source.line, col: err.route.source.col, path: "", message: `route ${err.route.prefix}: ${err.message}` }],
+        });
+        const accepted = this.acceptedTeams.get(file);
+        if (accepted && accepted !== bad) set.set(file, accepted);
+        else set.delete(file);
+      }
+    }
+  }
+
+  /**
+   * The new table, its RESP listeners bound. The redis upstream shares a listening socket between
+   * generations of a route with the same `listen` string (the new route takes new connections, the
+   * old one finishes its clients). The same port written differently (`localhost:6380` after
+   * `127.0.0.1:6380`) cannot be shared: the old route is closed first and its RESP clients reconnect.
+   */
+  private async build(config: Config): Promise<RouteTable> {
+    const previous = this.o.state.current.table;
+    const keys = new Set(config.routes.map(routeKey));
+    const oldKeys = new Set(previous.routes.map((r) => r.key));
+    const wanted = new Map<number, string>();
+    for (const r of config.routes) {
+      const listen = r.upstream.redis?.listen;
+      if (listen && !oldKeys.has(routeKey(r)) && splitAddress(listen).port !== 0) wanted.set(splitAddress(listen).port, listen);
+    }
+    for (const r of previous.routes) {
+      const listen = r.config.upstream.redis?.listen;
+      if (!listen || keys.has(r.key)) continue;
+      const other = wanted.get(splitAddress(listen).port);
+      if (other !== undefined && other !== listen) {
+        log.info({ route: r.name, listen, next: other }, "closing the old RESP listener first: the new one binds the same port");
+        await this.o.retirement.closeNow(r.upstream, r.resilience, r.name);
+      }
+    }
+    // Routes closed above (or by an earlier failed build) must not be carried over.
+    const reusable = previous.routes.filter((r) => !this.o.retirement.isClosed(r.upstream));
+    // RouteTable.build reads only `previous.routes`.
+    const table = RouteTable.build(config, this.o.createUpstream, { routes: reusable } as unknown as RouteTable);
+    const kept = new Set(reusable.map((r) => r.upstream));
+    const fresh = table.routes.filter((r) => !kept.has(r.upstream));
+    const bound = await Promise.allSettled(fresh.map((r) => readyOf(r.upstream)));
+    const failed = bound.findIndex((b) => b.status === "rejected");
+    if (failed >= 0) {
+      await Promise.all(fresh.map((r) => this.o.retirement.closeNow(r.upstream, r.resilience, r.name)));
+      throw new RouteBuildError(fresh[failed]!.config, (bound[failed] as PromiseRejectedResult).reason);
+    }
+    return table;
+  }
+
+  private swap(root: RootFile, teams: Map<string, TeamFile>, config: Config, table: RouteTable): void {
+    const { state, retirement } = this.o;
+    const old = state.current;
+    state.current = makeGeneration(old.id + 1, config, table);
+    this.acceptedRoot = root;
+    this.acceptedTeams = new Map(teams);
+
+    const live = new Set(table.routes.map((r) => r.upstream));
+    for (const r of old.table.routes) if (!live.has(r.upstream)) retirement.retire(r, config.shutdown.drainTimeout);
+    const names = new Set(table.routes.map((r) => r.name));
+    for (const r of old.table.routes) if (!names.has(r.name)) forgetRoute(r.name);
+
+    if (JSON.stringify(config.log) !== JSON.stringify(old.config.log)) configureLog(config.log);
+    if (config.listen !== old.config.listen || config.admin !== old.config.admin) {
+      log.warn({ listen: config.listen, admin: config.admin }, "listen and admin addresses changed: they apply at the next restart");
+    }
+    const oldByKey = new Set(old.table.routes.map((r) => r.key));
+    const newPrefixes = new Set(table.routes.map((r) => r.prefix));
+    const oldPrefixes = new Set(old.table.routes.map((r) => r.prefix));
+    log.info(
+      {
+        generation: state.current.id,
+        added: table.routes.filter((r) => !oldPrefixes.has(r.prefix)).map((r) => r.prefix),
+        changed: table.routes.filter((r) => oldPrefixes.has(r.prefix) && !oldByKey.has(r.key)).map((r) => r.prefix),
+        removed: old.table.routes.filter((r) => !newPrefixes.has(r.prefix)).map((r) => r.prefix),
+      },
+      "config reloaded",
+    );
+  }
+
+  /** Log and count new rejections once, keep every outstanding one for /config. */
+  private settle(failures: Map<string, { text: string; problems: ConfigProblem[] }>, applied: boolean, force: boolean): ReloadOutcome {
+    const { state } = this.o;
+    const next = new Map<string, Rejection>();
+    let fresh = 0;
+    for (const [file, f] of failures) {
+      const key = `${f.text}\u0000${f.problems.map(formatProblem).join("\n")}`;
+      const before = this.rejected.get(file);
+      if (before && before.key === key) {
+        next.set(file, before);
+        continue;
+      }
+      fresh++;
+      next.set(file, { key, problems: f.problems, at: new Date() });
+      metrics.configReloads.inc({ result: "error" });
+      log.warn({ file, problems: f.problems.map(formatProblem) }, file === state.current.config.rootFile ? "config update rejected: the root file is invalid; the current config stays" : "route file rejected: its last good version stays");
+    }
+    this.rejected = next;
+    if (next.size === 0) state.lastError = undefined;
+    else {
+      const all = [...next.values()];
+      state.lastError = { at: new Date(Math.max(...all.map((r) => r.at.getTime()))), problems: all.flatMap((r) => r.problems) };
+    }
+    if (applied || (force && fresh === 0 && next.size === 0)) metrics.configReloads.inc({ result: "success" });
+    return this.outcome(applied);
+  }
+}
+
+function sorted(files: Map<string, TeamFile>): TeamFile[] {
+  return [...files.keys()].sort().map((k) => files.get(k)!);
+}
+
+function sameTeams(a: Map<string, TeamFile>, b: Map<string, TeamFile>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [path, file] of a) if (b.get(path)?.source.text !== file.source.text) return false;
+  return true;
+}
+
+function fingerprint(root: SourceFile, teams: readonly SourceFile[]): string {
+  return JSON.stringify([root.path, root.text, ...teams.map((t) => [t.path, t.text])]);
+}
+
+/** Upper bound on folders watched for one glob: a `**` over a big tree must not cost thousands of watches. */
+const MAX_GLOB_FOLDERS = 200;
+
+/**
+ * The folders whose changes can change the config: the root file's, each included file's, and for
+ * each glob its fixed base folder and the folders under it that the glob can reach (so a file
+ * created in a new team folder is seen). Dot folders (`..data`, `..2026_…`) are not descended into:
+ * the kubelet's swap shows up in the folder that holds `..data`.
+ */
+export function watchDirs(rootPath: string, include: readonly string[], files: readonly string[]): Set<string> {
+  const dirs = new Set<string>([dirname(rootPath)]);
+  for (const file of files) dirs.add(dirname(file));
+  for (const pattern of include) {
+    const full = isAbsolute(pattern) ? pattern : resolve(dirname(rootPath), pattern);
+    if (!isDynamicPattern(pattern)) {
+      dirs.add(dirname(full));
+      continue;
+    }
+    const segments = full.split("/");
+    const firstDynamic = segments.findIndex((s) => isDynamicPattern(s));
+    const base = segments.slice(0, firstDynamic).join("/") || "/";
+    const dirSegments = segments.slice(firstDynamic, -1);
+    const depth = dirSegments.includes("**") ? 4 : dirSegments.length;
+    dirs.add(base);
+    let budget = MAX_GLOB_FOLDERS;
+    const walk = (dir: string, left: number) => {
+      if (left <= 0) return;
+      let names: string[];
+      try {
+        names = readdirSync(dir);
+      } catch {
+        return;
+      }
+      for (const name of names) {
+        if (name.startsWith(".") || budget <= 0) continue;
+        const sub = join(dir, name);
+        try {
+          if (!statSync(sub).isDirectory()) continue;
+        } catch {
+          continue;
+        }
+        budget--;
+        dirs.add(sub);
+        walk(sub, left - 1);
+      }
+    };
+    walk(base, depth);
+  }
+  return dirs;
+}
