@@ -65,12 +65,17 @@ export class HttpUpstream implements Upstream {
       secure: options.tls?.rejectUnauthorized !== false,
       ejectPlugins: true,
       logger: undefined,
-      on: {
-        error: (err, req, target) => {
-          const socket = target as unknown as Duplex;
-          respondErrorOnSocket(socket, err, { route: route.name, requestId: String((req as IncomingMessage).headers["x-request-id"] ?? ""), upstream: this });
-        },
-      },
+      // Not `on: { error }`: ejectPlugins also ejects the plugin that wires `on`, and an upgrade whose
+      // upstream refused the connection then threw an unhandled 'error' (regressions/ws-upstream-refused).
+      plugins: [
+        (proxy) =>
+          proxy.on("error", (err, req, target) => {
+            const socket = target as unknown as Socket;
+            // Once the 101 went out the socket carries WebSocket frames: there is no HTTP answer left to give.
+            if (socket.bytesWritten > 0) return void socket.destroy();
+            respondErrorOnSocket(socket, err, { route: route.name, requestId: String((req as IncomingMessage).headers["x-request-id"] ?? ""), upstream: this });
+          }),
+      ],
     });
   }
 
