@@ -619,7 +619,7 @@ function authenticate(req: IncomingMessage, volume: ServiceAccountVolume): { use
   const socket = req.socket as TLSSocket;
   if (socket.authorized) {
     const cert = socket.getPeerCertificate();
-    const cn = cert.subject?.CN;
+    const cn = cert?.subject?.CN;
     if (cn) return { user: Array.isArray(cn) ? cn[0]! : cn, stale: false };
   }
   const header = req.headers.authorization ?? "";

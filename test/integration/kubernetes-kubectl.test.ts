@@ -70,6 +70,15 @@ describe.runIf(KUBECTL)("kubectl through attache", () => {
     expect(out.stderr).toContain("denied by policy");
   });
 
+  it("kubectl exec is refused with a Status kubectl prints, on WebSocket and on its SPDY fallback", async () => {
+    const out = await kubectl(["--server", server, "exec", "web-1", "--", "ls"], { home });
+    expect(out.code).not.toBe(0);
+    expect(out.stderr).toContain("Error from server (Forbidden): route /k8s:");
+    expect(out.stderr).toContain("/api/v1/namespaces/default/pods/web-1/exec is denied by policy");
+    // Nothing reached the API server.
+    expect(fake.requests.some((r) => r.url.includes("/exec"))).toBe(false);
+  });
+
   it("get pods -w outlives the route timeout and prints a later event", async () => {
     const child = spawnKubectl(["--server", server, "get", "pods", "-w"], { home });
     let stdout = "";

@@ -309,21 +309,40 @@ function simple(kind: Authorizer["kind"], apply: (h: OutgoingHttpHeaders) => voi
   return { kind, apply, refresh: () => false, describe: () => description, close: () => {} };
 }
 
-/** exec / auth-provider users: client-node's authenticators run the plugin and cache its token until it expires. */
+/** How long a plugin's answer is used before client-node is asked again (it caches until expirationTimestamp). */
+const PLUGIN_RECHECK_MS = 5_000;
+
+/**
+ * exec / auth-provider users: client-node's authenticators run the plugin and cache its token until it
+ * expires. A credential without an expiry would make client-node run the plugin on every request, so
+ * the answer is also kept here for a few seconds; a 401 drops it, so the next request asks again.
+ * (Client certificates returned by an exec plugin are not used: the pool's TLS settings are fixed.)
+ */
 function pluginAuthorizer(kc: KubeConfig, plugin: "exec" | "auth-provider"): Authorizer {
   let header: string | undefined;
+  let fetchedAt = 0;
+  let pending: Promise<void> | undefined;
+  const fetch = async () => {
+    const opts: { headers?: Record<string, string> } = {};
+    await kc.applyToHTTPSOptions(opts);
+    const value = opts.headers?.Authorization ?? opts.headers?.authorization;
+    header = typeof value === "string" ? value : undefined;
+    fetchedAt = Date.now();
+  };
   return {
     kind: "plugin",
     async prepare() {
-      const opts: { headers?: Record<string, string> } = {};
-      await kc.applyToHTTPSOptions(opts);
-      const value = opts.headers?.Authorization ?? opts.headers?.authorization;
-      header = typeof value === "string" ? value : undefined;
+      if (header !== undefined && Date.now() - fetchedAt < PLUGIN_RECHECK_MS) return;
+      pending ??= fetch().finally(() => (pending = undefined));
+      await pending;
     },
     apply: (h) => {
       if (header) h.authorization = header;
     },
-    refresh: () => false,
+    refresh: () => {
+      fetchedAt = 0;
+      return false;
+    },
     describe: () => ({ plugin }),
     close: () => {},
   };

@@ -1,6 +1,6 @@
 /**
  * The Kubernetes API as an upstream, `kubectl proxy` done right: an HttpUpstream toward the API server
- * (one keep-alive HTTPS pool per route, the route's resilience stack, WebSocket/SPDY upgrades) plus
+ * (one keep-alive HTTPS pool per route, the route's resilience stack), raw WebSocket/SPDY upgrades, plus
  * credentials that are found, watched and rotated (credentials.ts), a default deny (default-deny.ts),
  * long-running requests exempt from the route timeout, and Status errors (status-response.ts).
  *
@@ -10,17 +10,22 @@
  * gets a new pool (the old one closes once its requests and watches are over); a new token does not.
  */
 import { statSync } from "node:fs";
+import type { OutgoingHttpHeaders } from "node:http";
 import type { Duplex } from "node:stream";
 import type { PathRuleConfig } from "../../config/schema.js";
 import type { ResolvedRoute } from "../../config/validate.js";
+import { endpointFromUrl } from "../../discovery/endpoint-source.js";
 import { StaticSource } from "../../discovery/static.js";
 import { AttacheError } from "../../errors.js";
 import { log } from "../../observability/log.js";
+import { upstreamRequestHeaders } from "../../proxy/headers.js";
+import type { Route } from "../../routing/route.js";
 import { HttpUpstream } from "../http/http-upstream.js";
 import type { RequestContext, Upstream } from "../upstream.js";
 import { openAuthorizer, resolveCredentials, type Authorizer, type CredentialsEnvironment, type Plan, type Resolution } from "./credentials.js";
 import { DEFAULT_DENY } from "./default-deny.js";
 import { renderStatus } from "./status-response.js";
+import { proxyUpgrade } from "./upgrade-proxy.js";
 
 /** How often the credential files are stat'ed: a handful of stat calls, so often enough to feel immediate. */
 const POLL_MS = 2_000;
@@ -77,11 +82,18 @@ export class KubernetesUpstream implements Upstream {
     return connection.inner.handle(ctx);
   }
 
+  /** WebSocket and SPDY alike (exec, attach, portforward once a route lifts the deny): see upgrade-proxy.ts. */
   async upgrade(ctx: RequestContext, socket: Duplex, head: Buffer): Promise<void> {
     const connection = await this.current();
     socket.once("close", this.track(connection));
     await this.prepare(connection);
-    return connection.inner.upgrade(ctx, socket, head);
+    const { plan } = connection;
+    const endpoint = endpointFromUrl(plan.server);
+    const headers = upstreamRequestHeaders(ctx.req, ctx.route as Route, ctx.requestId, true);
+    authorize(connection, headers);
+    ctx.upstreamTarget = endpoint.id;
+    const route = this.options.route;
+    await proxyUpgrade(ctx.req, socket, head, { endpoint, tls: plan.tls, headers, path: endpoint.basePath + ctx.path + ctx.query, timeout: route.timeout, connectTimeout: route.pool.connectTimeout });
   }
 
   renderError(err: AttacheError): { contentType: string; body: string } {
@@ -206,11 +218,7 @@ export class KubernetesUpstream implements Upstream {
       route,
       source: new StaticSource([plan.server]),
       tls: plan.tls,
-      authorize: (headers) => {
-        // The client's own credentials never reach the API server, whatever ours are.
-        delete headers.authorization;
-        connection.auth.apply(headers);
-      },
+      authorize: (headers) => authorize(connection, headers),
       refreshCredentials: () => connection.auth.refresh(),
       isStreaming: (ctx) => ctx.route.config.streaming ?? isLongRunning(ctx.path, ctx.query),
     });
@@ -257,6 +265,12 @@ export class KubernetesUpstream implements Upstream {
     }
     return `route ${this.name}: cannot reach the API server at ${plan.server} (${code})`;
   }
+}
+
+/** The client's own credentials never reach the API server, whatever ours are. */
+function authorize(connection: Connection, headers: OutgoingHttpHeaders): void {
+  delete headers.authorization;
+  connection.auth.apply(headers);
 }
 
 /** Node's certificate verification error codes. */
