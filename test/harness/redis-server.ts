@@ -61,7 +61,7 @@ export async function startRedis(options: { password?: string; extraArgs?: strin
     cli: (...args) => run("redis-cli", ["-p", String(port), "--no-auth-warning", "-a", password, ...args]),
     async kill() {
       const c = child;
-      if (!c || c.exitCode !== null) return;
+      if (!c || c.exitCode !== null || c.signalCode !== null) return;
       const exited = new Promise<void>((resolve) => c.once("exit", () => resolve()));
       c.kill("SIGKILL");
       await exited;
@@ -114,4 +114,44 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
     if (Date.now() > until) throw new Error(`redis-server did not listen on ${port} within ${timeoutMs}ms`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/**
+ * A raw RESP conversation: write `wire` in one write, read until `frames` reply frames came back
+ * (or the connection closed, or `timeoutMs` passed). Frames keep their exact bytes.
+ */
+export async function respExchange(
+  port: number,
+  wire: Buffer | string,
+  frames: number,
+  timeoutMs = 10_000,
+): Promise<{ frames: Array<{ value: import("../../src/upstreams/redis/resp-codec.js").RespValue; raw: Buffer }>; closed: boolean }> {
+  const { ReplyParser } = await import("../../src/upstreams/redis/resp-codec.js");
+  return new Promise((resolve) => {
+    const out: Array<{ value: import("../../src/upstreams/redis/resp-codec.js").RespValue; raw: Buffer }> = [];
+    const socket = new Socket();
+    let settled = false;
+    const done = (closed: boolean) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ frames: out, closed });
+    };
+    const parser = new ReplyParser((value, raw) => {
+      out.push({ value, raw: Buffer.from(raw) });
+      if (out.length >= frames) done(false);
+    });
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.on("data", (chunk: Buffer) => {
+      try {
+        parser.feed(chunk);
+      } catch {
+        done(true);
+      }
+    });
+    socket.on("close", () => done(true));
+    socket.on("error", () => done(true));
+    socket.connect(port, "127.0.0.1", () => socket.write(wire));
+  });
 }
