@@ -1,5 +1,6 @@
 /** Credential resolution: explicit, in-cluster, kubeconfig (merge, context, every user kind), overrides, nothing found. */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import type { OutgoingHttpHeaders } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -48,7 +49,7 @@ ${user}contexts:
 
 function header(plan: Plan): string | undefined {
   const auth = openAuthorizer(plan);
-  const h: Record<string, unknown> = {};
+  const h: OutgoingHttpHeaders = {};
   auth.apply(h);
   auth.close();
   return h.authorization as string | undefined;
@@ -192,7 +193,7 @@ describe("kubeconfig", () => {
     expect(r.plan!.auth).toEqual({ kind: "plugin", plugin: "exec" });
     const auth = openAuthorizer(r.plan!);
     await auth.prepare!();
-    const h: Record<string, unknown> = {};
+    const h: OutgoingHttpHeaders = {};
     auth.apply(h);
     expect(h.authorization).toBe("Bearer exec-token-9");
   });
