@@ -14,7 +14,7 @@ export interface RedisServer {
   port: number;
   password: string;
   url: string;
-  /** Run one command with redis-cli against the server itself (not attache); returns stdout. */
+  /** Run one command with redis-cli against the server itself (not attache), with the current password; returns stdout. */
   cli(...args: string[]): Promise<string>;
   /** SIGKILL: an abrupt outage. */
   kill(): Promise<void>;
@@ -42,11 +42,12 @@ export async function startRedis(options: { password?: string; extraArgs?: strin
   const password = options.password ?? `pw-${Math.random().toString(36).slice(2)}`;
   const dir = mkdtempSync(join(tmpdir(), "attache-redis-"));
   let child: ChildProcess | undefined;
+  let server: RedisServer | undefined;
 
   const launch = async () => {
     child = spawn(
       "redis-server",
-      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--requirepass", password, "--dir", dir, "--loglevel", "warning", ...(options.extraArgs ?? [])],
+      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--requirepass", server?.password ?? password, "--dir", dir, "--loglevel", "warning", ...(options.extraArgs ?? [])],
       { stdio: ["ignore", "ignore", "pipe"] },
     );
     child.stderr?.resume();
@@ -54,11 +55,11 @@ export async function startRedis(options: { password?: string; extraArgs?: strin
   };
   await launch();
 
-  const server: RedisServer = {
+  server = {
     port,
     password,
     url: `redis://127.0.0.1:${port}/0`,
-    cli: (...args) => run("redis-cli", ["-p", String(port), "--no-auth-warning", "-a", password, ...args]),
+    cli: (...args) => run("redis-cli", ["-p", String(port), "--no-auth-warning", "-a", server!.password, ...args]),
     async kill() {
       const c = child;
       if (!c || c.exitCode !== null || c.signalCode !== null) return;
@@ -67,11 +68,11 @@ export async function startRedis(options: { password?: string; extraArgs?: strin
       await exited;
     },
     async restart() {
-      await server.kill();
+      await server!.kill();
       await launch();
     },
     async stop() {
-      await server.kill();
+      await server!.kill();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,4 +1,6 @@
 /** The redis HTTP API end to end: real redis-server, attache in-process, fetch as the client. */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
 import { freePort, startRedis, type RedisServer } from "../harness/redis-server.js";
@@ -183,5 +185,35 @@ describe("redis HTTP API: outage and recovery", () => {
       status = (await fetch(`${s.base}/k`)).status;
     }
     expect(status).toBe(404); // a fresh server: the key is gone, the route answers
+  });
+});
+
+describe("redis HTTP API: password rotation", () => {
+  let s: Stack;
+  beforeAll(async () => {
+    s = await startStack("");
+  });
+  afterAll(() => s?.stop());
+
+  it("re-reads passwordFile and uses the new secret on the live connection and on reconnect", async () => {
+    expect((await fetch(`${s.base}/r`, { method: "PUT", body: "1" })).status).toBe(204);
+    const next = "rotated-secret";
+    await s.redis.cli("CONFIG", "SET", "requirepass", next);
+    s.redis.password = next;
+    writeFileSync(join(s.attache.dir, "secrets/redis-password"), next);
+    // Wait for attache to pick the file up (watch + 1s poll), then cut every connection: the reconnect needs the new secret.
+    const changedAt = async () => /"passwordChangedAt":"([^"]+)"/.exec(await (await fetch(`${s.attache.adminUrl}/routes`)).text())?.[1];
+    const before = await changedAt();
+    expect(before).toBeDefined();
+    for (let i = 0; i < 50 && (await changedAt()) === before; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await changedAt()).not.toBe(before);
+    await new Promise((r) => setTimeout(r, 1_200)); // the 1s poll that applies it
+    expect(Number((await s.redis.cli("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")).trim())).toBeGreaterThan(0);
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = (await fetch(`${s.base}/r`)).status;
+    }
+    expect(status).toBe(200);
   });
 });
