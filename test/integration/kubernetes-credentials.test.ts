@@ -6,11 +6,13 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
 import { startFakeKubeApi, type FakeKubeApi } from "../harness/fake-kube-api.js";
+import { closeServer, listenOn } from "../harness/listen.js";
 
 const TOKEN = "tok-0-very-secret-d2f1c0";
 const POD = "/k8s/api/v1/namespaces/default/pods/web-1";
@@ -19,7 +21,13 @@ let fake: FakeKubeApi;
 let attache: AttacheUnderTest;
 let kubeconfigDir: string;
 
+let closedPort: number;
+
 beforeAll(async () => {
+  // A port nothing listens on: bound, then released.
+  const probe = createServer();
+  closedPort = await listenOn(probe);
+  await closeServer(probe);
   fake = await startFakeKubeApi({ token: TOKEN });
   kubeconfigDir = mkdtempSync(join(tmpdir(), "kubeconfig-"));
   fake.writeKubeconfig(join(kubeconfigDir, "cert-config"), { user: "client-cert", context: "laptop" });
@@ -39,7 +47,7 @@ routes:
       kubernetes: { server: "${fake.url}", tokenFile: "${fake.volume.tokenFile}", caFile: "${fake.certs.otherCaFile}" }
   - prefix: /down
     upstream:
-      kubernetes: { server: "https://127.0.0.1:1", tokenFile: "${fake.volume.tokenFile}" }
+      kubernetes: { server: "https://127.0.0.1:${closedPort}", tokenFile: "${fake.volume.tokenFile}" }
 `);
 });
 
@@ -135,7 +143,7 @@ describe("connection failures are Status objects", () => {
     const res = await fetch(`${attache.url}/down/api`);
     expect(res.status).toBe(502);
     const status = (await res.json()) as { message: string };
-    expect(status.message).toBe("route /down: cannot reach the API server at https://127.0.0.1:1 (ECONNREFUSED)");
+    expect(status.message).toBe(`route /down: cannot reach the API server at https://127.0.0.1:${closedPort} (ECONNREFUSED)`);
   });
 });
 
