@@ -51,6 +51,8 @@ export class KubernetesUpstream implements Upstream {
   readonly kind = "kubernetes" as const;
   readonly defaultDeny: readonly PathRuleConfig[] = DEFAULT_DENY;
   private connection: Connection | undefined;
+  /** Replaced connections still carrying requests or watches; each closes when its last one ends. */
+  private readonly retired = new Set<Connection>();
   /** Why the last look found nothing (with a connection: we keep using the last good one). */
   private missing: Pick<Resolution, "lookedFor" | "problem"> | undefined;
   private resolving: Promise<void> | undefined;
@@ -116,6 +118,7 @@ export class KubernetesUpstream implements Upstream {
       c.auth.close();
       await c.inner.close();
     }
+    await Promise.all([...this.retired].map((r) => this.dispose(r)));
   }
 
   // ---- credentials lifecycle ----
@@ -198,6 +201,7 @@ export class KubernetesUpstream implements Upstream {
     if (old) {
       if (old.auth !== auth) old.auth.close();
       old.retired = true;
+      this.retired.add(old);
       if (old.active === 0) void this.dispose(old);
     }
     log.info(summary, initial ? "kubernetes route: credentials loaded" : old ? "kubernetes route: API server or TLS settings changed; new connections use them" : "kubernetes route: credentials found; forwarding");
@@ -226,6 +230,7 @@ export class KubernetesUpstream implements Upstream {
   }
 
   private async dispose(connection: Connection): Promise<void> {
+    if (!this.retired.delete(connection)) return;
     if (connection.auth !== this.connection?.auth) connection.auth.close();
     await connection.inner.close();
   }
