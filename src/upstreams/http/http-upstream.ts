@@ -25,6 +25,8 @@ import type { RequestContext, Upstream } from "../upstream.js";
 import { Balancer, type Slot } from "./balancer.js";
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
+/** How a reused socket that the upstream had closed fails: "socket hang up", or a write into the closed socket. */
+const STALE_SOCKET = new Set(["ECONNRESET", "EPIPE"]);
 /** Bodies up to this size are buffered on idempotent requests of routes with `retry`, so a retry can resend them. */
 export const REPLAY_LIMIT = 64 * 1024;
 
@@ -178,8 +180,9 @@ export class HttpUpstream implements Upstream {
             return;
           }
           // Node's documented race: a pooled socket the upstream closed while idle fails on reuse.
-          // Nothing was processed, so an idempotent request goes again once, on a fresh socket.
-          if (proxyReq.reusedSocket && (err as NodeJS.ErrnoException).code === "ECONNRESET" && replayable && !staleRetried && !signal.aborted) {
+          // Nothing came back, so an idempotent request goes again once, on a fresh socket, even on
+          // routes without `retry` (issue 4). Not a POST: the upstream may have acted on it before closing.
+          if (proxyReq.reusedSocket && STALE_SOCKET.has((err as NodeJS.ErrnoException).code!) && replayable && IDEMPOTENT.has(ctx.req.method!) && !staleRetried && !signal.aborted) {
             staleRetried = true;
             send();
             return;
