@@ -70,6 +70,7 @@ async function kubeConnection(keys: KubernetesUpstreamConfig): Promise<KubeApiCo
       authorizer.apply(headers);
     },
     refresh: () => authorizer.refresh(),
+    describe: () => ({ credentials: plan.source, ...(plan.context && { context: plan.context }), ...authorizer.describe() }),
     close: () => authorizer.close(),
   };
 }

@@ -33,6 +33,8 @@ export interface KubeApiConnection {
   authorize(headers: OutgoingHttpHeaders): Promise<void>;
   /** After a 401: re-read the credentials; true when they changed (one more try is worth it). */
   refresh?(): boolean;
+  /** Credential-free: where the connection came from (in-cluster, kubeconfig, explicit). */
+  describe?(): Record<string, unknown>;
   close?(): void;
 }
 
@@ -99,6 +101,7 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
   private readonly slices = new Map<string, EndpointSliceJson>();
   private readonly protocol: Endpoint["protocol"];
   private connection: Promise<KubeApiConnection> | undefined;
+  private connected: KubeApiConnection | undefined;
   private agent: Agent | undefined;
   private namespace: string;
   private resourceVersion: string | undefined;
@@ -142,6 +145,7 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
       slices: this.slices.size,
       resourceVersion: this.resourceVersion ?? null,
       watch: this.state,
+      ...(this.connected && { server: this.connected.server, ...this.connected.describe?.() }),
       ...this.counts,
       ...(this.unresolvedPort.length > 0 && { portNotFoundIn: this.unresolvedPort }),
       lastError: this.lastError ? { message: this.lastError.message, at: this.lastError.at.toISOString() } : null,
@@ -166,6 +170,7 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
     return (this.connection ??= this.options.connect().then(
       (connection) => {
         this.namespace = this.options.namespace ?? connection.namespace ?? "default";
+        this.connected = connection;
         this.agent?.destroy();
         this.agent = new Agent({ ...connection.tls, keepAlive: true, maxSockets: 2 });
         return connection;

@@ -195,6 +195,7 @@ routes:
     const failures: string[] = [];
     const seen = new Map<string, number>();
     let sent = 0;
+    let ok = 0;
     let stop = false;
     const worker = async () => {
       // Bounded: stops when the scenario ends, or after 3000 requests in all.
@@ -204,22 +205,25 @@ routes:
           const res = await fetch(`${attache!.url}/orders/item`);
           const text = await res.text();
           if (res.status !== 200) failures.push(`${res.status} ${text}`);
-          else seen.set(text, (seen.get(text) ?? 0) + 1);
+          else {
+            ok++;
+            seen.set(text, (seen.get(text) ?? 0) + 1);
+          }
         } catch (err) {
           failures.push(String(err));
         }
       }
     };
     const workers = Array.from({ length: 4 }, worker);
+    // Progress, not time: each step lets some requests through first (the machine may be slow).
+    const flowing = async () => {
+      const mark = ok;
+      await until(() => ok >= mark + 10 || sent >= 3000, "requests to flow");
+    };
 
     const showsOnly = async (hosts: string[]) => {
       const want = hosts.map((h) => `http://${h}:${port}`).sort();
       await until(async () => JSON.stringify((await routesView()).endpoints.map((e) => e.endpoint).sort()) === JSON.stringify(want), `endpoints ${want.join(",")}`);
-    };
-    const hitsDuring = async (host: string, ms: number) => {
-      const before = origins.get(host)!.hits;
-      await new Promise((r) => setTimeout(r, ms));
-      return origins.get(host)!.hits - before;
     };
 
     // Scale up: 1 → 3.
@@ -232,22 +236,24 @@ routes:
     dns.set("orders.shop.test", { A: ["127.0.0.3", "127.0.0.4"] });
     await showsOnly(["127.0.0.3", "127.0.0.4"]);
     await closeServer(origins.get("127.0.0.2")!.server);
-    expect(await hitsDuring("127.0.0.2", 200)).toBe(0);
+    await flowing();
     expect(await endpointsHealthy()).toBe(2);
 
     // The resolver fails: the last good set stays and keeps serving.
     dns.set("orders.shop.test", { rcode: 2 });
     await until(async () => ((await routesView()).source.lastLookup as { status: string }).status === "failed", "a failed lookup in /routes");
-    expect(await hitsDuring("127.0.0.4", 200)).toBeGreaterThan(0);
+    const before = origins.get("127.0.0.4")!.hits;
+    await flowing();
+    expect(origins.get("127.0.0.4")!.hits).toBeGreaterThan(before);
 
     dns.set("orders.shop.test", { A: ["127.0.0.4"] });
     await showsOnly(["127.0.0.4"]);
     await closeServer(origins.get("127.0.0.3")!.server);
+    await flowing();
 
     stop = true;
     await Promise.all(workers);
     expect(failures).toEqual([]);
-    expect(sent).toBeGreaterThan(50);
     expect(seen.get("127.0.0.4")).toBeGreaterThan(0);
 
     const view = await routesView();

@@ -243,6 +243,7 @@ routes:
 
     const failures: string[] = [];
     let sent = 0;
+    let ok = 0;
     let stop = false;
     const worker = async () => {
       while (!stop && sent < 3000) {
@@ -251,12 +252,18 @@ routes:
           const res = await fetch(`${attache!.url}/orders/item`);
           const text = await res.text();
           if (res.status !== 200) failures.push(`${res.status} ${text}`);
+          else ok++;
         } catch (err) {
           failures.push(String(err));
         }
       }
     };
     const workers = Array.from({ length: 4 }, worker);
+    // Progress, not time: each step lets some requests through first (the machine may be slow).
+    const flowing = async () => {
+      const mark = ok;
+      await until(() => ok >= mark + 10 || sent >= 3000, "requests to flow");
+    };
 
     // Scale up: two more pods, one of them not ready yet.
     pods([["127.0.0.2", true], ["127.0.0.3", true], ["127.0.0.4", false]]);
@@ -270,16 +277,15 @@ routes:
     pods([["127.0.0.2", false], ["127.0.0.3", true], ["127.0.0.4", true]]);
     await showsOnly(["127.0.0.3", "127.0.0.4"]);
     await closeServer(origins.get("127.0.0.2")!.server);
+    await flowing();
     pods([["127.0.0.3", true], ["127.0.0.4", true]]);
-    const hits = origins.get("127.0.0.3")!.hits;
-    await until(() => origins.get("127.0.0.3")!.hits > hits + 20, "more traffic");
+    await flowing();
 
     stop = true;
     await Promise.all(workers);
     expect(failures).toEqual([]);
-    expect(sent).toBeGreaterThan(50);
     const view = await routesView();
-    expect(view.source).toMatchObject({ source: "kubernetes", service: "orders", namespace: "shop", port: "http", watch: "watching" });
+    expect(view.source).toMatchObject({ source: "kubernetes", service: "orders", namespace: "shop", port: "http", watch: "watching", credentials: "explicit", server: api.url });
     expect(typeof view.source.lastChange).toBe("string");
   });
 });
