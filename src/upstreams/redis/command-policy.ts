@@ -101,7 +101,10 @@ export class CommandPolicy {
   constructor(options: CommandPolicyOptions) {
     const names = (options.commands ?? DEFAULT_COMMANDS).map((c) => c.toUpperCase());
     this.all = names.includes("*");
-    this.listed = new Set(names.filter((n) => n !== "*"));
+    const listed = new Set(names.filter((n) => n !== "*"));
+    // A mode one may enter, one may leave: SUBSCRIBE brings UNSUBSCRIBE, MULTI brings EXEC and DISCARD.
+    for (const [name, implied] of Object.entries(IMPLIED)) if (listed.has(name)) for (const i of implied) listed.add(i);
+    this.listed = listed;
     this.prefixed = options.prefixed;
   }
 
@@ -127,6 +130,14 @@ export class CommandPolicy {
     return { commands: this.all ? ["*", ...this.listed] : this.listed.size === new Set(DEFAULT_COMMANDS).size && DEFAULT_COMMANDS.every((c) => this.listed.has(c)) ? "default" : [...this.listed] };
   }
 }
+
+const IMPLIED: Record<string, readonly string[]> = {
+  SUBSCRIBE: ["UNSUBSCRIBE"],
+  PSUBSCRIBE: ["PUNSUBSCRIBE"],
+  SSUBSCRIBE: ["SUNSUBSCRIBE"],
+  MULTI: ["EXEC", "DISCARD"],
+  WATCH: ["UNWATCH"],
+};
 
 const ALLOWED: Verdict = { allowed: true };
 const refuse = (reason: string): Verdict => ({ allowed: false, reason });

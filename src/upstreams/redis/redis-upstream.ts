@@ -200,6 +200,8 @@ export class RedisUpstream implements Upstream, RespBackend {
       return (await Promise.all(pending)).map((r) => r.value);
     }
     const conn = await this.client.openDedicated();
+    // A client that leaves mid-BLPOP must not leave a connection blocked in Redis.
+    ctx.res.once("close", () => conn.close());
     try {
       const state = new ClientState(this.client.db);
       const pending = list.map((c) => {

@@ -20,6 +20,8 @@ describe("CommandPolicy", () => {
     expect(policy.check("SUBSCRIBE").allowed).toBe(true);
     expect(policy.check("SET")).toMatchObject({ allowed: false });
     expect(policy.check("PING").allowed).toBe(true);
+    expect(policy.check("UNSUBSCRIBE").allowed).toBe(true);
+    expect(policy.check("PSUBSCRIBE")).toMatchObject({ allowed: false });
   });
 
   it('["*"] allows all that can be proxied; with a keyPrefix, not what escapes the namespace', () => {
