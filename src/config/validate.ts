@@ -162,7 +162,8 @@ export function assemble(root: CheckedFile<RootFileConfig>, teams: readonly Chec
     if (!allowNonLoopback && !isLoopback(a.address)) {
       problems.push(at(a.file, a.path, `${a.address} is not a loopback address; set allowNonLoopback: true in the root file to expose attache beyond this machine`));
     }
-    const other = seen.get(a.address);
+    // Port 0 asks the OS for a free port: never a clash (tests use it for every listener).
+    const other = a.address.endsWith(":0") ? undefined : seen.get(a.address);
     if (other) problems.push(at(a.file, a.path, `${a.address} is already used by ${other}`));
     else seen.set(a.address, `${label} in ${a.file.path}`);
   }

@@ -168,7 +168,7 @@ describe("no credentials found is a state", () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it("the shipped /k8s route loads, warns, answers 503 naming what it looked for, and comes alive when a kubeconfig appears", async () => {
+  it("the shipped /k8s route loads, warns, answers 502 naming what it looked for, and comes alive when a kubeconfig appears", async () => {
     dir = mkdtempSync(join(tmpdir(), "attache-nocreds-"));
     const home = join(dir, "home");
     const kubeconfig = join(dir, "kube", "config");
@@ -193,10 +193,10 @@ describe("no credentials found is a state", () => {
 
     const url = `http://${ready.listen}/k8s/api/v1/namespaces/default/pods`;
     const res = await fetch(url);
-    expect(res.status).toBe(503);
+    expect(res.status).toBe(502);
     expect(res.headers.get("retry-after")).toBe("2");
     const status = (await res.json()) as { kind: string; code: number; reason: string; message: string };
-    expect(status).toMatchObject({ kind: "Status", code: 503, reason: "ServiceUnavailable" });
+    expect(status).toMatchObject({ kind: "Status", code: 502, reason: "ServiceUnavailable" });
     expect(status.message).toContain("no Kubernetes credentials found");
     expect(status.message).toContain(`kubeconfig ${kubeconfig} ($KUBECONFIG)`);
     const before = (await routes(`http://${ready.admin}`)).find((r) => r.prefix === "/k8s")!;

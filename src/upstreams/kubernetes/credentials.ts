@@ -64,7 +64,7 @@ export interface Plan {
 
 export interface Resolution {
   plan: Plan | undefined;
-  /** The places looked at, for the start warning and the 503 Status. */
+  /** The places looked at, for the start warning and the 502 Status. */
   lookedFor: string[];
   /** Why there is no plan. */
   problem?: string | undefined;

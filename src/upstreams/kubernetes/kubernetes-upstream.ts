@@ -4,7 +4,7 @@
  * credentials that are found, watched and rotated (credentials.ts), a default deny (default-deny.ts),
  * long-running requests exempt from the route timeout, and Status errors (status-response.ts).
  *
- * No credentials is a state, not a crash: the route answers 503 with a Status naming what was looked
+ * No credentials is a state, not a crash: the route answers 502 upstream_unreachable with a Status naming what was looked
  * for, and a cheap poll (stat of a handful of files) brings it alive when a kubeconfig or token appears.
  * The same poll notices a changed kubeconfig, CA or client certificate: a new server or TLS material
  * gets a new pool (the old one closes once its requests and watches are over); a new token does not.
@@ -127,15 +127,13 @@ export class KubernetesUpstream implements Upstream {
     if (this.resolving) await this.resolving;
     if (this.connection) return this.connection;
     const missing = this.missing ?? { lookedFor: [], problem: "not looked yet" };
-    const err = new AttacheError(
+    // DESIGN §3 has no code of its own for this: no credentials means no reachable API server.
+    throw new AttacheError(
       "upstream_unreachable",
       `route ${this.name}: no Kubernetes credentials found (looked for ${missing.lookedFor.join("; ")}: ${missing.problem}); ` +
         `attache keeps looking and starts forwarding when they appear`,
       { route: this.name, retryAfter: Math.max(1, Math.ceil(this.pollInterval / 1000)) },
     );
-    // Not a broken API server but a missing one, for now: 503 (issue 5). TODO(kubernetes): a DESIGN code for it.
-    (err as { status: number }).status = 503;
-    throw err;
   }
 
   private async prepare(connection: Connection): Promise<void> {
@@ -212,7 +210,7 @@ export class KubernetesUpstream implements Upstream {
     this.missing = { lookedFor: result.lookedFor, problem: result.problem };
     if (again && !initial) return;
     if (this.connection) log.warn({ route: this.name, problem: result.problem }, "kubernetes route: credentials no longer found; keeping the last good ones");
-    else log.warn({ route: this.name, lookedFor: result.lookedFor, problem: result.problem }, "kubernetes route: no credentials found; answering 503 until they appear");
+    else log.warn({ route: this.name, lookedFor: result.lookedFor, problem: result.problem }, "kubernetes route: no credentials found; answering 502 until they appear");
   }
 
   private connect(plan: Plan, auth: Authorizer, key: string): Connection {

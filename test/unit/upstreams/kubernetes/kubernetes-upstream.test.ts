@@ -51,7 +51,7 @@ async function eventually(check: () => boolean): Promise<void> {
 }
 
 describe("no credentials", () => {
-  it("is a state: 503 with a Status naming what was looked for, until a kubeconfig appears", async () => {
+  it("is a state: 502 with a Status naming what was looked for, until a kubeconfig appears", async () => {
     const path = join(dir, "kc-appears");
     const u = upstream({}, { HOME: join(dir, "home"), KUBECONFIG: path });
     await u.ready();
@@ -61,10 +61,10 @@ describe("no credentials", () => {
     const ctx = { res: { once() {} } } as unknown as RequestContext;
     const err = (await u.handle(ctx).catch((e: unknown) => e)) as AttacheError;
     expect(err).toBeInstanceOf(AttacheError);
-    expect(err.status).toBe(503);
+    expect(err.status).toBe(502);
     expect(err.retryAfter).toBe(1);
     const status = JSON.parse(u.renderError(err).body) as { code: number; reason: string; message: string };
-    expect(status).toMatchObject({ code: 503, reason: "ServiceUnavailable" });
+    expect(status).toMatchObject({ code: 502, reason: "ServiceUnavailable" });
     expect(status.message).toContain(`kubeconfig ${path} ($KUBECONFIG)`);
 
     kubeconfig(path, "https://127.0.0.1:6443", "t1");
