@@ -175,10 +175,7 @@ describe("a route with discovery.dns", () => {
 
   it("keeps traffic flowing, without a failed request, while endpoints are added and gracefully removed", async () => {
     dns.set("orders.shop.test", { A: ["127.0.0.2"] });
-    // Explicit addresses: the validator (b3ab654) reports listen and admin both on 127.0.0.1:0 as a clash.
     attache = await startAttache(`
-listen: 127.0.0.1:0
-admin: "[::1]:0"
 routes:
   - prefix: /orders
     name: orders

@@ -220,8 +220,6 @@ describe("a route with discovery.kubernetes", () => {
     const pods = (list: Array<[string, boolean]>) => svc.slice("orders-abc", list.map(([ip, ready]) => ({ ip, ready })), [{ name: "http", port }]);
     pods([["127.0.0.2", true]]);
     attache = await startAttache(`
-listen: 127.0.0.1:0
-admin: "[::1]:0"
 routes:
   - prefix: /orders
     name: orders

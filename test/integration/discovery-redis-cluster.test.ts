@@ -62,8 +62,6 @@ describe.skipIf(!haveRedis)("a redis route with cluster", () => {
     const taken = new Set<number>();
     for (let i = 0; i < 3; i++) ports.push(await clusterPort(taken));
     const config = `
-listen: 127.0.0.1:0
-admin: "[::1]:0"
 routes:
   - prefix: /cache
     name: cache

@@ -76,8 +76,6 @@ describe.skipIf(!haveRedis)("a redis route with sentinels", () => {
     await until(() => cli(sentinel, "SENTINEL", "REPLICAS", "cache").includes(String(replica)), "the sentinel to know the replica");
 
     attache = await startAttache(`
-listen: 127.0.0.1:0
-admin: "[::1]:0"
 routes:
   - prefix: /cache
     name: cache
