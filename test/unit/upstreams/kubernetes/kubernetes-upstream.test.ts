@@ -43,9 +43,9 @@ function kubeconfig(path: string, server: string, token: string): void {
 const credentials = (u: KubernetesUpstream) => u.describe().credentials as Record<string, unknown>;
 
 async function eventually(check: () => boolean): Promise<void> {
-  const end = Date.now() + 3000;
+  const end = Date.now() + 10_000;
   while (!check()) {
-    if (Date.now() > end) throw new Error("condition not met in 3s");
+    if (Date.now() > end) throw new Error("condition not met in 10s");
     await new Promise((r) => setTimeout(r, 10));
   }
 }
