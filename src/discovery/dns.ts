@@ -7,10 +7,10 @@
  * of its own. Both are logged, counted in `attache_upstream_errors_total{reason}` (discovery_failed /
  * discovery_empty) and shown by describe() (→ /routes) until a good answer comes back.
  */
-import { Resolver } from "node:dns/promises";
-import { lookup } from "node:dns/promises";
+import { lookup, Resolver } from "node:dns/promises";
 import { isIP } from "node:net";
 import { EventEmitter } from "node:events";
+import { formatDuration } from "../config/units.js";
 import { log } from "../observability/log.js";
 import { metrics } from "../observability/metrics.js";
 import type { Endpoint, EndpointSource } from "./endpoint-source.js";
@@ -84,7 +84,7 @@ export class DnsSource extends EventEmitter implements EndpointSource {
       source: "dns",
       name: o.name,
       ...(o.port !== undefined ? { port: o.port, records: "A/AAAA" } : { records: "SRV" }),
-      interval: `${this.interval}ms`,
+      interval: formatDuration(this.interval),
       servers: o.servers ?? "system",
       endpoints: this.set.current.map((e) => e.id),
       lastChange: this.set.changedAt?.toISOString() ?? null,
