@@ -11,7 +11,8 @@
  * - A failed list or watch keeps the last good set, is logged, counted in
  *   `attache_upstream_errors_total{reason="discovery_failed"}` and shown by describe().
  *
- * Minimal RBAC: get, list, watch on `endpointslices` (apiGroup discovery.k8s.io) in the namespace.
+ * Minimal RBAC: list and watch on `endpointslices` (apiGroup discovery.k8s.io) in the namespace, nothing
+ * else (no get: single slices are never fetched).
  */
 import { EventEmitter } from "node:events";
 import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
