@@ -16,6 +16,8 @@ interface ErrorScope {
 }
 
 export function respondError(res: ServerResponse, err: unknown, scope: ErrorScope = {}): void {
+  // The client went away: nobody to answer, and nothing to count against the upstream.
+  if (res.destroyed && !res.headersSent) return;
   const error = translate(err, scope);
   if (res.headersSent) {
     // The response is under way: the only honest signal left is to cut it.
@@ -43,7 +45,7 @@ export function respondErrorOnSocket(socket: Duplex, err: unknown, scope: ErrorS
   if (socket.writable) {
     socket.end(
       `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\ncontent-type: ${contentType}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-        `x-attache-error: ${error.code}\r\nconnection: close\r\n\r\n${body}`,
+        `x-attache-error: ${error.code}\r\n${scope.requestId ? `x-request-id: ${scope.requestId}\r\n` : ""}connection: close\r\n\r\n${body}`,
     );
   } else socket.destroy();
 }

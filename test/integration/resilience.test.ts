@@ -355,18 +355,20 @@ describe("deadline", () => {
       req.resume();
       res.on("close", () => (closedAtOrigin = true));
     });
-    const attache = await startAttache(`routes: [{ prefix: /t, timeout: 10s, upstream: { http: { endpoints: ["${origin.url}"] } } }]`);
+    const attache = await startAttache(`routes: [{ prefix: /gone, timeout: 10s, upstream: { http: { endpoints: ["${origin.url}"] } } }]`);
     try {
       const { request } = await import("node:http");
       const url = new URL(attache.url);
-      const req = request({ host: url.hostname, port: url.port, path: "/t/hang", agent: false });
+      const req = request({ host: url.hostname, port: url.port, path: "/gone/hang", agent: false });
       req.on("error", () => {});
       req.end();
       await eventually(() => origin.requests === 1);
       req.destroy();
       await eventually(() => closedAtOrigin, 2000);
-      await eventually(async () => (await routeView(attache, "/t")).inflight === 0, 2000);
-      expect((await routeView(attache, "/t")).breaker.window.failures).toBe(0);
+      await eventually(async () => (await routeView(attache, "/gone")).inflight === 0, 2000);
+      expect((await routeView(attache, "/gone")).breaker.window.failures).toBe(0);
+      // A client that left says nothing about the upstream.
+      expect((await metrics(attache)).split("\n").filter((l) => l.startsWith("attache_upstream_errors_total{") && l.includes('route="/gone"'))).toEqual([]);
     } finally {
       await attache.stop();
       await origin.close();

@@ -102,13 +102,18 @@ export class HttpUpstream implements Upstream {
       retryAfter: (r) => parseRetryAfter(r.headers["retry-after"] as string | undefined),
     });
     const upstreamRes = admitted.result;
-    res.once("close", () => {
+    const done = () => {
       admitted.release();
       if (!upstreamRes.complete) upstreamRes.destroy();
-    });
+    };
+    // The client may have gone between the upstream's answer and here: its "close" is already past.
+    if (res.destroyed) return done();
+    res.once("close", done);
     if (!streaming) {
       // The deadline covers the body too: past it, cut both sides (the client sees a truncated response).
-      admitted.deadline.signal.addEventListener("abort", () => res.destroy(admitted.deadline.signal.reason as Error), { once: true });
+      const deadline = admitted.deadline.signal;
+      if (deadline.aborted) return void res.destroy(deadline.reason as Error);
+      deadline.addEventListener("abort", () => res.destroy(deadline.reason as Error), { once: true });
     }
     upstreamRes.on("error", (err) => res.destroy(err));
     res.writeHead(upstreamRes.statusCode ?? 502, clientResponseHeaders(upstreamRes.headers, ctx.requestId));
@@ -256,5 +261,8 @@ function readAll(req: IncomingMessage): Promise<Buffer> {
     req.on("data", (c: Buffer) => chunks.push(c));
     req.once("end", () => resolve(Buffer.concat(chunks)));
     req.once("error", reject);
+    req.once("close", () => {
+      if (!req.complete) reject(clientGone());
+    });
   });
 }
