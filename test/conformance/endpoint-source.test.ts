@@ -6,7 +6,10 @@ import { openAuthorizer, resolveCredentials } from "../../src/upstreams/kubernet
 import { startDnsServer } from "../harness/dns-server.js";
 import { FakeService } from "../harness/fake-endpointslices.js";
 import { startFakeKubeApi } from "../harness/fake-kube-api.js";
+import { configureLog } from "../../src/observability/log.js";
 import { endpointSourceSuite } from "./endpoint-source.suite.js";
+
+configureLog({ level: "error", format: "json" });
 
 endpointSourceSuite("static", async () => ({
   source: new StaticSource(["http://10.0.0.1:8080", "https://svc.example:8443/base"]),

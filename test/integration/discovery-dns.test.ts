@@ -6,6 +6,7 @@
 import { createServer, type Server } from "node:http";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { DnsSource } from "../../src/discovery/dns.js";
+import { configureLog } from "../../src/observability/log.js";
 import { registry } from "../../src/observability/metrics.js";
 import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
 import { startDnsServer, type FakeDns } from "../harness/dns-server.js";
@@ -13,6 +14,7 @@ import { closeServer } from "../harness/listen.js";
 
 let dns: FakeDns;
 beforeAll(async () => {
+  configureLog({ level: "error", format: "json" }); // the sources warn on purpose here
   dns = await startDnsServer();
 });
 afterAll(async () => {

@@ -7,6 +7,7 @@
 import { createServer, type Server } from "node:http";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { KubernetesEndpointSliceSource, type KubernetesEndpointSliceOptions } from "../../src/discovery/kubernetes-endpointslices.js";
+import { configureLog } from "../../src/observability/log.js";
 import { registry } from "../../src/observability/metrics.js";
 import { openAuthorizer, resolveCredentials } from "../../src/upstreams/kubernetes/credentials.js";
 import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
@@ -16,6 +17,7 @@ import { closeServer } from "../harness/listen.js";
 
 let api: FakeKubeApi;
 beforeAll(async () => {
+  configureLog({ level: "error", format: "json" }); // the sources warn on purpose here
   api = await startFakeKubeApi({ namespace: "shop" });
 });
 afterAll(async () => {
