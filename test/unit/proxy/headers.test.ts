@@ -1,0 +1,43 @@
+import type { IncomingMessage } from "node:http";
+import { describe, expect, it } from "vitest";
+import { clientResponseHeaders, upstreamRequestHeaders } from "../../../src/proxy/headers.js";
+import type { Route } from "../../../src/routing/route.js";
+
+function req(headers: Record<string, string | string[]>): IncomingMessage {
+  return { headers, socket: { remoteAddress: "127.0.0.1" } } as unknown as IncomingMessage;
+}
+const route = (set: Array<[string, string]> = [], remove: string[] = []) => ({ headerEdits: { set, remove } }) as unknown as Route;
+
+describe("upstreamRequestHeaders", () => {
+  it("drops hop-by-hop headers and those named in Connection", () => {
+    const out = upstreamRequestHeaders(
+      req({ connection: "Keep-Alive, X-Named", "keep-alive": "timeout=5", "x-named": "1", te: "trailers", upgrade: "h2c", "transfer-encoding": "chunked", "proxy-authorization": "x", "x-kept": "yes", host: "localhost:8001" }),
+      route(),
+      "rid",
+    );
+    expect(Object.keys(out).sort()).toEqual(["host", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-kept", "x-request-id"]);
+  });
+
+  it("keeps Connection: upgrade and Upgrade for upgrade requests", () => {
+    const out = upstreamRequestHeaders(req({ connection: "Upgrade", upgrade: "websocket", "sec-websocket-key": "k" }), route(), "rid", true);
+    expect(out).toMatchObject({ connection: "upgrade", upgrade: "websocket", "sec-websocket-key": "k" });
+  });
+
+  it("appends to x-forwarded-for and sets proto, host and the request id", () => {
+    const out = upstreamRequestHeaders(req({ "x-forwarded-for": "10.0.0.9", host: "localhost:8001", "x-request-id": "other" }), route(), "rid-1");
+    expect(out).toMatchObject({ "x-forwarded-for": "10.0.0.9, 127.0.0.1", "x-forwarded-proto": "http", "x-forwarded-host": "localhost:8001", "x-request-id": "rid-1" });
+  });
+
+  it("applies the route's remove, then set", () => {
+    const out = upstreamRequestHeaders(req({ "x-a": "1", "x-b": "2" }), route([["x-b", "route"]], ["x-a", "x-b"]), "rid");
+    expect(out["x-a"]).toBeUndefined();
+    expect(out["x-b"]).toBe("route");
+  });
+});
+
+describe("clientResponseHeaders", () => {
+  it("drops hop-by-hop response headers and echoes the request id", () => {
+    const out = clientResponseHeaders({ connection: "close", "transfer-encoding": "chunked", "keep-alive": "timeout=5", "content-type": "text/plain", "set-cookie": ["a=1", "b=2"] }, "rid");
+    expect(out).toEqual({ "content-type": "text/plain", "set-cookie": ["a=1", "b=2"], "x-request-id": "rid" });
+  });
+});
