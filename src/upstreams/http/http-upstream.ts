@@ -68,7 +68,7 @@ export class HttpUpstream implements Upstream {
       ejectPlugins: true,
       logger: undefined,
       // Not `on: { error }`: ejectPlugins also ejects the plugin that wires `on`, and an upgrade whose
-      // upstream refused the connection then threw an unhandled 'error' (regressions/ws-upstream-refused).
+      // upstream refused the connection then threw an unhandled 'error' (test/regressions/ws-upgrade-refused-unhandled-error).
       plugins: [
         (proxy) =>
           proxy.on("error", (err, req, target) => {
