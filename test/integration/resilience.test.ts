@@ -376,6 +376,65 @@ describe("deadline", () => {
   });
 });
 
+describe("connect timeout", () => {
+  /**
+   * An endpoint whose connects hang: a child process listens with backlog 1 and then blocks its event
+   * loop (Atomics.wait, no CPU), so nothing is accepted; once its accept queue is full the kernel
+   * drops further SYNs and a connect neither succeeds nor fails.
+   */
+  async function blackhole(): Promise<{ url: string; close(): void }> {
+    const { spawn } = await import("node:child_process");
+    const { connect } = await import("node:net");
+    const child = spawn(
+      process.execPath,
+      ["-e", `const s = require("node:net").createServer(); s.listen({ port: 0, host: "127.0.0.1", backlog: 1 }, () => { process.stdout.write(s.address().port + "\\n"); Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 8000); process.exit(0); });`],
+      { stdio: ["ignore", "pipe", "ignore"] },
+    );
+    const port = await new Promise<number>((resolve) => child.stdout!.once("data", (d) => resolve(Number(String(d).trim()))));
+    const fillers = [];
+    // Fill the accept queue until a connect stays pending (bounded).
+    for (let i = 0; i < 8; i++) {
+      const socket = connect(port, "127.0.0.1");
+      socket.on("error", () => {});
+      fillers.push(socket);
+      const connected = await Promise.race([new Promise<boolean>((r) => socket.once("connect", () => r(true))), sleep(150).then(() => false)]);
+      if (!connected) break;
+    }
+    return {
+      url: `http://127.0.0.1:${port}`,
+      close() {
+        for (const s of fillers) s.destroy();
+        child.kill();
+      },
+    };
+  }
+
+  it("a connect that does not complete within pool.connectTimeout is upstream_unreachable, and a retry goes elsewhere", async () => {
+    const hole = await blackhole();
+    const origin = await startOrigin();
+    const attache = await startAttache(`
+routes:
+  - { prefix: /hole, timeout: 5s, pool: { connectTimeout: 200ms }, upstream: { http: { endpoints: ["${hole.url}"] } } }
+  - prefix: /around
+    timeout: 5s
+    pool: { connectTimeout: 200ms }
+    retry: { attempts: 2, on: [connect-failure], backoff: 1ms }
+    upstream: { http: { endpoints: ["${hole.url}", "${origin.url}"] } }
+`);
+    try {
+      const answer = await send(attache.url, "/hole/x");
+      expect(answer.status).toBe(502);
+      expect(answer.headers["x-attache-error"]).toBe("upstream_unreachable");
+      for (let i = 0; i < 2; i++) expect((await send(attache.url, "/around/x")).status).toBe(200);
+      expect(origin.requests).toBe(2);
+    } finally {
+      await attache.stop();
+      await origin.close();
+      hole.close();
+    }
+  });
+});
+
 describe("outlier detection", () => {
   it("ejects an endpoint that refuses connections; traffic flows to the others; /routes and attache_endpoints_healthy show it", async () => {
     const origin = await startOrigin();
