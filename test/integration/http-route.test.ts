@@ -327,3 +327,32 @@ describe("metrics after traffic", () => {
     }
   });
 });
+
+describe("access log", () => {
+  it("writes one line per request with route, method, path, status, duration, upstream and request id; log.access: false turns it off", async () => {
+    const { vi } = await import("vitest");
+    const logging = await import("../../src/observability/log.js");
+    const on = await startWithConfig(`admin: 127.0.0.2:0\nlog: { level: info, access: true }\nroutes: [{ prefix: /logged, upstream: { http: { endpoints: ["${a.url}"] } } }]`);
+    const spy = vi.spyOn(logging.log, "info").mockImplementation(() => undefined);
+    try {
+      await send(on.url, "/logged/x?y=1", { headers: { "x-request-id": "log-1" } });
+      await eventually(() => spy.mock.calls.some((c) => c[1] === "access"));
+      const line = spy.mock.calls.find((c) => c[1] === "access")![0] as unknown as Record<string, unknown>;
+      expect(line).toMatchObject({ route: "/logged", method: "GET", path: "/logged/x?y=1", status: 200, upstream: a.url, requestId: "log-1" });
+      expect(typeof line.durationMs).toBe("number");
+    } finally {
+      spy.mockRestore();
+      await on.stop();
+    }
+    const off = await startWithConfig(`admin: 127.0.0.2:0\nlog: { level: info, access: false }\nroutes: [{ prefix: /quiet, upstream: { http: { endpoints: ["${a.url}"] } } }]`);
+    const quiet = vi.spyOn(logging.log, "info").mockImplementation(() => undefined);
+    try {
+      await send(off.url, "/quiet/x");
+      await new Promise((r) => setTimeout(r, 50));
+      expect(quiet.mock.calls.filter((c) => c[1] === "access")).toEqual([]);
+    } finally {
+      quiet.mockRestore();
+      await off.stop();
+    }
+  });
+});
