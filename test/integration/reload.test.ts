@@ -225,6 +225,27 @@ describe("reload from a kubelet-style ConfigMap volume", () => {
     expect(other.connections).toBe(otherConnections + 1);
   });
 
+  it("a changed route's old upstream finishes its requests on the old settings, then closes its pool", async () => {
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const o = (await origin()).route("/hold", (_req, res) => void released.then(() => res.end("old upstream answered")));
+    const openConnections = () => new Promise<number>((resolve) => o.server.getConnections((_err, n) => resolve(n)));
+    // A long idleTimeout: only close() can explain the pool's keep-alive socket going away.
+    const file = (timeout: string) => routeFile([{ prefix: "/a", url: o.url, extra: `    timeout: ${timeout}\n    pool: { idleTimeout: 60s }\n` }]);
+    const att = await startAttache({ root: `admin: 127.0.0.2:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\n`, files: { "routes.d/a.yaml": file("9s") } });
+    cleanup.push(() => att.stop());
+
+    const held = send(att.url, "/a/hold");
+    await eventually(() => o.requests === 1);
+    writeFileSync(join(att.dir, "routes.d/a.yaml"), file("8s"));
+    await eventually(async () => (await configView(att.adminUrl)).generation === 2, 3000);
+    expect(await openConnections()).toBe(1);
+
+    release();
+    expect((await held).text).toBe("old upstream answered");
+    await eventually(async () => (await openConnections()) === 0, 3000);
+  });
+
   it("a removed route stops accepting but finishes its requests in flight", async () => {
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
