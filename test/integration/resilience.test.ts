@@ -391,7 +391,7 @@ describe("connect timeout", () => {
       { stdio: ["ignore", "pipe", "ignore"] },
     );
     const port = await new Promise<number>((resolve) => child.stdout!.once("data", (d) => resolve(Number(String(d).trim()))));
-    const fillers = [];
+    const fillers: Socket[] = [];
     // Fill the accept queue until a connect stays pending (bounded).
     for (let i = 0; i < 8; i++) {
       const socket = connect(port, "127.0.0.1");

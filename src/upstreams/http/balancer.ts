@@ -38,6 +38,8 @@ export class Balancer {
     const slots = this.slots;
     if (slots.length <= 1) return slots[0];
     const now = Date.now();
+    // Hot path: a first attempt with every endpoint in rotation picks without building a list.
+    if ((!tried || tried.size === 0) && !slots.some((s) => s.health.isEjected(now))) return this.choose(slots);
     let candidates = slots.filter((s) => !s.health.isEjected(now));
     // All ejected: use them all rather than fail (Envoy's panic mode).
     if (candidates.length === 0) candidates = slots;
@@ -45,6 +47,10 @@ export class Balancer {
       const fresh = candidates.filter((s) => !tried.has(s));
       if (fresh.length > 0) candidates = fresh;
     }
+    return this.choose(candidates);
+  }
+
+  private choose(candidates: readonly Slot[]): Slot | undefined {
     switch (this.mode) {
       case "random":
         return candidates[Math.floor(Math.random() * candidates.length)];

@@ -97,9 +97,9 @@ export class HttpUpstream implements Upstream {
     const admitted = await route.resilience.exchange((signal) => this.attempt(ctx, signal, tried, body, hasBody, replayable), {
       retryable: replayable && IDEMPOTENT.has(method),
       streaming,
-      outcome: (r) => classifyStatus(r.statusCode ?? 502),
-      discard: (r) => r.resume(),
-      retryAfter: (r) => parseRetryAfter(r.headers["retry-after"] as string | undefined),
+      outcome: responseOutcome,
+      discard: discardResponse,
+      retryAfter: responseRetryAfter,
     });
     const upstreamRes = admitted.result;
     const done = () => {
@@ -239,6 +239,11 @@ export class HttpUpstream implements Upstream {
     return proxyReq;
   }
 }
+
+// What the resilience stack asks of an HTTP response; shared by every request (no per-request closures).
+const responseOutcome = (r: IncomingMessage) => classifyStatus(r.statusCode ?? 502);
+const discardResponse = (r: IncomingMessage) => void r.resume();
+const responseRetryAfter = (r: IncomingMessage) => parseRetryAfter(r.headers["retry-after"] as string | undefined);
 
 const TARGET = Symbol("attache.upgradeTarget");
 type UpgradeRequest = IncomingMessage & { [TARGET]?: Record<string, unknown> };
