@@ -356,3 +356,37 @@ describe("access log", () => {
     }
   });
 });
+
+describe("least-request", () => {
+  it("counts a request until its response body is over, so a long response steers traffic to the other endpoint", async () => {
+    const slow = await startOrigin();
+    const fast = await startOrigin();
+    let finish!: () => void;
+    slow.route("/", (_req, res) => {
+      res.writeHead(200);
+      res.write("started;");
+      finish = () => res.end("done");
+    });
+    const local = await startAttache(`routes: [{ prefix: /lr, upstream: { http: { endpoints: ["${slow.url}", "${fast.url}"], balance: least-request } } }]`);
+    try {
+      const { request } = await import("node:http");
+      const url = new URL(local.url);
+      const long = new Promise<string>((resolve) => {
+        request({ host: url.hostname, port: url.port, path: "/lr/long", agent: false }, (res) => {
+          let text = "";
+          res.on("data", (c) => (text += c));
+          res.on("end", () => resolve(text));
+        }).end();
+      });
+      await eventually(() => slow.requests === 1);
+      for (let i = 0; i < 5; i++) expect((await send(local.url, "/lr/short")).status).toBe(200);
+      expect(fast.requests).toBe(5);
+      finish();
+      expect(await long).toBe("started;done");
+    } finally {
+      await local.stop();
+      await slow.close();
+      await fast.close();
+    }
+  });
+});

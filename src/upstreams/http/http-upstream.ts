@@ -162,7 +162,9 @@ export class HttpUpstream implements Upstream {
         const settle = (err: unknown, response?: IncomingMessage) => {
           if (settled) return;
           settled = true;
-          slot.inflight--;
+          // least-request counts a request until its response is over, not just until its headers.
+          if (response) response.once("close", () => slot.inflight--);
+          else slot.inflight--;
           signal.removeEventListener("abort", onAbort);
           ctx.res.off("close", onClientGone);
           if (response) {
