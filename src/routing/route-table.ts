@@ -7,7 +7,7 @@ import { Resilience } from "../resilience/policy-stack.js";
 import type { Upstream } from "../upstreams/upstream.js";
 import { Route, routeKey } from "./route.js";
 
-export type UpstreamFactory = (route: ResolvedRoute) => Upstream;
+export type UpstreamFactory = (route: ResolvedRoute, resilience: Resilience) => Upstream;
 
 export class RouteTable {
   private readonly byPrefix: ReadonlyMap<string, Route>;
@@ -26,7 +26,11 @@ export class RouteTable {
     try {
       for (const rc of config.routes) {
         const old = reusable.get(routeKey(rc));
-        built.push(old ? new Route(rc, old.upstream, old.resilience) : new Route(rc, createUpstream(rc), new Resilience(rc)));
+        if (old) built.push(new Route(rc, old.upstream, old.resilience));
+        else {
+          const resilience = new Resilience(rc);
+          built.push(new Route(rc, createUpstream(rc, resilience), resilience));
+        }
       }
     } catch (err) {
       // Do not leak the sockets of what was built before the failure.

@@ -7,21 +7,21 @@ import { createRedisUpstream } from "./redis/redis-upstream.js";
 import { createKubernetesUpstream } from "./kubernetes/kubernetes-upstream.js";
 import { tlsOptions } from "./http/tls.js";
 import type { Upstream } from "./upstream.js";
+import type { Resilience } from "../resilience/policy-stack.js";
 import { FileSecret } from "../config/secrets.js";
 
-type Factory = (route: ResolvedRoute) => Upstream;
+/** The route's Resilience is built first and handed over: upstreams that serve outside an HTTP request (RESP) need it. */
+type Factory = (route: ResolvedRoute, resilience: Resilience) => Upstream;
 
-const factories: Record<"http" | "kubernetes" | "redis", Factory | undefined> = {
+const factories: Record<"http" | "kubernetes" | "redis", Factory> = {
   http: createHttpUpstream,
   kubernetes: createKubernetesUpstream,
   redis: createRedisUpstream,
 };
 
-export function createUpstream(route: ResolvedRoute): Upstream {
+export function createUpstream(route: ResolvedRoute, resilience: Resilience): Upstream {
   const kind = (Object.keys(route.upstream) as Array<keyof typeof factories>).find((k) => route.upstream[k] !== undefined)!;
-  const factory = factories[kind];
-  if (!factory) throw new Error(`route ${route.name}: the ${kind} upstream kind is not available in this build`);
-  return factory(route);
+  return factories[kind](route, resilience);
 }
 
 function createHttpUpstream(route: ResolvedRoute): Upstream {

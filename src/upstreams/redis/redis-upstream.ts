@@ -21,7 +21,7 @@ import type { ResolvedRoute } from "../../config/validate.js";
 import { AttacheError } from "../../errors.js";
 import { log } from "../../observability/log.js";
 import { countBody } from "../../proxy/limit-body.js";
-import { Resilience } from "../../resilience/policy-stack.js";
+import type { Resilience } from "../../resilience/policy-stack.js";
 import type { RequestContext, Upstream } from "../upstream.js";
 import { ANSWERED_LOCALLY, CommandPolicy } from "./command-policy.js";
 import { ClientState, CommandRunner, SUBSCRIBE_FAMILY, TRANSACTION, single, type Prepared, type Reply } from "./commands.js";
@@ -41,22 +41,15 @@ export class RedisUpstream implements Upstream, RespBackend {
   /** Resolves when the RESP listener is bound (at once without `listen`); rejects when its address is taken. */
   readonly ready: Promise<void>;
   private readonly listener: RespListener | undefined;
-  private routeResilience: Resilience | undefined;
-  /**
-   * TEMPORARY(issue 6): the RESP side has no HTTP request to take the route's Resilience from. Until
-   * RouteTable.build passes it to the factory, the RESP path uses this one, and switches to the
-   * route's own at the first HTTP request (attach()).
-   */
-  private fallbackResilience: Resilience | undefined;
 
   constructor(
     readonly route: ResolvedRoute,
-    resilience?: Resilience,
+    /** The route's own: HTTP requests and RESP commands share one breaker, bulkhead and deadline. */
+    private readonly routeResilience: Resilience,
   ) {
     const config = route.upstream.redis!;
     this.client = new RedisClient(route);
     this.runner = new CommandRunner(route, this.client, new CommandPolicy({ commands: config.commands, prefixed: Boolean(config.keyPrefix) }), new KeyNamespace(config.keyPrefix));
-    this.routeResilience = resilience;
     if (config.listen) {
       this.listener = new RespListener(config.listen, this);
       this.ready = this.listener.start();
@@ -64,18 +57,8 @@ export class RedisUpstream implements Upstream, RespBackend {
     } else this.ready = Promise.resolve();
   }
 
-  /** Give the upstream the route's Resilience (the one HTTP requests carry), for the RESP path too. */
-  attach(resilience: Resilience): void {
-    if (this.routeResilience === resilience) return;
-    this.routeResilience = resilience;
-    this.fallbackResilience?.close();
-    this.fallbackResilience = undefined;
-  }
-
   resilience(): Resilience {
-    if (this.routeResilience) return this.routeResilience;
-    this.fallbackResilience ??= new Resilience(this.route);
-    return this.fallbackResilience;
+    return this.routeResilience;
   }
 
   /** The bound RESP port (tests ask for port 0). */
@@ -96,7 +79,6 @@ export class RedisUpstream implements Upstream, RespBackend {
   }
 
   async handle(ctx: RequestContext): Promise<void> {
-    if (!this.routeResilience) this.attach(ctx.route.resilience);
     const method = ctx.req.method ?? "GET";
     const path = ctx.path;
     if (path === "/" || path === "") {
@@ -146,7 +128,6 @@ export class RedisUpstream implements Upstream, RespBackend {
   async close(): Promise<void> {
     await this.listener?.close();
     await this.client.close();
-    this.fallbackResilience?.close();
   }
 
   // ---- HTTP API ----
@@ -305,7 +286,7 @@ export class RedisUpstream implements Upstream, RespBackend {
 }
 
 /** The upstream factory for create-upstream.ts. `resilience`: the route's stack, when the caller has it. */
-export function createRedisUpstream(route: ResolvedRoute, resilience?: Resilience): RedisUpstream {
+export function createRedisUpstream(route: ResolvedRoute, resilience: Resilience): RedisUpstream {
   return new RedisUpstream(route, resilience);
 }
 
