@@ -63,11 +63,12 @@ export function readyOf(upstream: Upstream): Promise<void> {
 
 /** Tags build failures with their route, so a reload can reject the file that holds it. */
 export function attributeFailures(create: UpstreamFactory): UpstreamFactory {
-  return (route) => {
+  // Arguments are passed through as they are: this wrapper does not care what a factory takes besides the route.
+  return (...args: Parameters<UpstreamFactory>) => {
     try {
-      return create(route);
+      return create(...args);
     } catch (err) {
-      throw new RouteBuildError(route, err);
+      throw new RouteBuildError(args[0], err);
     }
   };
 }
@@ -164,17 +165,28 @@ export class Reloader {
       return this.settle(failures, false, force);
     }
 
-    // Start from the new root and the team files in use; the root must fit them.
+    // Start from the new root and the team files in use; the root must fit them. A file in use that
+    // the new root no longer fits but that changed too (root and team moved together, e.g. an owners
+    // grant and the prefix under it) must take its new version instead: it leaves the base.
     const set = new Map<string, TeamFile>();
     for (const t of teams) {
       const accepted = this.acceptedTeams.get(t.source.path);
       if (accepted) set.set(t.source.path, accepted);
     }
-    const base = assemble(root, sorted(set));
-    if (base.problems.length > 0) {
-      const lead: ConfigProblem = { file: rootPath, line: 0, col: 0, path: "", message: "root file change rejected: the route files in use no longer fit it (see the problems that follow)" };
-      failures.set(rootPath, { text: rootSource.text, problems: [lead, ...base.problems] });
-      return this.settle(failures, false, force);
+    const replaceable = new Set(changed.filter((t) => t.problems.length === 0).map((t) => t.source.path));
+    const mustMove = new Set<string>();
+    for (;;) {
+      const base = assemble(root, sorted(set));
+      if (base.problems.length === 0) break;
+      const blamed = new Set(base.problems.map((p) => p.file));
+      if (![...blamed].every((f) => replaceable.has(f) && set.has(f))) {
+        failures.set(rootPath, { text: rootSource.text, problems: [rootMisfit(rootPath), ...base.problems] });
+        return this.settle(failures, false, force);
+      }
+      for (const f of blamed) {
+        set.delete(f);
+        mustMove.add(f);
+      }
     }
 
     // Then each changed team file, on its own, against what is accepted so far. A file rejected in
@@ -198,6 +210,14 @@ export class Reloader {
         }
       }
       pending = left;
+    }
+    const stuck = pending.filter((t) => mustMove.has(t.source.path));
+    if (stuck.length > 0) {
+      // Neither the file's last good version (the new root refuses it) nor its new one fits.
+      const problems = stuck.flatMap((t) => failures.get(t.source.path)?.problems ?? []);
+      for (const t of stuck) failures.delete(t.source.path);
+      failures.set(rootPath, { text: rootSource.text, problems: [rootMisfit(rootPath), ...problems] });
+      return this.settle(failures, false, force);
     }
 
     // Build; an upstream that cannot be built sends its file back to its last good version.
@@ -331,6 +351,10 @@ export class Reloader {
     if (applied || (force && fresh === 0 && next.size === 0)) metrics.configReloads.inc({ result: "success" });
     return this.outcome(applied);
   }
+}
+
+function rootMisfit(rootPath: string): ConfigProblem {
+  return { file: rootPath, line: 0, col: 0, path: "", message: "root file change rejected: the route files in use no longer fit it (see the problems that follow)" };
 }
 
 function sorted(files: Map<string, TeamFile>): TeamFile[] {

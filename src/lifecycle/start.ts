@@ -6,7 +6,7 @@ import type { FindOptions } from "../config/load.js";
 import { createAdminServer } from "../admin/admin-server.js";
 import { configureLog, log } from "../observability/log.js";
 import { createProxyServer } from "../proxy/listener.js";
-import { RouteTable } from "../routing/route-table.js";
+import { RouteTable, type UpstreamFactory } from "../routing/route-table.js";
 import { createUpstream } from "../upstreams/create-upstream.js";
 import { Closer } from "./closer.js";
 import { drain } from "./drain.js";
@@ -43,7 +43,7 @@ export async function start(options: FindOptions = {}, startOptions: StartOption
   configureLog(config.log);
 
   // Every upstream counts its requests in flight, so a reload can close a replaced one once idle.
-  const createTracked = attributeFailures((route) => trackInflight(createUpstream(route)));
+  const createTracked = attributeFailures((...args: Parameters<UpstreamFactory>) => trackInflight(createUpstream(...args)));
   let table: RouteTable;
   try {
     table = RouteTable.build(config, createTracked);

@@ -189,6 +189,35 @@ describe("reload from a kubelet-style ConfigMap volume", () => {
     expect(fixed.generation).toBe(2);
   });
 
+  it("applies a root change and the team change it needs in one swap; refuses a root change that strands a team", async () => {
+    const o = await origin();
+    const dir = mkdtempSync(join(tmpdir(), "attache-kubelet-"));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const volume = new KubeletVolume(dir);
+    const root = (owners: string) => `${ROOT}owners: ${owners}\n`;
+    const team = (prefix: string) => `owner: pay\n${routeFile([{ prefix, url: o.url }])}`;
+    const ops = `owner: ops\n${routeFile([{ prefix: "/ops", url: o.url }])}`;
+    volume.write({ "attache.yaml": root("{ pay: [/pay], ops: [/ops] }"), "routes.d/pay.yaml": team("/pay"), "routes.d/ops.yaml": ops });
+    const { url, admin } = await startIn(dir);
+
+    // The grant moves from /pay to /billing and the team follows, in the same update.
+    volume.write({ "attache.yaml": root("{ pay: [/billing], ops: [/ops] }"), "routes.d/pay.yaml": team("/billing"), "routes.d/ops.yaml": ops });
+    await eventually(async () => (await send(url, "/billing/x")).status === 200, 3000);
+    expect((await send(url, "/pay/x")).status).toBe(404);
+    expect((await configView(admin)).lastError).toBeNull();
+
+    // A root that takes ops' grant away while ops does not move: the whole update is refused.
+    volume.write({ "attache.yaml": root("{ pay: [/billing, /extra], ops: [/other] }"), "routes.d/pay.yaml": `${team("/billing")}  - prefix: /extra\n    upstream: { http: { endpoints: [${o.url}] } }\n`, "routes.d/ops.yaml": ops });
+    const view = (await eventually(async (): Promise<ConfigView | undefined> => {
+      const v = await configView(admin);
+      return v.lastError ? v : undefined;
+    }, 3000))!;
+    expect(view.lastError!.problems[0]).toMatch(/attache\.yaml: root file change rejected/);
+    expect(view.lastError!.problems.join("\n")).toMatch(/ops\.yaml:\d+:\d+: routes\[0\]\.prefix: prefix \/ops is outside what owners grants ops/);
+    expect((await send(url, "/ops/x")).status).toBe(200);
+    expect((await send(url, "/extra/x")).status).toBe(404);
+  });
+
   it("a change to one route keeps the breaker state and upstream connections of the others", async () => {
     const flaky = (await origin()).route("/", (_req, res) => {
       res.statusCode = 500;
