@@ -116,12 +116,18 @@ export class Reloader {
   reload(reason: string, force = false): Promise<ReloadOutcome> {
     if (this.queued && (this.queued.force || !force)) return this.queued.promise;
     const entry = { force, promise: undefined as unknown as Promise<ReloadOutcome> };
-    entry.promise = this.queue.then(() => {
-      if (this.queued === entry) this.queued = undefined;
-      return this.run(reason, force);
-    });
+    // Never rejects: a reload that fails in an unforeseen way leaves the current generation serving.
+    entry.promise = this.queue
+      .then(() => {
+        if (this.queued === entry) this.queued = undefined;
+        return this.run(reason, force);
+      })
+      .catch((err: unknown) => {
+        log.error({ err: (err as Error).message, stack: (err as Error).stack }, "reload failed unexpectedly; the current config stays");
+        return this.outcome(false);
+      });
     this.queued = entry;
-    this.queue = entry.promise.catch((err: unknown) => log.error({ err: (err as Error).message, stack: (err as Error).stack }, "reload failed unexpectedly; the current config stays"));
+    this.queue = entry.promise;
     return entry.promise;
   }
 
