@@ -1,7 +1,7 @@
 /** Start: validate everything → build the route table → bind listeners → ready → watch the config (DESIGN §5). */
 import type { Server } from "node:http";
 import { ConfigError } from "../config/problems.js";
-import { loadConfig } from "../config/validate.js";
+import { isLoopback, loadConfig } from "../config/validate.js";
 import type { FindOptions } from "../config/load.js";
 import { createAdminServer } from "../admin/admin-server.js";
 import { configureLog, log } from "../observability/log.js";
@@ -119,6 +119,10 @@ export async function start(options: FindOptions = {}, startOptions: StartOption
     throw err;
   }
   state.ready = true;
+  for (const [what, address] of [["listen", config.listen], ["admin", config.admin]] as const) {
+    // allowNonLoopback let it through validation; say so every start, it holds the pod's credentials.
+    if (!isLoopback(address)) log.warn({ [what]: address }, `${what} is bound beyond loopback (allowNonLoopback: true): reachable from the network`);
+  }
 
   if (startOptions.watch !== false) watcher = new ConfigWatcher((why) => void reloader?.reload(why), startOptions.watch || {});
   reloader = new Reloader({
