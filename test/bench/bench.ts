@@ -1,5 +1,6 @@
 /**
  * npm run bench [-- --quick] [--rounds N] [--seconds S] [--only http,kube,redis,op,scale] [--profile]
+ *                 [--attache PATH/main.js] [--quiet-wait S] [--retries N]
  *
  * attache side by side with what users would deploy instead, in one run on this machine
  * (DESIGN §6, issue 10). Everything is started here on loopback and stopped at the end, on error
@@ -18,6 +19,7 @@ import { availableParallelism, cpus, release, totalmem } from "node:os";
 import { join } from "node:path";
 import { httpLoad, redisBenchmark, which, type HttpTool, type LoadResult } from "./load.js";
 import {
+  attacheMain,
   attacheConfig,
   httpRoutes,
   ROOT,
@@ -48,6 +50,8 @@ const option = (name: string): string | undefined => {
   return i >= 0 ? argv[i + 1] : undefined;
 };
 const quick = flag("quick");
+// Which build of attache to measure (default dist/main.js).
+if (option("attache")) process.env.ATTACHE_BENCH_MAIN = option("attache");
 const ALL = ["http", "kube", "redis", "op", "scale"];
 const only = option("only")?.split(",") ?? [...ALL, ...(flag("profile") ? ["profile"] : [])];
 const settings = {
@@ -130,6 +134,19 @@ function makeRow(target: string, samples: Sample[], failures: string[] = [], why
     cpuUs: pick((s) => s.cpuUs),
     errors: samples.reduce((a, s) => a + s.errors, 0),
   };
+}
+
+/**
+ * Ratio a/b per round (the cells of one round ran back to back), then the median: steadier than a
+ * ratio of medians when other work comes and goes on the machine. Undefined unless every round has both.
+ */
+function pairedRatio(a: Row | undefined, b: Row | undefined): Summary | undefined {
+  if (!a || !b || a.samples.length !== b.samples.length || a.failures.length || b.failures.length) return undefined;
+  return summarize(a.samples.map((s, i) => s.rps / b.samples[i]!.rps));
+}
+
+function pairedNote(s: Summary | undefined): string {
+  return s ? `; per-round ${s.median.toFixed(2)} × (${s.min.toFixed(2)}–${s.max.toFixed(2)})` : "";
 }
 
 function whyNot(row: Row): string {
@@ -310,7 +327,13 @@ async function httpSection(origin: Target & { proc: Proc; base: string }, origin
     tables.push(httpTable(title, rows, "× floor", bytes === SMALL ? ["CPU µs/req: user+system time of the proxy's processes (/proc) per request served; the load generator and origin share the same 2 cores"] : []));
     if (bytes === SMALL) {
       const a = rows.find((r) => r.target === "attache");
-      checks.push({ name: "HTTP throughput vs node:http floor (100 B, 32 conns)", goal: "≥ 0.90 ×", measured: a?.ratio !== undefined ? `${a.ratio.toFixed(2)} × (${num(a.rps?.median)} vs ${num(rows.find((r) => r.target === floor.name)?.rps?.median)} req/s)` : whyNot(a ?? makeRow("attache", [])), met: a?.ratio !== undefined ? a.ratio >= 0.9 : undefined });
+      const f = rows.find((r) => r.target === floor.name);
+      checks.push({
+        name: "HTTP throughput vs node:http floor (100 B, 32 conns)",
+        goal: "≥ 0.90 ×",
+        measured: a?.ratio !== undefined ? `${a.ratio.toFixed(2)} × (${num(a.rps?.median)} vs ${num(f?.rps?.median)} req/s${pairedNote(pairedRatio(a, f))}; CPU/req ${a.cpuUs && f?.cpuUs ? (a.cpuUs.median / f.cpuUs.median).toFixed(2) : "-"} ×)` : whyNot(a ?? makeRow("attache", [])),
+        met: a?.ratio !== undefined ? a.ratio >= 0.9 : undefined,
+      });
     }
   }
   await Promise.all([attache, logged, nginx, floor].map((t) => stopProc(t.proc)));
@@ -349,7 +372,7 @@ async function kubeSection(): Promise<void> {
   checks.push({
     name: "Kubernetes route vs kubectl proxy (32 conns)",
     goal: "≥ 2 × req/s, lower p99",
-    measured: a?.ratio !== undefined ? `${a.ratio.toFixed(2)} ×, p99 ${ms(a.p99?.median)} vs ${ms(k?.p99?.median)} ms` : a?.rps ? `kubectl proxy: ${whyNot(k!)}` : whyNot(a ?? makeRow("attache", [])),
+    measured: a?.ratio !== undefined ? `${a.ratio.toFixed(2)} ×${pairedNote(pairedRatio(a, k))}, p99 ${ms(a.p99?.median)} vs ${ms(k?.p99?.median)} ms` : a?.rps ? `kubectl proxy: ${whyNot(k!)}` : whyNot(a ?? makeRow("attache", [])),
     met,
   });
   await Promise.all([attache, kubectl].map((t) => stopProc(t.proc)));
@@ -533,6 +556,16 @@ async function operatingPointSection(origin: Target & { proc: Proc; base: string
   await Promise.all([attache, floor].map((t) => stopProc(t.proc)));
 }
 
+/** Established TCP connections from process `pid` to the origin's port (ss -p). */
+function upstreamConnections(port: number, pid: number): number {
+  try {
+    const out = execFileSync("ss", ["-Htnp", "state", "established", `( dport = :${port} )`], { encoding: "utf8" });
+    return out.split("\n").filter((l) => l.includes(`pid=${pid},`)).length;
+  } catch {
+    return -1;
+  }
+}
+
 function fmtAdded(v: number | undefined): string {
   return v === undefined ? "-" : `${v >= 0 ? "+" : ""}${v.toFixed(3)} ms`;
 }
@@ -543,17 +576,27 @@ async function scaleSection(originPort: number): Promise<void> {
   const title = `Scale: 1 route vs 1,000 routes, ~100 B, ${settings.connections} connections, requests spread over 1,000 paths`;
   const one = await startAttache("attache, 1 route", { routes: httpRoutes(originPort, ["/r0000"]) });
   const many = await startAttache("attache, 1,000 routes", { routes: httpRoutes(originPort, Array.from({ length: 1000 }, (_, i) => `/r${pad(i)}`)) });
-  // Same script cost for both: 1,000 distinct paths, under one prefix or under 1,000 prefixes.
+  // Same script cost for each: 1,000 distinct paths, under one prefix or spread over 1,000 prefixes.
+  // "one hot prefix" is the 1,000-route process again with all requests on one route: the cost of the
+  // table alone, without 1,000 per-route pools each holding its own upstream connections.
+  const hot: Target = { ...many, name: "attache, 1,000 routes, one hot prefix" };
+  const onePrefix = Array.from({ length: 1000 }, (_, i) => `/r0000/p${pad(i)}`);
   const paths = new Map<string, string[]>([
-    [one.name, Array.from({ length: 1000 }, (_, i) => `/r0000/p${pad(i)}`)],
+    [one.name, onePrefix],
     [many.name, Array.from({ length: 1000 }, (_, i) => `/r${pad((i * 7919) % 1000)}/p`)],
+    [hot.name, onePrefix],
   ]);
-  const targets = await Promise.all([one, many].map((t) => checkAnswers(t, paths.get(t.name)![0]!, SMALL)));
-  for (const t of targets) await measureHttp(t, { paths: paths.get(t.name)!, seconds: settings.warmupSeconds }).catch(() => undefined);
+  const targets: Target[] = [];
+  for (const t of [one, many, hot]) targets.push(await checkAnswers(t, paths.get(t.name)![0]!, SMALL));
+  const connections = new Map<string, number>();
+  for (const t of targets) {
+    await measureHttp(t, { paths: paths.get(t.name)!, seconds: settings.warmupSeconds }).catch(() => undefined);
+    if (t.proc && t !== hot) connections.set(t.name, upstreamConnections(originPort, t.proc.pid));
+  }
   const results = await interleave(targets, settings.rounds, (t) => measureHttp(t, { paths: paths.get(t.name)!, seconds: settings.seconds }));
   const rows = rowsFrom(targets, results, one.name);
   const rss = targets.map((t) => (t.proc ? memory(t.proc.pid).rssMiB : undefined));
-  await Promise.all(targets.map((t) => stopProc(t.proc)));
+  await Promise.all([one, many].map((t) => stopProc(t.proc)));
 
   // validate and start-to-ready, each repeated; a fresh process every time.
   const timing: Record<string, Summary | string | undefined> = {};
@@ -563,7 +606,7 @@ async function scaleSection(originPort: number): Promise<void> {
     let validateError: string | undefined;
     for (let i = 0; i < settings.startRuns; i++) {
       const t0 = performance.now();
-      const proc = spawnTracked("attache validate", process.execPath, ["dist/main.js", "validate", "-c", dir], { cwd: ROOT, captureStdout: true });
+      const proc = spawnTracked("attache validate", process.execPath, [attacheMain(), "validate", "-c", dir], { cwd: ROOT, captureStdout: true });
       const code = await proc.exited;
       if (code !== 0) validateError = `validate exited ${code}: ${proc.output().trim().slice(0, 120)}`;
       validateMs.push(performance.now() - t0);
@@ -580,12 +623,17 @@ async function scaleSection(originPort: number): Promise<void> {
     timing[`start→ready ${label}`] = readyError ?? summarize(readyMs);
   }
   const startRows = Object.entries(timing).map(([k, v]) => [k, typeof v === "string" || v === undefined ? (v ?? "-") : `${v.median.toFixed(0)} ms (${v.min.toFixed(0)}–${v.max.toFixed(0)})`]);
-  sections.push({ id: "scale", title, ratioTo: one.name, rows, extra: { timing, rssMiB: Object.fromEntries(targets.map((t, i) => [t.name, rss[i]])) } });
-  const table = httpTable(title, rows, "× 1 route", [`RSS after load: ${targets.map((t, i) => `${t.name} ${rss[i]?.toFixed(0) ?? "-"} MiB`).join(", ")}`]);
+  sections.push({ id: "scale", title, ratioTo: one.name, rows, extra: { timing, rssMiB: Object.fromEntries(targets.map((t, i) => [t.name, rss[i]])), upstreamConnections: Object.fromEntries(connections) } });
+  const table = httpTable(title, rows, "× 1 route", [
+    `RSS after load: ${targets.slice(0, 2).map((t, i) => `${t.name} ${rss[i]?.toFixed(0) ?? "-"} MiB`).join(", ")}`,
+    `upstream connections open to the origin after warm-up: ${[...connections].map(([name, n]) => `${name} ${n}`).join(", ")} (one pool per route)`,
+  ]);
   tables.push(table);
   tables.push({ title: `Start-up (node dist/main.js validate -c DIR wall time incl. Node start; run → /readyz 200, polled every 5 ms), ${settings.startRuns} runs each`, header: ["what", "median (min–max)"], rows: startRows });
   const m = rows[1];
-  checks.push({ name: "1,000 routes vs 1 route throughput", goal: "≥ 0.95 × (≤ 5 % cost)", measured: m?.ratio !== undefined ? `${m.ratio.toFixed(3)} ×` : whyNot(m ?? makeRow(many.name, [])), met: m?.ratio !== undefined ? m.ratio >= 0.95 : undefined });
+  const h = rows[2];
+  if (h?.ratio !== undefined) table.notes!.push(`one hot prefix of 1,000 routes: ${h.ratio.toFixed(3)} × 1 route${pairedNote(pairedRatio(h, rows[0]))} (the table's own cost)`);
+  checks.push({ name: "1,000 routes vs 1 route throughput", goal: "≥ 0.95 × (≤ 5 % cost)", measured: m?.ratio !== undefined ? `${m.ratio.toFixed(3)} ×${pairedNote(pairedRatio(m, rows[0]))}` : whyNot(m ?? makeRow(many.name, [])), met: m?.ratio !== undefined ? m.ratio >= 0.95 : undefined });
   const v = timing["validate 1,000 routes"];
   checks.push({ name: "validate 1,000 routes", goal: "≤ 1 s", measured: typeof v === "object" ? `${v.median.toFixed(0)} ms` : (v ?? "-"), met: typeof v === "object" ? v.median <= 1000 : undefined });
   const r1000 = timing["start→ready 1,000 routes"];
@@ -657,6 +705,7 @@ async function main(): Promise<void> {
   console.log(`attache bench (${quick ? "--quick" : "full"}): ${settings.rounds} interleaved rounds, ${settings.seconds} s per cell; sections: ${only.join(", ")}`);
   console.log(`machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Linux ${machine.kernel}, Node ${machine.node}`);
   console.log(`tools: ${Object.entries(tools).map(([k, v]) => `${k}: ${v}`).join("; ")}`);
+  console.log(`attache: ${attacheMain()}`);
   console.log(`HTTP load: ${tool === "wrk" ? "wrk, one thread" : "autocannon (wrk not installed)"}; the load generator, the proxy and the origin share these ${machine.cores} cores.`);
   const t0 = performance.now();
   const origin = await startOrigin();

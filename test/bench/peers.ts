@@ -26,6 +26,13 @@ export interface Target {
 }
 
 export const ROOT = resolve(import.meta.dirname, "../..");
+/**
+ * The attache entry point: dist/main.js, or ATTACHE_BENCH_MAIN (bench.ts's --attache PATH) to
+ * measure another build side by side, such as a copy of dist/ from before a change.
+ */
+export function attacheMain(): string {
+  return resolve(ROOT, process.env.ATTACHE_BENCH_MAIN ?? "dist/main.js");
+}
 const TSX = ["--import", "tsx"];
 
 export function tempDir(name: string): string {
@@ -130,7 +137,7 @@ export async function attacheConfig(options: AttacheOptions): Promise<{ dir: str
 /** `node dist/main.js run -c DIR`, ready when /readyz says 200; a failure is kept as "attache: <reason>". */
 export async function startAttache(name: string, options: AttacheOptions, prefix = ""): Promise<AttacheTarget> {
   const { dir, port, adminPort } = await attacheConfig(options);
-  const proc = spawnTracked(name, process.execPath, [...(options.nodeArgs ?? []), "dist/main.js", "run", "-c", dir], { cwd: ROOT, env: { ...process.env, ...options.env } });
+  const proc = spawnTracked(name, process.execPath, [...(options.nodeArgs ?? []), attacheMain(), "run", "-c", dir], { cwd: ROOT, env: { ...process.env, ...options.env } });
   try {
     const readyMs = await waitHttp200(proc, `http://127.0.0.1:${adminPort}/readyz`, 20_000, 5);
     return { name, base: `http://127.0.0.1:${port}`, prefix, proc, dir, admin: `http://127.0.0.1:${adminPort}`, readyMs };
