@@ -46,3 +46,42 @@ export async function startOrigin(): Promise<Origin> {
   };
   return origin;
 }
+
+/** Origins on several loopback addresses (127.0.0.N) sharing one port, as discovered endpoints do: A records carry no port. */
+export interface OriginFleet {
+  port: number;
+  origins: Map<string, { server: Server; hits: number }>;
+  close(): Promise<void>;
+}
+
+export async function startOriginFleet(hosts: readonly string[]): Promise<OriginFleet> {
+  const origins = new Map<string, { server: Server; hits: number }>();
+  const close = async () => {
+    for (const o of origins.values()) await closeServer(o.server);
+    origins.clear();
+  };
+  // The first origin picks a free port; the others need the same one on their own address, which may be taken.
+  for (let attempt = 0; ; attempt++) {
+    let port = 0;
+    try {
+      for (const host of hosts) {
+        const entry = { server: createServer(), hits: 0 };
+        entry.server.on("request", (_req, res) => {
+          entry.hits++;
+          // A little latency, so that requests are in flight while endpoints change.
+          setTimeout(() => res.end(host), 2);
+        });
+        await new Promise<void>((resolve, reject) => {
+          entry.server.once("error", reject);
+          entry.server.listen(port, host, () => resolve());
+        });
+        if (port === 0) port = (entry.server.address() as { port: number }).port;
+        origins.set(host, entry);
+      }
+      return { port, origins, close };
+    } catch (err) {
+      await close();
+      if (attempt >= 5) throw err;
+    }
+  }
+}

@@ -3,7 +3,6 @@
  * (failed lookup, empty answer, SRV, servers by name), then traffic through attache while endpoints
  * come and go.
  */
-import { createServer, type Server } from "node:http";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { DnsSource } from "../../src/discovery/dns.js";
 import { configureLog } from "../../src/observability/log.js";
@@ -11,6 +10,7 @@ import { registry } from "../../src/observability/metrics.js";
 import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
 import { startDnsServer, type FakeDns } from "../harness/dns-server.js";
 import { closeServer } from "../harness/listen.js";
+import { startOriginFleet, type OriginFleet } from "../harness/origin.js";
 
 let dns: FakeDns;
 beforeAll(async () => {
@@ -125,43 +125,18 @@ describe("DnsSource", () => {
 });
 
 describe("a route with discovery.dns", () => {
-  /** Origins on 127.0.0.N, all on the same port: A records carry no port. */
-  const origins = new Map<string, { server: Server; hits: number }>();
+  let fleet: OriginFleet;
+  let origins: OriginFleet["origins"];
   let port = 0;
   let attache: AttacheUnderTest | undefined;
 
-  async function startOriginAt(host: string): Promise<void> {
-    const entry = { server: createServer(), hits: 0 };
-    entry.server.on("request", (req, res) => {
-      entry.hits++;
-      // A little latency, so that requests are in flight while endpoints change.
-      setTimeout(() => res.end(host), 2);
-    });
-    await new Promise<void>((resolve, reject) => {
-      entry.server.once("error", reject);
-      entry.server.listen(port, host, () => resolve());
-    });
-    if (port === 0) port = (entry.server.address() as { port: number }).port;
-    origins.set(host, entry);
-  }
-
   beforeAll(async () => {
-    // The first origin picks a free port; the others need the same one on their own address.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        port = 0;
-        for (const host of ["127.0.0.2", "127.0.0.3", "127.0.0.4"]) await startOriginAt(host);
-        break;
-      } catch (err) {
-        for (const o of origins.values()) await closeServer(o.server);
-        origins.clear();
-        if (attempt >= 5) throw err;
-      }
-    }
+    fleet = await startOriginFleet(["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+    ({ origins, port } = fleet);
   });
   afterAll(async () => {
     await attache?.stop();
-    for (const o of origins.values()) await closeServer(o.server);
+    await fleet.close();
   });
 
   async function routesView(): Promise<{ endpoints: Array<{ endpoint: string }>; source: Record<string, unknown> }> {

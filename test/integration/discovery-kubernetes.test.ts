@@ -4,7 +4,6 @@
  * from its resourceVersion, relist on 410 Gone, failures keeping the last good set, and traffic through
  * attache while a Service scales.
  */
-import { createServer, type Server } from "node:http";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { KubernetesEndpointSliceSource, type KubernetesEndpointSliceOptions } from "../../src/discovery/kubernetes-endpointslices.js";
 import { configureLog } from "../../src/observability/log.js";
@@ -14,6 +13,7 @@ import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
 import { churn, FakeService } from "../harness/fake-endpointslices.js";
 import { startFakeKubeApi, status, type FakeKubeApi } from "../harness/fake-kube-api.js";
 import { closeServer } from "../harness/listen.js";
+import { startOriginFleet, type OriginFleet } from "../harness/origin.js";
 
 let api: FakeKubeApi;
 beforeAll(async () => {
@@ -181,40 +181,18 @@ describe("KubernetesEndpointSliceSource", () => {
 });
 
 describe("a route with discovery.kubernetes", () => {
-  const origins = new Map<string, { server: Server; hits: number }>();
+  let fleet: OriginFleet;
+  let origins: OriginFleet["origins"];
   let port = 0;
   let attache: AttacheUnderTest | undefined;
 
-  async function startOriginAt(host: string): Promise<void> {
-    const entry = { server: createServer(), hits: 0 };
-    entry.server.on("request", (_req, res) => {
-      entry.hits++;
-      setTimeout(() => res.end(host), 2);
-    });
-    await new Promise<void>((resolve, reject) => {
-      entry.server.once("error", reject);
-      entry.server.listen(port, host, () => resolve());
-    });
-    if (port === 0) port = (entry.server.address() as { port: number }).port;
-    origins.set(host, entry);
-  }
-
   beforeAll(async () => {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        port = 0;
-        for (const host of ["127.0.0.2", "127.0.0.3", "127.0.0.4"]) await startOriginAt(host);
-        break;
-      } catch (err) {
-        for (const o of origins.values()) await closeServer(o.server);
-        origins.clear();
-        if (attempt >= 5) throw err;
-      }
-    }
+    fleet = await startOriginFleet(["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+    ({ origins, port } = fleet);
   });
   afterAll(async () => {
     await attache?.stop();
-    for (const o of origins.values()) await closeServer(o.server);
+    await fleet.close();
   });
 
   it("keeps traffic flowing while the Service scales, with no failed request on a graceful removal", async () => {
