@@ -113,7 +113,7 @@ function portOr(preferred: number): Promise<number> {
 
 async function startRedis(): Promise<number | undefined> {
   if (spawnSync("sh", ["-c", "command -v redis-server"]).status !== 0) return undefined;
-  const port = await portOr(0);
+  const port = await portOr(6390);
   const redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
   children.push(redis);
   for (let i = 0; i < 50; i++) {
