@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
+import { AttacheError } from "../errors.js";
 import type { Generation, State } from "../lifecycle/generation.js";
 import { log } from "../observability/log.js";
 import type { Route } from "../routing/route.js";
@@ -77,7 +78,7 @@ export function handleUpgrade(state: State, req: IncomingMessage, socket: Duplex
   try {
     for (const step of upgradeSteps) step(request);
     const route = request.route!;
-    if (!route.upstream.upgrade) throw Object.assign(new Error("this route does not take upgrade requests"), { code: "EUPGRADE" });
+    if (!route.upstream.upgrade) throw new AttacheError("bad_request", `route ${route.name}: this route does not take upgrade requests`, { route: route.name });
     route.upstream.upgrade(request as RequestContext & PendingRequest, socket, head).catch((err: unknown) => {
       respondErrorOnSocket(socket, err, { route: route.name, requestId: request.requestId, upstream: route.upstream });
     });

@@ -10,8 +10,7 @@ let attache: AttacheUnderTest;
 beforeAll(async () => {
   origin = await startOrigin();
   attache = await startAttache({
-    // listen and admin both on 127.0.0.1:0 are refused as "already used" by config validation; admin moves aside.
-    root: `admin: 127.0.0.2:0
+    root: `admin: 127.0.0.1:0
 log: { level: error, access: false }
 include: [routes.d/*.yaml]
 owners: { payments: [/payments] }
@@ -113,7 +112,7 @@ describe("admin listener", () => {
   });
 
   it("/readyz turns 503 at once when the drain starts, while requests are still served", async () => {
-    const local = await startAttache(`admin: 127.0.0.2:0
+    const local = await startAttache(`admin: 127.0.0.1:0
 log: { level: error, access: false }
 shutdown: { idleGrace: 300ms, drainTimeout: 5s }
 routes: [{ prefix: /d, upstream: { http: { endpoints: ["${origin.url}"] } } }]`);

@@ -39,7 +39,7 @@ async function spawnWith(origin: Origin, shutdown: string): Promise<SpawnedAttac
   const dir = mkdtempSync(join(tmpdir(), "attache-drain-"));
   writeConfig(
     dir,
-    `admin: 127.0.0.2:0
+    `admin: 127.0.0.1:0
 log: { level: info, access: false }
 shutdown: ${shutdown}
 routes:

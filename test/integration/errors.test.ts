@@ -11,8 +11,7 @@ import { send, type Answer } from "../harness/http.js";
 import { listenOn } from "../harness/listen.js";
 import { startOrigin, type Origin } from "../harness/origin.js";
 
-/** listen and admin both on 127.0.0.1:0 are refused as "already used" by config validation; admin moves aside. */
-const startAttache = (yaml: string) => startWithConfig(`admin: 127.0.0.2:0\nlog: { level: error, access: false }\n${yaml}`);
+const startAttache = (yaml: string) => startWithConfig(`admin: 127.0.0.1:0\nlog: { level: error, access: false }\n${yaml}`);
 
 let origin: Origin;
 let attache: AttacheUnderTest;
@@ -179,5 +178,31 @@ describe("errors made by attache", () => {
     held.at(-1)!.end("released");
     expect((await first).status).toBe(200);
     expect((await send(attache.url, "/narrow/x")).status).toBe(200);
+  });
+});
+
+describe("upgrade requests", () => {
+  it("a route whose upstream takes no upgrades answers 400 bad_request", async () => {
+    const redisOnly = await startAttache(`
+routes:
+  - prefix: /cache
+    upstream: { redis: { url: "redis://127.0.0.1:${deadPort}" } }
+`);
+    try {
+      const { request } = await import("node:http");
+      const answer = await new Promise<{ status: number; code: string | undefined }>((resolve, reject) => {
+        const req = request(`${redisOnly.url}/cache/x`, { headers: { connection: "upgrade", upgrade: "websocket" } });
+        req.once("response", (res) => {
+          res.resume();
+          resolve({ status: res.statusCode ?? 0, code: res.headers["x-attache-error"] as string | undefined });
+        });
+        req.once("upgrade", () => reject(new Error("upgraded")));
+        req.once("error", reject);
+        req.end();
+      });
+      expect(answer).toEqual({ status: 400, code: "bad_request" });
+    } finally {
+      await redisOnly.stop();
+    }
   });
 });

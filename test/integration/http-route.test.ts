@@ -14,8 +14,7 @@ import { closeServer, listenOn } from "../harness/listen.js";
 import { startOrigin, type Origin } from "../harness/origin.js";
 import { Agent } from "node:http";
 
-/** listen and admin both on 127.0.0.1:0 are refused as "already used" by config validation; admin moves aside. */
-const startAttache = (yaml: string) => startWithConfig(`admin: 127.0.0.2:0\nlog: { level: error, access: false }\n${yaml}`);
+const startAttache = (yaml: string) => startWithConfig(`admin: 127.0.0.1:0\nlog: { level: error, access: false }\n${yaml}`);
 
 let a: Origin;
 let b: Origin;
@@ -332,7 +331,7 @@ describe("access log", () => {
   it("writes one line per request with route, method, path, status, duration, upstream and request id; log.access: false turns it off", async () => {
     const { vi } = await import("vitest");
     const logging = await import("../../src/observability/log.js");
-    const on = await startWithConfig(`admin: 127.0.0.2:0\nlog: { level: info, access: true }\nroutes: [{ prefix: /logged, upstream: { http: { endpoints: ["${a.url}"] } } }]`);
+    const on = await startWithConfig(`admin: 127.0.0.1:0\nlog: { level: info, access: true }\nroutes: [{ prefix: /logged, upstream: { http: { endpoints: ["${a.url}"] } } }]`);
     const spy = vi.spyOn(logging.log, "info").mockImplementation(() => undefined);
     try {
       await send(on.url, "/logged/x?y=1", { headers: { "x-request-id": "log-1" } });
@@ -344,7 +343,7 @@ describe("access log", () => {
       spy.mockRestore();
       await on.stop();
     }
-    const off = await startWithConfig(`admin: 127.0.0.2:0\nlog: { level: info, access: false }\nroutes: [{ prefix: /quiet, upstream: { http: { endpoints: ["${a.url}"] } } }]`);
+    const off = await startWithConfig(`admin: 127.0.0.1:0\nlog: { level: info, access: false }\nroutes: [{ prefix: /quiet, upstream: { http: { endpoints: ["${a.url}"] } } }]`);
     const quiet = vi.spyOn(logging.log, "info").mockImplementation(() => undefined);
     try {
       await send(off.url, "/quiet/x");

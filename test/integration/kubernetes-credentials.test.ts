@@ -32,7 +32,7 @@ beforeAll(async () => {
   kubeconfigDir = mkdtempSync(join(tmpdir(), "kubeconfig-"));
   fake.writeKubeconfig(join(kubeconfigDir, "cert-config"), { user: "client-cert", context: "laptop" });
   attache = await startAttache(`
-admin: 127.0.0.2:0
+admin: 127.0.0.1:0
 routes:
   - prefix: /k8s
     timeout: 2s
@@ -174,7 +174,7 @@ describe("no credentials found is a state", () => {
     const kubeconfig = join(dir, "kube", "config");
     mkdirSync(join(dir, "config", "routes.d"), { recursive: true });
     mkdirSync(home);
-    const root = readFileSync(join(SHIPPED, "attache.yaml"), "utf8").replace(/^listen:.*$/m, "listen: 127.0.0.1:0").replace(/^admin:.*$/m, "admin: 127.0.0.2:0");
+    const root = readFileSync(join(SHIPPED, "attache.yaml"), "utf8").replace(/^listen:.*$/m, "listen: 127.0.0.1:0").replace(/^admin:.*$/m, "admin: 127.0.0.1:0");
     expect(root).toMatch(/prefix: \/k8s\s+upstream:\s+kubernetes: \{\}/);
     writeFileSync(join(dir, "config", "attache.yaml"), root);
     copyFileSync(join(SHIPPED, "routes.d", "example.yaml"), join(dir, "config", "routes.d", "example.yaml"));

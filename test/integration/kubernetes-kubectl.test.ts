@@ -21,7 +21,7 @@ beforeAll(async () => {
   fake = await startFakeKubeApi();
   home = mkdtempSync(join(tmpdir(), "kubectl-home-"));
   attache = await startAttache(`
-admin: 127.0.0.2:0
+admin: 127.0.0.1:0
 routes:
   - prefix: /k8s
     timeout: 1s

@@ -19,7 +19,7 @@ beforeAll(async () => {
   fake = await startFakeKubeApi({ logInterval: 100 });
   const conn = `{ server: "${fake.url}", tokenFile: "${fake.volume.tokenFile}", caFile: "${fake.certs.caFile}" }`;
   attache = await startAttache(`
-admin: 127.0.0.2:0
+admin: 127.0.0.1:0
 routes:
   - prefix: /k8s
     timeout: 1s

@@ -37,7 +37,7 @@ describe("lifecycle", () => {
     // The secret lives outside the config folders: creating it is no config change for the watcher.
     const secrets = tempDir("attache-hup-secrets-");
     const token = join(secrets, "token");
-    writeConfig(dir, `admin: 127.0.0.2:0\nlog: { level: info, access: false }\ninclude: [routes.d/*.yaml]\n`, {
+    writeConfig(dir, `admin: 127.0.0.1:0\nlog: { level: info, access: false }\ninclude: [routes.d/*.yaml]\n`, {
       "routes.d/a.yaml": `routes:\n  - { prefix: /a, upstream: { http: { endpoints: ["${o.url}"] } } }\n`,
     });
     const attache = await spawnAttache(dir);
@@ -67,7 +67,7 @@ describe("lifecycle", () => {
   it("POST /quitquitquit starts the same drain: readiness off, still serving, then closed", async () => {
     const o = await origin();
     const att = await startAttache({
-      root: `admin: 127.0.0.2:0\nlog: { level: error, access: false }\nshutdown: { idleGrace: 300ms, drainTimeout: 5s }\nroutes:\n  - { prefix: /a, upstream: { http: { endpoints: ["${o.url}"] } } }\n`,
+      root: `admin: 127.0.0.1:0\nlog: { level: error, access: false }\nshutdown: { idleGrace: 300ms, drainTimeout: 5s }\nroutes:\n  - { prefix: /a, upstream: { http: { endpoints: ["${o.url}"] } } }\n`,
     });
     cleanup.push(() => att.stop());
     const quit = await send(att.adminUrl, "/quitquitquit", { method: "POST" });
@@ -84,7 +84,7 @@ describe("lifecycle", () => {
     const port = await listenOn(taken);
     cleanup.push(() => closeServer(taken));
     const dir = tempDir("attache-port-");
-    writeConfig(dir, `listen: 127.0.0.1:${port}\nadmin: 127.0.0.2:0\n`);
+    writeConfig(dir, `listen: 127.0.0.1:${port}\nadmin: 127.0.0.1:0\n`);
     const run = await runAttache(dir);
     expect(run.code).toBe(1);
     expect(run.stderr.trim().split("\n")).toEqual([`attache: cannot listen on 127.0.0.1:${port} (listen): address already in use`]);

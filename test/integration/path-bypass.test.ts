@@ -9,7 +9,7 @@ import { startAttache as startWithConfig, type AttacheUnderTest } from "../harne
 import { send, sendRaw } from "../harness/http.js";
 import { startOrigin, type Origin } from "../harness/origin.js";
 
-const startAttache = (yaml: string) => startWithConfig(`admin: 127.0.0.2:0\nlog: { level: error, access: false }\n${yaml}`);
+const startAttache = (yaml: string) => startWithConfig(`admin: 127.0.0.1:0\nlog: { level: error, access: false }\n${yaml}`);
 
 let origin: Origin;
 let attache: AttacheUnderTest;

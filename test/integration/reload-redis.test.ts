@@ -34,7 +34,7 @@ beforeAll(async () => {
   redis = await startRedis();
   ports = { a: await freePort(), b: await freePort(), other: await freePort() };
   attache = await startAttache({
-    root: `admin: 127.0.0.2:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\n`,
+    root: `admin: 127.0.0.1:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\n`,
     files: {
       "redis-password": redis.password,
       "routes.d/cache.yaml": cacheFile("v1:", ports.a),

@@ -30,7 +30,7 @@ function routeFile(routes: Array<{ prefix: string; url: string; extra?: string }
 
 /** listen and admin on the same "127.0.0.1:0" are refused as a duplicate address by validation: admin moves aside. */
 const ROOT = `listen: 127.0.0.1:0
-admin: 127.0.0.2:0
+admin: 127.0.0.1:0
 log: { level: error, access: false }
 include: [routes.d/*.yaml]
 `;
@@ -164,12 +164,12 @@ describe("reload from a kubelet-style ConfigMap volume", () => {
 
   it("keeps serving the old config when the root file is invalid, and reports it until fixed", async () => {
     const o = await origin();
-    const att = await startAttache({ root: `admin: 127.0.0.2:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\n`, files: { "routes.d/a.yaml": routeFile([{ prefix: "/a", url: o.url }]) } });
+    const att = await startAttache({ root: `admin: 127.0.0.1:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\n`, files: { "routes.d/a.yaml": routeFile([{ prefix: "/a", url: o.url }]) } });
     cleanup.push(() => att.stop());
     const errorsBefore = await reloadMetric(att.adminUrl, "error");
 
     // A typo in the root and a new team route at once: the whole update is rejected.
-    writeFileSync(join(att.dir, "attache.yaml"), `listen: 127.0.0.1:0\nadmin: 127.0.0.2:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\nacceptHost: [localhost]\n`);
+    writeFileSync(join(att.dir, "attache.yaml"), `listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\nacceptHost: [localhost]\n`);
     writeFileSync(join(att.dir, "routes.d/b.yaml"), routeFile([{ prefix: "/b", url: o.url }]));
     const view = (await eventually(async (): Promise<ConfigView | undefined> => {
       const v = await configView(att.adminUrl);
@@ -182,7 +182,7 @@ describe("reload from a kubelet-style ConfigMap volume", () => {
     expect(await reloadMetric(att.adminUrl, "error")).toBe(errorsBefore + 1);
 
     // Fixed root: both the root and the waiting team change apply.
-    writeFileSync(join(att.dir, "attache.yaml"), `listen: 127.0.0.1:0\nadmin: 127.0.0.2:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\n`);
+    writeFileSync(join(att.dir, "attache.yaml"), `listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\n`);
     await eventually(async () => (await send(att.url, "/b/x")).status === 200, 3000);
     const fixed = await configView(att.adminUrl);
     expect(fixed.lastError).toBeNull();
@@ -230,7 +230,7 @@ describe("reload from a kubelet-style ConfigMap volume", () => {
       "routes.d/stable.yaml": routeFile([{ prefix: "/stable", url: stable.url }]),
       "routes.d/other.yaml": routeFile([{ prefix: "/other", url: other.url, extra: otherExtra }]),
     });
-    const att = await startAttache({ root: `admin: 127.0.0.2:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\n`, files: files("") });
+    const att = await startAttache({ root: `admin: 127.0.0.1:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\n`, files: files("") });
     cleanup.push(() => att.stop());
 
     for (let i = 0; i < 4; i++) await send(att.url, "/flaky/x");
@@ -261,7 +261,7 @@ describe("reload from a kubelet-style ConfigMap volume", () => {
     const openConnections = () => new Promise<number>((resolve) => o.server.getConnections((_err, n) => resolve(n)));
     // A long idleTimeout: only close() can explain the pool's keep-alive socket going away.
     const file = (timeout: string) => routeFile([{ prefix: "/a", url: o.url, extra: `    timeout: ${timeout}\n    pool: { idleTimeout: 60s }\n` }]);
-    const att = await startAttache({ root: `admin: 127.0.0.2:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\n`, files: { "routes.d/a.yaml": file("9s") } });
+    const att = await startAttache({ root: `admin: 127.0.0.1:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\n`, files: { "routes.d/a.yaml": file("9s") } });
     cleanup.push(() => att.stop());
 
     const held = send(att.url, "/a/hold");
@@ -283,7 +283,7 @@ describe("reload from a kubelet-style ConfigMap volume", () => {
     });
     const keep = await origin();
     const att = await startAttache({
-      root: `admin: 127.0.0.2:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\n`,
+      root: `admin: 127.0.0.1:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\n`,
       files: { "routes.d/slow.yaml": routeFile([{ prefix: "/slow", url: slow.url }]), "routes.d/keep.yaml": routeFile([{ prefix: "/keep", url: keep.url }]) },
     });
     cleanup.push(() => att.stop());

@@ -11,7 +11,7 @@ import { eventually, metricValue, send, type Answer } from "../harness/http.js";
 import { closeServer, listenOn } from "../harness/listen.js";
 import { startOrigin, type Origin } from "../harness/origin.js";
 
-const startAttache = (yaml: string) => startWithConfig(`admin: 127.0.0.2:0\nlog: { level: error, access: false }\n${yaml}`);
+const startAttache = (yaml: string) => startWithConfig(`admin: 127.0.0.1:0\nlog: { level: error, access: false }\n${yaml}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function freePort(): Promise<number> {

@@ -12,7 +12,7 @@ import { startOrigin, type Origin } from "../harness/origin.js";
 import { createServer } from "node:net";
 import { listenOn } from "../harness/listen.js";
 
-const startAttache = (yaml: string) => startWithConfig(`admin: 127.0.0.2:0\nlog: { level: error, access: false }\n${yaml}`);
+const startAttache = (yaml: string) => startWithConfig(`admin: 127.0.0.1:0\nlog: { level: error, access: false }\n${yaml}`);
 
 let origin: Origin;
 let attache: AttacheUnderTest;

@@ -13,7 +13,7 @@ it("an upstream answering 500s opens the breaker", async () => {
     res.statusCode = 500;
     res.end();
   });
-  const attache = await startAttache(`admin: 127.0.0.2:0
+  const attache = await startAttache(`admin: 127.0.0.1:0
 log: { level: fatal, access: false }
 routes: [{ prefix: /x, circuitBreaker: { volumeThreshold: 3, resetTimeout: 30s }, upstream: { http: { endpoints: ["${origin.url}"] } } }]`);
   try {

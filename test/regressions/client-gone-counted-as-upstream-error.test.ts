@@ -15,7 +15,7 @@ it("a client that leaves is not an upstream error", async () => {
     req.resume();
     res.on("close", () => (closed = true));
   });
-  const attache = await startAttache(`admin: 127.0.0.2:0
+  const attache = await startAttache(`admin: 127.0.0.1:0
 log: { level: fatal, access: false }
 routes: [{ prefix: /g, upstream: { http: { endpoints: ["${origin.url}"] } } }]`);
   try {

@@ -12,7 +12,7 @@ it.each(["/api/admin/", "/api/admin.", "/api/admin;jsessionid=x", "/api/%2561dmi
   "%s does not reach the origin",
   async (target) => {
     const origin = await startOrigin();
-    const attache = await startAttache(`admin: 127.0.0.2:0
+    const attache = await startAttache(`admin: 127.0.0.1:0
 log: { level: fatal, access: false }
 routes: [{ prefix: /api, deny: [{ path: "^/admin$" }], upstream: { http: { endpoints: ["${origin.url}"] } } }]`);
     try {

@@ -7,7 +7,7 @@ import { startAttache } from "../harness/attache.js";
 import { metricValue, send } from "../harness/http.js";
 
 it("requests refused by policy leave attache_inflight_requests at zero", async () => {
-  const attache = await startAttache(`admin: 127.0.0.2:0
+  const attache = await startAttache(`admin: 127.0.0.1:0
 log: { level: fatal, access: false }
 routes: [{ prefix: /r, methods: [GET], deny: [{ path: "^/no" }], maxBodySize: 4, upstream: { http: { endpoints: ["http://127.0.0.1:9"] } } }]`);
   try {

@@ -26,7 +26,7 @@ it("a POST meeting a reset on a reused socket is not sent again", async () => {
     socket.on("error", () => {});
   });
   const port = await listenOn(server);
-  const attache = await startAttache(`admin: 127.0.0.2:0
+  const attache = await startAttache(`admin: 127.0.0.1:0
 log: { level: fatal, access: false }
 routes: [{ prefix: /p, upstream: { http: { endpoints: ["http://127.0.0.1:${port}"] } } }]`);
   try {

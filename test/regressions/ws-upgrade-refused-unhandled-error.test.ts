@@ -13,7 +13,7 @@ it("a WebSocket upgrade to a refusing upstream gets 502 upstream_unreachable", a
   const probe = createServer();
   const port = await listenOn(probe);
   await new Promise((r) => probe.close(r));
-  const attache = await startAttache(`admin: 127.0.0.2:0
+  const attache = await startAttache(`admin: 127.0.0.1:0
 log: { level: fatal, access: false }
 routes: [{ prefix: /ws, upstream: { http: { endpoints: ["http://127.0.0.1:${port}"] } } }]`);
   try {
