@@ -290,7 +290,8 @@ export class ReplyParser {
 // ---------------------------------------------------------------------------------------------
 // Commands (from apps)
 
-export type CommandHandler = (args: Buffer[]) => void;
+/** `raw`: the command's exact bytes when it arrived within one buffer (a multibulk command only). */
+export type CommandHandler = (args: Buffer[], raw: Buffer | undefined) => void;
 
 /**
  * Commands from a client: RESP multibulk (`*N` of `$len` bulks) or inline (`GET key\r\n`), as Redis
@@ -303,6 +304,8 @@ export class CommandParser {
   /** Multibulk in progress: args so far and how many remain. */
   private args: Buffer[] | undefined;
   private remaining = 0;
+  /** Where the multibulk command in progress starts in the current buffer; -1: in an earlier one. */
+  private start = -1;
   private failed = false;
 
   constructor(private readonly onCommand: CommandHandler) {}
@@ -319,6 +322,7 @@ export class CommandParser {
     while (pos < b.length) {
       const next = this.args ? this.bulk(b, pos) : b[pos] === 42 ? this.multibulkHeader(b, pos) : this.inline(b, pos);
       if (next === INCOMPLETE) {
+        this.start = -1;
         const rest = b.subarray(pos);
         this.pending.keep(rest, this.need === 0 ? 0 : this.need - pos);
         if (this.pending.need === 0 && rest.length > LIMITS.inlineMax) this.lineTooLong();
@@ -348,6 +352,7 @@ export class CommandParser {
     const count = parseLength(b, pos + 1, cr);
     if (count === undefined || count > LIMITS.multibulkMax || cr === lf) this.fail("invalid multibulk length");
     if (count <= 0) return lf + 1; // "*0" and "*-1" are ignored, with no reply
+    this.start = pos;
     this.args = [];
     this.remaining = count;
     return lf + 1;
@@ -374,7 +379,7 @@ export class CommandParser {
     if (--this.remaining === 0) {
       const args = this.args!;
       this.args = undefined;
-      this.onCommand(args);
+      this.onCommand(args, this.start >= 0 ? b.subarray(this.start, end) : undefined);
     }
     return end;
   }
@@ -390,7 +395,7 @@ export class CommandParser {
     const end = lf > pos && b[lf - 1] === CR ? lf - 1 : lf;
     const args = splitArgs(b.subarray(pos, end));
     if (args === undefined) this.fail("unbalanced quotes in request");
-    if (args.length > 0) this.onCommand(args);
+    if (args.length > 0) this.onCommand(args, undefined);
     return lf + 1;
   }
 
@@ -413,14 +418,15 @@ export function splitArgs(line: Buffer): Buffer[] | undefined {
   const n = line.length;
   for (;;) {
     while (p < n && isSpace(line[p])) p++;
-    if (p >= n) return out;
+    // A NUL ends the line, as the end of Redis' C string does (it looped forever here before).
+    if (p >= n || line[p] === 0) return out;
     const cur: number[] = [];
     let inq = false;
     let insq = false;
     for (;;) {
       const c = line[p];
       if (inq) {
-        if (p >= n) return undefined;
+        if (p >= n || c === 0) return undefined;
         if (c === 92 && line[p + 1] === 120 && isHex(line[p + 2]) && isHex(line[p + 3])) {
           cur.push(hexVal(line[p + 2]!) * 16 + hexVal(line[p + 3]!));
           p += 3;
@@ -430,17 +436,17 @@ export function splitArgs(line: Buffer): Buffer[] | undefined {
           cur.push(ESCAPES[e] ?? e);
         } else if (c === 34) {
           // The closing quote must be followed by a space or nothing.
-          if (p + 1 < n && !isSpace(line[p + 1])) return undefined;
+          if (p + 1 < n && line[p + 1] !== 0 && !isSpace(line[p + 1])) return undefined;
           p++;
           break;
         } else cur.push(c!);
       } else if (insq) {
-        if (p >= n) return undefined;
+        if (p >= n || c === 0) return undefined;
         if (c === 92 && line[p + 1] === 39) {
           p++;
           cur.push(39);
         } else if (c === 39) {
-          if (p + 1 < n && !isSpace(line[p + 1])) return undefined;
+          if (p + 1 < n && line[p + 1] !== 0 && !isSpace(line[p + 1])) return undefined;
           p++;
           break;
         } else cur.push(c!);

@@ -165,4 +165,13 @@ describe("CommandParser", () => {
     expect(split(`SET "a"b`)).toBeUndefined();
     expect(split("   ")).toEqual([]);
   });
+
+  it("regression: a NUL byte in an inline command ends it, as in Redis' C string (it looped forever, growing memory)", () => {
+    const split = (s: string) => splitArgs(Buffer.from(s, "latin1"))?.map((b) => b.toString("latin1"));
+    expect(split("GET k\0junk")).toEqual(["GET", "k"]);
+    expect(split("\0GET k")).toEqual([]);
+    expect(split('SET k "a\0b"')).toBeUndefined();
+    expect(split('SET k "ab"\0')).toEqual(["SET", "k", "ab"]);
+    expect(feedSplit(commands, Buffer.from("PING\0x\r\nPING\r\n", "latin1"), []).out).toEqual([[Buffer.from("PING")], [Buffer.from("PING")]]);
+  });
 });
