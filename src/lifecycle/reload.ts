@@ -44,7 +44,7 @@ export interface ReloadOutcome {
   problems: ConfigProblem[];
 }
 
-/** An upstream that could not be built for a route that validated (e.g. a kind missing from the build). */
+/** An upstream that could not be built for a route that validated (e.g. a TLS file that cannot be read). */
 export class RouteBuildError extends Error {
   constructor(
     readonly route: ResolvedRoute,
@@ -55,7 +55,10 @@ export class RouteBuildError extends Error {
   }
 }
 
-/** What an upstream that binds a socket (a redis route's RESP listener) offers: resolves once bound. */
+/**
+ * Resolves once the upstream's own listener (a redis route's RESP port) is bound. Duck-typed: only
+ * the redis upstream binds, and kubernetes' `ready()` (first credential lookup) is another matter.
+ */
 export function readyOf(upstream: Upstream): Promise<void> {
   const ready = (upstream as { ready?: unknown }).ready;
   return ready instanceof Promise ? (ready as Promise<void>) : Promise.resolve();
