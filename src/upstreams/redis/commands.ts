@@ -2,6 +2,13 @@
  * One command on its way to Redis, for both interfaces (HTTP and RESP): allowlist → keyPrefix →
  * the route's resilience (bulkhead, deadline, breaker) → the shared or a dedicated connection →
  * prefix taken off the reply → attache_redis_commands_total.
+ *
+ * The shared connection takes commands in batches (issue 10): every command for it that arrives in
+ * one event-loop turn, from every client and both interfaces, goes through the route's resilience
+ * as one exchange (one bulkhead slot, one deadline, one breaker count) and to Redis in one socket
+ * write. Per command there is then no timer, no AbortController, no promise and no breaker call;
+ * the breaker still sees every failure of the connection, because a lost connection or a passed
+ * deadline fails the whole batch, and an error reply is Redis answering (a success, as before).
  */
 import type { ResolvedRoute } from "../../config/validate.js";
 import { toAttacheError } from "../../errors.js";
@@ -11,8 +18,8 @@ import { exists } from "@ioredis/commands";
 import type { CommandPolicy } from "./command-policy.js";
 import type { DedicatedConnection, Frame } from "./dedicated-connection.js";
 import type { KeyNamespace, ReplyRewriter } from "./key-namespace.js";
-import type { RedisClient } from "./redis-client.js";
-import type { RespValue } from "./resp-codec.js";
+import { RawCommand, type RedisClient } from "./redis-client.js";
+import { encodeCommand, type RespValue } from "./resp-codec.js";
 
 /** Commands that put a connection in a state only its own client may see: they need a dedicated connection. */
 export const STATEFUL: ReadonlySet<string> = new Set(["MULTI", "WATCH", "SELECT", "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"]);
@@ -31,6 +38,13 @@ export interface Prepared {
   readonly rewrite: ReplyRewriter | undefined;
   /** How long the command may block in Redis (ms; Infinity: until something arrives); undefined: not blocking. */
   readonly blocking: number | undefined;
+  /** The command's bytes as the client sent them, when attache changed none of them (no key was prefixed). */
+  readonly wire?: Buffer | undefined;
+}
+
+/** Where a shared command's outcome goes (a RESP session, or a promise for the HTTP API); `token` is the caller's. */
+export interface ReplySink<T> {
+  reply(token: T, err: unknown, reply: Reply | undefined): void;
 }
 
 /** A reply for the app: `raw` is the exact frame from Redis when nothing in it was changed. */
@@ -41,8 +55,29 @@ export interface Reply {
 
 export type Preparation = { ok: true; command: Prepared } | { ok: false; reason: string };
 
+/** One label set of attache_redis_commands_total, counted here and added to prom-client once per turn. */
+interface Counter {
+  readonly metric: { inc(n: number): void };
+  n: number;
+}
+
+/** Counters with counts not yet added (prom-client hashes the labels on every inc: once per turn, not per command). */
+let countsDue: Counter[] = [];
+function addDueCounts(): void {
+  const due = countsDue;
+  countsDue = [];
+  for (const c of due) {
+    c.metric.inc(c.n);
+    c.n = 0;
+  }
+}
+
 export class CommandRunner {
-  private readonly counters = new Map<string, { inc(): void }>();
+  /** Per command name (as counted), per result. */
+  private readonly counters = new Map<string, Map<string, Counter>>();
+  /** Upper-case name → its bytes and whether ioredis knows it (decided once per name). */
+  private readonly names = new Map<string, { bytes: Buffer; known: boolean; counted: string }>();
+  private batch: Batch | undefined;
 
   constructor(
     readonly route: ResolvedRoute,
@@ -51,24 +86,62 @@ export class CommandRunner {
     readonly namespace: KeyNamespace,
   ) {}
 
-  /** Allowlist and namespacing; `args[0]` is the command name as the client sent it. */
-  prepare(args: readonly Buffer[]): Preparation {
-    const name = args[0]!.toString("latin1").toUpperCase();
+  /**
+   * Allowlist and namespacing; `args[0]` is the command name as the client sent it, `name` its
+   * upper-case form when the caller has it, `raw` the command's bytes as the client sent them.
+   */
+  prepare(args: readonly Buffer[], name = args[0]!.toString("latin1").toUpperCase(), raw?: Buffer): Preparation {
     const verdict = this.policy.check(name);
     if (!verdict.allowed) {
       this.count(name, "refused");
       return { ok: false, reason: verdict.reason };
     }
-    const named = [exists(name.toLowerCase()) ? Buffer.from(name) : args[0]!, ...args.slice(1)];
-    return { ok: true, command: { name, args: this.namespace.apply(named), rewrite: this.namespace.rewriter(name), blocking: blockingMs(name, args) } };
+    const info = this.nameInfo(name);
+    const named = args.slice();
+    if (info.known) named[0] = info.bytes;
+    const prefixed = this.namespace.apply(named);
+    let unchanged = raw !== undefined && prefixed.length === named.length;
+    for (let i = 1; unchanged && i < named.length; i++) unchanged = prefixed[i] === named[i];
+    return { ok: true, command: { name, args: prefixed, rewrite: this.namespace.rewriter(name), blocking: blockingMs(name, args), wire: unchanged ? raw : undefined } };
   }
 
   /** On the route's shared connection, through the route's resilience. */
-  async shared(resilience: Resilience, command: Prepared): Promise<Reply> {
-    return this.run(resilience, command, async (signal) => {
-      const frame = await this.client.call(command.args, signal);
-      return single(frame, command.rewrite);
-    });
+  shared(resilience: Resilience, command: Prepared): Promise<Reply> {
+    return new Promise<Reply>((resolve, reject) => this.sendShared(resilience, command, PROMISE_SINK, { resolve, reject }));
+  }
+
+  /**
+   * On the route's shared connection, batched with everything else sent to it in this event-loop
+   * turn; the outcome goes to `sink.reply(token, ...)` as soon as the reply frame is in.
+   */
+  sendShared<T>(resilience: Resilience, command: Prepared, sink: ReplySink<T>, token: T): void {
+    if (!this.client.fastPath) {
+      this.run(resilience, command, async (signal) => single(await this.client.call(command.args, signal), command.rewrite)).then(
+        (reply) => sink.reply(token, undefined, reply),
+        (err: unknown) => sink.reply(token, err, undefined),
+      );
+      return;
+    }
+    let batch = this.batch;
+    if (batch && batch.resilience !== resilience) {
+      // Another generation's stack (a reload in this very turn): keep the order, send what was gathered.
+      this.flush();
+      batch = undefined;
+    }
+    if (!batch) {
+      batch = this.batch = new Batch(this, resilience);
+      setImmediate(() => {
+        if (this.batch === batch) this.flush();
+      });
+    }
+    batch.add(new SharedCommand(batch, command, sink, token));
+  }
+
+  /** Send the batch gathered so far (normally at the end of the event-loop turn). */
+  flush(): void {
+    const batch = this.batch;
+    this.batch = undefined;
+    batch?.send();
   }
 
   /** On a client's dedicated connection; `onFrame` streams frames (pub/sub) as they arrive. */
@@ -108,16 +181,144 @@ export class CommandRunner {
   }
 
   count(name: string, result: string): void {
-    const command = exists(name.toLowerCase()) ? name.toLowerCase() : "other";
-    const key = `${command} ${result}`;
-    let counter = this.counters.get(key);
+    const command = this.nameInfo(name).counted;
+    let byResult = this.counters.get(command);
+    if (!byResult) this.counters.set(command, (byResult = new Map()));
+    let counter = byResult.get(result);
     if (!counter) {
-      counter = metrics.redisCommands.labels({ route: this.route.name, command, result });
-      this.counters.set(key, counter);
+      counter = { metric: metrics.redisCommands.labels({ route: this.route.name, command, result }), n: 0 };
+      byResult.set(result, counter);
     }
-    counter.inc();
+    if (counter.n++ === 0) {
+      if (countsDue.length === 0) setImmediate(addDueCounts);
+      countsDue.push(counter);
+    }
+  }
+
+  private nameInfo(name: string): { bytes: Buffer; known: boolean; counted: string } {
+    let info = this.names.get(name);
+    if (!info) {
+      const lower = name.toLowerCase();
+      const known = exists(lower);
+      info = { bytes: Buffer.from(name), known, counted: known ? lower : "other" };
+      // Unknown names are not kept: a client sending random names must not grow this map.
+      if (known) this.names.set(name, info);
+    }
+    return info;
   }
 }
+
+const PROMISE_SINK: ReplySink<{ resolve(reply: Reply): void; reject(err: unknown): void }> = {
+  reply(token, err, reply) {
+    if (err !== undefined) token.reject(err);
+    else token.resolve(reply!);
+  },
+};
+
+/** A shared command in a batch: in ioredis' queue as a RawCommand, its frame straight from the tap. */
+class SharedCommand<T = unknown> extends RawCommand {
+  constructor(
+    private readonly batch: Batch,
+    readonly command: Prepared,
+    private readonly sink: ReplySink<T>,
+    private readonly token: T,
+  ) {
+    super();
+  }
+
+  protected replied(frame: Frame): void {
+    const { command } = this;
+    this.batch.runner.count(command.name, frame.value.type === "error" ? "error" : "ok");
+    this.batch.settledOne();
+    this.sink.reply(this.token, undefined, single(frame, command.rewrite));
+  }
+
+  protected failed(err: Error): void {
+    const runner = this.batch.runner;
+    const unreachable = runner.client.unreachable(err);
+    runner.count(this.command.name, unreachable.code);
+    this.sink.reply(this.token, unreachable, undefined);
+    this.batch.failedOne(unreachable);
+  }
+
+  /** The batch failed as a whole (circuit open, overloaded, deadline, Redis away). */
+  abandon(err: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.batch.runner.count(this.command.name, toAttacheError(err, this.batch.runner.route.name).code);
+    this.sink.reply(this.token, err, undefined);
+  }
+}
+
+/** The shared commands of one event-loop turn: one resilience exchange, one socket write. */
+class Batch {
+  private readonly commands: SharedCommand[] = [];
+  private pending = 0;
+  private done: (() => void) | undefined;
+  private fail: ((err: unknown) => void) | undefined;
+
+  constructor(
+    readonly runner: CommandRunner,
+    readonly resilience: Resilience,
+  ) {}
+
+  add(command: SharedCommand): void {
+    this.commands.push(command);
+  }
+
+  send(): void {
+    this.pending = this.commands.length;
+    this.resilience.exchange((signal) => this.attempt(signal), BATCH_EXCHANGE, this.runner.route.timeout).then(
+      (admitted) => admitted.release(),
+      (err: unknown) => this.abandon(err),
+    );
+  }
+
+  settledOne(): void {
+    if (--this.pending === 0) this.done?.();
+  }
+
+  /** A lost connection: ioredis fails every queued command; the exchange fails (and counts) once. */
+  failedOne(err: unknown): void {
+    this.fail?.(err);
+  }
+
+  private attempt(signal: AbortSignal): Promise<void> {
+    const client = this.runner.client;
+    const state = client.rawState();
+    if (state === "down") return Promise.reject(client.unreachable(new Error(`connection is ${client.status}`)));
+    if (state === "wait") return client.ready(signal).then(() => this.attempt(signal));
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => reject(signal.reason);
+      this.done = () => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      this.fail = (err) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      const commands = this.commands;
+      const parts: Buffer[] = new Array(commands.length);
+      let bytes = 0;
+      for (let i = 0; i < commands.length; i++) {
+        const { command } = commands[i]!;
+        const wire = command.wire ?? encodeCommand(command.args);
+        parts[i] = wire;
+        bytes += wire.length;
+      }
+      client.writeRaw(parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes), commands);
+    });
+  }
+
+  private abandon(err: unknown): void {
+    for (const command of this.commands) command.abandon(err);
+  }
+}
+
+/** A batch is one exchange: not retried (a resent INCR would run twice), never streaming; Redis' error replies are answers. */
+const BATCH_EXCHANGE = { retryable: false, streaming: false, outcome: () => "success" as const, discard: () => {} };
 
 /** A frame after the reply rewriter: the raw bytes survive when nothing changed. */
 export function single(frame: Frame, rewrite: ReplyRewriter | undefined): Reply {
@@ -130,12 +331,14 @@ function isErrorReply(result: unknown): boolean {
   return (result as Reply | undefined)?.value?.type === "error";
 }
 
+/** A blocking command's timeout argument in seconds → ms (0: forever; not a number: 0, and Redis refuses it). */
+function seconds(b: Buffer | undefined): number {
+  const n = b ? Number(b.toString("latin1")) : NaN;
+  return Number.isFinite(n) && n >= 0 ? (n === 0 ? Infinity : n * 1000) : 0;
+}
+
 /** How long a blocking command may wait in Redis, from its own arguments. */
 export function blockingMs(name: string, args: readonly Buffer[]): number | undefined {
-  const seconds = (b: Buffer | undefined) => {
-    const n = b ? Number(b.toString("latin1")) : NaN;
-    return Number.isFinite(n) && n >= 0 ? (n === 0 ? Infinity : n * 1000) : 0;
-  };
   switch (name) {
     case "BLPOP":
     case "BRPOP":

@@ -36,9 +36,49 @@ type Tagged = Command & { [FRAME]?: Frame };
 
 /** ioredis internals the tap relies on (ioredis 5: Redis#stream, Redis#commandQueue as a Denque). */
 interface RedisInternals {
-  stream: NodeJS.ReadableStream & NodeJS.WritableStream & { cork(): void; uncork(): void; remoteAddress?: string; remotePort?: number };
-  commandQueue: { peekAt(index: number): { command: Command } | undefined };
+  stream: NodeJS.ReadableStream & NodeJS.WritableStream & { cork(): void; uncork(): void; writable: boolean; remoteAddress?: string; remotePort?: number };
+  commandQueue: { peekAt(index: number): { command: Command | RawCommand } | undefined; push(item: { command: RawCommand; stream: undefined; select: number }): void };
   serverInfo?: Record<string, string>;
+}
+
+/**
+ * A command on the fast path (issue 10): its bytes are written to ioredis' socket as they are, and
+ * it stands in ioredis' command queue in place of a Command, so ioredis keeps pairing replies with
+ * the queue (and its reconnect, AUTH and ready check keep working on the same socket) while the
+ * reply itself comes from the tap, with its exact bytes. ioredis sees a command named "attache",
+ * which matches none of its flag tables (subscriber mode, monitor, blocking). No promise, no
+ * Command object, no argument conversion per command.
+ */
+export abstract class RawCommand {
+  /** What ioredis' bookkeeping reads: a name in none of its flag tables, no arguments. */
+  readonly name = "attache";
+  readonly args: readonly never[] = [];
+  settled = false;
+  /** The reply frame, from the tap. Called at most once, and never after `failed`. */
+  protected abstract replied(frame: Frame): void;
+  /** The connection failed before the reply came (ioredis flushed its queue). */
+  protected abstract failed(err: Error): void;
+
+  /** From the tap. */
+  frame(frame: Frame): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.replied(frame);
+  }
+
+  fail(err: Error): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.failed(err);
+  }
+
+  /** ioredis' own parse of the reply: the tap has delivered it already. */
+  resolve(): void {}
+
+  /** ioredis: an error reply (the tap has delivered it already) or a flushed queue (connection lost). */
+  reject(err: Error): void {
+    this.fail(err);
+  }
 }
 
 export interface RedisTargetDescription {
@@ -67,6 +107,8 @@ export class RedisClient {
   private closed = false;
   private warnedUntapped = false;
   readonly mode: "url" | "sentinel";
+  /** Shared commands may take the raw path (writeRaw): one socket, a tap in front of ioredis' parser. */
+  readonly fastPath: boolean = true;
 
   constructor(route: ResolvedRoute) {
     const config = route.upstream.redis!;
@@ -174,6 +216,33 @@ export class RedisClient {
       log.warn({ route: this.route }, "redis reply frame missing; replying from ioredis' parsed value (types may differ)");
     }
     return { value: fromParsed(result), raw: Buffer.alloc(0) };
+  }
+
+  /**
+   * Whether raw commands can be written now: "ready" (write), "wait" (the first connection is still
+   * coming: wait for it with `whenReady`), or "down" (fail fast: Redis was reachable and is away now).
+   */
+  rawState(): "ready" | "wait" | "down" {
+    const status = this.redis.status;
+    if (status === "ready") return (this.redis as unknown as RedisInternals).stream?.writable ? "ready" : "down";
+    if (this.closed || this.everReady || !["wait", "connecting", "connect"].includes(status)) return "down";
+    return "wait";
+  }
+
+  /**
+   * Write encoded commands in one socket write, and queue them for ioredis' reply bookkeeping, in
+   * the same order. Only when `rawState()` is "ready".
+   */
+  writeRaw(wire: Buffer, commands: readonly RawCommand[]): void {
+    const internals = this.redis as unknown as RedisInternals;
+    internals.stream.write(wire);
+    const queue = internals.commandQueue;
+    for (const command of commands) queue.push({ command, stream: undefined, select: this.db });
+  }
+
+  /** Before the first ready: resolves once it is (bounded by `signal`); rejects when Redis is away. */
+  ready(signal?: AbortSignal): Promise<void> {
+    return this.whenReady(signal);
   }
 
   /** Where and how a dedicated connection connects: the same server and credentials as the shared one. */
@@ -298,7 +367,10 @@ export class RedisClient {
     let k = 0;
     const parser = new ReplyParser((value, raw) => {
       const item = internals.commandQueue.peekAt(k++);
-      if (item) (item.command as Tagged)[FRAME] = { value, raw };
+      if (!item) return;
+      const command = item.command;
+      if (command instanceof RawCommand) command.frame({ value, raw });
+      else (command as Tagged)[FRAME] = { value, raw };
     });
     stream.prependListener("data", (chunk: Buffer) => {
       k = 0;

@@ -9,13 +9,16 @@
  * back in a neutral state and idle for LINGER_MS. Before a client moves from one connection to the
  * other, its replies from the first are awaited, so its commands run in the order it sent them.
  * AUTH, HELLO, CLIENT, QUIT and (unless allowed) INFO are answered here: the app needs no password.
- * Replies and upstream writes are batched per event-loop turn (cork, uncork on setImmediate).
+ * Replies and upstream writes are batched per event-loop turn (issue 10): a client's replies are
+ * gathered and written in one write at the end of the turn (one write per turn for all clients'
+ * shared commands upstream is commands.ts' batch). A reply frame is written as the tap kept it, a
+ * slice of the upstream chunk: no copy until the one write.
  */
 import { createServer, type Server, type Socket } from "node:net";
 import { toAttacheError } from "../../errors.js";
 import { log } from "../../observability/log.js";
 import type { Resilience } from "../../resilience/policy-stack.js";
-import { ClientState, STATEFUL, type CommandRunner, type Prepared } from "./commands.js";
+import { ClientState, STATEFUL, type CommandRunner, type Prepared, type Reply, type ReplySink } from "./commands.js";
 import type { DedicatedConnection, Frame } from "./dedicated-connection.js";
 import { CommandParser, encodeValue, errorReply, ProtocolError, resp, type RespValue } from "./resp-codec.js";
 
@@ -129,13 +132,22 @@ export class RespListener {
 
 /** One reply position in a client's output; filled in any order, written in order. */
 interface Slot {
-  parts: Buffer[];
+  /** What arrived before the slot reached the head (usually one frame; several for a subscription). */
+  parts: Buffer[] | undefined;
   done: boolean;
 }
 
 type Task = { refused: true } | { refused: false; command: Prepared; slot: Slot };
 
-class Session {
+/** Sessions with output gathered in this event-loop turn; written once at its end. */
+let outputDue: Session[] = [];
+function writeDueOutput(): void {
+  const due = outputDue;
+  outputDue = [];
+  for (const session of due) session.writeOut();
+}
+
+class Session implements ReplySink<Slot> {
   private readonly parser: CommandParser;
   private readonly state: ClientState;
   private readonly slots: Slot[] = [];
@@ -150,8 +162,10 @@ class Session {
   /** No more reading; end the socket once every reply is out (QUIT, protocol error, lost transaction). */
   private ending = false;
   private destroyed = false;
-  private corked = false;
   private paused = false;
+  /** Output of this turn, not written yet. */
+  private out: Buffer[] = [];
+  private outBytes = 0;
 
   constructor(
     private readonly id: number,
@@ -160,7 +174,7 @@ class Session {
     private readonly onGone: () => void,
   ) {
     this.state = new ClientState(backend.runner.client.db);
-    this.parser = new CommandParser((args) => this.onCommand(args));
+    this.parser = new CommandParser((args, raw) => this.onCommand(args, raw));
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
     socket.on("drain", () => this.maybeResume());
     socket.on("error", () => this.destroy());
@@ -170,6 +184,7 @@ class Session {
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.out = [];
     if (this.linger) clearTimeout(this.linger);
     this.releaseDedicated();
     this.socket.destroy();
@@ -189,17 +204,17 @@ class Session {
     }
   }
 
-  private onCommand(args: Buffer[]): void {
+  private onCommand(args: Buffer[], raw: Buffer | undefined): void {
     if (this.ending) return;
     const name = args[0]!.toString("latin1").toUpperCase();
     const slot = this.slot();
-    const local = this.answerLocally(name, args);
+    const local = LOCAL.has(name) ? this.answerLocally(name, args) : undefined;
     if (local) {
       this.resolve(slot, local);
       if (name === "QUIT") this.endAfterReplies();
       return;
     }
-    const prepared = this.backend.runner.prepare(args);
+    const prepared = this.backend.runner.prepare(args, name, raw);
     if (!prepared.ok) {
       this.resolve(slot, NOT_ALLOWED);
       this.tasks.push({ refused: true });
@@ -236,12 +251,13 @@ class Session {
 
   private sendShared(command: Prepared, slot: Slot): void {
     this.sharedInflight++;
-    this.backend.runner.shared(this.backend.resilience(), command).then(
-      (reply) => this.resolve(slot, reply.raw ?? encodeValue(reply.value)),
-      (err: unknown) => this.resolve(slot, this.failure(err)),
-    ).finally(() => {
-      if (--this.sharedInflight === 0) this.pump();
-    });
+    this.backend.runner.sendShared(this.backend.resilience(), command, this, slot);
+  }
+
+  /** A shared command's outcome (ReplySink). */
+  reply(slot: Slot, err: unknown, reply: Reply | undefined): void {
+    this.resolve(slot, err !== undefined ? this.failure(err) : (reply!.raw ?? encodeValue(reply!.value)));
+    if (--this.sharedInflight === 0 && this.tasks.length > 0) this.pump();
   }
 
   private sendDedicated(conn: DedicatedConnection, original: Prepared, slot: Slot): void {
@@ -414,20 +430,27 @@ class Session {
   // ---- output, in order ----
 
   private slot(): Slot {
-    const slot: Slot = { parts: [], done: false };
+    const slot: Slot = { parts: undefined, done: false };
     this.slots.push(slot);
     return slot;
   }
 
   private resolve(slot: Slot, data: Buffer): void {
-    slot.parts.push(data);
     slot.done = true;
+    if (this.slots[this.head] === slot && !slot.parts) {
+      // The usual case: the reply for the oldest outstanding command. Straight to the output.
+      this.write(data);
+      this.head++;
+      this.flush();
+      return;
+    }
+    (slot.parts ??= []).push(data);
     this.flush();
   }
 
   private append(slot: Slot, data: Buffer): void {
     if (slot.done) return;
-    slot.parts.push(data);
+    (slot.parts ??= []).push(data);
     if (this.slots[this.head] === slot) this.flush();
   }
 
@@ -440,8 +463,10 @@ class Session {
     if (this.destroyed) return;
     while (this.head < this.slots.length) {
       const slot = this.slots[this.head]!;
-      for (const part of slot.parts) this.write(part);
-      slot.parts = [];
+      if (slot.parts) {
+        for (const part of slot.parts) this.write(part);
+        slot.parts = undefined;
+      }
       if (!slot.done) break;
       this.head++;
     }
@@ -450,6 +475,7 @@ class Session {
       this.head = 0;
     }
     if (this.ending && this.head === this.slots.length) {
+      this.writeOut();
       this.socket.end();
       return;
     }
@@ -457,14 +483,21 @@ class Session {
   }
 
   private write(data: Buffer): void {
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      setImmediate(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
+    if (this.out.length === 0) {
+      if (outputDue.length === 0) setImmediate(writeDueOutput);
+      outputDue.push(this);
     }
+    this.out.push(data);
+    this.outBytes += data.length;
+  }
+
+  /** This turn's output in one write. */
+  writeOut(): void {
+    const out = this.out;
+    if (out.length === 0 || this.destroyed) return;
+    const data = out.length === 1 ? out[0]! : Buffer.concat(out, this.outBytes);
+    this.out = [];
+    this.outBytes = 0;
     if (!this.socket.write(data)) this.pause();
   }
 
@@ -488,6 +521,9 @@ class Session {
     this.flush();
   }
 }
+
+/** Commands answerLocally may answer (the rest go to Redis without a look there). */
+const LOCAL: ReadonlySet<string> = new Set(["QUIT", "AUTH", "HELLO", "CLIENT", "INFO", "RESET"]);
 
 function arity(command: string): Buffer {
   return errorReply(`ERR wrong number of arguments for '${command}' command`);
