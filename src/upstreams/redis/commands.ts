@@ -15,6 +15,7 @@ import { toAttacheError } from "../../errors.js";
 import { metrics } from "../../observability/metrics.js";
 import type { Resilience } from "../../resilience/policy-stack.js";
 import { exists } from "@ioredis/commands";
+import { splitBySlot } from "./cluster-split.js";
 import type { CommandPolicy } from "./command-policy.js";
 import type { DedicatedConnection, Frame } from "./dedicated-connection.js";
 import type { KeyNamespace, ReplyRewriter } from "./key-namespace.js";
@@ -61,6 +62,15 @@ interface Counter {
   n: number;
 }
 
+interface NameInfo {
+  bytes: Buffer;
+  known: boolean;
+  /** The `command` label: the lower-case name, or "other". */
+  counted: string;
+  /** By result. */
+  counters: Map<string, Counter>;
+}
+
 /** Counters with counts not yet added (prom-client hashes the labels on every inc: once per turn, not per command). */
 let countsDue: Counter[] = [];
 function addDueCounts(): void {
@@ -73,10 +83,10 @@ function addDueCounts(): void {
 }
 
 export class CommandRunner {
-  /** Per command name (as counted), per result. */
-  private readonly counters = new Map<string, Map<string, Counter>>();
-  /** Upper-case name → its bytes and whether ioredis knows it (decided once per name). */
-  private readonly names = new Map<string, { bytes: Buffer; known: boolean; counted: string }>();
+  /** Upper-case name → its bytes, whether ioredis knows it, its counters (decided once per name). */
+  private readonly names = new Map<string, NameInfo>();
+  /** Every unknown name: counted as "other". */
+  private readonly other: NameInfo = { bytes: Buffer.alloc(0), known: false, counted: "other", counters: new Map() };
   private batch: Batch | undefined;
 
   constructor(
@@ -87,21 +97,21 @@ export class CommandRunner {
   ) {}
 
   /**
-   * Allowlist and namespacing; `args[0]` is the command name as the client sent it, `name` its
-   * upper-case form when the caller has it, `raw` the command's bytes as the client sent them.
+   * Allowlist and namespacing; `args[0]` is the command name as the client sent it (replaced in
+   * place by its upper-case form for a known command), `name` its upper-case form when the caller
+   * has it, `raw` the command's bytes as the client sent them.
    */
-  prepare(args: readonly Buffer[], name = args[0]!.toString("latin1").toUpperCase(), raw?: Buffer): Preparation {
+  prepare(args: Buffer[], name = args[0]!.toString("latin1").toUpperCase(), raw?: Buffer): Preparation {
     const verdict = this.policy.check(name);
     if (!verdict.allowed) {
       this.count(name, "refused");
       return { ok: false, reason: verdict.reason };
     }
     const info = this.nameInfo(name);
-    const named = args.slice();
-    if (info.known) named[0] = info.bytes;
-    const prefixed = this.namespace.apply(named);
-    let unchanged = raw !== undefined && prefixed.length === named.length;
-    for (let i = 1; unchanged && i < named.length; i++) unchanged = prefixed[i] === named[i];
+    if (info.known) args[0] = info.bytes;
+    const prefixed = this.namespace.apply(args);
+    let unchanged = raw !== undefined && prefixed.length === args.length;
+    if (prefixed !== args) for (let i = 1; unchanged && i < args.length; i++) unchanged = prefixed[i] === args[i];
     return { ok: true, command: { name, args: prefixed, rewrite: this.namespace.rewriter(name), blocking: blockingMs(name, args), wire: unchanged ? raw : undefined } };
   }
 
@@ -116,7 +126,13 @@ export class CommandRunner {
    */
   sendShared<T>(resilience: Resilience, command: Prepared, sink: ReplySink<T>, token: T): void {
     if (!this.client.fastPath) {
-      this.run(resilience, command, async (signal) => single(await this.client.call(command.args, signal), command.rewrite)).then(
+      // Cluster: ioredis' Command path, which routes by slot; a cross-slot command split where safe.
+      const split = splitBySlot(command);
+      this.run(resilience, command, async (signal) => {
+        if (!split) return single(await this.client.call(command.args, signal), command.rewrite);
+        const frames = await Promise.all(split.parts.map((part) => this.client.call(part.args, signal)));
+        return { value: split.merge(frames.map((f) => f.value)) };
+      }).then(
         (reply) => sink.reply(token, undefined, reply),
         (err: unknown) => sink.reply(token, err, undefined),
       );
@@ -181,13 +197,11 @@ export class CommandRunner {
   }
 
   count(name: string, result: string): void {
-    const command = this.nameInfo(name).counted;
-    let byResult = this.counters.get(command);
-    if (!byResult) this.counters.set(command, (byResult = new Map()));
-    let counter = byResult.get(result);
+    const info = this.nameInfo(name);
+    let counter = info.counters.get(result);
     if (!counter) {
-      counter = { metric: metrics.redisCommands.labels({ route: this.route.name, command, result }), n: 0 };
-      byResult.set(result, counter);
+      counter = { metric: metrics.redisCommands.labels({ route: this.route.name, command: info.counted, result }), n: 0 };
+      info.counters.set(result, counter);
     }
     if (counter.n++ === 0) {
       if (countsDue.length === 0) setImmediate(addDueCounts);
@@ -195,14 +209,14 @@ export class CommandRunner {
     }
   }
 
-  private nameInfo(name: string): { bytes: Buffer; known: boolean; counted: string } {
+  private nameInfo(name: string): NameInfo {
     let info = this.names.get(name);
     if (!info) {
       const lower = name.toLowerCase();
-      const known = exists(lower);
-      info = { bytes: Buffer.from(name), known, counted: known ? lower : "other" };
       // Unknown names are not kept: a client sending random names must not grow this map.
-      if (known) this.names.set(name, info);
+      if (!exists(lower)) return this.other;
+      info = { bytes: Buffer.from(name), known: true, counted: lower, counters: new Map() };
+      this.names.set(name, info);
     }
     return info;
   }

@@ -11,10 +11,13 @@
  * after the tap has seen the chunk. That holds on a connection that never enters subscriber or
  * monitor mode, which is why SUBSCRIBE, MONITOR and friends never go over this connection.
  *
- * Sentinel works through ioredis' SentinelConnector (issue 7 adds discovery and tests); Cluster is
- * refused at build until issue 7.
+ * Sentinel works through ioredis' SentinelConnector; describe() shows the master it resolved and
+ * since when. Cluster (issue 7) is an ioredis Cluster: it routes each command to its slot's master and
+ * follows MOVED/ASK; the tap sits on every node's connection, and a redirected command is tagged
+ * again by the node that answers it last. Cluster commands take ioredis' Command path (the raw path
+ * needs one socket); cluster-split.ts splits multi-key commands across slots where that is safe.
  */
-import { Command, Redis, type RedisOptions } from "ioredis";
+import { Cluster, Command, Redis, type ClusterOptions, type RedisOptions } from "ioredis";
 import { exists } from "@ioredis/commands";
 import type { ConnectionOptions } from "node:tls";
 import type { ResolvedRoute } from "../../config/validate.js";
@@ -82,15 +85,16 @@ export abstract class RawCommand {
 }
 
 export interface RedisTargetDescription {
-  mode: "url" | "sentinel";
+  mode: "url" | "sentinel" | "cluster";
   target: string;
   db: number;
   tls: boolean;
 }
 
 export class RedisClient {
-  readonly redis: Redis;
+  readonly redis: Redis | Cluster;
   private readonly route: string;
+  private readonly routeConfig: NonNullable<ResolvedRoute["upstream"]["redis"]>;
   /** The route's database (from the url). */
   readonly db: number;
   private readonly endpoint: { host: string; port: number } | undefined;
@@ -106,14 +110,16 @@ export class RedisClient {
   private corked: { uncork(): void } | undefined;
   private closed = false;
   private warnedUntapped = false;
-  readonly mode: "url" | "sentinel";
+  readonly mode: "url" | "sentinel" | "cluster";
   /** Shared commands may take the raw path (writeRaw): one socket, a tap in front of ioredis' parser. */
-  readonly fastPath: boolean = true;
+  readonly fastPath: boolean;
+  /** Sentinel: the master ioredis connected to last, and since when. */
+  private master: { address: string; since: Date } | undefined;
 
   constructor(route: ResolvedRoute) {
     const config = route.upstream.redis!;
     this.route = route.name;
-    if (config.cluster) throw new Error(`route ${route.name}: redis cluster is not available in this build yet`);
+    this.routeConfig = config;
     this.username = config.usernameFile ? new FileSecret(config.usernameFile) : undefined;
     this.password = config.passwordFile ? new FileSecret(config.passwordFile) : undefined;
     this.secretsSeen = this.secretStamp();
@@ -132,8 +138,9 @@ export class RedisClient {
     } else {
       this.endpoint = undefined;
       this.db = 0;
-      this.mode = "sentinel";
+      this.mode = config.cluster ? "cluster" : "sentinel";
     }
+    this.fastPath = this.mode !== "cluster";
     this.tls = useTls ? (tlsOptions(config.tls) as ConnectionOptions) : undefined;
 
     const options: RedisOptions = {
@@ -154,19 +161,27 @@ export class RedisClient {
       keepAlive: 30_000,
     };
     if (config.url) Object.assign(options, { host: this.endpoint!.host, port: this.endpoint!.port });
-    else {
+    else if (config.sentinels) {
       Object.assign(options, {
-        sentinels: config.sentinels!.map((s) => {
-          const cut = s.lastIndexOf(":");
-          return { host: s.slice(0, cut).replace(/^\[|\]$/g, ""), port: Number(s.slice(cut + 1)) };
-        }),
+        sentinels: config.sentinels.map(splitHostPort),
         name: config.name,
         ...(this.password ? { sentinelPassword: this.password.value } : {}),
         ...(this.tls ? { enableTLSForSentinelMode: true } : {}),
       });
     }
-    this.redis = new Redis(options);
-    this.redis.on("connect", () => this.tap());
+    if (config.cluster) {
+      const redis = new Cluster(config.cluster.map(splitHostPort), clusterOptions(options, this.connectTimeout));
+      // Every node connection gets the tap (nodes connect lazily, and come and go with the topology).
+      redis.on("+node", (node: Redis) => node.on("connect", () => this.tap(node)));
+      this.redis = redis;
+    } else {
+      const redis = new Redis(options);
+      redis.on("connect", () => {
+        this.tap(redis);
+        this.noteMaster(redis);
+      });
+      this.redis = redis;
+    }
     this.redis.on("ready", () => {
       if (this.everReady && this.lastError) log.info({ route: this.route }, "redis connection restored");
       this.everReady = true;
@@ -248,7 +263,13 @@ export class RedisClient {
   /** Where and how a dedicated connection connects: the same server and credentials as the shared one. */
   dedicatedTarget(): DedicatedTarget {
     let endpoint = this.endpoint;
-    if (!endpoint) {
+    if (this.redis instanceof Cluster) {
+      // XXX(redis owner): one master for every dedicated connection. Pub/sub works from any node;
+      // a transaction or blocking command on keys of another master gets Redis' own MOVED error.
+      const node = this.redis.status === "ready" ? this.redis.nodes("master")[0] : undefined;
+      if (!node) throw this.unreachable(new Error("cluster not ready"));
+      endpoint = { host: node.options.host ?? "127.0.0.1", port: node.options.port ?? 6379 };
+    } else if (!endpoint) {
       // Sentinel: the master ioredis resolved is the other end of its live socket.
       const stream = (this.redis as unknown as RedisInternals).stream;
       if (this.redis.status !== "ready" || !stream?.remoteAddress || !stream.remotePort) throw this.unreachable(new Error("no master resolved yet"));
@@ -268,10 +289,13 @@ export class RedisClient {
   }
 
   describe(): RedisTargetDescription & Record<string, unknown> {
-    const config = this.redis.options as RedisOptions & { sentinels?: Array<{ host: string; port: number }>; name?: string };
+    const config = this.routeConfig;
+    const target = this.endpoint ? `${this.endpoint.host}:${this.endpoint.port}` : config.cluster ? config.cluster.join(",") : `${config.name}@${(config.sentinels ?? []).join(",")}`;
     return {
       mode: this.mode,
-      target: this.endpoint ? `${this.endpoint.host}:${this.endpoint.port}` : `${config.name}@${(config.sentinels ?? []).map((s) => `${s.host}:${s.port}`).join(",")}`,
+      target,
+      ...(this.master ? { master: this.master.address, masterSince: this.master.since.toISOString() } : {}),
+      ...(this.redis instanceof Cluster && this.redis.status === "ready" ? { masters: this.redis.nodes("master").map((n) => `${n.options.host}:${n.options.port}`) } : {}),
       db: this.db,
       tls: this.tls !== undefined,
       status: this.redis.status,
@@ -315,6 +339,12 @@ export class RedisClient {
     if (stamp === this.secretsSeen) return;
     this.secretsSeen = stamp;
     const creds = this.credentials();
+    if (this.redis instanceof Cluster) {
+      // New node connections log in with the new secret; live ones keep their login until they reconnect.
+      Object.assign(this.redis.options.redisOptions ?? {}, creds);
+      for (const node of this.redis.nodes()) Object.assign(node.options, creds);
+      return;
+    }
     Object.assign(this.redis.options, creds);
     if (this.redis.status !== "ready" || creds.password === undefined) return;
     const args = creds.username ? [creds.username, creds.password] : [creds.password];
@@ -360,9 +390,20 @@ export class RedisClient {
     });
   }
 
+  /** Sentinel: note the master the connection went to, and when it changed. */
+  private noteMaster(redis: Redis): void {
+    if (this.mode !== "sentinel") return;
+    const stream = (redis as unknown as RedisInternals).stream;
+    if (!stream?.remoteAddress) return;
+    const address = `${stream.remoteAddress}:${stream.remotePort}`;
+    if (this.master?.address === address) return;
+    if (this.master) log.info({ route: this.route, from: this.master.address, to: address }, "redis master changed");
+    this.master = { address, since: new Date() };
+  }
+
   /** Attach the frame tap to a freshly connected socket, ahead of ioredis' own parser. */
-  private tap(): void {
-    const internals = this.redis as unknown as RedisInternals;
+  private tap(redis: Redis): void {
+    const internals = redis as unknown as RedisInternals;
     const stream = internals.stream;
     let k = 0;
     const parser = new ReplyParser((value, raw) => {
@@ -381,6 +422,31 @@ export class RedisClient {
       }
     });
   }
+}
+
+function splitHostPort(s: string): { host: string; port: number } {
+  const cut = s.lastIndexOf(":");
+  return { host: s.slice(0, cut).replace(/^\[|\]$/g, ""), port: Number(s.slice(cut + 1)) };
+}
+
+/**
+ * The Cluster's options from the route's connection options. Failing fast as with one server: no
+ * offline queue at the cluster level, the same reconnect back-off; a few redirections and quick
+ * retries while slots move (a failover or resharding), bounded by the route's deadline anyway.
+ */
+function clusterOptions(node: RedisOptions, connectTimeout: number): ClusterOptions {
+  const { retryStrategy, ...redisOptions } = node;
+  return {
+    redisOptions,
+    enableOfflineQueue: false,
+    enableReadyCheck: true,
+    clusterRetryStrategy: (times) => retryStrategy!(times) as number,
+    maxRedirections: 16,
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    retryDelayOnTryAgain: 100,
+    slotsRefreshTimeout: connectTimeout,
+  };
 }
 
 /** Upper-case a known command's name: ioredis keys its argument/reply transformers (hset, hgetall) by lower-case name. */

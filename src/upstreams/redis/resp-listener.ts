@@ -218,7 +218,16 @@ class Session implements ReplySink<Slot> {
     if (!prepared.ok) {
       this.resolve(slot, NOT_ALLOWED);
       this.tasks.push({ refused: true });
-    } else this.tasks.push({ refused: false, command: prepared.command, slot });
+    } else {
+      const { command } = prepared;
+      if (this.tasks.length === 0 && !this.dedicated && !this.opening && command.blocking === undefined && !STATEFUL.has(command.name)) {
+        // Nothing queued ahead and no connection switch: straight to the shared connection.
+        this.sendShared(command, slot);
+        if (this.slots.length - this.head > MAX_OUTSTANDING) this.pause();
+        return;
+      }
+      this.tasks.push({ refused: false, command, slot });
+    }
     this.pump();
     if (this.slots.length - this.head > MAX_OUTSTANDING) this.pause();
   }
