@@ -112,5 +112,9 @@ routes:
     const write = await fetch(`${attache!.url}/cache/after`, { method: "PUT", body: "failover" });
     expect(write.status).toBe(204);
     expect(cli(replica, "GET", "after")).toBe("failover");
+    // /routes names the master the route follows now, and since when.
+    const routes = JSON.stringify(await (await fetch(`${attache!.adminUrl}/routes`)).json());
+    expect(routes).toContain(`"master":"127.0.0.1:${replica}"`);
+    expect(routes).toMatch(/"masterSince":"\d{4}-/);
   }, 60_000);
 });
