@@ -69,7 +69,15 @@ interface NameInfo {
   counted: string;
   /** By result. */
   counters: Map<string, Counter>;
+  /** The allowlist's verdict (known names only: decided once). */
+  verdict: { allowed: true } | { allowed: false; reason: string };
+  rewrite: ReplyRewriter | undefined;
+  /** blockingMs may say it blocks (it depends on the arguments only for these names). */
+  mayBlock: boolean;
 }
+
+/** Arguments that make every blocking command look blocking to blockingMs (XREAD: BLOCK before STREAMS). */
+const PROBE = ["X", "BLOCK", "1", "1", "1", "1"].map((s) => Buffer.from(s));
 
 /** Counters with counts not yet added (prom-client hashes the labels on every inc: once per turn, not per command). */
 let countsDue: Counter[] = [];
@@ -86,7 +94,7 @@ export class CommandRunner {
   /** Upper-case name → its bytes, whether ioredis knows it, its counters (decided once per name). */
   private readonly names = new Map<string, NameInfo>();
   /** Every unknown name: counted as "other". */
-  private readonly other: NameInfo = { bytes: Buffer.alloc(0), known: false, counted: "other", counters: new Map() };
+  private readonly other: NameInfo = { bytes: Buffer.alloc(0), known: false, counted: "other", counters: new Map(), verdict: { allowed: false, reason: "" }, rewrite: undefined, mayBlock: true };
   private batch: Batch | undefined;
 
   constructor(
@@ -102,17 +110,19 @@ export class CommandRunner {
    * has it, `raw` the command's bytes as the client sent them.
    */
   prepare(args: Buffer[], name = args[0]!.toString("latin1").toUpperCase(), raw?: Buffer): Preparation {
-    const verdict = this.policy.check(name);
+    const info = this.nameInfo(name);
+    // Known names: the verdict was decided once; unknown ones are checked each time (not cached).
+    const verdict = info.known ? info.verdict : this.policy.check(name);
     if (!verdict.allowed) {
       this.count(name, "refused");
       return { ok: false, reason: verdict.reason };
     }
-    const info = this.nameInfo(name);
     if (info.known) args[0] = info.bytes;
     const prefixed = this.namespace.apply(args);
     let unchanged = raw !== undefined && prefixed.length === args.length;
     if (prefixed !== args) for (let i = 1; unchanged && i < args.length; i++) unchanged = prefixed[i] === args[i];
-    return { ok: true, command: { name, args: prefixed, rewrite: this.namespace.rewriter(name), blocking: blockingMs(name, args), wire: unchanged ? raw : undefined } };
+    const rewrite = info.known ? info.rewrite : this.namespace.rewriter(name);
+    return { ok: true, command: { name, args: prefixed, rewrite, blocking: info.known && !info.mayBlock ? undefined : blockingMs(name, args), wire: unchanged ? raw : undefined } };
   }
 
   /** On the route's shared connection, through the route's resilience. */
@@ -215,7 +225,15 @@ export class CommandRunner {
       const lower = name.toLowerCase();
       // Unknown names are not kept: a client sending random names must not grow this map.
       if (!exists(lower)) return this.other;
-      info = { bytes: Buffer.from(name), known: true, counted: lower, counters: new Map() };
+      info = {
+        bytes: Buffer.from(name),
+        known: true,
+        counted: lower,
+        counters: new Map(),
+        verdict: this.policy.check(name),
+        rewrite: this.namespace.rewriter(name),
+        mayBlock: blockingMs(name, PROBE) !== undefined,
+      };
       this.names.set(name, info);
     }
     return info;

@@ -247,6 +247,8 @@ export class ReplyParser {
     const type = b[pos];
     switch (type) {
       case 43: // +
+        // "+OK", the commonest reply, shares one value object.
+        if (lf - pos === 4 && b[pos + 1] === 79 && b[pos + 2] === 75) return { end: lf + 1, value: resp.ok };
         return { end: lf + 1, value: { type: "simple", value: b.toString("latin1", pos + 1, lf - 1) } };
       case 45: // -
         return { end: lf + 1, value: { type: "error", value: b.toString("latin1", pos + 1, lf - 1) } };
