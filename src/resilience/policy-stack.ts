@@ -91,16 +91,22 @@ export class Resilience {
   private async retry<T>(attempt: Attempt<T>, options: ExchangeOptions<T>, deadline: Deadline): Promise<T> {
     const policy = this.route.retry;
     const tries = policy && options.retryable ? policy.attempts : 1;
+    // `on: [timeout]`: each try gets an equal share of the route timeout (until its response head),
+    // and a try that runs out is retried. Without it a try may use all the time that is left.
+    const perTry = tries > 1 && policy!.on.includes("timeout") ? Math.floor(deadline.ms / tries) : 0;
     for (let n = 1; ; n++) {
       let result: T | undefined;
       let error: unknown;
       let outcome: Outcome;
+      const tryDeadline = perTry ? new Deadline(perTry) : undefined;
       try {
-        result = await attempt(deadline.signal, n);
+        result = await attempt(tryDeadline ? AbortSignal.any([deadline.signal, tryDeadline.signal]) : deadline.signal, n);
         outcome = options.outcome(result);
       } catch (err) {
         error = err;
         outcome = classifyError(err) ?? "success";
+      } finally {
+        tryDeadline?.clear();
       }
       const giveUp = () => {
         if (error !== undefined) throw error;

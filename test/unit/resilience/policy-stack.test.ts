@@ -215,3 +215,27 @@ describe("deadline", () => {
     streaming.release();
   });
 });
+
+describe("retry on timeout", () => {
+  /** An attempt that answers only when its signal allows: slow on the first try, quick after. */
+  const slowThenQuick = (calls: { n: number }) => (signal: AbortSignal) =>
+    new Promise<number>((resolve, reject) => {
+      calls.n++;
+      if (calls.n > 1) return resolve(200);
+      signal.addEventListener("abort", () => reject(signal.reason as Error), { once: true });
+    });
+
+  it("gives each try an equal share of the route timeout and retries a try that runs out", async () => {
+    const r = stack({ timeout: 600, retry: { attempts: 3, on: ["timeout"] } });
+    const calls = { n: 0 };
+    expect(await code(r.run(slowThenQuick(calls), http))).toBe(200);
+    expect(calls.n).toBe(2);
+  });
+
+  it("without timeout in `on`, the one try may use the whole deadline, and then it is upstream_timeout", async () => {
+    const r = stack({ timeout: 300, retry: { attempts: 3, on: [503] } });
+    const calls = { n: 0 };
+    expect(await code(r.run(slowThenQuick(calls), http))).toBe("EDEADLINE");
+    expect(calls.n).toBe(1);
+  });
+});
