@@ -4,7 +4,7 @@
  * segments resolved. Encoded "/", "\", "." and NUL, raw "\", "..;"-style segments and ".." above the
  * root are refused, because an upstream might decode them into a path that policy never saw.
  *
- * `lenientForm` is the other half of the defence: the path as the most forgiving upstream could read
+ * `lenientForms` is the other half of the defence: the path as the most forgiving upstream could read
  * it (decoded repeatedly, `;params` and trailing dots dropped, ...). Deny rules are checked against
  * both forms (routing/policy.ts), so no encoding, case or slash trick reaches a denied path (issue 3).
  */
@@ -86,14 +86,16 @@ const TRAILING_SPACES = / +$/;
 const TRAILING_DOTS = /[. ]+$/;
 
 /**
- * A normalised path as the most lenient upstream could read it: percent-decoded until nothing is left
- * (double encoding), "\" as "/", tab/CR/LF dropped (WHATWG URL), cut at NUL, "?" or "#", `;params`
- * dropped from each segment (servlet containers), trailing dots and spaces dropped (Windows, IIS),
- * dot segments resolved (clamped at the root), and no trailing slash (non-strict routers).
- * Undefined when it is the path itself, which is the common case and costs one regex test.
+ * A normalised path as lenient upstreams could read it: percent-decoded until nothing is left (double
+ * encoding), "\\" as "/", tab/CR/LF dropped (WHATWG URL), cut at NUL, "?" or "#", `;params` dropped
+ * from each segment (servlet containers) or kept (WHATWG URL), trailing dots and spaces dropped
+ * (Windows, IIS), dot segments resolved with empty segments collapsed first ("/a//.." → "/") or
+ * counted ("/a//.." → "/a/", as a WHATWG URL does), and no trailing slash (non-strict routers).
+ * Returns the readings that differ from the path itself: none in the common case, which costs one
+ * regex test.
  */
-export function lenientForm(path: string): string | undefined {
-  if (!AMBIGUOUS.test(path)) return undefined;
+export function lenientForms(path: string): string[] {
+  if (!AMBIGUOUS.test(path)) return [];
   let s = path;
   for (let i = 0; i < 8 && s.includes("%"); i++) {
     const next = s.replace(PERCENT, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
@@ -103,19 +105,31 @@ export function lenientForm(path: string): string | undefined {
   s = s.replace(BACKSLASH, "/").replace(CONTROL_WS, "");
   const cut = s.search(CUT);
   if (cut !== -1) s = s.slice(0, cut);
-  const out: string[] = [];
-  for (let seg of s.split("/")) {
+  // Upstreams differ in two ways that matter: whether `;params` are dropped before dot segments are
+  // resolved (servlet containers) or kept as part of the segment (WHATWG URL), and whether an empty
+  // segment counts. Every combination is a reading a deny rule must see.
+  const raw = s.split("/");
+  const stripped = raw.map((seg) => {
     const semi = seg.indexOf(";");
-    if (semi !== -1) seg = seg.slice(0, semi);
-    seg = seg.replace(TRAILING_SPACES, "");
-    if (seg === "..") out.pop();
-    else if (seg !== ".") {
-      seg = seg.replace(TRAILING_DOTS, "");
-      if (seg !== "") out.push(seg);
-    }
+    return semi === -1 ? seg : seg.slice(0, semi);
+  });
+  const forms = new Set<string>();
+  for (const segments of [stripped, raw]) {
+    for (const emptyIsSegment of [false, true]) forms.add(resolveLeniently(segments, emptyIsSegment));
   }
-  const lenient = "/" + out.join("/");
-  return lenient === path ? undefined : lenient;
+  forms.delete(path);
+  return [...forms];
+}
+
+function resolveLeniently(segments: readonly string[], emptyIsSegment: boolean): string {
+  const out: string[] = [];
+  for (const segment of segments.slice(1)) {
+    const seg = segment.replace(TRAILING_SPACES, "");
+    if (seg === "..") out.pop();
+    else if (seg === "." || (seg === "" && !emptyIsSegment)) continue;
+    else out.push(seg.replace(TRAILING_DOTS, ""));
+  }
+  return "/" + out.filter((seg) => seg !== "").join("/");
 }
 
 function bad(message: string): AttacheError {

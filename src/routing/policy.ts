@@ -1,7 +1,7 @@
 /** Route policy: allowed methods and allow/deny path rules (deny wins), checked on the forwarded path. */
 import { AttacheError } from "../errors.js";
 import type { PathRuleConfig } from "../config/schema.js";
-import { lenientForm } from "./normalize-path.js";
+import { lenientForms } from "./normalize-path.js";
 
 interface CompiledRule {
   regex: RegExp;
@@ -27,7 +27,7 @@ export class RoutePolicy {
 
   /**
    * Throws method_not_allowed or path_denied; `path` is the normalised path after the prefix.
-   * Deny rules see the path and its lenient form (normalize-path.ts): whatever an upstream could
+   * Deny rules see the path and its lenient readings (normalize-path.ts): whatever an upstream could
    * decode the path into, a deny rule on that is a deny. Allow rules see the path only, so that
    * leniency never widens what is allowed.
    */
@@ -36,9 +36,9 @@ export class RoutePolicy {
       throw new AttacheError("method_not_allowed", `route ${this.route}: method ${method} is not allowed (allowed: ${this.allowHeader})`, { route: this.route });
     }
     if (this.deny.length > 0) {
-      const lenient = lenientForm(path);
+      const lenient = lenientForms(path);
       for (const rule of this.deny) {
-        if (applies(rule, method, path) || (lenient !== undefined && applies(rule, method, lenient))) throw denied(this.route, method, path);
+        if (applies(rule, method, path) || lenient.some((form) => applies(rule, method, form))) throw denied(this.route, method, path);
       }
     }
     if (this.allow && !this.allow.some((rule) => applies(rule, method, path))) throw denied(this.route, method, path);
