@@ -253,3 +253,17 @@ describe("RESP listener: Redis outage and recovery", () => {
     expect(reply).toBe("$-1\r\n"); // a fresh server without persistence: the key is gone, the route works
   });
 });
+
+describe("RESP listener: shutdown", () => {
+  it("closing attache does not wait for connected RESP clients: they are disconnected", async () => {
+    const s = await startStack("");
+    const client = new Socket();
+    await new Promise<void>((resolve, reject) => client.connect(s.resp, "127.0.0.1", resolve).once("error", reject));
+    const disconnected = new Promise<void>((resolve) => client.once("close", () => resolve()));
+    // A client that stays connected must not hold the close up (it used to wait for the client to leave).
+    const closed = Promise.race([s.attache.running.close().then(() => "closed"), new Promise((r) => setTimeout(() => r("still waiting"), 3000))]);
+    expect(await closed).toBe("closed");
+    await disconnected;
+    await s.stop();
+  });
+});

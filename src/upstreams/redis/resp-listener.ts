@@ -116,6 +116,8 @@ export class RespListener {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Clients first: server.close() waits for every connection to end, and RESP clients stay connected.
+    for (const session of this.sessions) session.destroy();
     const shared = servers.get(this.address);
     if (shared) {
       shared.owners = shared.owners.filter((o) => o !== this);
@@ -124,7 +126,6 @@ export class RespListener {
         await new Promise<void>((resolve) => shared.server.close(() => resolve()));
       }
     }
-    for (const session of this.sessions) session.destroy();
   }
 }
 
