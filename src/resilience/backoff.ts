@@ -1,3 +1,5 @@
+import type { DeadlineSignal } from "./deadline.js";
+
 /** Exponential back-off with full jitter (AWS architecture blog), capped by maxBackoff. */
 
 export function backoffDelay(attempt: number, base: number, cap: number, random: () => number = Math.random): number {
@@ -13,7 +15,7 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+export function sleep(ms: number, signal?: DeadlineSignal): Promise<void> {
   return new Promise((resolve) => {
     if (ms <= 0) return resolve();
     const timer = setTimeout(done, ms);

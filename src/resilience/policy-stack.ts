@@ -15,7 +15,7 @@ import { backoffDelay, sleep } from "./backoff.js";
 import { Breaker } from "./breaker.js";
 import { Bulkhead } from "./bulkhead.js";
 import { classifyError, isFailure, retryCovers, type Outcome } from "./classify.js";
-import { Deadline } from "./deadline.js";
+import { Deadline, type DeadlineSignal } from "./deadline.js";
 
 export interface ExchangeOptions<T> {
   /** Idempotent method and a body that can be sent again: only then may `retry` try again. */
@@ -38,7 +38,7 @@ export interface Admitted<T> {
   release(): void;
 }
 
-export type Attempt<T> = (signal: AbortSignal, attempt: number) => Promise<T>;
+export type Attempt<T> = (signal: DeadlineSignal, attempt: number) => Promise<T>;
 
 export class Resilience {
   readonly bulkhead: Bulkhead;
@@ -98,9 +98,9 @@ export class Resilience {
       let result: T | undefined;
       let error: unknown;
       let outcome: Outcome;
-      const tryDeadline = perTry ? new Deadline(perTry) : undefined;
+      const tryDeadline = perTry ? new Deadline(perTry, deadline) : undefined;
       try {
-        result = await attempt(tryDeadline ? AbortSignal.any([deadline.signal, tryDeadline.signal]) : deadline.signal, n);
+        result = await attempt(tryDeadline ?? deadline, n);
         outcome = options.outcome(result);
       } catch (err) {
         error = err;

@@ -23,6 +23,7 @@ import { classifyError, classifyStatus } from "../../resilience/classify.js";
 import { Pool } from "../../resilience/pool.js";
 import type { RequestContext, Upstream } from "../upstream.js";
 import { Balancer, type Slot } from "./balancer.js";
+import type { DeadlineSignal } from "../../resilience/deadline.js";
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 /** How a reused socket that the upstream had closed fails: "socket hang up", or a write into the closed socket. */
@@ -147,7 +148,7 @@ export class HttpUpstream implements Upstream {
   }
 
   /** One try against one endpoint; resolves with the response head, its body still to read. */
-  private attempt(ctx: RequestContext, signal: AbortSignal, tried: Set<Slot>, body: Buffer | undefined, hasBody: boolean, replayable: boolean): Promise<IncomingMessage> {
+  private attempt(ctx: RequestContext, signal: DeadlineSignal, tried: Set<Slot>, body: Buffer | undefined, hasBody: boolean, replayable: boolean): Promise<IncomingMessage> {
     const slot = this.balancer.pick(tried);
     if (!slot) return Promise.reject(noEndpoint(ctx.route.config.name));
     tried.add(slot);
@@ -216,7 +217,7 @@ export class HttpUpstream implements Upstream {
     });
   }
 
-  private send(ctx: RequestContext, slot: Slot, signal: AbortSignal): ClientRequest {
+  private send(ctx: RequestContext, slot: Slot, signal: DeadlineSignal): ClientRequest {
     const { endpoint } = slot;
     const headers = upstreamRequestHeaders(ctx.req, ctx.route as Route, ctx.requestId);
     this.options.authorize?.(headers);

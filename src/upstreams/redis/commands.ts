@@ -21,6 +21,7 @@ import type { DedicatedConnection, Frame } from "./dedicated-connection.js";
 import type { KeyNamespace, ReplyRewriter } from "./key-namespace.js";
 import { RawCommand, type RedisClient } from "./redis-client.js";
 import { encodeCommand, type RespValue } from "./resp-codec.js";
+import type { DeadlineSignal } from "../../resilience/deadline.js";
 
 /** Commands that put a connection in a state only its own client may see: they need a dedicated connection. */
 export const STATEFUL: ReadonlySet<string> = new Set(["MULTI", "WATCH", "SELECT", "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"]);
@@ -192,7 +193,7 @@ export class CommandRunner {
   }
 
   /** The bulkhead/deadline/breaker stack around one command; counts the outcome. */
-  async run<T>(resilience: Resilience, command: Prepared, attempt: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  async run<T>(resilience: Resilience, command: Prepared, attempt: (signal: DeadlineSignal) => Promise<T>): Promise<T> {
     const timeout = command.blocking === undefined ? this.route.timeout : command.blocking === Infinity ? FOREVER_MS : Math.min(FOREVER_MS, command.blocking + this.route.timeout);
     try {
       const admitted = await resilience.exchange((signal) => attempt(signal), { retryable: false, streaming: false, outcome: () => "success", discard: () => {} }, timeout);
@@ -315,7 +316,7 @@ class Batch {
     this.fail?.(err);
   }
 
-  private attempt(signal: AbortSignal): Promise<void> {
+  private attempt(signal: DeadlineSignal): Promise<void> {
     const client = this.runner.client;
     const state = client.rawState();
     if (state === "down") return Promise.reject(client.unreachable(new Error(`connection is ${client.status}`)));

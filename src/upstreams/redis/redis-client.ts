@@ -27,6 +27,7 @@ import { log } from "../../observability/log.js";
 import { tlsOptions } from "../http/tls.js";
 import { DedicatedConnection, type DedicatedTarget, type Frame } from "./dedicated-connection.js";
 import { ReplyParser, type RespValue } from "./resp-codec.js";
+import type { DeadlineSignal } from "../../resilience/deadline.js";
 
 /** How often a rotated password/username file is looked for (FileSecret does the watching). */
 const SECRET_POLL_MS = 1_000;
@@ -209,7 +210,7 @@ export class RedisClient {
    * Resolves with the reply frame, Redis error replies included; rejects with upstream_unreachable
    * when Redis cannot be reached, or with the signal's reason (the route deadline).
    */
-  async call(args: readonly Buffer[], signal?: AbortSignal): Promise<Frame> {
+  async call(args: readonly Buffer[], signal?: DeadlineSignal): Promise<Frame> {
     if (this.redis.status !== "ready") await this.whenReady(signal);
     const cmd: Tagged = new Command(commandName(args[0]!), args.slice(1));
     this.cork();
@@ -256,7 +257,7 @@ export class RedisClient {
   }
 
   /** Before the first ready: resolves once it is (bounded by `signal`); rejects when Redis is away. */
-  ready(signal?: AbortSignal): Promise<void> {
+  ready(signal?: DeadlineSignal): Promise<void> {
     return this.whenReady(signal);
   }
 
@@ -355,7 +356,7 @@ export class RedisClient {
   }
 
   /** Before the first ready: wait for it (bounded by the deadline). After: Redis is away, fail now. */
-  private whenReady(signal?: AbortSignal): Promise<void> {
+  private whenReady(signal?: DeadlineSignal): Promise<void> {
     const status = this.redis.status;
     if (this.closed || this.everReady || !["wait", "connecting", "connect"].includes(status)) {
       return Promise.reject(this.unreachable(new Error(`connection is ${status}`)));
@@ -456,7 +457,7 @@ function commandName(arg: Buffer): string {
   return exists(lower) ? lower.toUpperCase() : arg.toString();
 }
 
-function abortable<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+function abortable<T>(promise: Promise<T>, signal?: DeadlineSignal): Promise<T> {
   if (!signal) return promise;
   if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise<T>((resolve, reject) => {

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { ResolvedRoute } from "../../../src/config/validate.js";
 import { AttacheError } from "../../../src/errors.js";
 import { Resilience, type ExchangeOptions } from "../../../src/resilience/policy-stack.js";
+import type { DeadlineSignal } from "../../../src/resilience/deadline.js";
 
 const opened: Resilience[] = [];
 afterEach(() => {
@@ -192,7 +193,7 @@ describe("deadline", () => {
   it("aborts a hanging attempt with EDEADLINE, which the breaker counts", async () => {
     const r = stack({ timeout: 80, circuitBreaker: { volumeThreshold: 1 } });
     let aborted = false;
-    const hang = (signal: AbortSignal) =>
+    const hang = (signal: DeadlineSignal) =>
       new Promise<number>((_, reject) =>
         signal.addEventListener("abort", () => {
           aborted = true;
@@ -218,7 +219,7 @@ describe("deadline", () => {
 
 describe("retry on timeout", () => {
   /** An attempt that answers only when its signal allows: slow on the first try, quick after. */
-  const slowThenQuick = (calls: { n: number }) => (signal: AbortSignal) =>
+  const slowThenQuick = (calls: { n: number }) => (signal: DeadlineSignal) =>
     new Promise<number>((resolve, reject) => {
       calls.n++;
       if (calls.n > 1) return resolve(200);
