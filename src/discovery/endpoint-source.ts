@@ -9,6 +9,8 @@ export interface Endpoint {
   readonly port: number;
   /** Path prefix of the endpoint URL, "" or "/base" (no trailing slash). */
   readonly basePath: string;
+  /** The Host header for it: "host" on the scheme's default port, else "host:port". */
+  readonly authority: string;
 }
 
 /** Emits "change" with the new endpoint list whenever it changes. */
@@ -27,5 +29,5 @@ export function endpointFromUrl(url: string): Endpoint {
   const port = u.port ? Number(u.port) : protocol === "https:" ? 443 : 80;
   const host = u.hostname.replace(/^\[|\]$/g, "");
   const basePath = u.pathname.replace(/\/+$/, "");
-  return Object.freeze({ id: `${protocol}//${u.host}${basePath}`, protocol, host, port, basePath });
+  return Object.freeze({ id: `${protocol}//${u.host}${basePath}`, protocol, host, port, basePath, authority: u.host });
 }

@@ -17,7 +17,7 @@ export interface Origin {
 }
 
 /** Unmatched paths echo method, url and headers as JSON. */
-export async function startOrigin(): Promise<Origin> {
+export async function startOrigin(host = "127.0.0.1"): Promise<Origin> {
   const routes: Array<[string, Handler]> = [];
   const server = createServer((req, res) => {
     origin.requests++;
@@ -31,11 +31,11 @@ export async function startOrigin(): Promise<Origin> {
     });
   });
   server.on("connection", () => origin.connections++);
-  const port = await listenOn(server);
+  const port = await listenOn(server, host);
   const origin: Origin = {
     server,
     port,
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
     requests: 0,
     connections: 0,
     route(prefix, handler) {

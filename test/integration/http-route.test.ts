@@ -154,6 +154,19 @@ describe("headers", () => {
     const answer = await send(attache.url, "/a/authz", { headers: { authorization: "Bearer app-token" } });
     expect(answer.json.headers.authorization).toBe("Bearer app-token");
   });
+
+  it("sends the endpoint's authority as Host, brackets and all for an IPv6 endpoint", async () => {
+    const v6 = await startOrigin("::1");
+    const local = await startAttache(`routes:\n  - { prefix: /v6, upstream: { http: { endpoints: ["http://[::1]:${v6.port}"] } } }\n`);
+    try {
+      const answer = await send(local.url, "/v6/x");
+      expect(answer.json.headers.host).toBe(`[::1]:${v6.port}`);
+      expect((await send(attache.url, "/a/host")).json.headers.host).toBe(`127.0.0.1:${a.port}`);
+    } finally {
+      await local.stop();
+      await v6.close();
+    }
+  });
 });
 
 describe("Host guard (DNS rebinding)", () => {

@@ -6,7 +6,7 @@
  * carries the WebSocket/SPDY upgrades, where its handling of the raw socket is worth having.
  * The kubernetes upstream composes this class with credentials, default deny and Status errors.
  */
-import { request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
+import { request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, type RequestOptions } from "node:http";
 import { request as httpsRequest, type AgentOptions } from "node:https";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
@@ -221,16 +221,16 @@ export class HttpUpstream implements Upstream {
     const { endpoint } = slot;
     const headers = upstreamRequestHeaders(ctx.req, ctx.route as Route, ctx.requestId);
     this.options.authorize?.(headers);
-    const request = endpoint.protocol === "https:" ? httpsRequest : httpRequest;
-    const proxyReq = request({
+    headers.host = endpoint.authority;
+    const options: RequestOptions = {
       agent: this.pool.agent(endpoint.protocol),
       host: endpoint.host,
       port: endpoint.port,
       method: ctx.req.method,
       path: endpoint.basePath + ctx.path + ctx.query,
-      headers: { ...headers, host: endpoint.port === (endpoint.protocol === "https:" ? 443 : 80) ? endpoint.host : `${endpoint.host}:${endpoint.port}` },
-      ...(endpoint.protocol === "https:" ? this.options.tls : {}),
-    });
+      headers,
+    };
+    const proxyReq = endpoint.protocol === "https:" ? httpsRequest({ ...options, ...this.options.tls }) : httpRequest(options);
     // Connect timeout: only while a new socket is connecting; a pooled one is already connected.
     proxyReq.once("socket", (socket) => {
       if (!socket.connecting) return;
