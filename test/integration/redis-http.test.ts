@@ -2,41 +2,10 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
-import { freePort, startRedis, type RedisServer } from "../harness/redis-server.js";
+import { startRedisRoute, type RedisRoute } from "../harness/redis-route.js";
 
-interface Stack {
-  redis: RedisServer;
-  attache: AttacheUnderTest;
-  base: string;
-  stop(): Promise<void>;
-}
-
-async function startStack(redisYaml: string, routeExtra = ""): Promise<Stack> {
-  const redis = await startRedis();
-  const root = [
-    `listen: 127.0.0.1:${await freePort()}`,
-    `admin: 127.0.0.1:${await freePort()}`,
-    "routes:",
-    "  - prefix: /cache",
-    ...(routeExtra ? [routeExtra] : []),
-    "    upstream:",
-    "      redis:",
-    `        url: ${redis.url}`,
-    "        passwordFile: secrets/redis-password",
-    ...redisYaml.split("\n").filter(Boolean).map((l) => `        ${l}`),
-  ].join("\n");
-  const attache = await startAttache({ root, files: { "secrets/redis-password": redis.password } });
-  return {
-    redis,
-    attache,
-    base: `${attache.url}/cache`,
-    async stop() {
-      await attache.stop();
-      await redis.stop();
-    },
-  };
-}
+type Stack = RedisRoute;
+const startStack = (redisYaml: string, routeExtra = "") => startRedisRoute(redisYaml, { routeExtra });
 
 const post = (url: string, body: unknown) => fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) });
 

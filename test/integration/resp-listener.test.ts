@@ -4,43 +4,11 @@ import fc from "fast-check";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeCommand } from "../../src/upstreams/redis/resp-codec.js";
-import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
-import { freePort, respExchange, run, startRedis, type RedisServer } from "../harness/redis-server.js";
+import { startRedisRoute, type RedisRoute } from "../harness/redis-route.js";
+import { respExchange, run, startRedis, type RedisServer } from "../harness/redis-server.js";
 
-interface Stack {
-  redis: RedisServer;
-  attache: AttacheUnderTest;
-  resp: number;
-  stop(): Promise<void>;
-}
-
-async function startStack(redisYaml: string, routeExtra = ""): Promise<Stack> {
-  const redis = await startRedis();
-  const resp = await freePort();
-  const root = [
-    `listen: 127.0.0.1:${await freePort()}`,
-    `admin: 127.0.0.1:${await freePort()}`,
-    "routes:",
-    "  - prefix: /cache",
-    ...(routeExtra ? [routeExtra] : []),
-    "    upstream:",
-    "      redis:",
-    `        url: ${redis.url}`,
-    "        passwordFile: redis-password",
-    `        listen: 127.0.0.1:${resp}`,
-    ...redisYaml.split("\n").filter(Boolean).map((l) => `        ${l}`),
-  ].join("\n");
-  const attache = await startAttache({ root, files: { "redis-password": redis.password } });
-  return {
-    redis,
-    attache,
-    resp,
-    async stop() {
-      await attache.stop();
-      await redis.stop();
-    },
-  };
-}
+type Stack = RedisRoute;
+const startStack = (redisYaml: string, routeExtra = "") => startRedisRoute(redisYaml, { routeExtra, resp: true });
 
 const cli = (port: number, ...args: string[]) => run("redis-cli", ["-p", String(port), ...args]);
 
