@@ -2,7 +2,7 @@
  * A redis route with `sentinels` + `name` against real processes: a master, a replica and a sentinel
  * (Debian's redis-server and redis-sentinel). Kill the master; the sentinel promotes the replica and
  * the route keeps working on the new master, with no change to the app or the config.
- * Skipped when redis-server or redis-sentinel is not installed (.ci/run installs both).
+ * redis-server and redis-sentinel come from npm test's preflight (test/preflight.mjs).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -12,8 +12,6 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
 
-const installed = (bin: string) => spawnSync("sh", ["-c", `command -v ${bin}`]).status === 0;
-const haveRedis = installed("redis-server") && installed("redis-sentinel") && installed("redis-cli");
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -36,7 +34,7 @@ async function until(check: () => boolean | Promise<boolean>, what: string, ms =
   }
 }
 
-describe.skipIf(!haveRedis)("a redis route with sentinels", () => {
+describe("a redis route with sentinels", () => {
   const dir = mkdtempSync(join(tmpdir(), "attache-sentinel-"));
   const processes: ChildProcess[] = [];
   let master = 0;
