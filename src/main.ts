@@ -2,9 +2,6 @@
 /** The `attache` binary: argv → verb; exit codes 0 ok, 1 invalid config or start failure, 2 usage (DESIGN §1). */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { runCommand } from "./cli/run.js";
-import { routesCommand } from "./cli/routes.js";
-import { validateCommand } from "./cli/validate.js";
 
 const HELP = `attache — config-driven ambassador sidecar
 
@@ -46,13 +43,14 @@ async function main(argv: string[]): Promise<number> {
   }
   const verb = positionals[0] ?? "run";
   const options = { configPath: values.config };
+  // Each verb loads only what it needs: `validate` in a team's CI must not pay for ioredis, express & co.
   switch (verb) {
     case "run":
-      return runCommand(options);
+      return (await import("./cli/run.js")).runCommand(options);
     case "validate":
-      return validateCommand(options);
+      return (await import("./cli/validate.js")).validateCommand(options);
     case "routes":
-      return routesCommand(options);
+      return (await import("./cli/routes.js")).routesCommand(options);
     default:
       process.stderr.write(`attache: unknown command ${verb}\n${HELP}`);
       return 2;
