@@ -24,6 +24,7 @@ import { assemble, checkRootFile, checkRouteFile, includeOf, type CheckedFile, t
 import { configureLog, log } from "../observability/log.js";
 import { forgetRoute, metrics } from "../observability/metrics.js";
 import { RouteTable, type UpstreamFactory } from "../routing/route-table.js";
+import { loadUpstreamKinds } from "../upstreams/create-upstream.js";
 import { routeKey } from "../routing/route.js";
 import { makeGeneration, type State } from "./generation.js";
 import { splitAddress } from "./listen.js";
@@ -272,6 +273,7 @@ export class Reloader {
    * `127.0.0.1:6380`) cannot be shared: the old route is closed first and its RESP clients reconnect.
    */
   private async build(config: Config): Promise<RouteTable> {
+    await loadUpstreamKinds(config);
     const previous = this.o.state.current.table;
     const keys = new Set(config.routes.map(routeKey));
     const oldKeys = new Set(previous.routes.map((r) => r.key));
@@ -291,8 +293,7 @@ export class Reloader {
     }
     // Routes closed above (or by an earlier failed build) must not be carried over.
     const reusable = previous.routes.filter((r) => !this.o.retirement.isClosed(r.upstream));
-    // RouteTable.build reads only `previous.routes`.
-    const table = RouteTable.build(config, this.o.createUpstream, { routes: reusable } as unknown as RouteTable);
+    const table = RouteTable.build(config, this.o.createUpstream, { routes: reusable });
     const kept = new Set(reusable.map((r) => r.upstream));
     const fresh = table.routes.filter((r) => !kept.has(r.upstream));
     const bound = await Promise.allSettled(fresh.map((r) => readyOf(r.upstream)));

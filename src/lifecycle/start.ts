@@ -7,7 +7,7 @@ import { createAdminServer } from "../admin/admin-server.js";
 import { configureLog, log } from "../observability/log.js";
 import { createProxyServer } from "../proxy/listener.js";
 import { RouteTable, type UpstreamFactory } from "../routing/route-table.js";
-import { createUpstream } from "../upstreams/create-upstream.js";
+import { createUpstream, loadUpstreamKinds } from "../upstreams/create-upstream.js";
 import { Closer } from "./closer.js";
 import { drain } from "./drain.js";
 import { makeGeneration, State } from "./generation.js";
@@ -44,6 +44,7 @@ export async function start(options: FindOptions = {}, startOptions: StartOption
 
   // Every upstream counts its requests in flight, so a reload can close a replaced one once idle.
   const createTracked = attributeFailures((...args: Parameters<UpstreamFactory>) => trackInflight(createUpstream(...args)));
+  await loadUpstreamKinds(config);
   let table: RouteTable;
   try {
     table = RouteTable.build(config, createTracked);

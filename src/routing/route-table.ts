@@ -20,7 +20,7 @@ export class RouteTable {
    * Compile every route. Routes whose key matches one in `previous` keep that route's upstream and
    * resilience (pools, breaker state, Redis connections), as DESIGN §5 asks of a reload.
    */
-  static build(config: Config, createUpstream: UpstreamFactory, previous?: RouteTable): RouteTable {
+  static build(config: Config, createUpstream: UpstreamFactory, previous?: { readonly routes: readonly Route[] }): RouteTable {
     const reusable = new Map(previous?.routes.map((r) => [r.key, r]));
     const built: Route[] = [];
     try {

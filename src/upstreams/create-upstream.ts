@@ -1,9 +1,8 @@
 /** Route config → Upstream, by kind: one named factory per upstream kind. */
-import type { ResolvedRoute } from "../config/validate.js";
+import type { Config, ResolvedRoute } from "../config/validate.js";
 import { StaticSource } from "../discovery/static.js";
 import { afterFirstResolution, createEndpointSource } from "../discovery/create-source.js";
 import { HttpUpstream } from "./http/http-upstream.js";
-import { createRedisUpstream } from "./redis/redis-upstream.js";
 import { createKubernetesUpstream } from "./kubernetes/kubernetes-upstream.js";
 import { tlsOptions } from "./http/tls.js";
 import type { Upstream } from "./upstream.js";
@@ -13,10 +12,21 @@ import { FileSecret } from "../config/secrets.js";
 /** The route's Resilience is built first and handed over: upstreams that serve outside an HTTP request (RESP) need it. */
 type Factory = (route: ResolvedRoute, resilience: Resilience) => Upstream;
 
+/** ioredis & co. are loaded only when a config has a redis route: start-up time is per pod (issue 10). */
+let redisModule: typeof import("./redis/redis-upstream.js") | undefined;
+
+/** Load the modules of the upstream kinds `config` uses; call before building its route table. */
+export async function loadUpstreamKinds(config: Config): Promise<void> {
+  if (!redisModule && config.routes.some((r) => r.upstream.redis)) redisModule = await import("./redis/redis-upstream.js");
+}
+
 const factories: Record<"http" | "kubernetes" | "redis", Factory> = {
   http: createHttpUpstream,
   kubernetes: createKubernetesUpstream,
-  redis: createRedisUpstream,
+  redis: (route, resilience) => {
+    if (!redisModule) throw new Error(`route ${route.name}: loadUpstreamKinds() was not called before the route table was built`);
+    return redisModule.createRedisUpstream(route, resilience);
+  },
 };
 
 export function createUpstream(route: ResolvedRoute, resilience: Resilience): Upstream {
