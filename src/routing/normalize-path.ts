@@ -105,29 +105,31 @@ export function lenientForms(path: string): string[] {
   s = s.replace(BACKSLASH, "/").replace(CONTROL_WS, "");
   const cut = s.search(CUT);
   if (cut !== -1) s = s.slice(0, cut);
-  // Upstreams differ in two ways that matter: whether `;params` are dropped before dot segments are
-  // resolved (servlet containers) or kept as part of the segment (WHATWG URL), and whether an empty
-  // segment counts. Every combination is a reading a deny rule must see.
-  const raw = s.split("/");
-  const stripped = raw.map((seg) => {
-    const semi = seg.indexOf(";");
-    return semi === -1 ? seg : seg.slice(0, semi);
-  });
+  // Upstreams differ in ways that matter: a forgiving server drops `;params` (servlet containers) and
+  // trailing dots and spaces (Windows, IIS) before it resolves dot segments; a WHATWG URL parser keeps
+  // every segment as it is ("..;x" and ".. " are names, not dot segments). Either may or may not count
+  // an empty segment. Every combination is a reading a deny rule must see.
+  const segments = s.split("/").slice(1);
   const forms = new Set<string>();
-  for (const segments of [stripped, raw]) {
-    for (const emptyIsSegment of [false, true]) forms.add(resolveLeniently(segments, emptyIsSegment));
+  for (const forgiving of [true, false]) {
+    for (const emptyIsSegment of [false, true]) forms.add(resolveLeniently(segments, forgiving, emptyIsSegment));
   }
   forms.delete(path);
   return [...forms];
 }
 
-function resolveLeniently(segments: readonly string[], emptyIsSegment: boolean): string {
+function resolveLeniently(segments: readonly string[], forgiving: boolean, emptyIsSegment: boolean): string {
   const out: string[] = [];
-  for (const segment of segments.slice(1)) {
-    const seg = segment.replace(TRAILING_SPACES, "");
+  for (const segment of segments) {
+    let seg = segment;
+    if (forgiving) {
+      const semi = seg.indexOf(";");
+      if (semi !== -1) seg = seg.slice(0, semi);
+      seg = seg.replace(TRAILING_SPACES, "");
+    }
     if (seg === "..") out.pop();
     else if (seg === "." || (seg === "" && !emptyIsSegment)) continue;
-    else out.push(seg.replace(TRAILING_DOTS, ""));
+    else out.push(forgiving ? seg.replace(TRAILING_DOTS, "") : seg);
   }
   return "/" + out.filter((seg) => seg !== "").join("/");
 }
