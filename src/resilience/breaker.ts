@@ -46,8 +46,10 @@ export class Breaker {
       rollingCountBuckets: config.rollingCountBuckets,
       // errorFilter returns true for what must NOT count. Upstream faults count: a failed result (a 5xx,
       // carried as FailedResult), a network failure or a deadline (classify.ts), our own 5xx. A client that
-      // went away or sent too large a body says nothing about the upstream.
-      errorFilter: (err: unknown) => !countsAsFailure(err),
+      // went away or sent too large a body says nothing about the upstream. Except for the half-open
+      // probe: opossum takes a filtered error as a success, and a probe that proved nothing must not
+      // close the breaker, so it re-opens it for another resetTimeout.
+      errorFilter: (err: unknown) => !countsAsFailure(err) && !this.cb.halfOpen,
     });
     this.cb.on("open", () => {
       this.openedAt = Date.now();

@@ -89,6 +89,16 @@ describe("breaker", () => {
     expect(r.breaker.state).toBe("open");
   });
 
+  it("a half-open probe whose client went away proves nothing: the breaker opens again", async () => {
+    const r = stack({ circuitBreaker: { resetTimeout: 100 } });
+    for (let i = 0; i < 4; i++) await code(r.run(async () => 503, http));
+    await sleep(150);
+    expect(r.breaker.state).toBe("half-open");
+    const gone = Object.assign(new Error("client went away"), { code: "ERR_CLIENT_GONE" });
+    await code(r.run(async () => Promise.reject(gone), http));
+    expect(r.breaker.state).toBe("open");
+  });
+
   it("counts network failures and deadlines, not a client that went away", async () => {
     const r = stack({ circuitBreaker: { volumeThreshold: 2 } });
     const gone = Object.assign(new Error("client went away"), { code: "ERR_CLIENT_GONE" });
