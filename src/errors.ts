@@ -39,10 +39,6 @@ export class AttacheError extends Error {
   }
 }
 
-export function isAttacheError(err: unknown): err is AttacheError {
-  return err instanceof AttacheError;
-}
-
 /**
  * Any error → AttacheError, keeping the original as `cause`. Network errors become
  * upstream_unreachable, deadlines upstream_timeout; the breaker and bulkhead already throw ours.

@@ -240,16 +240,10 @@ export const routeFileSchema = z.strictObject({
 export type RootFileConfig = z.output<typeof rootSchema>;
 export type RouteFileConfig = z.output<typeof routeFileSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
-export type UpstreamConfig = RouteConfig["upstream"];
-export type HttpUpstreamConfig = z.output<typeof httpUpstream>;
 export type KubernetesUpstreamConfig = z.output<typeof kubernetesUpstream>;
-export type RedisUpstreamConfig = z.output<typeof redisUpstream>;
-export type DiscoveryConfig = z.output<typeof discovery>;
 export type TlsConfig = z.output<typeof tls>;
 export type RetryConfig = z.output<typeof retry>;
 export type CircuitBreakerConfig = z.output<typeof circuitBreaker>;
 export type PoolConfig = z.output<typeof pool>;
-export type DefaultsConfig = z.output<typeof defaultsSchema>;
 export type PathRuleConfig = z.output<typeof pathRule>;
-export type HttpMethod = (typeof METHODS)[number];
 export { METHODS };
