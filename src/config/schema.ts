@@ -246,4 +246,3 @@ export type RetryConfig = z.output<typeof retry>;
 export type CircuitBreakerConfig = z.output<typeof circuitBreaker>;
 export type PoolConfig = z.output<typeof pool>;
 export type PathRuleConfig = z.output<typeof pathRule>;
-export { METHODS };
