@@ -40,9 +40,15 @@ export class State {
     if (this.inflight === 0) for (const wake of this.idleWaiters) wake();
   }
 
-  /** Milliseconds since the last request started or ended. */
+  /**
+   * Milliseconds since the last request started or ended: HTTP requests, and every exchange of every
+   * route's resilience stack, so RESP commands (which never pass the pipeline) keep the drain waiting too.
+   */
   idleFor(): number {
-    return this.inflight > 0 ? 0 : Date.now() - this.lastChange;
+    const now = Date.now();
+    let idle = this.inflight > 0 ? 0 : now - this.lastChange;
+    for (const route of this.current.table.routes) idle = Math.min(idle, route.resilience.bulkhead.idleFor(now));
+    return idle;
   }
 
   /** Resolves the next time nothing is in flight (at once if nothing is). */

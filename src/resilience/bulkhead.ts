@@ -6,6 +6,8 @@ import { AttacheError } from "../errors.js";
 
 export class Bulkhead {
   private inflight = 0;
+  /** When an exchange last started or ended: the drain waits for every route to be idle (DESIGN §5). */
+  private lastChange = Date.now();
 
   constructor(
     private readonly route: string,
@@ -18,10 +20,17 @@ export class Bulkhead {
       throw new AttacheError("overloaded", `route ${this.route}: ${this.max} requests in flight (maxConcurrent)`, { route: this.route });
     }
     this.inflight++;
+    this.lastChange = Date.now();
   }
 
   release(): void {
     this.inflight--;
+    this.lastChange = Date.now();
+  }
+
+  /** Milliseconds without an exchange in flight (0 while one is). */
+  idleFor(now = Date.now()): number {
+    return this.inflight > 0 ? 0 : now - this.lastChange;
   }
 
   get active(): number {

@@ -13,10 +13,11 @@ export interface RedisRoute {
 }
 
 /** `redisYaml`: extra keys of the redis upstream; `routeExtra`: extra route lines (already indented). */
-export async function startRedisRoute(redisYaml: string, options: { routeExtra?: string; resp?: boolean } = {}): Promise<RedisRoute> {
+export async function startRedisRoute(redisYaml: string, options: { routeExtra?: string; resp?: boolean; rootExtra?: string } = {}): Promise<RedisRoute> {
   const redis = await startRedis();
   const resp = options.resp ? await freePort() : 0;
   const root = [
+    ...(options.rootExtra ? [options.rootExtra] : []),
     "routes:",
     "  - prefix: /cache",
     ...(options.routeExtra ? [options.routeExtra] : []),

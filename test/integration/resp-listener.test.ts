@@ -223,6 +223,29 @@ describe("RESP listener: Redis outage and recovery", () => {
 });
 
 describe("RESP listener: shutdown", () => {
+  it("the drain waits while RESP commands keep coming, and every one of them is answered", async () => {
+    const s = await startRedisRoute("", { resp: true, rootExtra: "shutdown: { idleGrace: 400ms, drainTimeout: 15s }" });
+    const client = new Redis({ port: s.resp, host: "127.0.0.1", lazyConnect: true, maxRetriesPerRequest: 0 });
+    try {
+      await client.connect();
+      let drained = false;
+      const draining = s.attache.running.drain().then(() => (drained = true));
+      // Two seconds of traffic, one command every 100 ms: each gap is shorter than idleGrace.
+      const replies: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        replies.push((await client.set(`drain:${i}`, "v")) as string);
+        expect(drained).toBe(false);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(replies).toEqual(Array(20).fill("OK"));
+      await draining; // the traffic stopped: idle for idleGrace, then closed
+      expect(drained).toBe(true);
+    } finally {
+      client.disconnect();
+      await s.stop();
+    }
+  });
+
   it("closing attache does not wait for connected RESP clients: they are disconnected", async () => {
     const s = await startStack("");
     const client = new Socket();
