@@ -83,3 +83,23 @@ export class Deadline implements DeadlineSignal {
     if (listeners) for (const listener of listeners) listener();
   }
 }
+
+/** `promise`, or the deadline's reason if the deadline passes first. */
+export function abortable<T>(promise: Promise<T>, signal?: DeadlineSignal): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort);
+    promise.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}

@@ -21,7 +21,7 @@ import type { DedicatedConnection, Frame } from "./dedicated-connection.js";
 import type { KeyNamespace, ReplyRewriter } from "./key-namespace.js";
 import { RawCommand, type RedisClient } from "./redis-client.js";
 import { encodeCommand, type RespValue } from "./resp-codec.js";
-import type { DeadlineSignal } from "../../resilience/deadline.js";
+import { abortable, type DeadlineSignal } from "../../resilience/deadline.js";
 
 /** Commands that put a connection in a state only its own client may see: they need a dedicated connection. */
 export const STATEFUL: ReadonlySet<string> = new Set(["MULTI", "WATCH", "SELECT", "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"]);
@@ -173,23 +173,14 @@ export class CommandRunner {
 
   /** On a client's dedicated connection; `onFrame` streams frames (pub/sub) as they arrive. */
   async dedicated(resilience: Resilience, conn: DedicatedConnection, command: Prepared, onFrame?: (frame: Frame, push: boolean) => void): Promise<Frame[]> {
-    return this.run(resilience, command, (signal) => {
-      const sent = conn.send(command.args, onFrame);
-      return new Promise<Frame[]>((resolve, reject) => {
-        const onAbort = () => reject(signal.reason);
-        signal.addEventListener("abort", onAbort, { once: true });
-        sent.then(
-          (frames) => {
-            signal.removeEventListener("abort", onAbort);
-            resolve(frames);
-          },
-          (err: unknown) => {
-            signal.removeEventListener("abort", onAbort);
-            reject(this.client.unreachable(err));
-          },
-        );
-      });
-    });
+    return this.run(resilience, command, (signal) =>
+      abortable(
+        conn.send(command.args, onFrame).catch((err: unknown) => {
+          throw this.client.unreachable(err);
+        }),
+        signal,
+      ),
+    );
   }
 
   /** The bulkhead/deadline/breaker stack around one command; counts the outcome. */

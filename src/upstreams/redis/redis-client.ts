@@ -27,7 +27,7 @@ import { log } from "../../observability/log.js";
 import { tlsOptions } from "../http/tls.js";
 import { DedicatedConnection, type DedicatedTarget, type Frame } from "./dedicated-connection.js";
 import { ReplyParser, type RespValue } from "./resp-codec.js";
-import type { DeadlineSignal } from "../../resilience/deadline.js";
+import { abortable, type DeadlineSignal } from "../../resilience/deadline.js";
 
 /** How often a rotated password/username file is looked for (FileSecret does the watching). */
 const SECRET_POLL_MS = 1_000;
@@ -455,25 +455,6 @@ function commandName(arg: Buffer): string {
   const text = arg.toString("latin1");
   const lower = text.toLowerCase();
   return exists(lower) ? lower.toUpperCase() : arg.toString();
-}
-
-function abortable<T>(promise: Promise<T>, signal?: DeadlineSignal): Promise<T> {
-  if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e);
-      },
-    );
-  });
 }
 
 function fromParsed(value: unknown): RespValue {
