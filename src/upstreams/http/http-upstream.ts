@@ -93,7 +93,8 @@ export class HttpUpstream implements Upstream {
     }
     const replayable = !hasBody || body !== undefined;
     const streaming = this.options.isStreaming?.(ctx) ?? route.config.streaming ?? false;
-    const tried = new Set<Slot>();
+    // Only a retry can pick again, and it should pick another endpoint: no set to allocate otherwise.
+    const tried = route.config.retry ? new Set<Slot>() : undefined;
 
     const admitted = await route.resilience.exchange((signal) => this.attempt(ctx, signal, tried, body, hasBody, replayable), {
       retryable: replayable && IDEMPOTENT.has(method),
@@ -148,10 +149,10 @@ export class HttpUpstream implements Upstream {
   }
 
   /** One try against one endpoint; resolves with the response head, its body still to read. */
-  private attempt(ctx: RequestContext, signal: DeadlineSignal, tried: Set<Slot>, body: Buffer | undefined, hasBody: boolean, replayable: boolean): Promise<IncomingMessage> {
+  private attempt(ctx: RequestContext, signal: DeadlineSignal, tried: Set<Slot> | undefined, body: Buffer | undefined, hasBody: boolean, replayable: boolean): Promise<IncomingMessage> {
     const slot = this.balancer.pick(tried);
     if (!slot) return Promise.reject(noEndpoint(ctx.route.config.name));
-    tried.add(slot);
+    tried?.add(slot);
     ctx.upstreamTarget = slot.endpoint.id;
     return new Promise<IncomingMessage>((resolve, reject) => {
       let staleRetried = false;
