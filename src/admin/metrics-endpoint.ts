@@ -1,9 +1,9 @@
 /** /metrics in the Prometheus text format. */
-import type { RequestHandler } from "express";
 import { registry } from "../observability/metrics.js";
+import { sendText, type AdminHandler } from "./respond.js";
 
-export function metricsEndpoint(): RequestHandler {
+export function metricsEndpoint(): AdminHandler {
   return async (_req, res) => {
-    res.type(registry.contentType).send(await registry.metrics());
+    sendText(res, 200, await registry.metrics(), registry.contentType);
   };
 }
