@@ -31,7 +31,6 @@ export const DEFAULTS = {
     pool: {
       keepAlive: true,
       maxSockets: 256,
-      maxFreeSockets: 64,
       /**
        * Below the 5s keep-alive timeout of Node servers (and nginx's 75s, Go's 90s): a socket the
        * upstream is about to close is retired by us first, avoiding ECONNRESET on reuse.

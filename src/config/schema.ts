@@ -164,7 +164,7 @@ const circuitBreaker = z.strictObject({
 const pool = z.strictObject({
   keepAlive: z.boolean().optional(),
   maxSockets: z.number().int().min(1).optional(),
-  maxFreeSockets: z.number().int().min(0).optional(),
+  maxFreeSockets: z.number().int().min(0).optional().meta({ description: "Accepted (DESIGN names it) but not enforced by the undici pool: idle connections close after idleTimeout." }),
   idleTimeout: duration.optional(),
   connectTimeout: duration.optional(),
 });

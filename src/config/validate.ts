@@ -23,7 +23,8 @@ import {
 } from "./schema.js";
 
 export type ResolvedCircuitBreaker = Required<Omit<CircuitBreakerConfig, "maxConcurrent">> & Pick<CircuitBreakerConfig, "maxConcurrent">;
-export type ResolvedPool = Required<PoolConfig>;
+/** `maxFreeSockets` has no default: undici's pool does not enforce it (resilience/pool.ts). */
+export type ResolvedPool = Required<Omit<PoolConfig, "maxFreeSockets">> & Pick<PoolConfig, "maxFreeSockets">;
 export type ResolvedRetry = Required<RetryConfig>;
 
 /** A route with every default applied, and where it came from. */

@@ -11,6 +11,8 @@ export interface Endpoint {
   readonly basePath: string;
   /** The Host header for it: "host" on the scheme's default port, else "host:port". */
   readonly authority: string;
+  /** "scheme://host:port", what the connection pool is keyed by. */
+  readonly origin: string;
 }
 
 /** Emits "change" with the new endpoint list whenever it changes. */
@@ -29,5 +31,5 @@ export function endpointFromUrl(url: string): Endpoint {
   const port = u.port ? Number(u.port) : protocol === "https:" ? 443 : 80;
   const host = u.hostname.replace(/^\[|\]$/g, "");
   const basePath = u.pathname.replace(/\/+$/, "");
-  return Object.freeze({ id: `${protocol}//${u.host}${basePath}`, protocol, host, port, basePath, authority: u.host });
+  return Object.freeze({ id: `${protocol}//${u.host}${basePath}`, protocol, host, port, basePath, authority: u.host, origin: u.origin });
 }

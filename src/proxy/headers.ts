@@ -10,7 +10,8 @@ export function upstreamRequestHeaders(req: IncomingMessage, route: Route, reque
   const out: OutgoingHttpHeaders = {};
   const named = connectionTokens(req.headers);
   for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || named?.has(name)) continue;
+    // `Expect: 100-continue` was answered by our own listener; the upstream gets the body straight away.
+    if (value === undefined || HOP_BY_HOP.has(name) || name === "expect" || named?.has(name)) continue;
     out[name] = value;
   }
   if (upgrade) {

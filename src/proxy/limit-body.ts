@@ -3,7 +3,7 @@
  * a chunked body is counted while it streams (countBody) and cut when it goes over.
  */
 import type { IncomingMessage } from "node:http";
-import { Transform } from "node:stream";
+import { Transform, type Readable } from "node:stream";
 import { AttacheError } from "../errors.js";
 import type { PendingRequest } from "./pipeline.js";
 
@@ -14,7 +14,7 @@ export function limitBody(request: PendingRequest): void {
 }
 
 /** The request body as a stream that fails with body_too_large past `max` bytes. */
-export function countBody(req: IncomingMessage, route: string, max: number): NodeJS.ReadableStream {
+export function countBody(req: IncomingMessage, route: string, max: number): Readable {
   if (req.headers["content-length"] !== undefined) return req; // already checked, and Node enforces the length
   let seen = 0;
   const counter = new Transform({

@@ -12,7 +12,7 @@ import { startAttache as startWithConfig, type AttacheUnderTest } from "../harne
 import { eventually, metricValue, send } from "../harness/http.js";
 import { closeServer, listenOn } from "../harness/listen.js";
 import { startOrigin, type Origin } from "../harness/origin.js";
-import { Agent } from "node:http";
+import { Agent, request } from "node:http";
 
 const startAttache = (yaml: string) => startWithConfig(`admin: 127.0.0.1:0\nlog: { level: error, access: false }\n${yaml}`);
 
@@ -89,6 +89,23 @@ describe("routing", () => {
     expect(answer.json).toMatchObject({ method: "POST", url: "/things", body: "hello" });
     const chunked = await send(attache.url, "/a/things", { method: "PUT", body: (await import("node:stream")).Readable.from(["x", "y", "z"]) });
     expect(chunked.json).toMatchObject({ method: "PUT", body: "xyz" });
+  });
+
+  it("takes a body sent with Expect: 100-continue (curl does so above 1 KiB) and sends it on without the Expect", async () => {
+    const answer = await new Promise<{ status: number; json: { method: string; body: string; headers: Record<string, string> } }>((resolve, reject) => {
+      const req = request(`${attache.url}/a/upload`, { method: "POST", headers: { expect: "100-continue", "content-type": "text/plain", "content-length": "5" } });
+      req.once("continue", () => req.end("hello"));
+      req.once("response", (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => (body += chunk));
+        res.once("end", () => resolve({ status: res.statusCode!, json: JSON.parse(body) }));
+      });
+      req.once("error", reject);
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.json).toMatchObject({ method: "POST", body: "hello" });
+    expect(answer.json.headers.expect).toBeUndefined();
   });
 });
 

@@ -1,17 +1,19 @@
 /**
- * HTTP(S) upstream for one route: balancer → pooled socket → http.request, streamed both ways.
+ * HTTP(S) upstream for one route: balancer → pooled connection (undici) → response streamed back.
  *
- * The request/response path is plain node:http (the bench's "floor"): a prototype measured express +
- * http-proxy-middleware in front at about half that throughput (ARCHITECTURE.md). http-proxy-middleware
- * carries the WebSocket/SPDY upgrades, where its handling of the raw socket is worth having.
+ * The app-facing side is plain node:http: a prototype measured express + http-proxy-middleware in front
+ * at about half the throughput of a bare node:http proxy (ARCHITECTURE.md). The upstream side is undici's
+ * dispatcher (see resilience/pool.ts for why). http-proxy-middleware carries the WebSocket/SPDY upgrades,
+ * where its handling of the raw socket is worth having; it is loaded on the first upgrade.
  * The kubernetes upstream composes this class with credentials, default deny and Status errors.
  */
-import { request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, type RequestOptions } from "node:http";
-import { request as httpsRequest, type AgentOptions } from "node:https";
+import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
+import type { AgentOptions } from "node:https";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { createProxyMiddleware } from "http-proxy-middleware";
+import type { Dispatcher } from "undici";
 import { AttacheError } from "../../errors.js";
+import { log } from "../../observability/log.js";
 import type { ResolvedRoute } from "../../config/validate.js";
 import type { EndpointSource } from "../../discovery/endpoint-source.js";
 import { clientResponseHeaders, upstreamRequestHeaders } from "../../proxy/headers.js";
@@ -23,11 +25,12 @@ import { classifyError, classifyStatus } from "../../resilience/classify.js";
 import { Pool } from "../../resilience/pool.js";
 import type { RequestContext, Upstream } from "../upstream.js";
 import { Balancer, type Slot } from "./balancer.js";
+import { UpstreamCall } from "./upstream-call.js";
 import type { DeadlineSignal } from "../../resilience/deadline.js";
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
-/** How a reused socket that the upstream had closed fails: "socket hang up", or a write into the closed socket. */
-const STALE_SOCKET = new Set(["ECONNRESET", "EPIPE"]);
+/** How a pooled connection that the upstream had closed fails when it is reused. */
+const STALE_SOCKET = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"]);
 /** Bodies up to this size are buffered on idempotent requests of routes with `retry`, so a retry can resend them. */
 export const REPLAY_LIMIT = 64 * 1024;
 
@@ -50,35 +53,19 @@ export class HttpUpstream implements Upstream {
   readonly kind: Upstream["kind"] = "http";
   readonly balancer: Balancer;
   readonly pool: Pool;
-  private readonly wsProxy: { upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void };
+  private wsProxy: Promise<WsProxy> | undefined;
 
   constructor(private readonly options: HttpUpstreamOptions) {
     const { route, source } = options;
     const http = route.upstream.http;
     this.pool = new Pool(route.pool, options.tls);
+    if (route.pool.maxFreeSockets !== undefined) {
+      log.warn({ route: route.name }, `pool.maxFreeSockets is not enforced: idle connections close after pool.idleTimeout (${route.pool.idleTimeout}ms)`);
+    }
     this.balancer = new Balancer(route.name, source, http?.balance ?? "round-robin", http?.outlierDetection && {
       consecutiveFailures: http.outlierDetection.consecutiveFailures ?? 5,
       ejectionTime: http.outlierDetection.ejectionTime ?? 30_000,
       maxEjectionPercent: http.outlierDetection.maxEjectionPercent ?? 50,
-    });
-    this.wsProxy = createProxyMiddleware<IncomingMessage>({
-      router: (req) => (req as UpgradeRequest)[TARGET],
-      ws: true,
-      changeOrigin: true,
-      secure: options.tls?.rejectUnauthorized !== false,
-      ejectPlugins: true,
-      logger: undefined,
-      // Not `on: { error }`: ejectPlugins also ejects the plugin that wires `on`, and an upgrade whose
-      // upstream refused the connection then threw an unhandled 'error' (test/regressions/ws-upgrade-refused-unhandled-error).
-      plugins: [
-        (proxy) =>
-          proxy.on("error", (err, req, target) => {
-            const socket = target as unknown as Socket;
-            // Once the 101 went out the socket carries WebSocket frames: there is no HTTP answer left to give.
-            if (socket.bytesWritten > 0) return void socket.destroy();
-            respondErrorOnSocket(socket, err, { route: route.name, requestId: String((req as IncomingMessage).headers["x-request-id"] ?? ""), upstream: this });
-          }),
-      ],
     });
   }
 
@@ -95,32 +82,38 @@ export class HttpUpstream implements Upstream {
     const streaming = this.options.isStreaming?.(ctx) ?? route.config.streaming ?? false;
     // Only a retry can pick again, and it should pick another endpoint: no set to allocate otherwise.
     const tried = route.config.retry ? new Set<Slot>() : undefined;
+    // One listener for the whole request: a client that leaves stops the call in flight, whichever try it is.
+    const calls: InFlight = { current: undefined };
+    let release: (() => void) | undefined;
+    res.once("close", () => {
+      // Also fires after every complete response: only a response cut short means the client left.
+      if (!res.writableFinished) calls.current?.abort(clientGone());
+      release?.();
+    });
 
-    const admitted = await route.resilience.exchange((signal) => this.attempt(ctx, signal, tried, body, hasBody, replayable), {
+    const admitted = await route.resilience.exchange((signal) => this.attempt(ctx, signal, calls, tried, body, hasBody, replayable), {
       retryable: replayable && IDEMPOTENT.has(method),
       streaming,
-      outcome: responseOutcome,
-      discard: discardResponse,
-      retryAfter: responseRetryAfter,
+      outcome: callOutcome,
+      discard: discardCall,
+      retryAfter: callRetryAfter,
     });
-    const upstreamRes = admitted.result;
-    const done = () => {
-      admitted.release();
-      if (!upstreamRes.complete) upstreamRes.destroy();
-    };
+    const call = admitted.result;
+    release = admitted.release;
     // The client may have gone between the upstream's answer and here: its "close" is already past.
-    if (res.destroyed) return done();
-    res.once("close", done);
+    if (res.destroyed) {
+      call.abort(clientGone());
+      return release();
+    }
     if (!streaming) {
       // The deadline covers the body too: past it, cut both sides (the client sees a truncated response).
       const deadline = admitted.deadline.signal;
-      if (deadline.aborted) return void res.destroy(deadline.reason as Error);
-      deadline.addEventListener("abort", () => res.destroy(deadline.reason as Error), { once: true });
+      if (deadline.aborted) call.abort(deadline.reason as Error);
+      else deadline.addEventListener("abort", () => call.abort(deadline.reason as Error));
     }
-    upstreamRes.on("error", (err) => res.destroy(err));
-    res.writeHead(upstreamRes.statusCode ?? 502, clientResponseHeaders(upstreamRes.headers, ctx.requestId));
+    res.writeHead(call.statusCode, clientResponseHeaders(call.headers, ctx.requestId));
     if (streaming) res.flushHeaders();
-    upstreamRes.pipe(res);
+    call.pipeTo(res, release);
   }
 
   async upgrade(ctx: RequestContext, socket: Duplex, head: Buffer): Promise<void> {
@@ -134,7 +127,8 @@ export class HttpUpstream implements Upstream {
     this.options.authorize?.(headers);
     req.headers = headers as IncomingMessage["headers"];
     ctx.upstreamTarget = endpoint.id;
-    this.wsProxy.upgrade(req, socket as Socket, head);
+    const proxy = await (this.wsProxy ??= this.createWsProxy());
+    proxy.upgrade(req, socket as Socket, head);
   }
 
   describe(): Record<string, unknown> {
@@ -148,116 +142,121 @@ export class HttpUpstream implements Upstream {
     this.pool.close();
   }
 
-  /** One try against one endpoint; resolves with the response head, its body still to read. */
-  private attempt(ctx: RequestContext, signal: DeadlineSignal, tried: Set<Slot> | undefined, body: Buffer | undefined, hasBody: boolean, replayable: boolean): Promise<IncomingMessage> {
+  /** One try against one endpoint; resolves with the response head, its body still to come. */
+  private async attempt(ctx: RequestContext, signal: DeadlineSignal, calls: InFlight, tried: Set<Slot> | undefined, body: Buffer | undefined, hasBody: boolean, replayable: boolean): Promise<UpstreamCall> {
     const slot = this.balancer.pick(tried);
-    if (!slot) return Promise.reject(noEndpoint(ctx.route.config.name));
+    if (!slot) throw noEndpoint(ctx.route.config.name);
     tried?.add(slot);
     ctx.upstreamTarget = slot.endpoint.id;
-    return new Promise<IncomingMessage>((resolve, reject) => {
-      let staleRetried = false;
-      let authRetried = false;
-      const send = (): void => {
-        const proxyReq = this.send(ctx, slot, signal);
-        slot.inflight++;
-        let settled = false;
-        const settle = (err: unknown, response?: IncomingMessage) => {
-          if (settled) return;
-          settled = true;
-          // least-request counts a request until its response is over, not just until its headers.
-          if (response) response.once("close", () => slot.inflight--);
-          else slot.inflight--;
-          signal.removeEventListener("abort", onAbort);
-          ctx.res.off("close", onClientGone);
-          if (response) {
-            // 401: the credentials may have rotated under us (issue 5). Re-read them once; if they differ from
-            // what this request carried (a file watcher may have re-read them meanwhile) and the request can be
-            // sent again, it goes again with the new ones, and the client never sees the 401.
-            if (response.statusCode === 401 && !authRetried && this.options.refreshCredentials) {
-              authRetried = true;
-              const changed = this.options.refreshCredentials();
-              const current: OutgoingHttpHeaders = {};
-              this.options.authorize?.(current);
-              if ((changed || current.authorization !== proxyReq.getHeader("authorization")) && replayable && !signal.aborted) {
-                response.resume();
-                send();
-                return;
-              }
-            }
-            this.balancer.report(slot, classifyStatus(response.statusCode ?? 502));
-            resolve(response);
-            return;
-          }
-          // Node's documented race: a pooled socket the upstream closed while idle fails on reuse.
-          // Nothing came back, so an idempotent request goes again once, on a fresh socket, even on
-          // routes without `retry` (issue 4). Not a POST: the upstream may have acted on it before closing.
-          if (proxyReq.reusedSocket && STALE_SOCKET.has((err as NodeJS.ErrnoException).code!) && replayable && IDEMPOTENT.has(ctx.req.method!) && !staleRetried && !signal.aborted) {
-            staleRetried = true;
-            send();
-            return;
-          }
-          const kind = classifyError(err);
-          if (kind) this.balancer.report(slot, kind);
-          reject(err);
-        };
-        const onAbort = () => proxyReq.destroy(signal.reason as Error);
-        const onClientGone = () => proxyReq.destroy(clientGone());
-        signal.addEventListener("abort", onAbort, { once: true });
-        ctx.res.once("close", onClientGone);
-        proxyReq.once("response", (r) => settle(undefined, r));
-        proxyReq.once("error", (err) => settle(err));
-        if (body) proxyReq.end(body);
-        else if (!hasBody) proxyReq.end();
-        else {
-          const stream = countBody(ctx.req, ctx.route.config.name, ctx.route.config.maxBodySize);
-          stream.once("error", (err) => proxyReq.destroy(err));
-          stream.pipe(proxyReq);
+    let resent = false;
+    let authRetried = false;
+    for (;;) {
+      const headers = this.requestHeaders(ctx, slot);
+      const call = this.dispatch(ctx, slot, headers, signal.aborted ? undefined : body, hasBody);
+      calls.current = call;
+      const onAbort = () => call.abort(signal.reason as Error);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort);
+      try {
+        await call.head;
+      } catch (err) {
+        // Node's documented race: a pooled connection the upstream closed while idle fails on reuse.
+        // Nothing came back, so an idempotent request goes again once, on a fresh connection, even on
+        // routes without `retry` (issue 4). Not a POST: the upstream may have acted on it before closing.
+        if (!resent && STALE_SOCKET.has((err as NodeJS.ErrnoException).code!) && replayable && IDEMPOTENT.has(ctx.req.method!) && !signal.aborted && !ctx.res.destroyed) {
+          resent = true;
+          continue;
         }
-      };
-      send();
-    });
+        const kind = classifyError(err);
+        if (kind) this.balancer.report(slot, kind);
+        throw err;
+      } finally {
+        signal.removeEventListener("abort", onAbort);
+      }
+      // 401: the credentials may have rotated under us (issue 5). Re-read them once; if they differ from
+      // what this request carried (a file watcher may have re-read them meanwhile) and the request can be
+      // sent again, it goes again with the new ones, and the client never sees the 401.
+      if (call.statusCode === 401 && !authRetried && this.options.refreshCredentials) {
+        authRetried = true;
+        const changed = this.options.refreshCredentials();
+        const current: OutgoingHttpHeaders = {};
+        this.options.authorize?.(current);
+        if ((changed || current.authorization !== headers.authorization) && replayable && !signal.aborted) {
+          call.discard();
+          continue;
+        }
+      }
+      this.balancer.report(slot, classifyStatus(call.statusCode));
+      return call;
+    }
   }
 
-  private send(ctx: RequestContext, slot: Slot, signal: DeadlineSignal): ClientRequest {
-    const { endpoint } = slot;
+  private requestHeaders(ctx: RequestContext, slot: Slot): OutgoingHttpHeaders {
     const headers = upstreamRequestHeaders(ctx.req, ctx.route as Route, ctx.requestId);
     this.options.authorize?.(headers);
-    headers.host = endpoint.authority;
-    const options: RequestOptions = {
-      agent: this.pool.agent(endpoint.protocol),
-      host: endpoint.host,
-      port: endpoint.port,
-      method: ctx.req.method,
-      path: endpoint.basePath + ctx.path + ctx.query,
-      headers,
-    };
-    const proxyReq = endpoint.protocol === "https:" ? httpsRequest({ ...options, ...this.options.tls }) : httpRequest(options);
-    // Connect timeout: only while a new socket is connecting; a pooled one is already connected.
-    proxyReq.once("socket", (socket) => {
-      if (!socket.connecting) return;
-      const timer = setTimeout(() => proxyReq.destroy(connectTimeout(this.options.route.pool.connectTimeout)), this.options.route.pool.connectTimeout);
-      socket.once(endpoint.protocol === "https:" ? "secureConnect" : "connect", () => clearTimeout(timer));
-      socket.once("close", () => clearTimeout(timer));
+    headers.host = slot.endpoint.authority;
+    return headers;
+  }
+
+  private dispatch(ctx: RequestContext, slot: Slot, headers: OutgoingHttpHeaders, body: Buffer | undefined, hasBody: boolean): UpstreamCall {
+    const { endpoint } = slot;
+    const call = new UpstreamCall(slot);
+    this.pool.dispatcher.dispatch(
+      {
+        origin: endpoint.origin,
+        path: endpoint.basePath + ctx.path + ctx.query,
+        method: ctx.req.method as Dispatcher.HttpMethod,
+        headers: headers as Record<string, string | string[]>,
+        body: body ?? (hasBody ? countBody(ctx.req, ctx.route.config.name, ctx.route.config.maxBodySize) : null),
+      },
+      call,
+    );
+    return call;
+  }
+
+  /** http-proxy-middleware for WebSocket/SPDY upgrades, loaded on the first one (start-up time is per pod). */
+  private async createWsProxy(): Promise<WsProxy> {
+    const { createProxyMiddleware } = await import("http-proxy-middleware");
+    const route = this.options.route;
+    return createProxyMiddleware<IncomingMessage>({
+      router: (req) => (req as UpgradeRequest)[TARGET],
+      ws: true,
+      changeOrigin: true,
+      secure: this.options.tls?.rejectUnauthorized !== false,
+      ejectPlugins: true,
+      logger: undefined,
+      // Not `on: { error }`: ejectPlugins also ejects the plugin that wires `on`, and an upgrade whose
+      // upstream refused the connection then threw an unhandled 'error' (test/regressions/ws-upgrade-refused-unhandled-error).
+      plugins: [
+        (proxy) =>
+          proxy.on("error", (err, req, target) => {
+            const socket = target as unknown as Socket;
+            // Once the 101 went out the socket carries WebSocket frames: there is no HTTP answer left to give.
+            if (socket.bytesWritten > 0) return void socket.destroy();
+            respondErrorOnSocket(socket, err, { route: route.name, requestId: String((req as IncomingMessage).headers["x-request-id"] ?? ""), upstream: this });
+          }),
+      ],
     });
-    if (signal.aborted) proxyReq.destroy(signal.reason as Error);
-    return proxyReq;
   }
 }
 
+/** The call in flight for one request: the one a client that leaves must stop. */
+interface InFlight {
+  current: UpstreamCall | undefined;
+}
+
+type WsProxy = { upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void };
+
 // What the resilience stack asks of an HTTP response; shared by every request (no per-request closures).
-const responseOutcome = (r: IncomingMessage) => classifyStatus(r.statusCode ?? 502);
-const discardResponse = (r: IncomingMessage) => void r.resume();
-const responseRetryAfter = (r: IncomingMessage) => parseRetryAfter(r.headers["retry-after"] as string | undefined);
+const callOutcome = (call: UpstreamCall) => classifyStatus(call.statusCode);
+const discardCall = (call: UpstreamCall) => call.discard();
+const callRetryAfter = (call: UpstreamCall) => parseRetryAfter(call.headers["retry-after"] as string | undefined);
 
 const TARGET = Symbol("attache.upgradeTarget");
 type UpgradeRequest = IncomingMessage & { [TARGET]?: Record<string, unknown> };
 
 function noEndpoint(route: string): AttacheError {
   return new AttacheError("upstream_unreachable", `route ${route}: no endpoint available`, { route, cause: Object.assign(new Error("no endpoint"), { code: "ENOENDPOINT" }) });
-}
-
-function connectTimeout(ms: number): Error {
-  return Object.assign(new Error(`connect timed out after ${ms}ms`), { code: "ECONNECT_TIMEOUT" });
 }
 
 function clientGone(): Error {

@@ -26,7 +26,7 @@ function upstream(kubernetes: Record<string, string>, env: Record<string, string
     upstream: { kubernetes },
     timeout: 1000,
     streaming: undefined,
-    pool: { keepAlive: true, maxSockets: 8, maxFreeSockets: 2, idleTimeout: 1000, connectTimeout: 1000 },
+    pool: { keepAlive: true, maxSockets: 8, idleTimeout: 1000, connectTimeout: 1000 },
   } as unknown as ResolvedRoute;
   const u = new KubernetesUpstream({ route, env, serviceAccountDir, pollInterval: 20 });
   open.push(u);
