@@ -1,12 +1,12 @@
 /** /config: generation, when it was loaded, its files, and the last rejected reload (until fixed). */
+import type { RequestHandler } from "express";
 import type { State } from "../lifecycle/generation.js";
 import { formatProblem } from "../config/problems.js";
-import { sendJson, type AdminHandler } from "./respond.js";
 
-export function configView(state: State): AdminHandler {
+export function configView(state: State): RequestHandler {
   return (_req, res) => {
     const g = state.current;
-    sendJson(res, 200, {
+    res.json({
       generation: g.id,
       loadedAt: g.loadedAt.toISOString(),
       rootFile: g.config.rootFile,

@@ -1,9 +1,9 @@
 /** /metrics in the Prometheus text format. */
+import type { RequestHandler } from "express";
 import { registry } from "../observability/metrics.js";
-import { sendText, type AdminHandler } from "./respond.js";
 
-export function metricsEndpoint(): AdminHandler {
+export function metricsEndpoint(): RequestHandler {
   return async (_req, res) => {
-    sendText(res, 200, await registry.metrics(), registry.contentType);
+    res.type(registry.contentType).send(await registry.metrics());
   };
 }

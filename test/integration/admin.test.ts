@@ -130,17 +130,5 @@ routes: [{ prefix: /d, upstream: { http: { endpoints: ["${origin.url}"] } } }]`)
 
   it("answers 404 for anything else", async () => {
     expect((await send(attache.adminUrl, "/nope")).status).toBe(404);
-    expect((await send(attache.adminUrl, "/healthz", { method: "POST" })).status).toBe(404);
-    expect((await send(attache.adminUrl, "/quitquitquit")).status).toBe(404);
-  });
-
-  it("routes probes as a kubelet or a person sends them: HEAD, a query, a trailing slash", async () => {
-    const head = await send(attache.adminUrl, "/readyz", { method: "HEAD" });
-    expect(head.status).toBe(200);
-    expect(head.text).toBe("");
-    expect((await send(attache.adminUrl, "/readyz?verbose=1")).text).toBe("ready\n");
-    expect((await send(attache.adminUrl, "/healthz/")).status).toBe(200);
-    const routes = await send(attache.adminUrl, "/routes");
-    expect(Number(routes.headers["content-length"])).toBe(Buffer.byteLength(routes.text));
   });
 });
