@@ -292,4 +292,40 @@ describe("large bodies", () => {
     expect(result).toBe(total);
     expect(growth).toBeLessThan(64 * MB);
   });
+
+  it("holds the upstream back while the client does not read (backpressure through both hops)", { timeout: 60_000 }, async () => {
+    const chunk = Buffer.alloc(64 * 1024, 5);
+    const total = 200 * MB;
+    let written = 0;
+    origin.route("/flood", (_req, res) => {
+      res.writeHead(200, { "content-length": String(total) });
+      const more = () => {
+        while (written < total) {
+          written += chunk.length;
+          if (!res.write(chunk)) return void res.once("drain", more);
+        }
+        res.end();
+      };
+      more();
+    });
+    const url = new URL(attache.url);
+    const { writtenWhilePaused, received } = await new Promise<{ writtenWhilePaused: number; received: number }>((resolve, reject) => {
+      request({ host: url.hostname, port: url.port, path: "/big/flood", agent: false }, (res) => {
+        res.pause();
+        setTimeout(() => {
+          const writtenWhilePaused = written;
+          let received = 0;
+          res.on("data", (c: Buffer) => (received += c.length));
+          res.on("end", () => resolve({ writtenWhilePaused, received }));
+          res.on("error", reject);
+          res.resume();
+        }, 1500);
+      })
+        .on("error", reject)
+        .end();
+    });
+    // Socket buffers on two loopback hops hold some megabytes; without backpressure all 200 MB go out at once.
+    expect(writtenWhilePaused).toBeLessThan(64 * MB);
+    expect(received).toBe(total);
+  });
 });
