@@ -289,11 +289,151 @@ export class ReplyParser {
   }
 }
 
+/** A reply frame: its exact bytes, and its value. */
+export interface Frame {
+  readonly raw: Buffer;
+  readonly value: RespValue;
+}
+
+/** A frame whose value is read from its bytes on first use (most frames are forwarded, never read). */
+export class RawFrame implements Frame {
+  private decoded: RespValue | undefined;
+
+  constructor(readonly raw: Buffer) {}
+
+  get value(): RespValue {
+    return (this.decoded ??= decodeReply(this.raw));
+  }
+}
+
+/** The value of one complete reply frame. */
+export function decodeReply(raw: Buffer): RespValue {
+  let value: RespValue | undefined;
+  new ReplyParser((v) => (value = v)).feed(raw);
+  if (value === undefined) throw new ProtocolError("Protocol error: incomplete reply frame");
+  return value;
+}
+
+export type FrameBoundsHandler = (b: Buffer, start: number, end: number) => void;
+
+/**
+ * Reply frames from a byte stream by their boundaries only, with no values built: what a relay
+ * needs (the RESP listener forwards the bytes; decodeReply reads a value where one is needed). A
+ * frame is handed over as b[start, end): a range of the received chunk when it arrived in one
+ * piece, else a buffer joining its pieces. The same checks as ReplyParser; linear in the bytes
+ * received however they are split (a frame's finished pieces are kept, never scanned again).
+ */
+export class ReplyScanner {
+  private readonly pending = new Pending();
+  /** Pieces of the frame in progress from earlier chunks. */
+  private pieces: Buffer[] = [];
+  private piecesLength = 0;
+  /** Elements still to read before the frame in progress is complete; 0 between frames. */
+  private remaining = 0;
+  private failed = false;
+  private need = 0;
+
+  constructor(private readonly onFrame: FrameBoundsHandler) {}
+
+  /** Feed bytes; throws ProtocolError on bytes that are not RESP (the stream is then unusable). */
+  feed(chunk: Buffer): void {
+    if (this.failed) return;
+    if (!this.pending.push(chunk)) return;
+    const b = this.pending.take();
+    let pos = 0;
+    let frameStart = 0;
+    while (pos < b.length) {
+      // One element: a frame is one element, or an array header and the elements it counts.
+      if (this.remaining === 0) this.remaining = 1;
+      const end = this.element(b, pos);
+      if (end < 0) break;
+      pos = end;
+      if (this.remaining > 0) continue;
+      if (this.pieces.length === 0) this.onFrame(b, frameStart, pos);
+      else {
+        this.pieces.push(b.subarray(0, pos));
+        const joined = Buffer.concat(this.pieces, this.piecesLength + pos);
+        this.pieces = [];
+        this.piecesLength = 0;
+        this.onFrame(joined, 0, joined.length);
+      }
+      frameStart = pos;
+    }
+    if (pos > frameStart) {
+      this.pieces.push(b.subarray(frameStart, pos));
+      this.piecesLength += pos - frameStart;
+    }
+    this.pending.keep(b.subarray(pos), this.need === 0 ? 0 : this.need - pos);
+  }
+
+  /** Reads the element at `pos` and updates `remaining`; its end, or -1 when it is not all here. */
+  private element(b: Buffer, pos: number): number {
+    this.need = 0;
+    const lf = b.indexOf(LF, pos + 1);
+    if (lf === -1) return -1;
+    if (b[lf - 1] !== CR) this.fail("expected CRLF");
+    switch (b[pos]) {
+      case 43: // +
+      case 45: // -
+        break;
+      case 58: // :
+        if (!isInteger(b, pos + 1, lf - 1)) this.fail(`invalid integer ${JSON.stringify(b.toString("latin1", pos + 1, lf - 1))}`);
+        break;
+      case 36: {
+        // $
+        const len = parseLength(b, pos + 1, lf - 1);
+        if (len === undefined || len < -1) this.fail("invalid bulk length");
+        if (len === -1) break;
+        const end = lf + 1 + len + 2;
+        if (b.length < end) {
+          this.need = end;
+          return -1;
+        }
+        if (b[end - 2] !== CR || b[end - 1] !== LF) this.fail("bulk string not followed by CRLF");
+        this.remaining--;
+        return end;
+      }
+      case 42: {
+        // *
+        const count = parseLength(b, pos + 1, lf - 1);
+        if (count === undefined || count < -1) this.fail("invalid multibulk length");
+        if (count > 0) this.remaining += count;
+        break;
+      }
+      default:
+        this.fail(`unexpected type byte 0x${(b[pos] ?? 0).toString(16)}`);
+    }
+    this.remaining--;
+    return lf + 1;
+  }
+
+  private fail(message: string): never {
+    this.failed = true;
+    this.pending.clear();
+    throw new ProtocolError(`Protocol error: ${message}`);
+  }
+}
+
+/** An integer reply's text: an optional minus and at least one digit. */
+function isInteger(b: Buffer, start: number, end: number): boolean {
+  if (b[start] === 45 /* - */) start++;
+  if (end <= start) return false;
+  for (let i = start; i < end; i++) if (b[i]! < 48 || b[i]! > 57) return false;
+  return true;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Commands (from apps)
 
 /** `raw`: the command's exact bytes when it arrived within one buffer (a multibulk command only). */
 export type CommandHandler = (args: Buffer[], raw: Buffer | undefined) => void;
+
+/**
+ * Offered each multibulk command that lies whole in the buffer being parsed, before any argument is
+ * cut out of it: the command is b[start, end), its name b[nameStart, nameEnd). Returns true when it
+ * took the command; false, and the command goes to the CommandHandler as usual.
+ */
+export type WholeCommandHandler = (b: Buffer, start: number, end: number, nameStart: number, nameEnd: number) => boolean;
 
 /**
  * Commands from a client: RESP multibulk (`*N` of `$len` bulks) or inline (`GET key\r\n`), as Redis
@@ -310,7 +450,14 @@ export class CommandParser {
   private start = -1;
   private failed = false;
 
-  constructor(private readonly onCommand: CommandHandler) {}
+  /** The name of the command `whole` found last. */
+  private nameStart = 0;
+  private nameEnd = 0;
+
+  constructor(
+    private readonly onCommand: CommandHandler,
+    private readonly onWhole?: WholeCommandHandler,
+  ) {}
 
   feed(chunk: Buffer): void {
     if (this.failed) return;
@@ -322,6 +469,13 @@ export class CommandParser {
     const b = this.pending.take();
     let pos = 0;
     while (pos < b.length) {
+      if (this.onWhole && !this.args && b[pos] === 42) {
+        const end = this.whole(b, pos);
+        if (end > 0 && this.onWhole(b, pos, end, this.nameStart, this.nameEnd)) {
+          pos = end;
+          continue;
+        }
+      }
       const next = this.args ? this.bulk(b, pos) : b[pos] === 42 ? this.multibulkHeader(b, pos) : this.inline(b, pos);
       if (next === INCOMPLETE) {
         this.start = -1;
@@ -335,6 +489,42 @@ export class CommandParser {
   }
 
   private need = 0;
+
+  /**
+   * The end of the multibulk command at `pos` when all of it is in `b` and it is plainly well formed
+   * (a count of 1 or more, bulk lengths without sign or leading zero, CRLF after each header), and
+   * its name's place in nameStart/nameEnd; -1 otherwise: the general path then reads it, with its
+   * partial-input handling and Redis' error texts.
+   */
+  private whole(b: Buffer, pos: number): number {
+    let p = pos + 1;
+    let count = 0;
+    for (; p < b.length && b[p]! >= 48 && b[p]! <= 57; p++) {
+      count = count * 10 + b[p]! - 48;
+      if (p - pos > 10) return -1;
+    }
+    if (count === 0 || b[pos + 1] === 48 || b[p] !== CR || b[p + 1] !== LF) return -1;
+    p += 2;
+    for (let i = 0; i < count; i++) {
+      if (b[p] !== 36 /* $ */) return -1;
+      const digits = ++p;
+      let len = 0;
+      for (; p < b.length && b[p]! >= 48 && b[p]! <= 57; p++) {
+        len = len * 10 + b[p]! - 48;
+        if (p - digits > 9) return -1;
+      }
+      if (p === digits || (b[digits] === 48 && p - digits > 1) || len > LIMITS.bulkMax || b[p] !== CR || b[p + 1] !== LF) return -1;
+      p += 2;
+      if (i === 0) {
+        this.nameStart = p;
+        this.nameEnd = p + len;
+      }
+      // As in bulk(): the two bytes after the data are skipped unchecked, as Redis does.
+      p += len + 2;
+      if (p > b.length) return -1;
+    }
+    return p;
+  }
 
   private lineTooLong(): never {
     if (this.args) this.fail("too big bulk count string");

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { CommandParser, encodeCommand, encodeValue, ProtocolError, ReplyParser, splitArgs, type RespValue } from "../../../../src/upstreams/redis/resp-codec.js";
+import { CommandParser, decodeReply, encodeCommand, encodeValue, ProtocolError, RawFrame, ReplyParser, ReplyScanner, splitArgs, type RespValue } from "../../../../src/upstreams/redis/resp-codec.js";
 
 /** Feed `data` cut at the given points; collect what comes out and the error, if any. */
 function feedSplit<T>(make: (on: (v: T) => void) => { feed(b: Buffer): void }, data: Buffer, cuts: number[]): { out: T[]; error?: unknown } {
@@ -103,6 +103,68 @@ describe("ReplyParser", () => {
   });
 });
 
+const scanned = (on: (raw: Buffer) => void) => new ReplyScanner((b, start, end) => on(Buffer.from(b.subarray(start, end))));
+
+describe("ReplyScanner", () => {
+  it("property: any sequence of replies, split anywhere, comes out frame by frame with exact bytes", () => {
+    fc.assert(
+      fc.property(fc.array(respValue, { minLength: 1, maxLength: 8 }), fc.array(fc.nat(), { maxLength: 12 }), (values, cuts) => {
+        const frames = values.map(encodeValue);
+        const { out, error } = feedSplit(scanned, Buffer.concat(frames), cuts);
+        expect(error).toBeUndefined();
+        expect(out).toEqual(frames);
+        expect(out.map((raw) => new RawFrame(raw).value)).toEqual(values);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("fuzz: random and truncated bytes never crash or hang, and fail where ReplyParser fails", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.array(fc.nat(), { maxLength: 8 }), (data, cuts) => {
+        const wire = Buffer.from(data);
+        const scan = feedSplit(scanned, wire, cuts);
+        const parse = feedSplit(replies, wire, cuts);
+        if (scan.error !== undefined) expect(scan.error).toBeInstanceOf(ProtocolError);
+        expect(scan.error === undefined).toBe(parse.error === undefined);
+        expect(scan.out).toEqual(parse.out.map((f) => f.raw));
+      }),
+      { numRuns: 500 },
+    );
+    // Valid replies with a few bytes changed: near-misses of what Redis sends.
+    const marks = fc.constantFrom(...Buffer.from("0123456789*$-:+\r\n "));
+    fc.assert(
+      fc.property(fc.array(respValue, { minLength: 1, maxLength: 6 }), fc.array(fc.tuple(fc.nat(), marks), { minLength: 1, maxLength: 3 }), fc.array(fc.nat(), { maxLength: 6 }), (values, flips, cuts) => {
+        const wire = Buffer.concat(values.map(encodeValue));
+        for (const [at, byte] of flips) wire[at % wire.length] = byte;
+        const scan = feedSplit(scanned, wire, cuts);
+        const parse = feedSplit(replies, wire, cuts);
+        expect(scan.error === undefined).toBe(parse.error === undefined);
+        // The same frames; the scanner keeps their exact bytes even where they are not canonical ("*-0").
+        expect(scan.out.map(decodeReply)).toEqual(parse.out.map((f) => f.value));
+        const seen = Buffer.concat(scan.out);
+        expect(seen.equals(wire.subarray(0, seen.length))).toBe(true);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("a long array arriving in small chunks is scanned once (linear), and joined exactly", () => {
+    const items: RespValue[] = Array.from({ length: 200_000 }, (_, i) => ({ type: "integer", value: String(i) }));
+    const wire = encodeValue({ type: "array", value: items });
+    const out: Buffer[] = [];
+    const scanner = scanned((raw) => out.push(raw));
+    for (let i = 0; i < wire.length; i += 64) scanner.feed(wire.subarray(i, i + 64));
+    expect(out).toHaveLength(1);
+    expect(out[0]!.equals(wire)).toBe(true);
+  });
+
+  it("decodeReply reads one complete frame", () => {
+    expect(decodeReply(Buffer.from("*2\r\n$1\r\na\r\n*-1\r\n"))).toEqual({ type: "array", value: [{ type: "bulk", value: Buffer.from("a") }, { type: "array", value: null }] });
+    expect(() => decodeReply(Buffer.from("*2\r\n$1\r\na\r\n"))).toThrow(ProtocolError);
+  });
+});
+
 const arg = fc.uint8Array({ maxLength: 30 }).map((a) => Buffer.from(a));
 const command = fc.array(arg, { minLength: 1, maxLength: 6 });
 
@@ -142,6 +204,56 @@ describe("CommandParser", () => {
         if (error !== undefined) expect(error).toBeInstanceOf(ProtocolError);
       }),
       { numRuns: 1000 },
+    );
+  });
+
+  it("property: a whole-command handler taking some commands changes neither what is parsed, nor its order, nor the errors", () => {
+    // Takes commands whose name has an even length; the others go on as arguments.
+    const withWhole = (on: (v: Buffer[]) => void) =>
+      new CommandParser(
+        (args) => on(args.map((a) => Buffer.from(a))),
+        (b, start, end, nameStart, nameEnd) => {
+          if ((nameEnd - nameStart) % 2 !== 0) return false;
+          // What it is handed is the command itself: parse those bytes alone to check.
+          const alone: Buffer[][] = [];
+          new CommandParser((args) => alone.push(args.map((a) => Buffer.from(a)))).feed(Buffer.from(b.subarray(start, end)));
+          expect(alone).toHaveLength(1);
+          expect(alone[0]![0]!.equals(b.subarray(nameStart, nameEnd))).toBe(true);
+          on(alone[0]!);
+          return true;
+        },
+      );
+    fc.assert(
+      fc.property(fc.array(command, { minLength: 1, maxLength: 10 }), fc.array(fc.nat(), { maxLength: 15 }), (cmds, cuts) => {
+        const wire = Buffer.concat(cmds.map(encodeCommand));
+        const split = feedSplit(withWhole, wire, cuts);
+        expect(split.error).toBeUndefined();
+        expect(split.out).toEqual(cmds);
+      }),
+      { numRuns: 300 },
+    );
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.array(fc.nat(), { maxLength: 8 }), (data, cuts) => {
+        const wire = Buffer.concat([Buffer.from("*2\r\n$2\r\nGE\r\n$1\r\nk\r\n"), Buffer.from(data)]);
+        const plain = feedSplit(commands, wire, cuts);
+        const whole = feedSplit(withWhole, wire, cuts);
+        expect(whole.out).toEqual(plain.out);
+        expect((whole.error as Error | undefined)?.message).toBe((plain.error as Error | undefined)?.message);
+      }),
+      { numRuns: 1000 },
+    );
+    // Valid pipelines with a few bytes changed: near-misses of the well-formed commands the handler is offered.
+    const digitsAndMarks = fc.constantFrom(...Buffer.from("0123456789*$-\r\n+ "));
+    fc.assert(
+      fc.property(fc.array(command, { minLength: 1, maxLength: 6 }), fc.array(fc.tuple(fc.nat(), digitsAndMarks), { minLength: 1, maxLength: 3 }), fc.array(fc.nat(), { maxLength: 6 }), (cmds, flips, cuts) => {
+        const wire = Buffer.concat(cmds.map(encodeCommand));
+        for (const [at, byte] of flips) wire[at % wire.length] = byte;
+        const plain = feedSplit(commands, wire, cuts);
+        const whole = feedSplit(withWhole, wire, cuts);
+        expect(whole.out).toEqual(plain.out);
+        expect((whole.error as Error | undefined)?.message).toBe((plain.error as Error | undefined)?.message);
+      }),
+      { numRuns: 2000 },
     );
   });
 
