@@ -9,6 +9,8 @@
  * write. Per command there is then no timer, no AbortController, no promise and no breaker call;
  * the breaker still sees every failure of the connection, because a lost connection or a passed
  * deadline fails the whole batch, and an error reply is Redis answering (a success, as before).
+ * Commands a RESP client sent back to back that can go exactly as sent (NameInfo.asSent) are one
+ * entry of the batch, one slice of the client's bytes; their replies come back as slices of Redis'.
  */
 import type { ResolvedRoute } from "../../config/validate.js";
 import { toAttacheError } from "../../errors.js";
@@ -16,11 +18,11 @@ import { metrics } from "../../observability/metrics.js";
 import type { Resilience } from "../../resilience/policy-stack.js";
 import { exists } from "@ioredis/commands";
 import { splitBySlot } from "./cluster-split.js";
-import type { CommandPolicy } from "./command-policy.js";
-import type { DedicatedConnection, Frame } from "./dedicated-connection.js";
+import { ANSWERED_LOCALLY, type CommandPolicy } from "./command-policy.js";
+import type { DedicatedConnection } from "./dedicated-connection.js";
 import type { KeyNamespace, ReplyRewriter } from "./key-namespace.js";
 import { RawCommand, type RedisClient } from "./redis-client.js";
-import { encodeCommand, type RespValue } from "./resp-codec.js";
+import { decodeReply, encodeCommand, encodeValue, RawFrame, type Frame, type RespValue } from "./resp-codec.js";
 import { abortable, type DeadlineSignal } from "../../resilience/deadline.js";
 
 /** Commands that put a connection in a state only its own client may see: they need a dedicated connection. */
@@ -28,6 +30,9 @@ export const STATEFUL: ReadonlySet<string> = new Set(["MULTI", "WATCH", "SELECT"
 export const SUBSCRIBE_FAMILY: ReadonlySet<string> = new Set(["SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"]);
 /** Commands that are meaningful only with a dedicated connection (transactions). */
 export const TRANSACTION: ReadonlySet<string> = new Set(["MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH", "SELECT", "RESET"]);
+
+/** Names the RESP listener may answer itself (INFO unless listed, RESET without a dedicated connection). */
+export const LOCAL: ReadonlySet<string> = new Set([...ANSWERED_LOCALLY, "INFO", "RESET"]);
 
 /** setTimeout's ceiling (~24.8 days): "block forever" as a deadline. */
 const FOREVER_MS = 2 ** 31 - 1;
@@ -44,9 +49,12 @@ export interface Prepared {
   readonly wire?: Buffer | undefined;
 }
 
-/** Where a shared command's outcome goes (a RESP session, or a promise for the HTTP API); `token` is the caller's. */
+/** Where shared commands' replies go (a RESP session, or a promise for the HTTP API); `token` is the caller's. */
 export interface ReplySink<T> {
-  reply(token: T, err: unknown, reply: Reply | undefined): void;
+  /** Reply bytes for `token`'s commands: whole frames, in order; more may follow until `settled`. */
+  replyBytes(token: T, bytes: Buffer): void;
+  /** Every command of `token` is answered, except the last `unanswered`, which failed with `err`. */
+  settled(token: T, err: unknown, unanswered: number): void;
 }
 
 /** A reply for the app: `raw` is the exact frame from Redis when nothing in it was changed. */
@@ -63,13 +71,24 @@ interface Counter {
   n: number;
 }
 
-interface NameInfo {
+/** What attache decided about a command name, once. */
+export interface NameInfo {
+  /** Upper-case. */
   bytes: Buffer;
   known: boolean;
   /** The `command` label: the lower-case name, or "other". */
   counted: string;
   /** By result. */
   counters: Map<string, Counter>;
+  /** The commonest results' counters, without a map lookup. */
+  ok: Counter | undefined;
+  error: Counter | undefined;
+  /**
+   * Whatever its arguments, the command goes to Redis on the shared connection byte for byte as the
+   * client sent it, and its reply comes back unchanged: allowed, no keyPrefix to apply, no reply to
+   * rewrite, never blocking, no state, not answered by attache.
+   */
+  asSent: boolean;
   /** The allowlist's verdict (known names only: decided once). */
   verdict: { allowed: true } | { allowed: false; reason: string };
   rewrite: ReplyRewriter | undefined;
@@ -79,6 +98,9 @@ interface NameInfo {
 
 /** Arguments that make every blocking command look blocking to blockingMs (XREAD: BLOCK before STREAMS). */
 const PROBE = ["X", "BLOCK", "1", "1", "1", "1"].map((s) => Buffer.from(s));
+
+/** The first byte of an error reply ("-"). */
+const ERROR_BYTE = 45;
 
 /** Counters with counts not yet added (prom-client hashes the labels on every inc: once per turn, not per command). */
 let countsDue: Counter[] = [];
@@ -91,11 +113,24 @@ function addDueCounts(): void {
   }
 }
 
+function addOne(counter: Counter): void {
+  if (counter.n++ === 0) {
+    if (countsDue.length === 0) setImmediate(addDueCounts);
+    countsDue.push(counter);
+  }
+}
+
 export class CommandRunner {
   /** Upper-case name → its bytes, whether ioredis knows it, its counters (decided once per name). */
   private readonly names = new Map<string, NameInfo>();
   /** Every unknown name: counted as "other". */
-  private readonly other: NameInfo = { bytes: Buffer.alloc(0), known: false, counted: "other", counters: new Map(), verdict: { allowed: false, reason: "" }, rewrite: undefined, mayBlock: true };
+  private readonly other: NameInfo = {
+    bytes: Buffer.alloc(0), known: false, counted: "other", counters: new Map(), ok: undefined, error: undefined, asSent: false, verdict: { allowed: false, reason: "" }, rewrite: undefined, mayBlock: true,
+  };
+  /** Known names met so far, by length and first letter: `lookup` finds one from its bytes, with no string made. */
+  private readonly byBytes = new Map<number, NameInfo[]>();
+  /** Some commands can go to Redis as sent (NameInfo.asSent): the raw path, and no keyPrefix to apply. */
+  readonly takesAsSent: boolean;
   private batch: Batch | undefined;
 
   constructor(
@@ -103,7 +138,9 @@ export class CommandRunner {
     readonly client: RedisClient,
     readonly policy: CommandPolicy,
     readonly namespace: KeyNamespace,
-  ) {}
+  ) {
+    this.takesAsSent = client.fastPath && !namespace.prefix;
+  }
 
   /**
    * Allowlist and namespacing; `args[0]` is the command name as the client sent it (replaced in
@@ -128,7 +165,7 @@ export class CommandRunner {
 
   /** On the route's shared connection, through the route's resilience. */
   shared(resilience: Resilience, command: Prepared): Promise<Reply> {
-    return new Promise<Reply>((resolve, reject) => this.sendShared(resilience, command, PROMISE_SINK, { resolve, reject }));
+    return new Promise<Reply>((resolve, reject) => this.sendShared(resilience, command, PROMISE_SINK, { bytes: undefined, resolve, reject }));
   }
 
   /**
@@ -144,11 +181,30 @@ export class CommandRunner {
         const frames = await Promise.all(split.parts.map((part) => this.client.call(part.args, signal)));
         return { value: split.merge(frames.map((f) => f.value)) };
       }).then(
-        (reply) => sink.reply(token, undefined, reply),
-        (err: unknown) => sink.reply(token, err, undefined),
+        (reply) => {
+          sink.replyBytes(token, reply.raw ?? encodeValue(reply.value));
+          sink.settled(token, undefined, 0);
+        },
+        (err: unknown) => sink.settled(token, err, 1),
       );
       return;
     }
+    const batch = this.batchFor(resilience);
+    batch.add(new SharedCommand(batch, command.wire ?? encodeCommand(command.args), [this.nameInfo(command.name)], command.rewrite, sink, token));
+  }
+
+  /**
+   * Commands a client sent back to back, all `asSent` (see NameInfo), as their bytes `wire`: batched
+   * like sendShared, and their replies go to `sink` as they come, joined where they arrived together.
+   * Only on the raw path (`client.fastPath`).
+   */
+  sendAsSent<T>(resilience: Resilience, wire: Buffer, names: NameInfo[], sink: ReplySink<T>, token: T): void {
+    const batch = this.batchFor(resilience);
+    batch.add(new SharedCommand(batch, wire, names, undefined, sink, token));
+  }
+
+  /** The batch of this event-loop turn for this resilience stack. */
+  private batchFor(resilience: Resilience): Batch {
     let batch = this.batch;
     if (batch && batch.resilience !== resilience) {
       // Another generation's stack (a reload in this very turn): keep the order, send what was gathered.
@@ -161,7 +217,7 @@ export class CommandRunner {
         if (this.batch === batch) this.flush();
       });
     }
-    batch.add(new SharedCommand(batch, command, sink, token));
+    return batch;
   }
 
   /** Send the batch gathered so far (normally at the end of the event-loop turn). */
@@ -199,16 +255,32 @@ export class CommandRunner {
   }
 
   count(name: string, result: string): void {
-    const info = this.nameInfo(name);
+    this.countInfo(this.nameInfo(name), result);
+  }
+
+  countInfo(info: NameInfo, result: string): void {
+    addOne(this.counter(info, result));
+  }
+
+  /** One reply from Redis: "ok", or "error" for an error reply. */
+  countReply(info: NameInfo, error: boolean): void {
+    addOne(error ? (info.error ??= this.counter(info, "error")) : (info.ok ??= this.counter(info, "ok")));
+  }
+
+  private counter(info: NameInfo, result: string): Counter {
     let counter = info.counters.get(result);
     if (!counter) {
       counter = { metric: metrics.redisCommands.labels({ route: this.route.name, command: info.counted, result }), n: 0 };
       info.counters.set(result, counter);
     }
-    if (counter.n++ === 0) {
-      if (countsDue.length === 0) setImmediate(addDueCounts);
-      countsDue.push(counter);
-    }
+    return counter;
+  }
+
+  /** A name's info from its bytes b[start, end), in any case, once the name has been met by `prepare`. */
+  lookup(b: Buffer, start: number, end: number): NameInfo | undefined {
+    const candidates = this.byBytes.get(bytesKey(end - start, b[start]!));
+    if (candidates) for (const info of candidates) if (sameName(info.bytes, b, start)) return info;
+    return undefined;
   }
 
   private nameInfo(name: string): NameInfo {
@@ -217,51 +289,94 @@ export class CommandRunner {
       const lower = name.toLowerCase();
       // Unknown names are not kept: a client sending random names must not grow this map.
       if (!exists(lower)) return this.other;
-      info = {
-        bytes: Buffer.from(name),
-        known: true,
-        counted: lower,
-        counters: new Map(),
-        verdict: this.policy.check(name),
-        rewrite: this.namespace.rewriter(name),
-        mayBlock: blockingMs(name, PROBE) !== undefined,
-      };
+      const verdict = this.policy.check(name);
+      const rewrite = this.namespace.rewriter(name);
+      const mayBlock = blockingMs(name, PROBE) !== undefined;
+      const asSent = this.takesAsSent && verdict.allowed && !rewrite && !mayBlock && !STATEFUL.has(name) && !LOCAL.has(name);
+      info = { bytes: Buffer.from(name, "latin1"), known: true, counted: lower, counters: new Map(), ok: undefined, error: undefined, asSent, verdict, rewrite, mayBlock };
       this.names.set(name, info);
+      const key = bytesKey(info.bytes.length, info.bytes[0]!);
+      const candidates = this.byBytes.get(key);
+      if (candidates) candidates.push(info);
+      else this.byBytes.set(key, [info]);
     }
     return info;
   }
 }
 
-const PROMISE_SINK: ReplySink<{ resolve(reply: Reply): void; reject(err: unknown): void }> = {
-  reply(token, err, reply) {
-    if (err !== undefined) token.reject(err);
-    else token.resolve(reply!);
+/** For one command (the HTTP API): its single frame, or its error. */
+const PROMISE_SINK: ReplySink<{ bytes: Buffer | undefined; resolve(reply: Reply): void; reject(err: unknown): void }> = {
+  replyBytes(token, bytes) {
+    token.bytes = bytes;
+  },
+  settled(token, err, unanswered) {
+    if (unanswered > 0) token.reject(err);
+    else token.resolve(new RawFrame(token.bytes!));
   },
 };
 
-/** A shared command in a batch: in ioredis' queue as a RawCommand, its frame straight from the tap. */
+function bytesKey(length: number, first: number): number {
+  return length * 256 + upperByte(first);
+}
+
+function upperByte(c: number): number {
+  return c >= 97 && c <= 122 ? c - 32 : c;
+}
+
+/** `name` (upper-case) equals b[start, start + name.length) in any case, as Redis compares names. */
+function sameName(name: Buffer, b: Buffer, start: number): boolean {
+  for (let i = 0; i < name.length; i++) if (upperByte(b[start + i]!) !== name[i]) return false;
+  return true;
+}
+
+/**
+ * Shared commands in a batch: in ioredis' queue as a RawCommand, their reply frames straight from
+ * the tap. Replies that arrived together go on as one piece of the chunk they came in.
+ */
 class SharedCommand<T = unknown> extends RawCommand {
+  /** Replies handed over and not passed on yet: held[heldStart, heldEnd), one range of one chunk. */
+  private held: Buffer | undefined;
+  private heldStart = 0;
+  private heldEnd = 0;
+
   constructor(
     private readonly batch: Batch,
-    readonly command: Prepared,
+    wire: Buffer,
+    /** One per command, in order. */
+    private readonly names: readonly NameInfo[],
+    /** Only for a single command. */
+    private readonly rewrite: ReplyRewriter | undefined,
     private readonly sink: ReplySink<T>,
     private readonly token: T,
   ) {
-    super();
+    super(wire, names.length);
   }
 
-  protected replied(frame: Frame): void {
-    const { command } = this;
-    this.batch.runner.count(command.name, frame.value.type === "error" ? "error" : "ok");
+  protected replied(b: Buffer, start: number, end: number): void {
+    this.batch.runner.countReply(this.names[this.received - 1]!, b[start] === ERROR_BYTE);
+    if (this.rewrite) this.sink.replyBytes(this.token, encodeValue(this.rewrite(decodeReply(b.subarray(start, end)))));
+    else if (this.held === b && this.heldEnd === start) this.heldEnd = end;
+    else {
+      this.passOn();
+      this.held = b;
+      this.heldStart = start;
+      this.heldEnd = end;
+    }
+    if (this.received < this.expected) return;
+    this.passOn();
+    this.settled = true;
     this.batch.settledOne();
-    this.sink.reply(this.token, undefined, single(frame, command.rewrite));
+    this.sink.settled(this.token, undefined, 0);
+  }
+
+  override chunkEnd(): void {
+    this.passOn();
   }
 
   protected failed(err: Error): void {
     const runner = this.batch.runner;
     const unreachable = runner.client.unreachable(err);
-    runner.count(this.command.name, unreachable.code);
-    this.sink.reply(this.token, unreachable, undefined);
+    this.giveUp(unreachable.code, unreachable);
     this.batch.failedOne(unreachable);
   }
 
@@ -269,8 +384,21 @@ class SharedCommand<T = unknown> extends RawCommand {
   abandon(err: unknown): void {
     if (this.settled) return;
     this.settled = true;
-    this.batch.runner.count(this.command.name, toAttacheError(err, this.batch.runner.route.name).code);
-    this.sink.reply(this.token, err, undefined);
+    this.giveUp(toAttacheError(err, this.batch.runner.route.name).code, err);
+  }
+
+  /** Replies that came go on; the commands still without one fail with `err`. */
+  private giveUp(code: string, err: unknown): void {
+    this.passOn();
+    const runner = this.batch.runner;
+    for (let i = this.received; i < this.expected; i++) runner.countInfo(this.names[i]!, code);
+    this.sink.settled(this.token, err, this.expected - this.received);
+  }
+
+  private passOn(): void {
+    if (!this.held) return;
+    this.sink.replyBytes(this.token, this.held.subarray(this.heldStart, this.heldEnd));
+    this.held = undefined;
   }
 }
 
@@ -327,8 +455,7 @@ class Batch {
       const parts: Buffer[] = new Array(commands.length);
       let bytes = 0;
       for (let i = 0; i < commands.length; i++) {
-        const { command } = commands[i]!;
-        const wire = command.wire ?? encodeCommand(command.args);
+        const { wire } = commands[i]!;
         parts[i] = wire;
         bytes += wire.length;
       }

@@ -9,12 +9,7 @@
 import { EventEmitter } from "node:events";
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect, type ConnectionOptions } from "node:tls";
-import { encodeCommand, ReplyParser, type RespValue } from "./resp-codec.js";
-
-export interface Frame {
-  value: RespValue;
-  raw: Buffer;
-}
+import { encodeCommand, ReplyParser, type Frame } from "./resp-codec.js";
 
 export interface DedicatedTarget {
   host: string;

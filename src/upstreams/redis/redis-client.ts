@@ -3,11 +3,11 @@
  * files, TLS, reconnect with capped back-off, and commands that fail fast while Redis is away.
  *
  * Replies are read twice: ioredis parses them for its own bookkeeping, and a tap on the same socket
- * (resp-codec's ReplyParser, run just before ioredis' parser on every chunk) keeps each reply frame
- * exactly as Redis sent it. ioredis' parsed replies cannot tell `+OK` from `$2 OK`, nor a null array
+ * (resp-codec's ReplyScanner, run just before ioredis' parser on every chunk) finds each reply
+ * frame's bounds and keeps its bytes exactly as Redis sent them, building no value. ioredis' parsed replies cannot tell `+OK` from `$2 OK`, nor a null array
  * from a null bulk (ARCHITECTURE.md, library traps), and the RESP listener must not change either.
  * The tap pairs frames with commands through ioredis' command queue: the k-th frame completed in a
- * chunk answers the k-th queued command, because ioredis shifts that queue once per reply and only
+ * chunk answers the k-th queue entry, because ioredis shifts that queue once per reply and only
  * after the tap has seen the chunk. That holds on a connection that never enters subscriber or
  * monitor mode, which is why SUBSCRIBE, MONITOR and friends never go over this connection.
  *
@@ -25,8 +25,8 @@ import { FileSecret } from "../../config/secrets.js";
 import { AttacheError } from "../../errors.js";
 import { log } from "../../observability/log.js";
 import { tlsOptions } from "../http/tls.js";
-import { DedicatedConnection, type DedicatedTarget, type Frame } from "./dedicated-connection.js";
-import { ReplyParser, type RespValue } from "./resp-codec.js";
+import { DedicatedConnection, type DedicatedTarget } from "./dedicated-connection.js";
+import { RawFrame, ReplyScanner, type Frame, type RespValue } from "./resp-codec.js";
 import { abortable, type DeadlineSignal } from "../../resilience/deadline.js";
 
 /** How often a rotated password/username file is looked for (FileSecret does the watching). */
@@ -46,28 +46,43 @@ interface RedisInternals {
 }
 
 /**
- * A command on the fast path (issue 10): its bytes are written to ioredis' socket as they are, and
- * it stands in ioredis' command queue in place of a Command, so ioredis keeps pairing replies with
- * the queue (and its reconnect, AUTH and ready check keep working on the same socket) while the
- * reply itself comes from the tap, with its exact bytes. ioredis sees a command named "attache",
- * which matches none of its flag tables (subscriber mode, monitor, blocking). No promise, no
- * Command object, no argument conversion per command.
+ * Commands on the fast path (issue 10): their bytes are written to ioredis' socket as they are,
+ * and they stand in ioredis' command queue in place of Commands, one entry per reply expected, so
+ * ioredis keeps pairing replies with the queue (and its reconnect, AUTH and ready check keep
+ * working on the same socket) while the replies themselves come from the tap, with their exact
+ * bytes. One RawCommand may be many commands a client sent back to back (`expected` replies).
+ * ioredis sees a command named "attache", which matches none of its flag tables (subscriber mode,
+ * monitor, blocking). No promise, no Command object, no argument conversion per command.
  */
 export abstract class RawCommand {
   /** What ioredis' bookkeeping reads: a name in none of its flag tables, no arguments. */
   readonly name = "attache";
   readonly args: readonly never[] = [];
   settled = false;
-  /** The reply frame, from the tap. Called at most once, and never after `failed`. */
-  protected abstract replied(frame: Frame): void;
-  /** The connection failed before the reply came (ioredis flushed its queue). */
+  /** Replies the tap has handed over so far. */
+  protected received = 0;
+  /** ioredis' calls for replies it parsed (resolve, or reject for an error reply). */
+  private answered = 0;
+
+  constructor(
+    /** The commands' bytes, as Redis is to receive them. */
+    readonly wire: Buffer,
+    /** Replies expected: one per command in `wire`. */
+    readonly expected: number,
+  ) {}
+
+  /** The next reply, b[start, end). Called at most `expected` times, and never after `failed`. */
+  protected abstract replied(b: Buffer, start: number, end: number): void;
+  /** The connection failed before every reply came (ioredis flushed its queue). */
   protected abstract failed(err: Error): void;
+  /** The tap is done with a chunk: replies held back to be joined with the next ones should go now. */
+  chunkEnd(): void {}
 
   /** From the tap. */
-  frame(frame: Frame): void {
+  frame(b: Buffer, start: number, end: number): void {
     if (this.settled) return;
-    this.settled = true;
-    this.replied(frame);
+    this.received++;
+    this.replied(b, start, end);
   }
 
   fail(err: Error): void {
@@ -76,12 +91,17 @@ export abstract class RawCommand {
     this.failed(err);
   }
 
-  /** ioredis' own parse of the reply: the tap has delivered it already. */
-  resolve(): void {}
+  /** ioredis' own parse of a reply: the tap has delivered it already. */
+  resolve(): void {
+    this.answered++;
+  }
 
-  /** ioredis: an error reply (the tap has delivered it already) or a flushed queue (connection lost). */
+  /**
+   * ioredis: an error reply (the tap has delivered it already), or a flushed queue (the connection
+   * is lost), which is a call for a reply the tap has not seen.
+   */
   reject(err: Error): void {
-    this.fail(err);
+    if (++this.answered > this.received) this.fail(err);
   }
 }
 
@@ -220,7 +240,7 @@ export class RedisClient {
       result = await abortable(cmd.promise, signal);
     } catch (err) {
       const frame = cmd[FRAME];
-      if (frame && frame.value.type === "error") return frame;
+      if (frame && frame.raw[0] === 45 /* - */) return frame;
       if (signal?.aborted && err === signal.reason) throw err;
       throw this.unreachable(err);
     }
@@ -253,7 +273,11 @@ export class RedisClient {
     const internals = this.redis as unknown as RedisInternals;
     internals.stream.write(wire);
     const queue = internals.commandQueue;
-    for (const command of commands) queue.push({ command, stream: undefined, select: this.db });
+    for (const command of commands) {
+      // ioredis only reads its queue entries: one entry stands in every position of a command's replies.
+      const entry = { command, stream: undefined, select: this.db };
+      for (let i = 0; i < command.expected; i++) queue.push(entry);
+    }
   }
 
   /** Before the first ready: resolves once it is (bounded by `signal`); rejects when Redis is away. */
@@ -406,21 +430,28 @@ export class RedisClient {
   private tap(redis: Redis): void {
     const internals = redis as unknown as RedisInternals;
     const stream = internals.stream;
-    let k = 0;
-    const parser = new ReplyParser((value, raw) => {
-      const item = internals.commandQueue.peekAt(k++);
+    // Per chunk: the queue entry the next frame answers, and the last raw command given a reply (the
+    // queue is in reply order: only that one can still be waiting for more).
+    const at: { k: number; last: RawCommand | undefined } = { k: 0, last: undefined };
+    const scanner = new ReplyScanner((b, start, end) => {
+      const item = internals.commandQueue.peekAt(at.k++);
       if (!item) return;
       const command = item.command;
-      if (command instanceof RawCommand) command.frame({ value, raw });
-      else (command as Tagged)[FRAME] = { value, raw };
+      if (command instanceof RawCommand) {
+        command.frame(b, start, end);
+        at.last = command;
+      } else (command as Tagged)[FRAME] = new RawFrame(b.subarray(start, end));
     });
     stream.prependListener("data", (chunk: Buffer) => {
-      k = 0;
+      at.k = 0;
       try {
-        parser.feed(chunk);
+        scanner.feed(chunk);
       } catch {
         // ioredis' parser meets the same bytes and treats them as fatal (reconnect).
       }
+      const last = at.last;
+      at.last = undefined;
+      last?.chunkEnd();
     });
   }
 }

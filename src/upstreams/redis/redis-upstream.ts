@@ -25,11 +25,10 @@ import type { Resilience } from "../../resilience/policy-stack.js";
 import type { RequestContext, Upstream } from "../upstream.js";
 import { ANSWERED_LOCALLY, CommandPolicy } from "./command-policy.js";
 import { ClientState, CommandRunner, SUBSCRIBE_FAMILY, TRANSACTION, single, type Prepared, type Reply } from "./commands.js";
-import type { Frame } from "./dedicated-connection.js";
 import { KeyNamespace } from "./key-namespace.js";
 import { RedisClient } from "./redis-client.js";
 import { RespListener, type RespBackend } from "./resp-listener.js";
-import type { RespValue } from "./resp-codec.js";
+import type { Frame, RespValue } from "./resp-codec.js";
 
 /** A comment line on idle SSE streams, so proxies and clients see the stream is alive. */
 const SSE_HEARTBEAT_MS = 15_000;

@@ -13,14 +13,19 @@
  * gathered and written in one write at the end of the turn (one write per turn for all clients'
  * shared commands upstream is commands.ts' batch). A reply frame is written as the tap kept it, a
  * slice of the upstream chunk: no copy until the one write.
+ *
+ * The common case costs little per command (issue 10): commands that go to Redis exactly as the
+ * client sent them (NameInfo.asSent: no keyPrefix, no reply rewriting, no state, not blocking) are
+ * taken straight from the client's chunk, before any argument is cut out of it; back-to-back ones
+ * travel as one slice with one reply slot, and their replies come back as slices of Redis' chunk.
  */
 import { createServer, type Server, type Socket } from "node:net";
 import { toAttacheError } from "../../errors.js";
 import { log } from "../../observability/log.js";
 import type { Resilience } from "../../resilience/policy-stack.js";
-import { ClientState, STATEFUL, type CommandRunner, type Prepared, type Reply, type ReplySink } from "./commands.js";
-import type { DedicatedConnection, Frame } from "./dedicated-connection.js";
-import { CommandParser, encodeValue, errorReply, ProtocolError, resp, type RespValue } from "./resp-codec.js";
+import { ClientState, LOCAL, STATEFUL, type CommandRunner, type NameInfo, type Prepared, type ReplySink } from "./commands.js";
+import type { DedicatedConnection } from "./dedicated-connection.js";
+import { CommandParser, encodeValue, errorReply, ProtocolError, resp, type Frame, type RespValue } from "./resp-codec.js";
 
 /** A client back in a neutral state keeps its dedicated connection this long (a BLPOP loop reuses it). */
 const LINGER_MS = 2_000;
@@ -136,6 +141,8 @@ interface Slot {
   /** What arrived before the slot reached the head (usually one frame; several for a subscription). */
   parts: Buffer[] | undefined;
   done: boolean;
+  /** The commands it answers (several for commands taken as sent, back to back). */
+  readonly commands: number;
 }
 
 type Task = { refused: true } | { refused: false; command: Prepared; slot: Slot };
@@ -153,6 +160,13 @@ class Session implements ReplySink<Slot> {
   private readonly state: ClientState;
   private readonly slots: Slot[] = [];
   private head = 0;
+  /** Commands whose replies are not written out yet (back-pressure counts these). */
+  private unwritten = 0;
+  /** Commands taken as sent from the chunk being parsed, not sent yet: runBuffer[runStart, runEnd). */
+  private runBuffer: Buffer | undefined;
+  private runStart = 0;
+  private runEnd = 0;
+  private runNames: NameInfo[] = [];
   private readonly tasks: Task[] = [];
   private sharedInflight = 0;
   private dedicated: DedicatedConnection | undefined;
@@ -175,7 +189,10 @@ class Session implements ReplySink<Slot> {
     private readonly onGone: () => void,
   ) {
     this.state = new ClientState(backend.runner.client.db);
-    this.parser = new CommandParser((args, raw) => this.onCommand(args, raw));
+    this.parser = new CommandParser(
+      (args, raw) => this.onCommand(args, raw),
+      backend.runner.takesAsSent ? (b, start, end, nameStart, nameEnd) => this.takeAsSent(b, start, end, nameStart, nameEnd) : undefined,
+    );
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
     socket.on("drain", () => this.maybeResume());
     socket.on("error", () => this.destroy());
@@ -197,16 +214,50 @@ class Session implements ReplySink<Slot> {
     try {
       this.parser.feed(chunk);
     } catch (err) {
+      this.sendRun();
       if (!(err instanceof ProtocolError)) throw err;
       // As Redis: answer the protocol error, then close this connection only.
       const slot = this.slot();
       this.resolve(slot, errorReply(`ERR ${err.message}`));
       this.endAfterReplies();
+      return;
     }
+    this.sendRun();
+  }
+
+  /** A whole command in the chunk: taken when it can go to Redis as sent, right now (see the file comment). */
+  private takeAsSent(b: Buffer, start: number, end: number, nameStart: number, nameEnd: number): boolean {
+    if (this.ending) return true;
+    if (this.tasks.length > 0 || this.dedicated || this.opening) return false;
+    const info = this.backend.runner.lookup(b, nameStart, nameEnd);
+    if (!info?.asSent) return false;
+    // Commands are taken in order and any other command sends the run first: the run is contiguous.
+    if (this.runNames.length === 0) {
+      this.runBuffer = b;
+      this.runStart = start;
+    }
+    this.runEnd = end;
+    this.runNames.push(info);
+    return true;
+  }
+
+  /** The commands taken as sent so far go to the shared connection, with one reply slot. */
+  private sendRun(): void {
+    const names = this.runNames;
+    if (names.length === 0) return;
+    const wire = this.runBuffer!.subarray(this.runStart, this.runEnd);
+    this.runNames = [];
+    this.runBuffer = undefined;
+    const slot = this.slot(names.length);
+    this.sharedInflight++;
+    this.backend.runner.sendAsSent(this.backend.resilience(), wire, names, this, slot);
+    if (this.unwritten > MAX_OUTSTANDING) this.pause();
   }
 
   private onCommand(args: Buffer[], raw: Buffer | undefined): void {
     if (this.ending) return;
+    // Commands taken as sent before this one go first.
+    this.sendRun();
     const name = args[0]!.toString("latin1").toUpperCase();
     const slot = this.slot();
     const local = LOCAL.has(name) ? this.answerLocally(name, args) : undefined;
@@ -224,13 +275,13 @@ class Session implements ReplySink<Slot> {
       if (this.tasks.length === 0 && !this.dedicated && !this.opening && command.blocking === undefined && !STATEFUL.has(command.name)) {
         // Nothing queued ahead and no connection switch: straight to the shared connection.
         this.sendShared(command, slot);
-        if (this.slots.length - this.head > MAX_OUTSTANDING) this.pause();
+        if (this.unwritten > MAX_OUTSTANDING) this.pause();
         return;
       }
       this.tasks.push({ refused: false, command, slot });
     }
     this.pump();
-    if (this.slots.length - this.head > MAX_OUTSTANDING) this.pause();
+    if (this.unwritten > MAX_OUTSTANDING) this.pause();
   }
 
   /** Send queued commands in order, holding back a switch of connection until the other one is quiet. */
@@ -264,9 +315,18 @@ class Session implements ReplySink<Slot> {
     this.backend.runner.sendShared(this.backend.resilience(), command, this, slot);
   }
 
-  /** A shared command's outcome (ReplySink). */
-  reply(slot: Slot, err: unknown, reply: Reply | undefined): void {
-    this.resolve(slot, err !== undefined ? this.failure(err) : (reply!.raw ?? encodeValue(reply!.value)));
+  /** Replies to shared commands (ReplySink). */
+  replyBytes(slot: Slot, bytes: Buffer): void {
+    this.append(slot, bytes);
+  }
+
+  /** Shared commands all answered, the last `unanswered` of them with `err` (ReplySink). */
+  settled(slot: Slot, err: unknown, unanswered: number): void {
+    if (unanswered > 0) {
+      const reply = this.failure(err);
+      for (let i = 0; i < unanswered; i++) this.append(slot, reply);
+    }
+    this.finish(slot);
     if (--this.sharedInflight === 0 && this.tasks.length > 0) this.pump();
   }
 
@@ -439,9 +499,10 @@ class Session implements ReplySink<Slot> {
 
   // ---- output, in order ----
 
-  private slot(): Slot {
-    const slot: Slot = { parts: undefined, done: false };
+  private slot(commands = 1): Slot {
+    const slot: Slot = { parts: undefined, done: false, commands };
     this.slots.push(slot);
+    this.unwritten += commands;
     return slot;
   }
 
@@ -451,6 +512,7 @@ class Session implements ReplySink<Slot> {
       // The usual case: the reply for the oldest outstanding command. Straight to the output.
       this.write(data);
       this.head++;
+      this.unwritten -= slot.commands;
       this.flush();
       return;
     }
@@ -459,9 +521,10 @@ class Session implements ReplySink<Slot> {
   }
 
   private append(slot: Slot, data: Buffer): void {
-    if (slot.done) return;
-    (slot.parts ??= []).push(data);
-    if (this.slots[this.head] === slot) this.flush();
+    if (slot.done || this.destroyed) return;
+    // The head slot has nothing held back (flush writes it out whenever the head moves): straight out.
+    if (this.slots[this.head] === slot) this.write(data);
+    else (slot.parts ??= []).push(data);
   }
 
   private finish(slot: Slot): void {
@@ -479,6 +542,7 @@ class Session implements ReplySink<Slot> {
       }
       if (!slot.done) break;
       this.head++;
+      this.unwritten -= slot.commands;
     }
     if (this.head > 1024 && this.head * 2 > this.slots.length) {
       this.slots.splice(0, this.head);
@@ -518,7 +582,7 @@ class Session implements ReplySink<Slot> {
   }
 
   private maybeResume(): void {
-    if (!this.paused || this.socket.writableNeedDrain || this.slots.length - this.head > MAX_OUTSTANDING / 2) return;
+    if (!this.paused || this.socket.writableNeedDrain || this.unwritten > MAX_OUTSTANDING / 2) return;
     this.paused = false;
     this.socket.resume();
   }
@@ -531,9 +595,6 @@ class Session implements ReplySink<Slot> {
     this.flush();
   }
 }
-
-/** Commands answerLocally may answer (the rest go to Redis without a look there). */
-const LOCAL: ReadonlySet<string> = new Set(["QUIT", "AUTH", "HELLO", "CLIENT", "INFO", "RESET"]);
 
 function arity(command: string): Buffer {
   return errorReply(`ERR wrong number of arguments for '${command}' command`);
