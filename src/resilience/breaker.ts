@@ -2,6 +2,7 @@
  * The route's circuit breaker, on opossum. Deadlines are ours (timeout: false: opossum's default 10s
  * would cut streams), overload is ours (no `capacity`), and what counts as a failure is classify.ts's.
  */
+import { EventEmitter } from "node:events";
 import CircuitBreaker from "opossum";
 import { AttacheError } from "../errors.js";
 import type { ResolvedCircuitBreaker } from "../config/validate.js";
@@ -27,16 +28,57 @@ function countsAsFailure(err: unknown): boolean {
   return classifyError(err) !== undefined;
 }
 
+/**
+ * One timer per bucket length rotates the windows of every breaker that uses it. opossum's own is two
+ * intervals per breaker (rotation and a stats snapshot nobody reads here): with 1,000 routes, 2,000
+ * callbacks a second, each snapshot sorting the window's latencies (issue 10).
+ */
+const rotations = new Map<number, { controller: EventEmitter; timer: NodeJS.Timeout; users: number }>();
+
+function joinRotation(bucketMs: number): EventEmitter {
+  let rotation = rotations.get(bucketMs);
+  if (!rotation) {
+    const controller = new EventEmitter().setMaxListeners(0);
+    const timer = setInterval(() => controller.emit("rotate"), bucketMs).unref();
+    rotation = { controller, timer, users: 0 };
+    rotations.set(bucketMs, rotation);
+  }
+  rotation.users++;
+  return rotation.controller;
+}
+
+function leaveRotation(bucketMs: number): void {
+  const rotation = rotations.get(bucketMs);
+  if (!rotation || --rotation.users > 0) return;
+  clearInterval(rotation.timer);
+  rotations.delete(bucketMs);
+}
+
 export class Breaker {
-  private readonly cb: CircuitBreaker<[Work], unknown>;
+  /**
+   * Made on the first request: a route that never gets traffic (most of a big table) costs no opossum
+   * instance, no event emitters and no window. Until then the breaker is closed with an empty window.
+   */
+  private cb: CircuitBreaker<[Work], unknown> | undefined;
   private openedAt = 0;
+  private closed = false;
 
   constructor(
     private readonly route: string,
     private readonly config: ResolvedCircuitBreaker,
   ) {
+    metrics.circuitState.set({ route }, 0);
+  }
+
+  private get breaker(): CircuitBreaker<[Work], unknown> {
+    return (this.cb ??= this.create());
+  }
+
+  private create(): CircuitBreaker<[Work], unknown> {
+    const config = this.config;
+    const bucketMs = Math.floor(config.rollingCountTimeout / config.rollingCountBuckets);
     // A fresh options object: opossum keeps and mutates the one it is given.
-    this.cb = new CircuitBreaker((work: Work) => work(), {
+    const cb: CircuitBreaker<[Work], unknown> = new CircuitBreaker((work: Work) => work(), {
       timeout: false,
       enabled: config.enabled,
       errorThresholdPercentage: config.errorThresholdPercentage,
@@ -44,26 +86,32 @@ export class Breaker {
       resetTimeout: config.resetTimeout,
       rollingCountTimeout: config.rollingCountTimeout,
       rollingCountBuckets: config.rollingCountBuckets,
+      // Only the counts are read (describe, the open decision): no latency percentiles, no snapshots.
+      rollingPercentilesEnabled: false,
+      enableSnapshots: false,
+      // A breaker closed before its first use is made only to refuse (ESHUTDOWN): it must not hold a timer.
+      ...(this.closed ? {} : { rotateBucketController: joinRotation(bucketMs) }),
       // errorFilter returns true for what must NOT count. Upstream faults count: a failed result (a 5xx,
       // carried as FailedResult), a network failure or a deadline (classify.ts), our own 5xx. A client that
       // went away or sent too large a body says nothing about the upstream. Except for the half-open
       // probe: opossum takes a filtered error as a success, and a probe that proved nothing must not
       // close the breaker, so it re-opens it for another resetTimeout.
-      errorFilter: (err: unknown) => !countsAsFailure(err) && !this.cb.halfOpen,
+      errorFilter: (err: unknown): boolean => !countsAsFailure(err) && !cb.halfOpen,
     });
-    this.cb.on("open", () => {
+    cb.on("open", () => {
       this.openedAt = Date.now();
       this.changed("open");
     });
-    this.cb.on("halfOpen", () => this.changed("half-open"));
-    this.cb.on("close", () => this.changed("closed"));
-    metrics.circuitState.set({ route }, 0);
+    cb.on("halfOpen", () => this.changed("half-open"));
+    cb.on("close", () => this.changed("closed"));
+    if (this.closed) cb.shutdown();
+    return cb;
   }
 
   /** Run `work` through the breaker; a result for which `failed` is true still comes back, counted as a failure. */
   async run<T>(work: () => Promise<T>, failed: (result: T) => boolean): Promise<T> {
     try {
-      return (await this.cb.fire(async () => {
+      return (await this.breaker.fire(async () => {
         const result = await work();
         if (failed(result)) throw new FailedResult(result);
         return result;
@@ -80,7 +128,8 @@ export class Breaker {
   }
 
   get state(): BreakerState {
-    return this.cb.opened ? "open" : this.cb.halfOpen ? "half-open" : "closed";
+    const cb = this.cb;
+    return !cb ? "closed" : cb.opened ? "open" : cb.halfOpen ? "half-open" : "closed";
   }
 
   /** Seconds until the half-open probe; at least 1 while open. */
@@ -89,7 +138,7 @@ export class Breaker {
   }
 
   describe(): Record<string, unknown> {
-    const s = this.cb.stats;
+    const s = this.cb?.stats ?? { fires: 0, successes: 0, failures: 0, rejects: 0 };
     return {
       state: this.state,
       enabled: this.config.enabled,
@@ -99,7 +148,11 @@ export class Breaker {
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (!this.cb) return;
     this.cb.shutdown();
+    leaveRotation(Math.floor(this.config.rollingCountTimeout / this.config.rollingCountBuckets));
   }
 
   private changed(state: BreakerState): void {
