@@ -47,6 +47,17 @@ describe("RESP listener: namespaced, allowlisted access", () => {
     }
   });
 
+  it("pipelined commands get their keys prefixed, also once taken as sent in runs (the second round)", async () => {
+    const round = (n: number) => [["SET", `r${n}:a`, "1"], ["MSET", `r${n}:b`, "2", `r${n}:c`, "3"], ["INCR", `r${n}:a`], ["GET", `r${n}:a`], ["DEL", `r${n}:b`], ["EXISTS", `r${n}:b`, `r${n}:c`], ["PING"], ["MGET", `r${n}:a`, `r${n}:c`]];
+    const expected = ["+OK\r\n", "+OK\r\n", ":2\r\n", "$1\r\n2\r\n", ":1\r\n", ":1\r\n", "+PONG\r\n", "*2\r\n$1\r\n2\r\n$1\r\n3\r\n"];
+    for (const n of [1, 2]) {
+      const script = round(n);
+      const { frames } = await respExchange(s.resp, Buffer.concat(script.map(encodeCommand)), script.length);
+      expect(frames.map((f) => f.raw.toString())).toEqual(expected);
+      expect((await s.redis.cli("MGET", `app:r${n}:a`, `app:r${n}:b`, `app:r${n}:c`, `r${n}:a`)).split("\n").slice(0, 4)).toEqual(["2", "", "3", ""]);
+    }
+  });
+
   it("strips the prefix from key names in replies (BLPOP, SCAN)", async () => {
     await cli(s.resp, "RPUSH", "jobs", "j1");
     expect((await cli(s.resp, "BLPOP", "jobs", "1")).trim().split("\n")).toEqual(["jobs", "j1"]);

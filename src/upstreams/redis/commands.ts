@@ -20,7 +20,7 @@ import { exists } from "@ioredis/commands";
 import { splitBySlot } from "./cluster-split.js";
 import { ANSWERED_LOCALLY, type CommandPolicy } from "./command-policy.js";
 import type { DedicatedConnection } from "./dedicated-connection.js";
-import type { KeyNamespace, ReplyRewriter } from "./key-namespace.js";
+import type { KeyNamespace, KeySpec, ReplyRewriter } from "./key-namespace.js";
 import { RawCommand, type RedisClient } from "./redis-client.js";
 import { decodeReply, encodeCommand, encodeValue, RawFrame, type Frame, type RespValue } from "./resp-codec.js";
 import { abortable, type DeadlineSignal } from "../../resilience/deadline.js";
@@ -84,11 +84,14 @@ export interface NameInfo {
   ok: Counter | undefined;
   error: Counter | undefined;
   /**
-   * Whatever its arguments, the command goes to Redis on the shared connection byte for byte as the
-   * client sent it, and its reply comes back unchanged: allowed, no keyPrefix to apply, no reply to
-   * rewrite, never blocking, no state, not answered by attache.
+   * Whatever its arguments, the command goes to Redis on the shared connection as the client sent
+   * it, with at most the keyPrefix put in front of its keys (found from the argument count alone:
+   * `keys`), and its reply comes back unchanged: allowed, no reply to rewrite, never blocking, no
+   * state, not answered by attache.
    */
   asSent: boolean;
+  /** Where an asSent command's keys are, on a route with a keyPrefix; undefined without one. */
+  keys: KeySpec | undefined;
   /** The allowlist's verdict (known names only: decided once). */
   verdict: { allowed: true } | { allowed: false; reason: string };
   rewrite: ReplyRewriter | undefined;
@@ -125,11 +128,11 @@ export class CommandRunner {
   private readonly names = new Map<string, NameInfo>();
   /** Every unknown name: counted as "other". */
   private readonly other: NameInfo = {
-    bytes: Buffer.alloc(0), known: false, counted: "other", counters: new Map(), ok: undefined, error: undefined, asSent: false, verdict: { allowed: false, reason: "" }, rewrite: undefined, mayBlock: true,
+    bytes: Buffer.alloc(0), known: false, counted: "other", counters: new Map(), ok: undefined, error: undefined, asSent: false, keys: undefined, verdict: { allowed: false, reason: "" }, rewrite: undefined, mayBlock: true,
   };
   /** Known names met so far, by length and first letter: `lookup` finds one from its bytes, with no string made. */
   private readonly byBytes = new Map<number, NameInfo[]>();
-  /** Some commands can go to Redis as sent (NameInfo.asSent): the raw path, and no keyPrefix to apply. */
+  /** Some commands can go to Redis as sent (NameInfo.asSent): on the raw path (not a cluster). */
   readonly takesAsSent: boolean;
   private batch: Batch | undefined;
 
@@ -139,7 +142,7 @@ export class CommandRunner {
     readonly policy: CommandPolicy,
     readonly namespace: KeyNamespace,
   ) {
-    this.takesAsSent = client.fastPath && !namespace.prefix;
+    this.takesAsSent = client.fastPath;
   }
 
   /**
@@ -292,8 +295,9 @@ export class CommandRunner {
       const verdict = this.policy.check(name);
       const rewrite = this.namespace.rewriter(name);
       const mayBlock = blockingMs(name, PROBE) !== undefined;
-      const asSent = this.takesAsSent && verdict.allowed && !rewrite && !mayBlock && !STATEFUL.has(name) && !LOCAL.has(name);
-      info = { bytes: Buffer.from(name, "latin1"), known: true, counted: lower, counters: new Map(), ok: undefined, error: undefined, asSent, verdict, rewrite, mayBlock };
+      const keys = this.namespace.prefix ? this.namespace.fixedKeys(name) : undefined;
+      const asSent = this.takesAsSent && verdict.allowed && !rewrite && !mayBlock && !STATEFUL.has(name) && !LOCAL.has(name) && (!this.namespace.prefix || keys !== undefined);
+      info = { bytes: Buffer.from(name, "latin1"), known: true, counted: lower, counters: new Map(), ok: undefined, error: undefined, asSent, keys, verdict, rewrite, mayBlock };
       this.names.set(name, info);
       const key = bytesKey(info.bytes.length, info.bytes[0]!);
       const candidates = this.byBytes.get(key);

@@ -8,8 +8,12 @@
  * by rewriting their pattern (KEYS, SCAN MATCH). Channels are not keys and are not namespaced.
  * Replies that name keys (KEYS, SCAN, BLPOP, XREAD...) get the prefix taken off again.
  */
-import { exists, getKeyIndexes } from "@ioredis/commands";
+import { createRequire } from "node:module";
+import { exists, getKeyIndexes, hasFlag } from "@ioredis/commands";
 import type { RespValue } from "./resp-codec.js";
+
+/** The command table getKeyIndexes reads (its key specs are not exported otherwise). */
+const COMMAND_TABLE = createRequire(import.meta.url)("@ioredis/commands/built/commands.json") as Record<string, { keyStart: number; keyStop: number; step: number }>;
 
 /** Container subcommand → index of its key among the arguments after the command name. */
 const SUBCOMMAND_KEYS: Record<string, Record<string, number>> = {
@@ -33,6 +37,26 @@ const NUMKEYS_AT: Record<string, number> = {
 const CHANNEL_COMMANDS = new Set(["spublish", "ssubscribe", "sunsubscribe"]);
 
 export type ReplyRewriter = (reply: RespValue) => RespValue;
+
+/**
+ * Where a command's keys are when that depends on its argument count only (arguments counted from
+ * the name, 0): from `first` to `last` by `step`; a negative `last` counts from the end (-1: the
+ * last argument); a `step` of 0: no key. As Redis' key specs, and getKeyIndexes' reading of them.
+ */
+export interface KeySpec {
+  readonly first: number;
+  readonly last: number;
+  readonly step: number;
+}
+
+/** A command with no key. */
+export const NO_KEYS: KeySpec = { first: 0, last: 0, step: 0 };
+
+/** The index of the last key of a command with `argc` arguments (its name included); below `spec.first` when it has none. */
+export function lastKeyIndex(spec: KeySpec, argc: number): number {
+  if (spec.step === 0) return spec.first - 1;
+  return Math.min(spec.last > 0 ? spec.last : argc + spec.last, argc - 1);
+}
 
 export class KeyNamespace {
   readonly prefix: Buffer | undefined;
@@ -99,6 +123,47 @@ export class KeyNamespace {
     return out;
   }
 
+  /**
+   * Where `name`'s keys are (upper-case name), when apply would find them from the argument count
+   * alone; undefined when apply reads the arguments (movable keys, subcommands, KEYS/SCAN patterns)
+   * or does not know the command. Channels are not keys: NO_KEYS.
+   */
+  fixedKeys(name: string): KeySpec | undefined {
+    const lower = name.toLowerCase();
+    if (!exists(lower) || hasFlag(lower, "movablekeys") || name === "KEYS" || name === "SCAN" || SUBCOMMAND_KEYS[name]) return undefined;
+    if (CHANNEL_COMMANDS.has(lower)) return NO_KEYS;
+    const { keyStart, keyStop, step } = COMMAND_TABLE[lower]!;
+    return { first: keyStart, last: keyStop, step };
+  }
+
+  /**
+   * b[start, end) (whole commands as a client sent them) with the prefix put in front of keys:
+   * `edits` holds, per key and in order, where its bulk header starts, where its bytes start and end.
+   * The same bytes encodeCommand(apply(args)) gives, without cutting out the arguments.
+   */
+  prefixKeys(b: Buffer, start: number, end: number, edits: readonly number[]): Buffer {
+    const prefix = this.prefix!;
+    let size = end - start;
+    for (let i = 0; i < edits.length; i += 3) {
+      const len = edits[i + 2]! - edits[i + 1]!;
+      size += prefix.length + decimalDigits(len + prefix.length) - decimalDigits(len);
+    }
+    const out = Buffer.allocUnsafe(size);
+    let o = 0;
+    let from = start;
+    for (let i = 0; i < edits.length; i += 3) {
+      o = copyBytes(b, from, edits[i]!, out, o);
+      out[o++] = 36; // $
+      o = writeDecimal(edits[i + 2]! - edits[i + 1]! + prefix.length, out, o);
+      out[o++] = 13;
+      out[o++] = 10;
+      o = copyBytes(prefix, 0, prefix.length, out, o);
+      from = edits[i + 1]!;
+    }
+    copyBytes(b, from, end, out, o);
+    return out;
+  }
+
   /** Takes the prefix off key names in this command's reply, if its reply names keys. */
   rewriter(name: string): ReplyRewriter | undefined {
     return this.rewriters[name];
@@ -115,6 +180,29 @@ function withItem(r: RespValue, index: number, item: RespValue): RespValue {
   const items = (r.value as RespValue[]).slice();
   items[index] = item;
   return { type: "array", value: items };
+}
+
+/**
+ * src[from, to) into dst at `at`; returns the end. The pieces between keys are a few bytes: a loop
+ * costs less than Buffer#copy's call into C++ for those.
+ */
+function copyBytes(src: Buffer, from: number, to: number, dst: Buffer, at: number): number {
+  if (to - from > 64) return at + src.copy(dst, at, from, to);
+  for (let i = from; i < to; i++) dst[at++] = src[i]!;
+  return at;
+}
+
+/** n (a length, so 0 or more) in decimal ASCII into dst at `at`; returns the end. */
+function writeDecimal(n: number, dst: Buffer, at: number): number {
+  const end = at + decimalDigits(n);
+  for (let i = end - 1; i >= at; i--, n = Math.floor(n / 10)) dst[i] = 48 + (n % 10);
+  return end;
+}
+
+function decimalDigits(n: number): number {
+  let digits = 1;
+  for (; n >= 10; n = Math.floor(n / 10)) digits++;
+  return digits;
 }
 
 function upper(b: Buffer): string {

@@ -429,11 +429,16 @@ function isInteger(b: Buffer, start: number, end: number): boolean {
 export type CommandHandler = (args: Buffer[], raw: Buffer | undefined) => void;
 
 /**
- * Offered each multibulk command that lies whole in the buffer being parsed, before any argument is
- * cut out of it: the command is b[start, end), its name b[nameStart, nameEnd). Returns true when it
- * took the command; false, and the command goes to the CommandHandler as usual.
+ * Offered each multibulk command that lies whole in the buffer being parsed (of up to
+ * WHOLE_MAX_ARGS arguments), before any argument is cut out of it: the command is b[start, end),
+ * its argument i is b[offsets[2i], offsets[2i + 1]) (its name is argument 0). `offsets` is valid
+ * during the call only. Returns true when it took the command; false, and the command goes to the
+ * CommandHandler as usual.
  */
-export type WholeCommandHandler = (b: Buffer, start: number, end: number, nameStart: number, nameEnd: number) => boolean;
+export type WholeCommandHandler = (b: Buffer, start: number, end: number, argc: number, offsets: readonly number[]) => boolean;
+
+/** Longer commands go to the CommandHandler only: the offsets a parser keeps stay small. */
+export const WHOLE_MAX_ARGS = 256;
 
 /**
  * Commands from a client: RESP multibulk (`*N` of `$len` bulks) or inline (`GET key\r\n`), as Redis
@@ -450,9 +455,9 @@ export class CommandParser {
   private start = -1;
   private failed = false;
 
-  /** The name of the command `whole` found last. */
-  private nameStart = 0;
-  private nameEnd = 0;
+  /** Where the arguments of the command `whole` found last are (see WholeCommandHandler). */
+  private readonly offsets: number[] = [];
+  private argc = 0;
 
   constructor(
     private readonly onCommand: CommandHandler,
@@ -471,7 +476,7 @@ export class CommandParser {
     while (pos < b.length) {
       if (this.onWhole && !this.args && b[pos] === 42) {
         const end = this.whole(b, pos);
-        if (end > 0 && this.onWhole(b, pos, end, this.nameStart, this.nameEnd)) {
+        if (end > 0 && this.onWhole(b, pos, end, this.argc, this.offsets)) {
           pos = end;
           continue;
         }
@@ -492,9 +497,9 @@ export class CommandParser {
 
   /**
    * The end of the multibulk command at `pos` when all of it is in `b` and it is plainly well formed
-   * (a count of 1 or more, bulk lengths without sign or leading zero, CRLF after each header), and
-   * its name's place in nameStart/nameEnd; -1 otherwise: the general path then reads it, with its
-   * partial-input handling and Redis' error texts.
+   * (a count from 1 to WHOLE_MAX_ARGS, bulk lengths without sign or leading zero, CRLF after each
+   * header), and its arguments' places in `offsets`; -1 otherwise: the general path then reads it,
+   * with its partial-input handling and Redis' error texts.
    */
   private whole(b: Buffer, pos: number): number {
     let p = pos + 1;
@@ -503,7 +508,7 @@ export class CommandParser {
       count = count * 10 + b[p]! - 48;
       if (p - pos > 10) return -1;
     }
-    if (count === 0 || b[pos + 1] === 48 || b[p] !== CR || b[p + 1] !== LF) return -1;
+    if (count === 0 || count > WHOLE_MAX_ARGS || b[pos + 1] === 48 || b[p] !== CR || b[p + 1] !== LF) return -1;
     p += 2;
     for (let i = 0; i < count; i++) {
       if (b[p] !== 36 /* $ */) return -1;
@@ -515,14 +520,13 @@ export class CommandParser {
       }
       if (p === digits || (b[digits] === 48 && p - digits > 1) || len > LIMITS.bulkMax || b[p] !== CR || b[p + 1] !== LF) return -1;
       p += 2;
-      if (i === 0) {
-        this.nameStart = p;
-        this.nameEnd = p + len;
-      }
+      this.offsets[2 * i] = p;
+      this.offsets[2 * i + 1] = p + len;
       // As in bulk(): the two bytes after the data are skipped unchecked, as Redis does.
       p += len + 2;
       if (p > b.length) return -1;
     }
+    this.argc = count;
     return p;
   }
 

@@ -14,10 +14,11 @@
  * shared commands upstream is commands.ts' batch). A reply frame is written as the tap kept it, a
  * slice of the upstream chunk: no copy until the one write.
  *
- * The common case costs little per command (issue 10): commands that go to Redis exactly as the
- * client sent them (NameInfo.asSent: no keyPrefix, no reply rewriting, no state, not blocking) are
- * taken straight from the client's chunk, before any argument is cut out of it; back-to-back ones
- * travel as one slice with one reply slot, and their replies come back as slices of Redis' chunk.
+ * The common case costs little per command (issue 10): commands that go to Redis as the client sent
+ * them, with at most the keyPrefix put in front of keys found from the argument count alone
+ * (NameInfo.asSent: no reply rewriting, no state, not blocking) are taken straight from the
+ * client's chunk, before any argument is cut out of it; back-to-back ones travel as one slice (one
+ * copy with a keyPrefix) with one reply slot, and their replies come back as slices of Redis' chunk.
  */
 import { createServer, type Server, type Socket } from "node:net";
 import { toAttacheError } from "../../errors.js";
@@ -25,6 +26,7 @@ import { log } from "../../observability/log.js";
 import type { Resilience } from "../../resilience/policy-stack.js";
 import { ClientState, LOCAL, STATEFUL, type CommandRunner, type NameInfo, type Prepared, type ReplySink } from "./commands.js";
 import type { DedicatedConnection } from "./dedicated-connection.js";
+import { lastKeyIndex } from "./key-namespace.js";
 import { CommandParser, encodeValue, errorReply, ProtocolError, resp, type Frame, type RespValue } from "./resp-codec.js";
 
 /** A client back in a neutral state keeps its dedicated connection this long (a BLPOP loop reuses it). */
@@ -167,6 +169,8 @@ class Session implements ReplySink<Slot> {
   private runStart = 0;
   private runEnd = 0;
   private runNames: NameInfo[] = [];
+  /** Keys in the run to put the keyPrefix in front of (see KeyNamespace.prefixKeys). */
+  private runKeys: number[] = [];
   private readonly tasks: Task[] = [];
   private sharedInflight = 0;
   private dedicated: DedicatedConnection | undefined;
@@ -191,7 +195,7 @@ class Session implements ReplySink<Slot> {
     this.state = new ClientState(backend.runner.client.db);
     this.parser = new CommandParser(
       (args, raw) => this.onCommand(args, raw),
-      backend.runner.takesAsSent ? (b, start, end, nameStart, nameEnd) => this.takeAsSent(b, start, end, nameStart, nameEnd) : undefined,
+      backend.runner.takesAsSent ? (b, start, end, argc, offsets) => this.takeAsSent(b, start, end, argc, offsets) : undefined,
     );
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
     socket.on("drain", () => this.maybeResume());
@@ -226,10 +230,10 @@ class Session implements ReplySink<Slot> {
   }
 
   /** A whole command in the chunk: taken when it can go to Redis as sent, right now (see the file comment). */
-  private takeAsSent(b: Buffer, start: number, end: number, nameStart: number, nameEnd: number): boolean {
+  private takeAsSent(b: Buffer, start: number, end: number, argc: number, offsets: readonly number[]): boolean {
     if (this.ending) return true;
     if (this.tasks.length > 0 || this.dedicated || this.opening) return false;
-    const info = this.backend.runner.lookup(b, nameStart, nameEnd);
+    const info = this.backend.runner.lookup(b, offsets[0]!, offsets[1]!);
     if (!info?.asSent) return false;
     // Commands are taken in order and any other command sends the run first: the run is contiguous.
     if (this.runNames.length === 0) {
@@ -238,6 +242,11 @@ class Session implements ReplySink<Slot> {
     }
     this.runEnd = end;
     this.runNames.push(info);
+    const keys = info.keys;
+    if (keys) {
+      // Argument j's bulk header starts 2 bytes (CRLF) after argument j - 1 ends.
+      for (let j = keys.first, last = lastKeyIndex(keys, argc); j <= last; j += keys.step) this.runKeys.push(offsets[2 * j - 1]! + 2, offsets[2 * j]!, offsets[2 * j + 1]!);
+    }
     return true;
   }
 
@@ -245,8 +254,10 @@ class Session implements ReplySink<Slot> {
   private sendRun(): void {
     const names = this.runNames;
     if (names.length === 0) return;
-    const wire = this.runBuffer!.subarray(this.runStart, this.runEnd);
+    const b = this.runBuffer!;
+    const wire = this.runKeys.length > 0 ? this.backend.runner.namespace.prefixKeys(b, this.runStart, this.runEnd, this.runKeys) : b.subarray(this.runStart, this.runEnd);
     this.runNames = [];
+    this.runKeys = [];
     this.runBuffer = undefined;
     const slot = this.slot(names.length);
     this.sharedInflight++;

@@ -212,13 +212,14 @@ describe("CommandParser", () => {
     const withWhole = (on: (v: Buffer[]) => void) =>
       new CommandParser(
         (args) => on(args.map((a) => Buffer.from(a))),
-        (b, start, end, nameStart, nameEnd) => {
-          if ((nameEnd - nameStart) % 2 !== 0) return false;
+        (b, start, end, argc, offsets) => {
+          if ((offsets[1]! - offsets[0]!) % 2 !== 0) return false;
           // What it is handed is the command itself: parse those bytes alone to check.
           const alone: Buffer[][] = [];
           new CommandParser((args) => alone.push(args.map((a) => Buffer.from(a)))).feed(Buffer.from(b.subarray(start, end)));
           expect(alone).toHaveLength(1);
-          expect(alone[0]![0]!.equals(b.subarray(nameStart, nameEnd))).toBe(true);
+          expect(alone[0]).toHaveLength(argc);
+          alone[0]!.forEach((arg, i) => expect(arg.equals(b.subarray(offsets[2 * i], offsets[2 * i + 1]))).toBe(true));
           on(alone[0]!);
           return true;
         },
