@@ -5,6 +5,7 @@ import { isLoopback, loadConfig } from "../config/validate.js";
 import type { FindOptions } from "../config/load.js";
 import { createAdminServer } from "../admin/admin-server.js";
 import { configureLog, log } from "../observability/log.js";
+import { startDefaultMetrics } from "../observability/metrics.js";
 import { createProxyServer } from "../proxy/listener.js";
 import { RouteTable, type UpstreamFactory } from "../routing/route-table.js";
 import { createUpstream, loadUpstreamKinds } from "../upstreams/create-upstream.js";
@@ -120,6 +121,8 @@ export async function start(options: FindOptions = {}, startOptions: StartOption
     throw err;
   }
   state.ready = true;
+  // Node's process metrics load in the background: nothing before ready needs them.
+  void startDefaultMetrics();
   for (const [what, address] of [["listen", config.listen], ["admin", config.admin]] as const) {
     // allowNonLoopback let it through validation; say so every start, it holds the pod's credentials.
     if (!isLoopback(address)) log.warn({ [what]: address }, `${what} is bound beyond loopback (allowNonLoopback: true): reachable from the network`);

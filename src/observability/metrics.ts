@@ -1,8 +1,37 @@
 /** Every attache_* metric of DESIGN §4, in one registry; the only importer of prom-client. */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { createRequire } from "node:module";
+import type * as PromClient from "prom-client";
+
+/**
+ * The four classes attache's own metrics need, from their modules: prom-client's index also loads
+ * the push gateway, cluster aggregation, summaries and, through the default process metrics,
+ * @opentelemetry/api (for exemplars attache does not use). That was about 10% of the time to
+ * ready (issue 10); the default metrics are added once attache is ready (startDefaultMetrics).
+ * Same module instances as the index's, so they are the very classes prom-client exports.
+ */
+const require = createRequire(import.meta.url);
+const Registry = require("prom-client/lib/registry") as typeof PromClient.Registry;
+const Counter = require("prom-client/lib/counter") as typeof PromClient.Counter;
+const Gauge = require("prom-client/lib/gauge") as typeof PromClient.Gauge;
+const Histogram = require("prom-client/lib/histogram") as typeof PromClient.Histogram;
 
 export const registry = new Registry();
-collectDefaultMetrics({ register: registry });
+
+let defaultMetrics: Promise<void> | undefined;
+
+/**
+ * Node's process metrics (CPU, memory, event-loop lag, GC, handles), in the same registry. Called once
+ * attache is ready; /metrics waits for it, so no scrape ever misses them.
+ */
+export function startDefaultMetrics(): Promise<void> {
+  return (defaultMetrics ??= import("prom-client").then(({ collectDefaultMetrics }) => collectDefaultMetrics({ register: registry })));
+}
+
+/** The whole registry as Prometheus text, default metrics included. */
+export async function renderMetrics(): Promise<string> {
+  await startDefaultMetrics();
+  return registry.metrics();
+}
 
 const r = [registry];
 export const metrics = {
