@@ -1,9 +1,7 @@
 /** Route config → Upstream, by kind: one named factory per upstream kind. */
 import type { Config, ResolvedRoute } from "../config/validate.js";
 import { StaticSource } from "../discovery/static.js";
-import { afterFirstResolution, createEndpointSource } from "../discovery/create-source.js";
 import { HttpUpstream } from "./http/http-upstream.js";
-import { createKubernetesUpstream } from "./kubernetes/kubernetes-upstream.js";
 import { tlsOptions } from "./http/tls.js";
 import type { Upstream } from "./upstream.js";
 import type { Resilience } from "../resilience/policy-stack.js";
@@ -12,21 +10,32 @@ import { FileSecret } from "../config/secrets.js";
 /** The route's Resilience is built first and handed over: upstreams that serve outside an HTTP request (RESP) need it. */
 type Factory = (route: ResolvedRoute, resilience: Resilience) => Upstream;
 
-/** ioredis & co. are loaded only when a config has a redis route: start-up time is per pod (issue 10). */
+/**
+ * What only some configs need is loaded only for them, start-up time being paid per pod (issue 10):
+ * ioredis & co. for redis routes; the kubernetes kind (credentials, Status errors, raw upgrades, with
+ * node:https and node:crypto); discovery (DNS, EndpointSlice watches) for http routes that discover.
+ */
 let redisModule: typeof import("./redis/redis-upstream.js") | undefined;
+let kubernetesModule: typeof import("./kubernetes/kubernetes-upstream.js") | undefined;
+let discoveryModule: typeof import("../discovery/create-source.js") | undefined;
 
 /** Load the modules of the upstream kinds `config` uses; call before building its route table. */
 export async function loadUpstreamKinds(config: Config): Promise<void> {
-  if (!redisModule && config.routes.some((r) => r.upstream.redis)) redisModule = await import("./redis/redis-upstream.js");
+  const { routes } = config;
+  if (!redisModule && routes.some((r) => r.upstream.redis)) redisModule = await import("./redis/redis-upstream.js");
+  if (!kubernetesModule && routes.some((r) => r.upstream.kubernetes)) kubernetesModule = await import("./kubernetes/kubernetes-upstream.js");
+  if (!discoveryModule && routes.some((r) => r.upstream.http?.discovery)) discoveryModule = await import("../discovery/create-source.js");
+}
+
+function loaded<T>(module: T | undefined, route: ResolvedRoute): T {
+  if (!module) throw new Error(`route ${route.name}: loadUpstreamKinds() was not called before the route table was built`);
+  return module;
 }
 
 const factories: Record<"http" | "kubernetes" | "redis", Factory> = {
   http: createHttpUpstream,
-  kubernetes: createKubernetesUpstream,
-  redis: (route, resilience) => {
-    if (!redisModule) throw new Error(`route ${route.name}: loadUpstreamKinds() was not called before the route table was built`);
-    return redisModule.createRedisUpstream(route, resilience);
-  },
+  kubernetes: (route) => loaded(kubernetesModule, route).createKubernetesUpstream(route),
+  redis: (route, resilience) => loaded(redisModule, route).createRedisUpstream(route, resilience),
 };
 
 export function createUpstream(route: ResolvedRoute, resilience: Resilience): Upstream {
@@ -36,7 +45,8 @@ export function createUpstream(route: ResolvedRoute, resilience: Resilience): Up
 
 function createHttpUpstream(route: ResolvedRoute): Upstream {
   const http = route.upstream.http!;
-  const source = http.endpoints ? new StaticSource(http.endpoints) : createEndpointSource(route);
+  const discovery = http.endpoints ? undefined : loaded(discoveryModule, route);
+  const source = discovery ? discovery.createEndpointSource(route) : new StaticSource(http.endpoints!);
   const token = http.auth && new FileSecret(http.auth.bearerTokenFile);
   const upstream = new HttpUpstream({
     route,
@@ -51,5 +61,5 @@ function createHttpUpstream(route: ResolvedRoute): Upstream {
       onClose: () => token.close(),
     }),
   });
-  return http.endpoints ? upstream : afterFirstResolution(upstream, source);
+  return discovery ? discovery.afterFirstResolution(upstream, source) : upstream;
 }
