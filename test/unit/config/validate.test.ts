@@ -87,6 +87,13 @@ describe("config validation: one problem per mistake, with file:line:col", () =>
     expect(config!.routes[0]!.timeout).toBe(2000);
   });
 
+  it("expands a ${VAR} written with a double-quoted escape (\\x24{VAR}) too", async () => {
+    const root = `routes:\n  - prefix: /a\n    upstream: { http: { endpoints: ["\\x24{ORIGIN}"] } }\n`;
+    expect(await problemsOf(root, {}, {})).toEqual([
+      "<dir>/attache.yaml:3:37: routes[0].upstream.http.endpoints[0]: environment variable ORIGIN is not set (write ${ORIGIN:-default} for a default)",
+    ]);
+  });
+
   it("requires *File secrets to exist, without printing their contents", async () => {
     const problems = await problemsOf(`routes:\n  - prefix: /a\n    upstream: { http: { endpoints: [http://a:1], auth: { bearerTokenFile: ./missing-token } } }\n`);
     expect(problems).toEqual([`<dir>/attache.yaml:3:75: routes[0].upstream.http.auth.bearerTokenFile: file ./missing-token does not exist`]);
