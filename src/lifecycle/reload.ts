@@ -14,7 +14,7 @@
  * Redis routes may own a RESP listener: a new upstream's listener must be bound (`ready`) before
  * its table is swapped in; one that cannot bind sends its file back to the last good version.
  */
-import { readdirSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { expandIncludes, isDynamicPattern, readSource, type FindOptions, type SourceFile } from "../config/load.js";
 import { formatProblem, type ConfigProblem } from "../config/problems.js";
@@ -100,6 +100,8 @@ export class Reloader {
   private acceptedRoot: RootFile;
   private acceptedTeams: Map<string, TeamFile>;
   private lastSeen: string;
+  /** The include list of the last look: with an unchanged root file, it is the include list still. */
+  private lastInclude: readonly string[];
   private rejected = new Map<string, Rejection>();
   private queue: Promise<unknown> = Promise.resolve();
   private queued: { force: boolean; promise: Promise<ReloadOutcome> } | undefined;
@@ -109,7 +111,8 @@ export class Reloader {
     this.acceptedRoot = o.root;
     this.acceptedTeams = new Map(o.teams.map((t) => [t.source.path, t]));
     this.lastSeen = fingerprint(o.root.source, o.teams.map((t) => t.source));
-    o.watch(watchDirs(o.root.source.path, o.root.value?.include ?? [], [...this.acceptedTeams.keys()]));
+    this.lastInclude = o.root.value?.include ?? [];
+    o.watch(watchDirs(o.root.source.path, this.lastInclude, [...this.acceptedTeams.keys()]));
   }
 
   /**
@@ -140,6 +143,25 @@ export class Reloader {
     await this.queue;
   }
 
+  /**
+   * Whether the root file and the files its include list names now are exactly those of the last look
+   * (read as text, nothing parsed). Anything unusual (a file that cannot be read, an include that names
+   * nothing) answers false and leaves it to the full look.
+   */
+  private async sameTexts(rootPath: string): Promise<boolean> {
+    try {
+      const root = { path: rootPath, text: readFileSync(rootPath, "utf8") };
+      const included = await expandIncludes(rootPath, this.lastInclude, () => ({ line: 0, col: 0 }));
+      if (included.problems.length > 0) return false;
+      const teams = included.files.map((path) => ({ path, text: readFileSync(path, "utf8") }));
+      const same = fingerprint(root, teams) === this.lastSeen;
+      if (same) this.o.watch(watchDirs(rootPath, this.lastInclude, included.files));
+      return same;
+    } catch {
+      return false;
+    }
+  }
+
   private outcome(applied: boolean, unchanged = false): ReloadOutcome {
     return { applied, unchanged, generation: this.o.state.current.id, problems: this.o.state.lastError?.problems ?? [] };
   }
@@ -150,11 +172,16 @@ export class Reloader {
     const env = this.o.find.env ?? process.env;
     const rootPath = state.current.config.rootFile;
 
+    // The periodic recheck and most watch events find nothing changed: the texts tell, without parsing
+    // and validating everything (for 1,000 routes, a YAML parse of ~0.3 s every 10 s).
+    if (!force && (await this.sameTexts(rootPath))) return this.outcome(false, true);
+
     // Read everything first: the fingerprint decides whether there is anything to do.
     const rootSource = await readSource(rootPath, env);
     const root = checkRootFile(rootSource);
     // A root file that does not parse still names its files through the last good include list.
     const include = root.value?.include ?? (rootSource.data === undefined ? (this.acceptedRoot.value?.include ?? []) : includeOf(rootSource.data));
+    this.lastInclude = include;
     const included = await expandIncludes(rootPath, include, rootSource.locate);
     const sources = await Promise.all(included.files.map((f) => readSource(f, env)));
     this.o.watch(watchDirs(rootPath, include, included.files));
@@ -376,7 +403,7 @@ function sameTeams(a: Map<string, TeamFile>, b: Map<string, TeamFile>): boolean 
   return true;
 }
 
-function fingerprint(root: SourceFile, teams: readonly SourceFile[]): string {
+function fingerprint(root: Pick<SourceFile, "path" | "text">, teams: ReadonlyArray<Pick<SourceFile, "path" | "text">>): string {
   return JSON.stringify([root.path, root.text, ...teams.map((t) => [t.path, t.text])]);
 }
 

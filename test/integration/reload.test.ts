@@ -2,7 +2,7 @@
  * Hot reload (issue 8, DESIGN §5): a kubelet-style ConfigMap folder swapped under load, per-file
  * failure isolation, and routes that did not change keeping their breaker and connections.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -160,6 +160,32 @@ describe("reload from a kubelet-style ConfigMap volume", () => {
     volume.write({ "attache.yaml": ROOT, "routes.d/alpha.yaml": alpha, "routes.d/beta.yaml": routeFile([{ prefix: "/b", url: o.url }]) });
     await eventually(async () => (await configView(admin)).lastError === null, 3000);
     expect((await send(url, "/b2/x")).status).toBe(404);
+  });
+
+  it("an unforced recheck compares texts first: nothing changed is nothing to do; a new, changed or removed file is seen", async () => {
+    const o = await origin();
+    const dir = mkdtempSync(join(tmpdir(), "attache-recheck-"));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, "attache.yaml"), ROOT);
+    mkdirSync(join(dir, "routes.d"));
+    writeFileSync(join(dir, "routes.d/a.yaml"), routeFile([{ prefix: "/a", url: o.url }]));
+    const running = await start({ configPath: dir }, { watch: false });
+    cleanup.push(() => running.close());
+    const url = `http://${running.listen}`;
+
+    expect(await running.reload("recheck", false)).toMatchObject({ applied: false, unchanged: true, generation: 1 });
+    writeFileSync(join(dir, "routes.d/b.yaml"), routeFile([{ prefix: "/b", url: o.url }]));
+    expect(await running.reload("recheck", false)).toMatchObject({ applied: true, generation: 2 });
+    expect((await send(url, "/b/x")).status).toBe(200);
+    expect(await running.reload("recheck", false)).toMatchObject({ applied: false, unchanged: true });
+    writeFileSync(join(dir, "routes.d/b.yaml"), routeFile([{ prefix: "/b2", url: o.url }]));
+    expect(await running.reload("recheck", false)).toMatchObject({ applied: true, generation: 3 });
+    rmSync(join(dir, "routes.d/b.yaml"));
+    expect(await running.reload("recheck", false)).toMatchObject({ applied: true, generation: 4 });
+    expect((await send(url, "/b2/x")).status).toBe(404);
+    writeFileSync(join(dir, "attache.yaml"), `${ROOT}routes: [{ prefix: /r, upstream: { http: { endpoints: [${o.url}] } } }]\n`);
+    expect(await running.reload("recheck", false)).toMatchObject({ applied: true, generation: 5 });
+    expect((await send(url, "/r/x")).status).toBe(200);
   });
 
   it("keeps serving the old config when the root file is invalid, and reports it until fixed", async () => {
