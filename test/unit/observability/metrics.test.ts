@@ -1,0 +1,38 @@
+/** Per-request metrics are tallied as plain numbers and handed to prom-client when scraped. */
+import { describe, expect, it } from "vitest";
+import { forgetRoute, registry, routeMeter } from "../../../src/observability/metrics.js";
+
+async function value(name: string, labels: string): Promise<number | undefined> {
+  const line = (await registry.metrics()).split("\n").find((l) => l.startsWith(`${name}{${labels}}`));
+  return line === undefined ? undefined : Number(line.split(" ").pop());
+}
+
+describe("route meters", () => {
+  it("count requests and in-flight per route name, across the Route objects of successive generations", async () => {
+    const before = routeMeter("/m1");
+    const after = routeMeter("/m1");
+    expect(await value("attache_inflight_requests", 'route="/m1"')).toBeUndefined();
+    before.inflight.inc();
+    after.inflight.inc();
+    before.count("GET", 200);
+    after.count("GET", 200);
+    after.count("POST", 503);
+    expect(await value("attache_inflight_requests", 'route="/m1"')).toBe(2);
+    expect(await value("attache_requests_total", 'route="/m1",method="GET",code="200"')).toBe(2);
+    before.inflight.dec();
+    after.count("GET", 200);
+    expect(await value("attache_inflight_requests", 'route="/m1"')).toBe(1);
+    expect(await value("attache_requests_total", 'route="/m1",method="GET",code="200"')).toBe(3);
+    expect(await value("attache_requests_total", 'route="/m1",method="POST",code="503"')).toBe(1);
+  });
+
+  it("forgetting a route drops its in-flight series but keeps every request it answered", async () => {
+    const meter = routeMeter("/m2");
+    meter.inflight.inc();
+    meter.count("GET", 200);
+    forgetRoute("/m2");
+    meter.inflight.dec();
+    expect(await value("attache_inflight_requests", 'route="/m2"')).toBeUndefined();
+    expect(await value("attache_requests_total", 'route="/m2",method="GET",code="200"')).toBe(1);
+  });
+});
