@@ -3,8 +3,9 @@
  * every file into a SourceFile that keeps its YAML document, so problems can name file:line:col.
  */
 import { readFileSync, statSync } from "node:fs";
-import { basename, dirname, extname, isAbsolute, join, resolve } from "node:path";
-import type { PublicExplorer } from "cosmiconfig";
+import { basename, dirname, extname, isAbsolute, resolve } from "node:path";
+import { cosmiconfig } from "cosmiconfig";
+import { glob, isDynamicPattern } from "tinyglobby";
 import { isMap, isScalar, LineCounter, parseDocument, visit, type Document, type Node } from "yaml";
 import { interpolate } from "./interpolate.js";
 import type { ConfigProblem } from "./problems.js";
@@ -47,114 +48,30 @@ export interface FindOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/**
- * cosmiconfig and tinyglobby are loaded only when a config needs them (a JS/TS config, an include
- * pattern): every pod pays for what `attache run` loads before it is ready (issue 10).
- */
-let cosmiconfigModule: typeof import("cosmiconfig") | undefined;
-const loadCosmiconfig = async () => (cosmiconfigModule ??= await import("cosmiconfig"));
-let explorerInstance: PublicExplorer | undefined;
-let finderInstance: PublicExplorer | undefined;
-
 /** Loads JS/TS configs. */
-async function explorer(): Promise<PublicExplorer> {
-  const { cosmiconfig } = await loadCosmiconfig();
-  return (explorerInstance ??= cosmiconfig("attache", { searchPlaces: SEARCH_PLACES, searchStrategy: "none", cache: false }));
-}
-
+const explorer = cosmiconfig("attache", { searchPlaces: SEARCH_PLACES, searchStrategy: "none", cache: false });
 /**
  * Finds the root file without parsing it: a YAML syntax error must come back from readSource with
  * its line, not as js-yaml's exception from inside the search.
  */
-async function finder(): Promise<PublicExplorer> {
-  const { cosmiconfig } = await loadCosmiconfig();
-  const rawText = (_path: string, content: string) => (content.trim() ? content : null);
-  return (finderInstance ??= cosmiconfig("attache", {
-    searchPlaces: SEARCH_PLACES,
-    searchStrategy: "none",
-    cache: false,
-    loaders: {
-      ".yaml": rawText,
-      ".yml": rawText,
-      noExt: rawText,
-      ".json": (_path, content) => {
-        try {
-          return JSON.parse(content) as unknown;
-        } catch {
-          return content;
-        }
-      },
-    },
-  }));
-}
-
-/**
- * Whether cosmiconfig's "meta config" in the cwd could change its search places: a `cosmiconfig` key in
- * package.json, or any of its other meta files. cosmiconfig reads the first that exists, so a
- * package.json without that key settles it.
- */
-function metaConfigMayApply(): boolean {
-  const cwd = process.cwd();
-  try {
-    const pkg = JSON.parse(readFileSync(join(cwd, "package.json"), "utf8")) as unknown;
-    return pkg === null || typeof pkg !== "object" || Object.hasOwn(pkg, "cosmiconfig");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") return true;
-  }
-  return ["package.yaml", ...[".json", ".yaml", ".yml", ".js", ".ts", ".cjs", ".mjs"].map((ext) => `.config/config${ext}`)].some((place) => {
-    try {
-      statSync(join(cwd, place));
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
-
-/** Errors that make cosmiconfig's search pass over a search place. */
-const SKIPPED = new Set(["ENOENT", "EISDIR", "ENOTDIR", "EACCES"]);
-
-/**
- * The root file in `dir`, as `finder().search(dir)` finds it, for the YAML and JSON search places that
- * come first; null when nothing is there. Whenever cosmiconfig would do more than read a file (a JS/TS
- * place that exists, a JSON `$import`), the search is left to cosmiconfig itself.
- */
-async function searchDir(dir: string): Promise<string | null> {
-  if (metaConfigMayApply()) return (await (await finder()).search(dir))?.filepath ?? null;
-  for (const place of SEARCH_PLACES) {
-    const path = join(dir, place);
-    const ext = extname(place);
-    if ([".js", ".mjs", ".cjs", ".ts"].includes(ext)) {
+const rawText = (_path: string, content: string) => (content.trim() ? content : null);
+const finder = cosmiconfig("attache", {
+  searchPlaces: SEARCH_PLACES,
+  searchStrategy: "none",
+  cache: false,
+  loaders: {
+    ".yaml": rawText,
+    ".yml": rawText,
+    noExt: rawText,
+    ".json": (_path, content) => {
       try {
-        statSync(path);
+        return JSON.parse(content) as unknown;
       } catch {
-        continue;
+        return content;
       }
-      return (await (await finder()).search(dir))?.filepath ?? null;
-    }
-    let content: string;
-    try {
-      content = readFileSync(path, "utf8");
-    } catch (err) {
-      if (SKIPPED.has((err as NodeJS.ErrnoException).code!)) continue;
-      throw err;
-    }
-    if (!content.trim()) continue;
-    if (ext !== ".json") return path;
-    let data: unknown;
-    try {
-      data = JSON.parse(content);
-    } catch {
-      // A JSON syntax error in a config file is that file's problem to report; package.json is not ours.
-      if (place === "package.json") continue;
-      return path;
-    }
-    if (data !== null && typeof data === "object" && Object.hasOwn(data, "$import")) return (await (await finder()).search(dir))?.filepath ?? null;
-    if (place === "package.json" ? (data as Record<string, unknown> | null)?.attache == null : data === null) continue;
-    return path;
-  }
-  return null;
-}
+    },
+  },
+});
 
 /** Path of the root config file, following DESIGN §1: -c, $ATTACHE_CONFIG, search from cwd, ./config. */
 export async function findRootConfig(options: FindOptions = {}): Promise<string> {
@@ -170,15 +87,15 @@ export async function findRootConfig(options: FindOptions = {}): Promise<string>
       throw new ConfigError([{ file: path, line: 0, col: 0, path: "", message: "no such file or directory" }]);
     }
     if (!isDir) return path;
-    const found = await searchDir(path);
-    if (found) return found;
+    const found = await finder.search(path);
+    if (found) return found.filepath;
     throw new ConfigError([{ file: path, line: 0, col: 0, path: "", message: `no attache config here (looked for ${SEARCH_PLACES.join(", ")})` }]);
   }
-  const here = await searchDir(cwd);
-  if (here) return here;
+  const here = await finder.search(cwd);
+  if (here && !here.isEmpty) return here.filepath;
   const fallback = resolve(cwd, "config");
-  const there = await searchDir(fallback).catch(() => null);
-  if (there) return there;
+  const there = await finder.search(fallback).catch(() => null);
+  if (there) return there.filepath;
   throw new ConfigError([{ file: cwd, line: 0, col: 0, path: "", message: "no attache config found (use -c PATH, $ATTACHE_CONFIG, ./attache.yaml or ./config/attache.yaml)" }]);
 }
 
@@ -194,7 +111,7 @@ export async function readSource(path: string, env: NodeJS.ProcessEnv = process.
   const ext = extname(path);
   if ([".js", ".mjs", ".cjs", ".ts"].includes(ext)) {
     try {
-      const loaded = await (await explorer()).load(path);
+      const loaded = await explorer.load(path);
       return { path, text, data: loaded?.config, problems: [], locate: () => ({ line: 0, col: 0 }) };
     } catch (err) {
       return failed(path, text, `cannot load: ${(err as Error).message}`);
@@ -223,7 +140,6 @@ export async function expandIncludes(rootPath: string, include: readonly string[
   const dir = dirname(rootPath);
   const files = new Set<string>();
   const problems: ConfigProblem[] = [];
-  if (include.some(mayBeGlob)) tinyglobby ??= await import("tinyglobby");
   for (const [i, pattern] of include.entries()) {
     if (!isDynamicPattern(pattern)) {
       const path = isAbsolute(pattern) ? pattern : resolve(dir, pattern);
@@ -236,27 +152,11 @@ export async function expandIncludes(rootPath: string, include: readonly string[
       continue;
     }
     // Dot folders are skipped: a ConfigMap volume holds ..data and ..<timestamp> beside the file links.
-    const matches = await tinyglobby!.glob(pattern, { cwd: dir, absolute: true, dot: false, onlyFiles: true, followSymbolicLinks: true });
+    const matches = await glob(pattern, { cwd: dir, absolute: true, dot: false, onlyFiles: true, followSymbolicLinks: true });
     for (const m of matches) files.add(resolve(m));
   }
   files.delete(rootPath);
   return { files: [...files].sort(), problems };
-}
-
-let tinyglobby: typeof import("tinyglobby") | undefined;
-
-/** Characters without which no pattern is a glob (picomatch's); a cheap test before loading tinyglobby. */
-function mayBeGlob(pattern: string): boolean {
-  return /[*?[\]{}()!+@\\]/.test(pattern);
-}
-
-/**
- * tinyglobby's isDynamicPattern. expandIncludes loads tinyglobby for any list with a pattern that may
- * be a glob, before anyone asks about that list; were it not loaded, such a pattern counts as a glob.
- */
-export function isDynamicPattern(pattern: string): boolean {
-  if (!mayBeGlob(pattern)) return false;
-  return tinyglobby ? tinyglobby.isDynamicPattern(pattern) : true;
 }
 
 function failed(path: string, text: string, message: string): SourceFile {

@@ -16,7 +16,8 @@
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { expandIncludes, isDynamicPattern, readSource, type FindOptions, type SourceFile } from "../config/load.js";
+import { isDynamicPattern } from "tinyglobby";
+import { expandIncludes, readSource, type FindOptions, type SourceFile } from "../config/load.js";
 import { formatProblem, type ConfigProblem } from "../config/problems.js";
 import type { RootFileConfig, RouteFileConfig } from "../config/schema.js";
 import { assemble, checkRootFile, checkRouteFile, includeOf, type CheckedFile, type Config, type ResolvedRoute } from "../config/validate.js";
