@@ -152,7 +152,7 @@ export class HttpUpstream implements Upstream {
     let authRetried = false;
     for (;;) {
       const headers = this.requestHeaders(ctx, slot);
-      const call = this.dispatch(ctx, slot, headers, signal.aborted ? undefined : body, hasBody);
+      const call = this.dispatch(ctx, slot, headers, body, hasBody);
       calls.current = call;
       const onAbort = () => call.abort(signal.reason as Error);
       if (signal.aborted) onAbort();
@@ -160,9 +160,10 @@ export class HttpUpstream implements Upstream {
       try {
         await call.head;
       } catch (err) {
-        // Node's documented race: a pooled connection the upstream closed while idle fails on reuse.
-        // Nothing came back, so an idempotent request goes again once, on a fresh connection, even on
-        // routes without `retry` (issue 4). Not a POST: the upstream may have acted on it before closing.
+        // The keep-alive race: a pooled connection the upstream closed while idle fails on reuse. undici
+        // does not say whether the connection was reused, so any reset before the head counts. Nothing
+        // came back, so an idempotent request goes again once, even on routes without `retry` (issue 4).
+        // Not a POST: the upstream may have acted on it before closing.
         if (!resent && STALE_SOCKET.has((err as NodeJS.ErrnoException).code!) && replayable && IDEMPOTENT.has(ctx.req.method!) && !signal.aborted && !ctx.res.destroyed) {
           resent = true;
           continue;
