@@ -1,6 +1,7 @@
 /**
  * Lifecycle edges (issue 8, DESIGN §5): SIGHUP reloads even when no watched file changed, POST
- * /quitquitquit starts the drain, a port in use at start is one line and exit 1.
+ * /quitquitquit starts the drain, a port in use at start is one line and exit 1, a config key the pool
+ * does not enforce is said so.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -88,5 +89,20 @@ describe("lifecycle", () => {
     const run = await runAttache(dir);
     expect(run.code).toBe(1);
     expect(run.stderr.trim().split("\n")).toEqual([`attache: cannot listen on 127.0.0.1:${port} (listen): address already in use`]);
+  });
+
+  it("a route that sets pool.maxFreeSockets serves, and the log says the undici pool does not enforce it", async () => {
+    const o = await origin();
+    const dir = tempDir("attache-free-sockets-");
+    writeConfig(dir, `admin: 127.0.0.1:0\nlog: { level: info, access: false }\nroutes:\n  - { prefix: /p, pool: { maxFreeSockets: 4 }, upstream: { http: { endpoints: ["${o.url}"] } } }\n`);
+    const attache = await spawnAttache(dir);
+    cleanup.push(() => attache.kill());
+    expect((await send(attache.url, "/p/x")).status).toBe(200);
+    const warnings = attache
+      .stdout()
+      .split("\n")
+      .filter((line) => line.includes("maxFreeSockets"))
+      .map((line) => JSON.parse(line) as { level: number; route: string; msg: string });
+    expect(warnings).toEqual([expect.objectContaining({ level: 40, route: "/p", msg: expect.stringMatching(/not enforced.*idleTimeout/) })]);
   });
 });
