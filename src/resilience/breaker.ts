@@ -62,11 +62,13 @@ export class Breaker {
   private cb: CircuitBreaker<[Work], unknown> | undefined;
   private openedAt = 0;
   private closed = false;
+  private readonly bucketMs: number;
 
   constructor(
     private readonly route: string,
     private readonly config: ResolvedCircuitBreaker,
   ) {
+    this.bucketMs = Math.floor(config.rollingCountTimeout / config.rollingCountBuckets);
     metrics.circuitState.set({ route }, 0);
   }
 
@@ -76,7 +78,6 @@ export class Breaker {
 
   private create(): CircuitBreaker<[Work], unknown> {
     const config = this.config;
-    const bucketMs = Math.floor(config.rollingCountTimeout / config.rollingCountBuckets);
     // A fresh options object: opossum keeps and mutates the one it is given.
     const cb: CircuitBreaker<[Work], unknown> = new CircuitBreaker((work: Work) => work(), {
       timeout: false,
@@ -90,7 +91,7 @@ export class Breaker {
       rollingPercentilesEnabled: false,
       enableSnapshots: false,
       // A breaker closed before its first use is made only to refuse (ESHUTDOWN): it must not hold a timer.
-      ...(this.closed ? {} : { rotateBucketController: joinRotation(bucketMs) }),
+      ...(this.closed ? {} : { rotateBucketController: joinRotation(this.bucketMs) }),
       // errorFilter returns true for what must NOT count. Upstream faults count: a failed result (a 5xx,
       // carried as FailedResult), a network failure or a deadline (classify.ts), our own 5xx. A client that
       // went away or sent too large a body says nothing about the upstream. Except for the half-open
@@ -152,7 +153,7 @@ export class Breaker {
     this.closed = true;
     if (!this.cb) return;
     this.cb.shutdown();
-    leaveRotation(Math.floor(this.config.rollingCountTimeout / this.config.rollingCountBuckets));
+    leaveRotation(this.bucketMs);
   }
 
   private changed(state: BreakerState): void {

@@ -4,7 +4,7 @@
  * undici rather than http.Agent + http.request: in the bench, a bare node:http server forwarding with
  * undici's dispatch served about 1.5× the requests of the same server forwarding with http.request,
  * for less CPU (issue 10). undici has no `maxFreeSockets`: idle connections close after `idleTimeout`
- * (config/validate.ts warns when a route sets it).
+ * (the HTTP upstream logs a warning when a route sets it).
  */
 import { createRequire } from "node:module";
 import type { ConnectionOptions } from "node:tls";
