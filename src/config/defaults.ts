@@ -13,6 +13,23 @@ export const DEFAULTS = {
     idleGrace: 2_000,
   },
   log: { level: "info", format: "json", access: true },
+  /** Sized so that a 256 MiB container survives its worst client (DESIGN §7). */
+  limits: {
+    /** Node's own default since 18; stated because a zero requestTimeout used to zero it too. */
+    headersTimeout: 10_000,
+    /** Above the app's usual idle pool time, below kubelet-style 30 s+ leaks. */
+    keepAliveTimeout: 30_000,
+    maxConnections: 1024,
+    redis: {
+      /** Redis' client-query-buffer-limit is 1 GiB; a sidecar shares its memory with nothing, so far less. */
+      maxQueryBuffer: 16 * 1024 * 1024,
+      /** Redis' proto-max-bulk-len is 512 MiB; values larger than this do not belong in a cache behind a sidecar. */
+      maxBulkLength: 16 * 1024 * 1024,
+      maxArgs: 100_000,
+      /** Redis' pub/sub defaults are 32mb hard, 8mb for 60s; halved and shortened for a 256 MiB sidecar. */
+      output: { hard: 16 * 1024 * 1024, soft: 4 * 1024 * 1024, softFor: 10_000 },
+    },
+  },
   route: {
     stripPrefix: true,
     /** Envoy's route timeout is 15s. */

@@ -207,6 +207,28 @@ const defaultsSchema = z.strictObject({
   maxBodySize: size.optional(),
 });
 
+/** Bounds on what one client may hold or cost (DESIGN §7); every value has a default in `defaults.ts`. */
+const limits = z.strictObject({
+  headersTimeout: duration.optional().meta({ description: "A request head must arrive whole within this time (slowloris cannot extend it)." }),
+  keepAliveTimeout: duration.optional().meta({ description: "An idle keep-alive connection is closed after this time." }),
+  maxConnections: z.number().int().min(1).optional().meta({ description: "Connections per listener (app, admin, each RESP port); more are refused." }),
+  redis: z
+    .strictObject({
+      maxQueryBuffer: size.optional().meta({ description: "Unparsed bytes one RESP client may have pending (Redis: client-query-buffer-limit)." }),
+      maxBulkLength: size.optional().meta({ description: "Largest single argument (Redis: proto-max-bulk-len)." }),
+      maxArgs: z.number().int().min(1).optional().meta({ description: "Arguments per command, RESP and HTTP API alike." }),
+      output: z
+        .strictObject({
+          hard: size.optional().meta({ description: "Unsent reply bytes that disconnect a client at once." }),
+          soft: size.optional().meta({ description: "Unsent reply bytes that disconnect a client when held for softFor." }),
+          softFor: duration.optional(),
+        })
+        .optional()
+        .meta({ description: "Output buffer limits for RESP clients and SSE streams (Redis: client-output-buffer-limit pubsub)." }),
+    })
+    .optional(),
+});
+
 const owner = z.string().regex(/^[A-Za-z0-9_.-]+$/, "owner may contain letters, digits and _ . -");
 
 export const rootSchema = z.strictObject({
@@ -229,6 +251,7 @@ export const rootSchema = z.strictObject({
     })
     .optional(),
   defaults: defaultsSchema.optional(),
+  limits: limits.optional(),
   routes: z.array(routeSchema).optional(),
 });
 
@@ -245,4 +268,5 @@ export type TlsConfig = z.output<typeof tls>;
 export type RetryConfig = z.output<typeof retry>;
 export type CircuitBreakerConfig = z.output<typeof circuitBreaker>;
 export type PoolConfig = z.output<typeof pool>;
+export type LimitsConfig = z.output<typeof limits>;
 export type PathRuleConfig = z.output<typeof pathRule>;

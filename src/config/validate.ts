@@ -15,6 +15,7 @@ import {
   rootSchema,
   routeFileSchema,
   type CircuitBreakerConfig,
+  type LimitsConfig,
   type PoolConfig,
   type RetryConfig,
   type RootFileConfig,
@@ -53,6 +54,7 @@ export interface Config {
   owners: Record<string, string[]> | undefined;
   shutdown: { drainTimeout: number; idleGrace: number };
   log: { level: string; format: "json" | "pretty"; access: boolean };
+  limits: Limits;
   routes: ResolvedRoute[];
 }
 
@@ -181,9 +183,28 @@ export function assemble(root: CheckedFile<RootFileConfig>, teams: readonly Chec
     owners,
     shutdown: { ...DEFAULTS.shutdown, ...rootValue.shutdown },
     log: { ...DEFAULTS.log, ...rootValue.log },
+    limits: resolveLimits(rootValue.limits),
     routes,
   };
   return { config: deepFreeze(config), problems };
+}
+
+/** Every limit with its value: the root's `limits` over `DEFAULTS.limits`, one level at a time. */
+export interface Limits {
+  headersTimeout: number;
+  keepAliveTimeout: number;
+  maxConnections: number;
+  redis: { maxQueryBuffer: number; maxBulkLength: number; maxArgs: number; output: { hard: number; soft: number; softFor: number } };
+}
+
+function resolveLimits(l: LimitsConfig = {}): Limits {
+  const d = DEFAULTS.limits;
+  return {
+    headersTimeout: l.headersTimeout ?? d.headersTimeout,
+    keepAliveTimeout: l.keepAliveTimeout ?? d.keepAliveTimeout,
+    maxConnections: l.maxConnections ?? d.maxConnections,
+    redis: { ...d.redis, ...l.redis, output: { ...d.redis.output, ...l.redis?.output } },
+  };
 }
 
 function resolveRoute(config: RouteConfig, root: RootFileConfig, source: ResolvedRoute["source"]): ResolvedRoute {
