@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 /** The `attache` binary: argv → verb; exit codes 0 ok, 1 invalid config or start failure, 2 usage (DESIGN §1). */
-import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 
 const HELP = `attache — config-driven ambassador sidecar
@@ -33,8 +32,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.version) {
-    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
-    process.stdout.write(`attache ${pkg.version}\n`);
+    const { VERSION } = await import("./version.js");
+    process.stdout.write(`attache ${VERSION}\n`);
     return 0;
   }
   if (positionals.length > 1) {

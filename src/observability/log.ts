@@ -1,19 +1,27 @@
 /** The process logger (pino, JSON to stdout). `configureLog` applies the root file's `log` block. */
-import { pino, type Logger } from "pino";
+import { pino, type Logger, type LoggerOptions } from "pino";
+import { VERSION } from "../version.js";
 
-export let log: Logger = pino({ level: process.env.ATTACHE_LOG_LEVEL ?? "info", base: { name: "attache" } });
+/**
+ * What operators' log pipelines expect of a sidecar (Envoy, Istio, Dapr): an ISO-8601 `time`, the level
+ * as a word, and the version that wrote the line, so a fleet in mid-rollout can be told apart.
+ */
+const options = (level: string): LoggerOptions => ({
+  level: process.env.ATTACHE_LOG_LEVEL ?? level,
+  base: { name: "attache", version: VERSION },
+  timestamp: pino.stdTimeFunctions.isoTime,
+  formatters: { level: (label) => ({ level: label }) },
+});
 
-export function configureLog(options: { level: string; format: "json" | "pretty" }): void {
+export let log: Logger = pino(options("info"));
+
+/** `format: pretty` is accepted for compatibility and writes the same JSON: pino-pretty is a dev tool, not a sidecar dependency. */
+export function configureLog(config: { level: string; format: "json" | "pretty" }): void {
   log = pino(
-    {
-      level: process.env.ATTACHE_LOG_LEVEL ?? options.level,
-      base: { name: "attache" },
-      // "pretty" only changes the time format: pino-pretty is a dev tool, not a sidecar dependency.
-      ...(options.format === "pretty" ? { timestamp: pino.stdTimeFunctions.isoTime } : {}),
-    },
+    options(config.level),
     // Asynchronous writes: a synchronous write(2) per access-log line cost ~7% of throughput in the
-    // bench (issue 10). Lines written while one write is in flight go out together; pino flushes
-    // what is left when the process exits.
+    // bench. Lines written while one write is in flight go out together; pino
+    // flushes what is left when the process exits.
     pino.destination({ dest: 1, sync: false }),
   );
 }

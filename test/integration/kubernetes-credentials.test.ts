@@ -186,8 +186,8 @@ describe("no credentials found is a state", () => {
     child.stderr!.on("data", (c: Buffer) => (out += c.toString()));
     await until(() => /"attache ready"/.test(out) && /no credentials found/.test(out), 10_000, () => out);
     const ready = JSON.parse(out.split("\n").find((l) => l.includes('"attache ready"'))!) as { listen: string; admin: string };
-    const warning = JSON.parse(out.split("\n").find((l) => l.includes("no credentials found"))!) as { level: number; route: string; lookedFor: string[] };
-    expect(warning).toMatchObject({ level: 40, route: "/k8s" });
+    const warning = JSON.parse(out.split("\n").find((l) => l.includes("no credentials found"))!) as { level: string; route: string; lookedFor: string[] };
+    expect(warning).toMatchObject({ level: "warn", route: "/k8s" });
     expect(warning.lookedFor.join(" ")).toContain(kubeconfig);
     expect(warning.lookedFor.join(" ")).toContain("in-cluster service account");
 

@@ -8,6 +8,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { VERSION } from "../../src/version.js";
 import { startAttache, writeConfig } from "../harness/attache.js";
 import { eventually, metricValue, send } from "../harness/http.js";
 import { closeServer, listenOn } from "../harness/listen.js";
@@ -102,7 +103,10 @@ describe("lifecycle", () => {
       .stdout()
       .split("\n")
       .filter((line) => line.includes("maxFreeSockets"))
-      .map((line) => JSON.parse(line) as { level: number; route: string; msg: string });
-    expect(warnings).toEqual([expect.objectContaining({ level: 40, route: "/p", msg: expect.stringMatching(/not enforced.*idleTimeout/) })]);
+      .map((line) => JSON.parse(line) as { level: string; route: string; msg: string; time: string; version: string });
+    expect(warnings).toEqual([expect.objectContaining({ level: "warn", route: "/p", msg: expect.stringMatching(/not enforced.*idleTimeout/) })]);
+    // Every line says when (ISO-8601), how bad (a word) and which version wrote it.
+    expect(warnings[0]!.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(warnings[0]!.version).toBe(VERSION);
   });
 });
