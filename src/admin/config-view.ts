@@ -11,6 +11,9 @@ export function configView(state: State): RequestHandler {
       loadedAt: g.loadedAt.toISOString(),
       rootFile: g.config.rootFile,
       sources: g.config.files,
+      lastReloadSuccessful: state.config.lastReloadSuccessful,
+      lastSuccessAt: state.config.lastSuccessAt.toISOString(),
+      rejectedFiles: state.config.rejectedFiles,
       lastError: state.lastError ? { at: state.lastError.at.toISOString(), problems: state.lastError.problems.map(formatProblem) } : null,
     });
   };

@@ -8,9 +8,20 @@ export function healthz(): RequestHandler {
   };
 }
 
+/**
+ * Plain text for probes; JSON with `?verbose` (as the API server's /readyz?verbose) or `Accept:
+ * application/json`, with the config state an operator checks after a push.
+ */
 export function readyz(state: State): RequestHandler {
-  return (_req, res) => {
-    if (state.ready && !state.draining) res.status(200).type("text/plain").send("ready\n");
-    else res.status(503).type("text/plain").send(state.draining ? "draining\n" : "starting\n");
+  return (req, res) => {
+    const ready = state.ready && !state.draining;
+    const status = ready ? "ready" : state.draining ? "draining" : "starting";
+    res.status(ready ? 200 : 503);
+    if (req.query.verbose === undefined && req.accepts(["text/plain", "application/json"]) !== "application/json") {
+      res.type("text/plain").send(`${status}\n`);
+      return;
+    }
+    const { lastReloadSuccessful, lastSuccessAt, rejectedFiles } = state.config;
+    res.json({ status, generation: state.current.id, lastReloadSuccessful, lastSuccessAt: lastSuccessAt.toISOString(), rejectedFiles });
   };
 }

@@ -4,6 +4,7 @@
  */
 import type { Config } from "../config/validate.js";
 import type { ConfigProblem } from "../config/problems.js";
+import { metrics } from "../observability/metrics.js";
 import type { RouteTable } from "../routing/route-table.js";
 
 export interface Generation {
@@ -15,18 +16,52 @@ export interface Generation {
   readonly acceptHosts: ReadonlySet<string>;
 }
 
+/** Where the config stands, for alerts on a bad push: /readyz?verbose, /config and attache_config_*. */
+export interface ConfigState {
+  /** false while any file is rejected: what was pushed is not (all) what serves. */
+  readonly lastReloadSuccessful: boolean;
+  /** The last time everything on disk was serving: start, or a reload that left no file rejected. */
+  readonly lastSuccessAt: Date;
+  readonly rejectedFiles: readonly string[];
+}
+
 export class State {
-  current: Generation;
+  private generation!: Generation;
   /** Requests in flight across all generations; drain waits for zero. */
   inflight = 0;
   ready = false;
   draining = false;
   lastError: { at: Date; problems: ConfigProblem[] } | undefined;
+  private configState!: ConfigState;
   private lastChange = Date.now();
   private readonly idleWaiters = new Set<() => void>();
 
   constructor(first: Generation) {
     this.current = first;
+    this.configSettled([]);
+  }
+
+  get current(): Generation {
+    return this.generation;
+  }
+
+  /** The atomic swap of a reload; in-flight requests keep the generation they started with. */
+  set current(next: Generation) {
+    this.generation = next;
+    metrics.configGeneration.set(next.id);
+  }
+
+  get config(): ConfigState {
+    return this.configState;
+  }
+
+  /** The outcome of a reload (or of start): which files are rejected now. */
+  configSettled(rejectedFiles: readonly string[]): void {
+    const ok = rejectedFiles.length === 0;
+    this.configState = { lastReloadSuccessful: ok, lastSuccessAt: ok ? new Date() : this.configState.lastSuccessAt, rejectedFiles };
+    metrics.configLastReloadSuccessful.set(ok ? 1 : 0);
+    metrics.configLastSuccess.set(this.configState.lastSuccessAt.getTime() / 1000);
+    metrics.configRejectedFiles.set(rejectedFiles.length);
   }
 
   begin(): void {

@@ -380,6 +380,7 @@ export class Reloader {
       log.warn({ file, problems: f.problems.map(formatProblem) }, file === state.current.config.rootFile ? "config update rejected: the root file is invalid; the current config stays" : "route file rejected: its last good version stays");
     }
     this.rejected = next;
+    state.configSettled([...next.keys()]);
     if (next.size === 0) state.lastError = undefined;
     else {
       const all = [...next.values()];

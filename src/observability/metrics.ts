@@ -1,6 +1,7 @@
 /** Every attache_* metric of DESIGN §4, in one registry; the only importer of prom-client. */
 import { createRequire } from "node:module";
 import type * as PromClient from "prom-client";
+import { VERSION } from "../version.js";
 
 /**
  * The four classes attache's own metrics need, from their modules: prom-client's index also loads
@@ -16,6 +17,9 @@ const Gauge = require("prom-client/lib/gauge") as typeof PromClient.Gauge;
 const Histogram = require("prom-client/lib/histogram") as typeof PromClient.Histogram;
 
 export const registry = new Registry();
+
+/** Which build serves: a constant 1 whose labels are the answer (the Prometheus *_build_info idiom). */
+new Gauge({ name: "attache_build_info", help: "attache's version and the Node.js that runs it.", labelNames: ["version", "node"], registers: [registry] }).set({ version: VERSION, node: process.versions.node }, 1);
 
 let defaultMetrics: Promise<void> | undefined;
 
@@ -58,6 +62,14 @@ export const metrics = {
   endpointsHealthy: new Gauge({ name: "attache_endpoints_healthy", help: "Endpoints in rotation, by route.", labelNames: ["route"], registers: r }),
   redisCommands: new Counter({ name: "attache_redis_commands_total", help: "Redis commands, by route, command and result.", labelNames: ["route", "command", "result"], registers: r }),
   configReloads: new Counter({ name: "attache_config_reloads_total", help: "Config reloads, by result.", labelNames: ["result"], registers: r }),
+  configGeneration: new Gauge({ name: "attache_config_generation", help: "Generation of the config that serves (1 at start, +1 per applied reload).", registers: r }),
+  configLastReloadSuccessful: new Gauge({
+    name: "attache_config_last_reload_successful",
+    help: "1 when every config file on disk serves, 0 while any file is rejected (as prometheus_config_last_reload_successful).",
+    registers: r,
+  }),
+  configLastSuccess: new Gauge({ name: "attache_config_last_reload_success_timestamp_seconds", help: "When every config file on disk last served (start or reload).", registers: r }),
+  configRejectedFiles: new Gauge({ name: "attache_config_rejected_files", help: "Config files rejected right now (their last good version serves).", registers: r }),
   inflight: new Gauge({
     name: "attache_inflight_requests",
     help: "Requests in flight, by route.",

@@ -162,6 +162,44 @@ describe("reload from a kubelet-style ConfigMap volume", () => {
     expect((await send(url, "/b2/x")).status).toBe(404);
   });
 
+  it("tells a bad push from a good one: attache_config_* gauges, /readyz?verbose and /config flip to failed and back", async () => {
+    const o = await origin();
+    const dir = mkdtempSync(join(tmpdir(), "attache-state-"));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const volume = new KubeletVolume(dir);
+    const good = routeFile([{ prefix: "/a", url: o.url }]);
+    volume.write({ "attache.yaml": ROOT, "routes.d/alpha.yaml": good });
+    const { running, admin } = await startIn(dir);
+    const gauges = async () => {
+      const text = (await send(admin, "/metrics")).text;
+      return {
+        ok: metricValue(text, "attache_config_last_reload_successful"),
+        rejected: metricValue(text, "attache_config_rejected_files"),
+        generation: metricValue(text, "attache_config_generation"),
+        at: metricValue(text, "attache_config_last_reload_success_timestamp_seconds")!,
+      };
+    };
+    const before = await gauges();
+    expect(before).toMatchObject({ ok: 1, rejected: 0, generation: 1 });
+    expect(metricValue((await send(admin, "/metrics")).text, "attache_build_info", `node="${process.versions.node}"`)).toBe(1);
+
+    volume.write({ "attache.yaml": ROOT, "routes.d/alpha.yaml": routeFile([{ prefix: "/a", url: o.url, extra: "    timeout: soon\n" }]) });
+    await running.reload("test");
+    expect(await gauges()).toMatchObject({ ok: 0, rejected: 1, generation: 1, at: before.at });
+    const verbose = await send(admin, "/readyz?verbose");
+    expect(verbose.status).toBe(200); // the last good config still serves: ready, but the push failed
+    expect(verbose.json).toMatchObject({ status: "ready", generation: 1, lastReloadSuccessful: false, rejectedFiles: [expect.stringMatching(/alpha\.yaml$/)] });
+    expect((await configView(admin)) as unknown).toMatchObject({ lastReloadSuccessful: false, rejectedFiles: [expect.stringMatching(/alpha\.yaml$/)] });
+    expect((await send(admin, "/readyz")).text).toBe("ready\n");
+
+    volume.write({ "attache.yaml": ROOT, "routes.d/alpha.yaml": routeFile([{ prefix: "/a", url: o.url, extra: "    timeout: 3s\n" }]) });
+    await running.reload("test");
+    const after = await gauges();
+    expect(after).toMatchObject({ ok: 1, rejected: 0, generation: 2 });
+    expect(after.at).toBeGreaterThanOrEqual(before.at);
+    expect((await send(admin, "/readyz", { headers: { accept: "application/json" } })).json).toMatchObject({ lastReloadSuccessful: true, rejectedFiles: [] });
+  });
+
   it("an unforced recheck compares texts first: nothing changed is nothing to do; a new, changed or removed file is seen", async () => {
     const o = await origin();
     const dir = mkdtempSync(join(tmpdir(), "attache-recheck-"));
