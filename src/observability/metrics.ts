@@ -41,8 +41,8 @@ const r = [registry];
 export const metrics = {
   requests: new Counter({
     name: "attache_requests_total",
-    help: "Requests answered, by route, method and status code.",
-    labelNames: ["route", "method", "code"],
+    help: "Requests answered, by route, method, status code and attache's error code (empty when the upstream answered).",
+    labelNames: ["route", "method", "code", "error"],
     registers: r,
     collect() {
       for (const [route, tally] of tallies) report(route, tally);
@@ -91,7 +91,7 @@ interface Tally {
   /** Requests counted since start; the inflight series exists once the route has had one, as before. */
   seen: boolean;
   readonly inflight: { value: number; inc(): void; dec(): void };
-  readonly requests: Map<string, { readonly method: string; readonly code: string; count: number; reported: number }>;
+  readonly requests: Map<string, { readonly method: string; readonly code: string; readonly error: string; count: number; reported: number }>;
 }
 
 const tallies = new Map<string, Tally>();
@@ -122,7 +122,7 @@ function tallyOf(route: string): Tally {
 function report(route: string, tally: Tally): void {
   for (const c of tally.requests.values()) {
     if (c.count === c.reported) continue;
-    metrics.requests.inc({ route, method: c.method, code: c.code }, c.count - c.reported);
+    metrics.requests.inc({ route, method: c.method, code: c.code, error: c.error }, c.count - c.reported);
     c.reported = c.count;
   }
 }
@@ -144,10 +144,11 @@ export function routeMeter(route: string) {
   return {
     inflight: tally.inflight,
     duration,
-    count(method: string, code: number): void {
-      const key = `${method} ${code}`;
+    /** `error`: attache's own error code when attache answered, so its refusals are told from the upstream's answers. */
+    count(method: string, code: number, error = ""): void {
+      const key = `${method} ${code} ${error}`;
       let counter = tally.requests.get(key);
-      if (!counter) tally.requests.set(key, (counter = { method, code: String(code), count: 0, reported: 0 }));
+      if (!counter) tally.requests.set(key, (counter = { method, code: String(code), error, count: 0, reported: 0 }));
       counter.count++;
     },
   };

@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import { AttacheError } from "../errors.js";
+import { AttacheError, type ErrorCode } from "../errors.js";
 import type { Generation, State } from "../lifecycle/generation.js";
 import { log } from "../observability/log.js";
 import type { Route } from "../routing/route.js";
@@ -32,6 +32,10 @@ export interface PendingRequest {
   upstreamTarget?: string;
   /** Handed to the upstream: counted in attache_inflight_requests until the response ends. */
   forwarded?: boolean;
+  /** attache's own error code when attache answered (or cut) the response: the refusal flag of metrics and the access log. */
+  error?: ErrorCode | undefined;
+  /** The connection's bytes written before this response: what it wrote since is the response. */
+  writtenBefore: number;
 }
 
 type Step = (request: PendingRequest) => void;
@@ -46,7 +50,7 @@ export const steps: readonly Step[] = [acceptHost, assignRequestId, matchRoute, 
 const upgradeSteps: readonly Step[] = [acceptHost, assignRequestId, matchRoute, enforcePolicy];
 
 export function handleRequest(state: State, req: IncomingMessage, res: ServerResponse): void {
-  const request: PendingRequest = { req, res, generation: state.current, startedAt: performance.now(), requestId: "", route: undefined, path: "", query: "" };
+  const request: PendingRequest = { req, res, generation: state.current, startedAt: performance.now(), requestId: "", route: undefined, path: "", query: "", writtenBefore: req.socket.bytesWritten };
   state.begin();
   res.once("close", () => {
     state.end();
@@ -55,7 +59,7 @@ export function handleRequest(state: State, req: IncomingMessage, res: ServerRes
   try {
     for (const step of steps) step(request);
   } catch (err) {
-    respondError(res, err, { route: request.route?.name, requestId: request.requestId, upstream: request.route?.upstream, allow: request.route?.policy.allowedMethods });
+    request.error = respondError(res, err, { route: request.route?.name, requestId: request.requestId, upstream: request.route?.upstream, allow: request.route?.policy.allowedMethods });
     return;
   }
   forward(request);
@@ -66,12 +70,12 @@ function forward(request: PendingRequest): void {
   route.meter.inflight.inc();
   request.forwarded = true;
   route.upstream.handle(request as RequestContext & PendingRequest).catch((err: unknown) => {
-    respondError(request.res, err, { route: route.name, requestId: request.requestId, upstream: route.upstream });
+    request.error = respondError(request.res, err, { route: route.name, requestId: request.requestId, upstream: route.upstream });
   });
 }
 
 export function handleUpgrade(state: State, req: IncomingMessage, socket: Duplex, head: Buffer): void {
-  const request: PendingRequest = { req, res: undefined as unknown as ServerResponse, generation: state.current, startedAt: performance.now(), requestId: "", route: undefined, path: "", query: "" };
+  const request: PendingRequest = { req, res: undefined as unknown as ServerResponse, generation: state.current, startedAt: performance.now(), requestId: "", route: undefined, path: "", query: "", writtenBefore: 0 };
   state.begin();
   socket.once("close", () => state.end());
   socket.on("error", () => socket.destroy());
@@ -94,12 +98,27 @@ function record(request: PendingRequest): void {
   const status = res.headersSent ? res.statusCode : 0;
   if (route) {
     if (request.forwarded) route.meter.inflight.dec();
-    route.meter.count(req.method ?? "GET", status);
+    route.meter.count(req.method ?? "GET", status, request.error);
     route.meter.duration.observe(seconds);
   }
   if (request.generation.config.log.access) {
+    const ctx = request as PendingRequest & Partial<RequestContext>;
     log.info(
-      { route: route?.name, method: req.method, path: req.url, status, durationMs: Math.round(seconds * 1e4) / 10, upstream: request.upstreamTarget, requestId: request.requestId },
+      {
+        route: route?.name,
+        method: req.method,
+        path: req.url,
+        status,
+        error: request.error,
+        durationMs: Math.round(seconds * 1e4) / 10,
+        upstream: request.upstreamTarget,
+        upstreamMs: ctx.upstreamMs,
+        attempts: ctx.attempts,
+        // The declared body (a chunked one has no length to state); the response as written, head included.
+        bytesIn: req.headers["content-length"] !== undefined ? Number(req.headers["content-length"]) : undefined,
+        bytesOut: req.socket.bytesWritten - request.writtenBefore,
+        requestId: request.requestId,
+      },
       "access",
     );
   }

@@ -2,7 +2,7 @@
 import type { ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { STATUS_CODES } from "node:http";
-import { toAttacheError, type AttacheError } from "../errors.js";
+import { toAttacheError, type AttacheError, type ErrorCode } from "../errors.js";
 import { log } from "../observability/log.js";
 import { metrics } from "../observability/metrics.js";
 import type { Upstream } from "../upstreams/upstream.js";
@@ -15,14 +15,15 @@ interface ErrorScope {
   allow?: string | undefined;
 }
 
-export function respondError(res: ServerResponse, err: unknown, scope: ErrorScope = {}): void {
+/** Answers (or cuts) the response; returns the error code for the access log and metrics, if one was decided. */
+export function respondError(res: ServerResponse, err: unknown, scope: ErrorScope = {}): ErrorCode | undefined {
   // The client went away: nobody to answer, and nothing to count against the upstream.
-  if (res.destroyed && !res.headersSent) return;
+  if (res.destroyed && !res.headersSent) return undefined;
   const error = translate(err, scope);
   if (res.headersSent) {
     // The response is under way: the only honest signal left is to cut it.
     res.destroy(error);
-    return;
+    return error.code;
   }
   const { contentType, body } = render(error, scope.upstream);
   const headers: Record<string, string | number> = {
@@ -36,6 +37,7 @@ export function respondError(res: ServerResponse, err: unknown, scope: ErrorScop
   if (error.code === "method_not_allowed" && scope.allow) headers.allow = scope.allow;
   res.writeHead(error.status, headers);
   res.end(body);
+  return error.code;
 }
 
 /** Same answer on a raw socket, for refused upgrade requests. */

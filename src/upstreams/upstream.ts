@@ -19,6 +19,10 @@ export interface RequestContext {
   readonly startedAt: number;
   /** Set by the upstream for the access log: which endpoint answered. */
   upstreamTarget?: string;
+  /** Set by the upstream for the access log: tries made (retries and resends included). */
+  attempts?: number;
+  /** Set by the upstream for the access log: ms from the answering try's dispatch to its response head. */
+  upstreamMs?: number;
 }
 
 /** What an upstream sees of its route: config and shared resilience (built once per route). */

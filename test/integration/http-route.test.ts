@@ -367,8 +367,17 @@ describe("access log", () => {
       await send(on.url, "/logged/x?y=1", { headers: { "x-request-id": "log-1" } });
       await eventually(() => spy.mock.calls.some((c) => c[1] === "access"));
       const line = spy.mock.calls.find((c) => c[1] === "access")![0] as unknown as Record<string, unknown>;
-      expect(line).toMatchObject({ route: "/logged", method: "GET", path: "/logged/x?y=1", status: 200, upstream: a.url, requestId: "log-1" });
+      expect(line).toMatchObject({ route: "/logged", method: "GET", path: "/logged/x?y=1", status: 200, upstream: a.url, requestId: "log-1", attempts: 1, error: undefined });
       expect(typeof line.durationMs).toBe("number");
+      expect(line.upstreamMs).toBeGreaterThanOrEqual(0);
+      expect(line.bytesOut).toBeGreaterThan(0); // the response as written: status line, headers and body
+
+      // A refusal: attache's error code, no upstream try.
+      spy.mockClear();
+      await send(on.url, "/logged/y", { method: "POST", headers: { "content-length": String(20 * 1024 * 1024) } }).catch(() => undefined);
+      await eventually(() => spy.mock.calls.some((c) => c[1] === "access"));
+      const refused = spy.mock.calls.find((c) => c[1] === "access")![0] as unknown as Record<string, unknown>;
+      expect(refused).toMatchObject({ status: 413, error: "body_too_large", attempts: undefined, bytesIn: 20 * 1024 * 1024 });
     } finally {
       spy.mockRestore();
       await on.stop();

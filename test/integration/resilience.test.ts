@@ -71,6 +71,9 @@ routes:
     }
     expect(origin.requests).toBe(before);
     expect(metricValue(await metrics(attache), "attache_circuit_rejections_total", 'route="/cb"')).toBe(5);
+    // The same status, told apart: the origin's own 503s carry no error label, attache's refusals do.
+    expect(metricValue(await metrics(attache), "attache_requests_total", 'route="/cb",method="GET",code="503",error=""')).toBe(6);
+    expect(metricValue(await metrics(attache), "attache_requests_total", 'route="/cb",method="GET",code="503",error="circuit_open"')).toBe(5);
 
     failing = false;
     await eventually(async () => (await routeView(attache, "/cb")).breaker.state === "half-open", 2000);

@@ -151,6 +151,8 @@ export class HttpUpstream implements Upstream {
     let resent = false;
     let authRetried = false;
     for (;;) {
+      ctx.attempts = (ctx.attempts ?? 0) + 1;
+      const sentAt = performance.now();
       const headers = this.requestHeaders(ctx, slot);
       const call = this.dispatch(ctx, slot, headers, body, hasBody);
       calls.current = call;
@@ -174,6 +176,7 @@ export class HttpUpstream implements Upstream {
       } finally {
         signal.removeEventListener("abort", onAbort);
       }
+      ctx.upstreamMs = Math.round((performance.now() - sentAt) * 10) / 10;
       // 401: the credentials may have rotated under us (issue 5). Re-read them once; if they differ from
       // what this request carried (a file watcher may have re-read them meanwhile) and the request can be
       // sent again, it goes again with the new ones, and the client never sees the 401.
