@@ -102,10 +102,15 @@ describe("admin listener", () => {
       "attache_redis_commands_total",
       "attache_config_reloads_total",
       "attache_inflight_requests",
+      "attache_build_info",
+      "attache_config_generation",
+      "attache_config_last_reload_successful",
+      "attache_config_last_reload_success_timestamp_seconds",
+      "attache_config_rejected_files",
     ]) {
       expect(answer.text).toContain(`# TYPE ${name} `);
     }
-    expect(answer.text).toMatch(/attache_requests_total\{route="payments",method="GET",code="200"\} \d+/);
+    expect(answer.text).toMatch(/attache_requests_total\{route="payments",method="GET",code="200",error=""\} \d+/);
     expect(answer.text).toMatch(/attache_request_duration_seconds_bucket\{le="[^"]+",route="payments"\} \d+/);
     expect(answer.text).toContain("process_resident_memory_bytes");
     expect(answer.text).toContain("nodejs_eventloop_lag_seconds");

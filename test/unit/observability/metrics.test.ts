@@ -18,12 +18,14 @@ describe("route meters", () => {
     after.count("GET", 200);
     after.count("POST", 503);
     expect(await value("attache_inflight_requests", 'route="/m1"')).toBe(2);
-    expect(await value("attache_requests_total", 'route="/m1",method="GET",code="200"')).toBe(2);
+    expect(await value("attache_requests_total", 'route="/m1",method="GET",code="200",error=""')).toBe(2);
     before.inflight.dec();
     after.count("GET", 200);
     expect(await value("attache_inflight_requests", 'route="/m1"')).toBe(1);
-    expect(await value("attache_requests_total", 'route="/m1",method="GET",code="200"')).toBe(3);
-    expect(await value("attache_requests_total", 'route="/m1",method="POST",code="503"')).toBe(1);
+    expect(await value("attache_requests_total", 'route="/m1",method="GET",code="200",error=""')).toBe(3);
+    expect(await value("attache_requests_total", 'route="/m1",method="POST",code="503",error=""')).toBe(1);
+    after.count("GET", 503, "circuit_open");
+    expect(await value("attache_requests_total", 'route="/m1",method="GET",code="503",error="circuit_open"')).toBe(1);
   });
 
   it("forgetting a route drops its in-flight series but keeps every request it answered", async () => {
@@ -33,6 +35,6 @@ describe("route meters", () => {
     forgetRoute("/m2");
     meter.inflight.dec();
     expect(await value("attache_inflight_requests", 'route="/m2"')).toBeUndefined();
-    expect(await value("attache_requests_total", 'route="/m2",method="GET",code="200"')).toBe(1);
+    expect(await value("attache_requests_total", 'route="/m2",method="GET",code="200",error=""')).toBe(1);
   });
 });
