@@ -248,20 +248,27 @@ describe("large bodies", () => {
     });
     const chunk = Buffer.alloc(64 * 1024, 7);
     const total = 200 * MB;
-    const { result, growth } = await rssGrowth(() =>
-      send(attache.url, "/big/sink", {
-        method: "POST",
-        headers: { "content-length": String(total), "content-type": "application/octet-stream" },
-        body: Readable.from(
-          (function* () {
-            for (let sent = 0; sent < total; sent += chunk.length) yield chunk;
-          })(),
-        ),
-      }),
-    );
+    const upload = (base: string, path: string) =>
+      rssGrowth(() =>
+        send(base, path, {
+          method: "POST",
+          headers: { "content-length": String(total), "content-type": "application/octet-stream" },
+          body: Readable.from(
+            (function* () {
+              for (let sent = 0; sent < total; sent += chunk.length) yield chunk;
+            })(),
+          ),
+        }),
+      );
+    // The client and the origin share this process, and what they hold alone depends on the runtime
+    // (Node 24 frees their buffers later: ~80 MB for the direct upload, ~35 MB on Node 20). What
+    // attache adds is the difference; buffering the body would add 200 MB.
+    const direct = await upload(origin.url, "/sink");
+    const { result, growth } = await upload(attache.url, "/big/sink");
+    expect(direct.result.json.bytes).toBe(total);
     expect(result.status).toBe(200);
     expect(result.json.bytes).toBe(total);
-    expect(growth).toBeLessThan(64 * MB);
+    expect(growth).toBeLessThan(direct.growth + 32 * MB);
   });
 
   it("streams a 100 MB download without buffering it", { timeout: 60_000 }, async () => {
