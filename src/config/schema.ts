@@ -229,6 +229,13 @@ const limits = z.strictObject({
     .optional(),
 });
 
+/** OpenTelemetry tracing; the standard OTEL_* environment variables win over these keys, as in the OTel SDKs. */
+const tracing = z.strictObject({
+  enabled: z.boolean().optional().meta({ description: "Emit spans. Setting OTEL_EXPORTER_OTLP_ENDPOINT alone also turns tracing on; OTEL_SDK_DISABLED=true turns it off." }),
+  endpoint: httpUrl.optional().meta({ description: "OTLP/HTTP base URL (the collector's :4318); /v1/traces is appended. OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT wins." }),
+  sampleRatio: z.number().min(0).max(1).optional().meta({ description: "Share of new traces sampled (parent-based: the app's sampled flag is followed). OTEL_TRACES_SAMPLER wins. Default 1." }),
+});
+
 const owner = z.string().regex(/^[A-Za-z0-9_.-]+$/, "owner may contain letters, digits and _ . -");
 
 export const rootSchema = z.strictObject({
@@ -252,6 +259,7 @@ export const rootSchema = z.strictObject({
     .optional(),
   defaults: defaultsSchema.optional(),
   limits: limits.optional(),
+  tracing: tracing.optional(),
   routes: z.array(routeSchema).optional(),
 });
 
@@ -268,5 +276,6 @@ export type TlsConfig = z.output<typeof tls>;
 export type RetryConfig = z.output<typeof retry>;
 export type CircuitBreakerConfig = z.output<typeof circuitBreaker>;
 export type PoolConfig = z.output<typeof pool>;
+export type TracingConfig = z.output<typeof tracing>;
 export type LimitsConfig = z.output<typeof limits>;
 export type PathRuleConfig = z.output<typeof pathRule>;

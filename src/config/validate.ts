@@ -16,6 +16,7 @@ import {
   routeFileSchema,
   type CircuitBreakerConfig,
   type LimitsConfig,
+  type TracingConfig,
   type PoolConfig,
   type RetryConfig,
   type RootFileConfig,
@@ -55,6 +56,7 @@ export interface Config {
   shutdown: { drainTimeout: number; idleGrace: number };
   log: { level: string; format: "json" | "pretty"; access: boolean };
   limits: Limits;
+  tracing: TracingConfig | undefined;
   routes: ResolvedRoute[];
 }
 
@@ -184,6 +186,7 @@ export function assemble(root: CheckedFile<RootFileConfig>, teams: readonly Chec
     shutdown: { ...DEFAULTS.shutdown, ...rootValue.shutdown },
     log: { ...DEFAULTS.log, ...rootValue.log },
     limits: resolveLimits(rootValue.limits),
+    tracing: rootValue.tracing,
     routes,
   };
   return { config: deepFreeze(config), problems };

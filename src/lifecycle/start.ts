@@ -6,6 +6,7 @@ import type { FindOptions } from "../config/load.js";
 import { createAdminServer } from "../admin/admin-server.js";
 import { configureLog, log } from "../observability/log.js";
 import { startDefaultMetrics } from "../observability/metrics.js";
+import { startTracing } from "../observability/tracing.js";
 import { createProxyServer } from "../proxy/listener.js";
 import { RouteTable, type UpstreamFactory } from "../routing/route-table.js";
 import { createUpstream, loadUpstreamKinds } from "../upstreams/create-upstream.js";
@@ -16,6 +17,7 @@ import { listen, ListenError } from "./listen.js";
 import { attributeFailures, readyOf, Reloader, RouteBuildError, type ReloadOutcome } from "./reload.js";
 import { Retirement, trackInflight } from "./retire.js";
 import { ConfigWatcher, type WatchOptions } from "./watch-config.js";
+import { VERSION } from "../version.js";
 
 export interface Running {
   state: State;
@@ -95,6 +97,8 @@ export async function start(options: FindOptions = {}, startOptions: StartOption
     await Promise.all(state.current.table.routes.map((r) => retirement.closeNow(r.upstream, r.resilience, r.name)));
     await retirement.closeAll();
   });
+  // Last before "closed": spans of the drain's final requests are flushed too.
+  closer.add("tracing", await startTracing(config.tracing, VERSION));
   closer.add("closed", () => finish());
   const closeAll = () => closer.close();
 

@@ -11,6 +11,8 @@ import type { Duplex } from "node:stream";
 import { AttacheError, type ErrorCode } from "../errors.js";
 import type { Generation, State } from "../lifecycle/generation.js";
 import { log } from "../observability/log.js";
+import type { Span } from "../observability/otel.js";
+import { traceIdOf, tracer } from "../observability/tracing.js";
 import type { Route } from "../routing/route.js";
 import type { RequestContext } from "../upstreams/upstream.js";
 import { acceptHost } from "./accept-host.js";
@@ -36,6 +38,8 @@ export interface PendingRequest {
   error?: ErrorCode | undefined;
   /** The connection's bytes written before this response: what it wrote since is the response. */
   writtenBefore: number;
+  /** The server span, when tracing is on (observability/tracing.ts). */
+  span?: Span | undefined;
 }
 
 type Step = (request: PendingRequest) => void;
@@ -50,7 +54,7 @@ export const steps: readonly Step[] = [acceptHost, assignRequestId, matchRoute, 
 const upgradeSteps: readonly Step[] = [acceptHost, assignRequestId, matchRoute, enforcePolicy];
 
 export function handleRequest(state: State, req: IncomingMessage, res: ServerResponse): void {
-  const request: PendingRequest = { req, res, generation: state.current, startedAt: performance.now(), requestId: "", route: undefined, path: "", query: "", writtenBefore: req.socket.bytesWritten };
+  const request: PendingRequest = { req, res, generation: state.current, startedAt: performance.now(), requestId: "", route: undefined, path: "", query: "", writtenBefore: req.socket.bytesWritten, span: tracer?.serverSpan(req) };
   state.begin();
   res.once("close", () => {
     state.end();
@@ -96,6 +100,10 @@ function record(request: PendingRequest): void {
   const { route, res, req } = request;
   const seconds = (performance.now() - request.startedAt) / 1000;
   const status = res.headersSent ? res.statusCode : 0;
+  if (request.span && tracer) {
+    if (route) tracer.routed(request.span, req.method ?? "GET", route.name, route.prefix);
+    tracer.end(request.span, { status, error: request.error });
+  }
   if (route) {
     if (request.forwarded) route.meter.inflight.dec();
     route.meter.count(req.method ?? "GET", status, request.error);
@@ -118,6 +126,7 @@ function record(request: PendingRequest): void {
         bytesIn: req.headers["content-length"] !== undefined ? Number(req.headers["content-length"]) : undefined,
         bytesOut: req.socket.bytesWritten - request.writtenBefore,
         requestId: request.requestId,
+        traceId: request.span?.spanContext().traceId ?? traceIdOf(req.headers.traceparent),
       },
       "access",
     );

@@ -4,6 +4,7 @@ import type { Duplex } from "node:stream";
 import type { AttacheError } from "../errors.js";
 import type { ResolvedRoute } from "../config/validate.js";
 import type { PathRuleConfig } from "../config/schema.js";
+import type { Span } from "../observability/otel.js";
 import type { Resilience } from "../resilience/policy-stack.js";
 
 /** One HTTP request on its way through a route; built by proxy/pipeline.ts. */
@@ -23,6 +24,8 @@ export interface RequestContext {
   attempts?: number;
   /** Set by the upstream for the access log: ms from the answering try's dispatch to its response head. */
   upstreamMs?: number;
+  /** The request's server span, when tracing is on and the request is traced: the parent of the upstream's spans. */
+  readonly span?: Span | undefined;
 }
 
 /** What an upstream sees of its route: config and shared resilience (built once per route). */

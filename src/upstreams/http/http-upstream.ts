@@ -14,6 +14,7 @@ import type { Duplex } from "node:stream";
 import type { Dispatcher } from "undici";
 import { AttacheError } from "../../errors.js";
 import { log } from "../../observability/log.js";
+import { tracer } from "../../observability/tracing.js";
 import type { ResolvedRoute } from "../../config/validate.js";
 import type { EndpointSource } from "../../discovery/endpoint-source.js";
 import { clientResponseHeaders, upstreamRequestHeaders } from "../../proxy/headers.js";
@@ -154,6 +155,7 @@ export class HttpUpstream implements Upstream {
       ctx.attempts = (ctx.attempts ?? 0) + 1;
       const sentAt = performance.now();
       const headers = this.requestHeaders(ctx, slot);
+      const span = ctx.span && tracer?.httpClientSpan(ctx.span, ctx.req.method ?? "GET", new URL(slot.endpoint.basePath + ctx.path + ctx.query, slot.endpoint.origin), ctx.attempts - 1, headers);
       const call = this.dispatch(ctx, slot, headers, body, hasBody);
       calls.current = call;
       const onAbort = () => call.abort(signal.reason as Error);
@@ -172,11 +174,14 @@ export class HttpUpstream implements Upstream {
         }
         const kind = classifyError(err);
         if (kind) this.balancer.report(slot, kind);
+        if (span) tracer?.end(span, { error: String((err as NodeJS.ErrnoException).code ?? "internal") });
         throw err;
       } finally {
         signal.removeEventListener("abort", onAbort);
       }
       ctx.upstreamMs = Math.round((performance.now() - sentAt) * 10) / 10;
+      // A try's span covers dispatch to response head: which try answered, and how fast, is what it tells.
+      if (span) tracer?.end(span, { status: call.statusCode });
       // 401: the credentials may have rotated under us (issue 5). Re-read them once; if they differ from
       // what this request carried (a file watcher may have re-read them meanwhile) and the request can be
       // sent again, it goes again with the new ones, and the client never sees the 401.
