@@ -70,6 +70,19 @@ export const metrics = {
   }),
   configLastSuccess: new Gauge({ name: "attache_config_last_reload_success_timestamp_seconds", help: "When every config file on disk last served (start or reload).", registers: r }),
   configRejectedFiles: new Gauge({ name: "attache_config_rejected_files", help: "Config files rejected right now (their last good version serves).", registers: r }),
+  requestBytes: new Counter({ name: "attache_request_bytes_total", help: "Request body bytes, as declared by Content-Length, by route.", labelNames: ["route"], registers: r }),
+  responseBytes: new Counter({ name: "attache_response_bytes_total", help: "Response bytes written to the app (head included), by route.", labelNames: ["route"], registers: r }),
+  attempts: new Counter({
+    name: "attache_upstream_attempts_total",
+    help: "Upstream tries made, by route (retries and resends included); divided by requests, the attempts per request.",
+    labelNames: ["route"],
+    registers: r,
+  }),
+  endpointRequests: new Counter({ name: "attache_endpoint_requests_total", help: "Tries sent to each endpoint of an HTTP route.", labelNames: ["route", "endpoint"], registers: r, collect: collectEndpoints }),
+  endpointErrors: new Counter({ name: "attache_endpoint_errors_total", help: "Tries to each endpoint that failed (connect failure, reset, timeout, 5xx).", labelNames: ["route", "endpoint"], registers: r }),
+  endpointEjections: new Counter({ name: "attache_endpoint_ejections_total", help: "Outlier ejections of each endpoint.", labelNames: ["route", "endpoint"], registers: r }),
+  endpointActive: new Gauge({ name: "attache_endpoint_active_requests", help: "Requests in flight to each endpoint.", labelNames: ["route", "endpoint"], registers: r }),
+  endpointConnections: new Gauge({ name: "attache_endpoint_connections", help: "Open upstream connections to each endpoint, busy or idle.", labelNames: ["route", "endpoint"], registers: r }),
   inflight: new Gauge({
     name: "attache_inflight_requests",
     help: "Requests in flight, by route.",
@@ -92,6 +105,8 @@ interface Tally {
   seen: boolean;
   readonly inflight: { value: number; inc(): void; dec(): void };
   readonly requests: Map<string, { readonly method: string; readonly code: string; readonly error: string; count: number; reported: number }>;
+  /** Request bytes, response bytes, attempts: counted, and reported since the last scrape. */
+  readonly volume: { bytesIn: number; bytesOut: number; attempts: number; reported: { bytesIn: number; bytesOut: number; attempts: number } };
 }
 
 const tallies = new Map<string, Tally>();
@@ -112,6 +127,7 @@ function tallyOf(route: string): Tally {
         },
       },
       requests: new Map(),
+      volume: { bytesIn: 0, bytesOut: 0, attempts: 0, reported: { bytesIn: 0, bytesOut: 0, attempts: 0 } },
     };
     tallies.set(route, (tally = t));
   }
@@ -125,6 +141,11 @@ function report(route: string, tally: Tally): void {
     metrics.requests.inc({ route, method: c.method, code: c.code, error: c.error }, c.count - c.reported);
     c.reported = c.count;
   }
+  const v = tally.volume;
+  if (v.bytesIn !== v.reported.bytesIn) metrics.requestBytes.inc({ route }, v.bytesIn - v.reported.bytesIn);
+  if (v.bytesOut !== v.reported.bytesOut) metrics.responseBytes.inc({ route }, v.bytesOut - v.reported.bytesOut);
+  if (v.attempts !== v.reported.attempts) metrics.attempts.inc({ route }, v.attempts - v.reported.attempts);
+  v.reported = { bytesIn: v.bytesIn, bytesOut: v.bytesOut, attempts: v.attempts };
 }
 
 /** Forget a removed route's series, so /metrics does not keep reporting it. */
@@ -145,11 +166,58 @@ export function routeMeter(route: string) {
     inflight: tally.inflight,
     duration,
     /** `error`: attache's own error code when attache answered, so its refusals are told from the upstream's answers. */
-    count(method: string, code: number, error = ""): void {
+    count(method: string, code: number, error = "", bytesIn = 0, bytesOut = 0, attempts = 0): void {
       const key = `${method} ${code} ${error}`;
       let counter = tally.requests.get(key);
       if (!counter) tally.requests.set(key, (counter = { method, code: String(code), error, count: 0, reported: 0 }));
       counter.count++;
+      tally.volume.bytesIn += bytesIn;
+      tally.volume.bytesOut += bytesOut;
+      tally.volume.attempts += attempts;
     },
   };
+}
+
+/** One endpoint's figures, kept as plain numbers by the route's balancer and read when /metrics is scraped. */
+export interface EndpointFigures {
+  readonly endpoint: string;
+  readonly requests: number;
+  readonly errors: number;
+  readonly ejections: number;
+  readonly active: number;
+  readonly connections: number;
+}
+
+type EndpointReader = () => Iterable<EndpointFigures>;
+const endpointReaders = new Map<string, EndpointReader>();
+
+/**
+ * An HTTP route's endpoints, read at each scrape. Returns the unregister function; a reload's new
+ * upstream for the same route takes over the name, and the old one's unregister then leaves it alone.
+ */
+export function reportEndpoints(route: string, read: EndpointReader): () => void {
+  endpointReaders.set(route, read);
+  return () => {
+    if (endpointReaders.get(route) === read) endpointReaders.delete(route);
+  };
+}
+
+/**
+ * The counts are absolute (the balancer's own numbers), so each scrape restates them all: an endpoint
+ * that discovery removed disappears from /metrics, and one that comes back starts again at 0 (a
+ * counter reset, as Prometheus expects after a restart).
+ */
+function collectEndpoints(): void {
+  const all = [metrics.endpointRequests, metrics.endpointErrors, metrics.endpointEjections, metrics.endpointActive, metrics.endpointConnections];
+  for (const metric of all) metric.reset();
+  for (const [route, read] of endpointReaders) {
+    for (const f of read()) {
+      const labels = { route, endpoint: f.endpoint };
+      metrics.endpointRequests.inc(labels, f.requests);
+      metrics.endpointErrors.inc(labels, f.errors);
+      metrics.endpointEjections.inc(labels, f.ejections);
+      metrics.endpointActive.set(labels, f.active);
+      metrics.endpointConnections.set(labels, f.connections);
+    }
+  }
 }

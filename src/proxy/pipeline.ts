@@ -7,6 +7,7 @@
  * `forward` hands the request to the route's upstream, whose resilience stack is policy-stack.ts.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { AttacheError, type ErrorCode } from "../errors.js";
 import type { Generation, State } from "../lifecycle/generation.js";
@@ -36,8 +37,9 @@ export interface PendingRequest {
   forwarded?: boolean;
   /** attache's own error code when attache answered (or cut) the response: the refusal flag of metrics and the access log. */
   error?: ErrorCode | undefined;
-  /** The connection's bytes written before this response: what it wrote since is the response. */
-  writtenBefore: number;
+  /** The connection, kept (req.socket is null once it is detached), and its bytes written before this response: what it wrote since is the response. */
+  readonly socket: Socket | undefined;
+  readonly writtenBefore: number;
   /** The server span, when tracing is on (observability/tracing.ts). */
   span?: Span | undefined;
 }
@@ -54,7 +56,7 @@ export const steps: readonly Step[] = [acceptHost, assignRequestId, matchRoute, 
 const upgradeSteps: readonly Step[] = [acceptHost, assignRequestId, matchRoute, enforcePolicy];
 
 export function handleRequest(state: State, req: IncomingMessage, res: ServerResponse): void {
-  const request: PendingRequest = { req, res, generation: state.current, startedAt: performance.now(), requestId: "", route: undefined, path: "", query: "", writtenBefore: req.socket.bytesWritten, span: tracer?.serverSpan(req) };
+  const request: PendingRequest = { req, res, generation: state.current, startedAt: performance.now(), requestId: "", route: undefined, path: "", query: "", socket: req.socket, writtenBefore: req.socket.bytesWritten, span: tracer?.serverSpan(req) };
   state.begin();
   res.once("close", () => {
     state.end();
@@ -79,7 +81,7 @@ function forward(request: PendingRequest): void {
 }
 
 export function handleUpgrade(state: State, req: IncomingMessage, socket: Duplex, head: Buffer): void {
-  const request: PendingRequest = { req, res: undefined as unknown as ServerResponse, generation: state.current, startedAt: performance.now(), requestId: "", route: undefined, path: "", query: "", writtenBefore: 0 };
+  const request: PendingRequest = { req, res: undefined as unknown as ServerResponse, generation: state.current, startedAt: performance.now(), requestId: "", route: undefined, path: "", query: "", socket: undefined, writtenBefore: 0 };
   state.begin();
   socket.once("close", () => state.end());
   socket.on("error", () => socket.destroy());
@@ -104,13 +106,17 @@ function record(request: PendingRequest): void {
     if (route) tracer.routed(request.span, req.method ?? "GET", route.name, route.prefix);
     tracer.end(request.span, { status, error: request.error });
   }
+  // The declared body (a chunked one has no length to state); the response as written, head included.
+  const declared = req.headers["content-length"];
+  const bytesIn = declared !== undefined ? Number(declared) || 0 : 0;
+  const bytesOut = (request.socket?.bytesWritten ?? request.writtenBefore) - request.writtenBefore;
+  const ctx = request as PendingRequest & Partial<RequestContext>;
   if (route) {
     if (request.forwarded) route.meter.inflight.dec();
-    route.meter.count(req.method ?? "GET", status, request.error);
+    route.meter.count(req.method ?? "GET", status, request.error, bytesIn, bytesOut, ctx.attempts ?? 0);
     route.meter.duration.observe(seconds);
   }
   if (request.generation.config.log.access) {
-    const ctx = request as PendingRequest & Partial<RequestContext>;
     log.info(
       {
         route: route?.name,
@@ -122,9 +128,8 @@ function record(request: PendingRequest): void {
         upstream: request.upstreamTarget,
         upstreamMs: ctx.upstreamMs,
         attempts: ctx.attempts,
-        // The declared body (a chunked one has no length to state); the response as written, head included.
-        bytesIn: req.headers["content-length"] !== undefined ? Number(req.headers["content-length"]) : undefined,
-        bytesOut: req.socket.bytesWritten - request.writtenBefore,
+        bytesIn: declared !== undefined ? bytesIn : undefined,
+        bytesOut,
         requestId: request.requestId,
         traceId: request.span?.spanContext().traceId ?? traceIdOf(req.headers.traceparent),
       },

@@ -32,6 +32,11 @@ export class Pool {
     });
   }
 
+  /** Open connections by origin (attache_endpoint_connections). */
+  connections(): Map<string, number> {
+    return new Map(Object.entries(this.dispatcher.stats).map(([origin, stats]) => [origin, Number(stats.connected)]));
+  }
+
   /** Connections open right now, busy and free (for /routes and tests). */
   describe(): Record<string, number> {
     let busy = 0;

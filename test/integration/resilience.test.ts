@@ -464,6 +464,17 @@ routes:
       const before = origin.requests;
       for (let i = 0; i < 10; i++) expect((await send(attache.url, "/od/x")).status).toBe(200);
       expect(origin.requests - before).toBe(10);
+
+      // The same story per endpoint in /metrics, and per route the tries and the bytes.
+      const text = await metrics(attache);
+      const of = (name: string, endpoint: string) => metricValue(text, name, `route="/od",endpoint="${endpoint}"`);
+      expect([of("attache_endpoint_requests_total", dead), of("attache_endpoint_errors_total", dead), of("attache_endpoint_ejections_total", dead)]).toEqual([2, 2, 1]);
+      expect([of("attache_endpoint_requests_total", origin.url), of("attache_endpoint_errors_total", origin.url), of("attache_endpoint_ejections_total", origin.url)]).toEqual([12, 0, 0]);
+      expect(of("attache_endpoint_active_requests", origin.url)).toBe(0);
+      expect(of("attache_endpoint_connections", origin.url)).toBeGreaterThanOrEqual(1); // kept alive in the pool
+      expect(of("attache_endpoint_connections", dead)).toBe(0);
+      expect(metricValue(text, "attache_upstream_attempts_total", 'route="/od"')).toBe(14);
+      expect(metricValue(text, "attache_response_bytes_total", 'route="/od"')).toBeGreaterThan(14 * 100);
     } finally {
       await attache.stop();
       await origin.close();

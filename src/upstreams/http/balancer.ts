@@ -4,8 +4,8 @@
  * Endpoint changes from discovery are reconciled by id, so kept endpoints keep their health.
  */
 import type { Endpoint, EndpointSource } from "../../discovery/endpoint-source.js";
-import { metrics } from "../../observability/metrics.js";
-import type { Outcome } from "../../resilience/classify.js";
+import { metrics, type EndpointFigures } from "../../observability/metrics.js";
+import { isFailure, type Outcome } from "../../resilience/classify.js";
 import { log } from "../../observability/log.js";
 import { EndpointHealth, type OutlierConfig } from "./outlier-detector.js";
 
@@ -13,6 +13,9 @@ export interface Slot {
   readonly endpoint: Endpoint;
   readonly health: EndpointHealth;
   inflight: number;
+  /** Tries reported, and the failed ones among them (attache_endpoint_*_total). */
+  tries: number;
+  failures: number;
 }
 
 export type BalanceMode = "round-robin" | "least-request" | "random";
@@ -66,6 +69,8 @@ export class Balancer {
 
   /** Passive health: every attempt's outcome, per endpoint. */
   report(slot: Slot, outcome: Outcome): void {
+    slot.tries++;
+    if (isFailure(outcome)) slot.failures++;
     const ejected = slot.health.report(outcome, this.outlier, () => this.mayEject());
     if (!ejected) return;
     log.warn({ route: this.route, endpoint: slot.endpoint.id, forMs: slot.health.ejectedUntil - Date.now() }, "endpoint ejected");
@@ -76,6 +81,18 @@ export class Balancer {
     }, slot.health.ejectedUntil - Date.now() + 1);
     timer.unref();
     this.timers.add(timer);
+  }
+
+  /** Per-endpoint figures for /metrics; `connections` counts open connections by origin. */
+  figures(connections: ReadonlyMap<string, number>): EndpointFigures[] {
+    return this.slots.map((s) => ({
+      endpoint: s.endpoint.id,
+      requests: s.tries,
+      errors: s.failures,
+      ejections: s.health.ejections,
+      active: s.inflight,
+      connections: connections.get(s.endpoint.origin) ?? 0,
+    }));
   }
 
   describe(): Array<Record<string, unknown>> {
@@ -98,7 +115,7 @@ export class Balancer {
 
   private reconcile(list: readonly Endpoint[]): void {
     const old = new Map(this.slots.map((s) => [s.endpoint.id, s]));
-    this.slots = list.map((endpoint) => old.get(endpoint.id) ?? { endpoint, health: new EndpointHealth(), inflight: 0 });
+    this.slots = list.map((endpoint) => old.get(endpoint.id) ?? { endpoint, health: new EndpointHealth(), inflight: 0, tries: 0, failures: 0 });
     this.updateGauge();
   }
 

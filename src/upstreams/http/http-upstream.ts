@@ -14,6 +14,7 @@ import type { Duplex } from "node:stream";
 import type { Dispatcher } from "undici";
 import { AttacheError } from "../../errors.js";
 import { log } from "../../observability/log.js";
+import { reportEndpoints } from "../../observability/metrics.js";
 import { tracer } from "../../observability/tracing.js";
 import type { ResolvedRoute } from "../../config/validate.js";
 import type { EndpointSource } from "../../discovery/endpoint-source.js";
@@ -55,6 +56,7 @@ export class HttpUpstream implements Upstream {
   readonly balancer: Balancer;
   readonly pool: Pool;
   private wsProxy: Promise<WsProxy> | undefined;
+  private readonly unreport: () => void;
 
   constructor(private readonly options: HttpUpstreamOptions) {
     const { route, source } = options;
@@ -63,6 +65,7 @@ export class HttpUpstream implements Upstream {
     if (route.pool.maxFreeSockets !== undefined) {
       log.warn({ route: route.name }, `pool.maxFreeSockets is not enforced: idle connections close after pool.idleTimeout (${route.pool.idleTimeout}ms)`);
     }
+    this.unreport = reportEndpoints(route.name, () => this.balancer.figures(this.pool.connections()));
     this.balancer = new Balancer(route.name, source, http?.balance ?? "round-robin", http?.outlierDetection && {
       consecutiveFailures: http.outlierDetection.consecutiveFailures ?? 5,
       ejectionTime: http.outlierDetection.ejectionTime ?? 30_000,
@@ -137,6 +140,7 @@ export class HttpUpstream implements Upstream {
   }
 
   async close(): Promise<void> {
+    this.unreport();
     this.options.onClose?.();
     this.balancer.close();
     this.options.source.close();
