@@ -33,6 +33,14 @@ const setter: TextMapSetter<OutgoingHttpHeaders> = {
   },
 };
 
+/** Where a try goes (discovery's Endpoint has these). */
+export interface HttpEndpoint {
+  readonly host: string;
+  readonly port: number;
+  readonly origin: string;
+  readonly basePath: string;
+}
+
 /** What a finished exchange tells its span. */
 export interface Outcome {
   status?: number | undefined;
@@ -73,13 +81,8 @@ export class RequestTracer {
   }
 
   /** One try to an HTTP upstream; its context goes upstream in `headers` (traceparent, tracestate). */
-  httpClientSpan(parent: Span, method: string, url: URL, resendCount: number, headers: OutgoingHttpHeaders): Span {
-    const attributes: Attributes = {
-      "http.request.method": method,
-      "server.address": url.hostname,
-      "server.port": Number(url.port) || (url.protocol === "https:" ? 443 : 80),
-      "url.full": url.href,
-    };
+  httpClientSpan(parent: Span, method: string, endpoint: HttpEndpoint, path: string, resendCount: number, headers: OutgoingHttpHeaders): Span {
+    const attributes: Attributes = { "http.request.method": method, "server.address": endpoint.host, "server.port": endpoint.port, "url.full": endpoint.origin + endpoint.basePath + path };
     if (resendCount > 0) attributes["http.request.resend_count"] = resendCount;
     const span = this.tracer.startSpan(method, { kind: SpanKind.CLIENT, attributes }, trace.setSpan(ROOT_CONTEXT, parent));
     this.propagator.inject(trace.setSpan(ROOT_CONTEXT, span), headers, setter);

@@ -26,6 +26,7 @@ import {
   startAttache,
   startFakeKube,
   startHttpPipe,
+  startOtlpSink,
   startKubectlProxy,
   startNginx,
   startOrigin,
@@ -309,15 +310,19 @@ async function httpSection(origin: Target & { proc: Proc; base: string }, origin
   const routes = httpRoutes(originPort, ["/svc"]);
   let attache: Target = await startAttache("attache", { routes }, "/svc");
   let logged: Target = await startAttache("attache, access log on", { routes, access: true }, "/svc");
+  // Every request sampled: the most tracing can cost (a sampler keeps a share in production).
+  const sink = await startOtlpSink();
+  let traced: Target = await startAttache("attache, tracing on (100 %)", { routes, env: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.base, OTEL_TRACES_SAMPLER: "always_on" } }, "/svc");
   let nginx = await startNginx(originPort);
   let floor = await startHttpPipe(originPort);
   const direct: Target = { ...origin, name: "origin direct" };
   for (const [label, path, bytes] of [["~100 B", "/small", SMALL], ["64 KiB", "/big", BIG]] as const) {
     attache = await checkAnswers(attache, path, bytes);
     logged = await checkAnswers(logged, path, bytes);
+    traced = await checkAnswers(traced, path, bytes);
     nginx = await checkAnswers(nginx, path, bytes);
     floor = await checkAnswers(floor, path, bytes);
-    const targets = bytes === SMALL ? [direct, attache, logged, nginx, floor] : [direct, attache, nginx, floor];
+    const targets = bytes === SMALL ? [direct, attache, logged, traced, nginx, floor] : [direct, attache, nginx, floor];
     const cell = { paths: [path], seconds: settings.seconds };
     await warm(targets, cell);
     const results = await interleave(targets, settings.rounds, (t) => measureHttp(t, { ...cell, cpu: t !== direct }));
@@ -334,9 +339,17 @@ async function httpSection(origin: Target & { proc: Proc; base: string }, origin
         measured: a?.ratio !== undefined ? `${a.ratio.toFixed(2)} × (${num(a.rps?.median)} vs ${num(f?.rps?.median)} req/s${pairedNote(pairedRatio(a, f))}; CPU/req ${a.cpuUs && f?.cpuUs ? (a.cpuUs.median / f.cpuUs.median).toFixed(2) : "-"} ×)` : whyNot(a ?? makeRow("attache", [])),
         met: a?.ratio !== undefined ? a.ratio >= 0.9 : undefined,
       });
+      const t = rows.find((r) => r.target === traced.name);
+      const onOff = pairedRatio(t, a);
+      checks.push({
+        name: "Tracing on (every request sampled) vs off (100 B, 32 conns)",
+        goal: "≥ 0.85 ×",
+        measured: onOff ? `${onOff.median.toFixed(2)} × (${num(t?.rps?.median)} vs ${num(a?.rps?.median)} req/s; CPU/req ${t?.cpuUs && a?.cpuUs ? (t.cpuUs.median / a.cpuUs.median).toFixed(2) : "-"} ×)` : whyNot(t ?? makeRow(traced.name, [])),
+        met: onOff ? onOff.median >= 0.85 : undefined,
+      });
     }
   }
-  await Promise.all([attache, logged, nginx, floor].map((t) => stopProc(t.proc)));
+  await Promise.all([attache, logged, traced, nginx, floor, sink].map((t) => stopProc(t.proc)));
 }
 
 const POD_PATH = "/api/v1/namespaces/default/pods/web-1";

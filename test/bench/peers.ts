@@ -63,6 +63,14 @@ export async function startHttpPipe(originPort: number): Promise<Target> {
   return { name: "node:http pipe (floor)", base: `http://127.0.0.1:${port}`, prefix: "/svc", proc };
 }
 
+/** A collector endpoint for attache's traces (servers/otlp-sink.ts). */
+export async function startOtlpSink(): Promise<Target> {
+  const port = await freePort();
+  const proc = nodeServer("otlp-sink", "otlp-sink.ts", [port]);
+  await waitTcp(proc, port);
+  return { name: "otlp sink", base: `http://127.0.0.1:${port}`, prefix: "", proc };
+}
+
 export async function startNginx(originPort: number): Promise<Target> {
   const name = "nginx (keep-alive proxy)";
   if (!which("nginx")) return unavailable(name, "not installed");

@@ -159,7 +159,7 @@ export class HttpUpstream implements Upstream {
       ctx.attempts = (ctx.attempts ?? 0) + 1;
       const sentAt = performance.now();
       const headers = this.requestHeaders(ctx, slot);
-      const span = ctx.span && tracer?.httpClientSpan(ctx.span, ctx.req.method ?? "GET", new URL(slot.endpoint.basePath + ctx.path + ctx.query, slot.endpoint.origin), ctx.attempts - 1, headers);
+      const span = ctx.span && tracer?.httpClientSpan(ctx.span, ctx.req.method ?? "GET", slot.endpoint, ctx.path + ctx.query, ctx.attempts - 1, headers);
       const call = this.dispatch(ctx, slot, headers, body, hasBody);
       calls.current = call;
       const onAbort = () => call.abort(signal.reason as Error);
