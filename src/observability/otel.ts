@@ -66,8 +66,7 @@ export class RequestTracer {
       "url.scheme": "http",
       "url.path": q < 0 ? url : url.slice(0, q),
       "network.protocol.version": req.httpVersion,
-      "client.address": req.socket.remoteAddress,
-      "server.port": req.socket.localPort,
+      // No client.address or server.port: each is a system call per request, and the app is always on loopback.
     };
     if (q >= 0) attributes["url.query"] = url.slice(q + 1);
     if (req.headers["user-agent"]) attributes["user_agent.original"] = req.headers["user-agent"];
