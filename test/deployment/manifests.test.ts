@@ -2,11 +2,11 @@
  * Every manifest in examples/kubernetes parses and validates against the Kubernetes API schemas,
  * and kustomization.yaml names exactly those files. The negative cases prove the checks can fail.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { EXAMPLES, label, loadManifests, manifestFiles, parseManifestText, schemaProblems, type Manifest } from "./manifests.js";
+import { EXAMPLES, KUSTOMIZATIONS, label, loadManifests, manifestFiles, parseManifestText, schemaProblems, type Manifest } from "./manifests.js";
 import { unknownFieldProblems } from "./strict-fields.js";
 
 let manifests: Manifest[];
@@ -58,6 +58,24 @@ describe("examples/kubernetes manifests", () => {
     // The image transformer maps the Deployment's "attache" image to a tagged one.
     const attacheImage = kustomization.images.find((i: { name: string }) => i.name === "attache");
     expect(attacheImage?.newTag).toMatch(/^\d+\.\d+\.\d+/);
+  });
+});
+
+describe("the other kustomizations under examples/kubernetes", () => {
+  it("are exactly the folders with a kustomization.yaml, each naming every file of its folder", () => {
+    const folders = readdirSync(EXAMPLES, { withFileTypes: true }).filter((e) => e.isDirectory() && existsSync(join(EXAMPLES, e.name, "kustomization.yaml")));
+    expect(folders.map((e) => e.name).sort()).toEqual([...KUSTOMIZATIONS]);
+    for (const folder of KUSTOMIZATIONS) {
+      const k = parse(readFileSync(join(EXAMPLES, folder, "kustomization.yaml"), "utf8"));
+      const named = [
+        ...(k.resources ?? []),
+        ...(k.patches ?? []).map((p: { path: string }) => p.path),
+        ...(k.configMapGenerator ?? []).flatMap((g: { files: string[] }) => g.files),
+      ];
+      for (const file of named) expect(existsSync(join(EXAMPLES, folder, file)), `${folder}/${file}`).toBe(true);
+      const files = readdirSync(join(EXAMPLES, folder)).filter((f) => f !== "kustomization.yaml");
+      expect([...named].sort(), folder).toEqual(files.sort());
+    }
   });
 });
 

@@ -5,7 +5,7 @@
  * `kubernetes-models` (Kubernetes 1.33): its ajv validators (types, enums, required fields, formats).
  * Unknown fields are found by `unknownFieldProblems` (strict-fields.ts).
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
@@ -30,13 +30,23 @@ export const MODULES: Record<string, string> = {
   "apps/v1": "kubernetes-models/apps/v1",
   "networking.k8s.io/v1": "kubernetes-models/networking.k8s.io/v1",
   "rbac.authorization.k8s.io/v1": "kubernetes-models/rbac.authorization.k8s.io/v1",
+  // The Prometheus Operator's CRDs (monitoring/), from the operator's own CRD schemas.
+  "monitoring.coreos.com/v1": "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1",
 };
 
-/** Every YAML file under examples/kubernetes that is a manifest (kustomization.yaml is kustomize's, not the API's). */
+/** Folders under examples/kubernetes that are kustomizations of their own, not part of the demo's. */
+export const KUSTOMIZATIONS = ["attache-sidecar", "sidecar-example"] as const;
+
+/**
+ * Every YAML file of the demo under examples/kubernetes that is a manifest (kustomization.yaml is
+ * kustomize's, not the API's). A folder with a kustomization.yaml of its own is another kustomization
+ * (KUSTOMIZATIONS): skipped here, rendered with kustomize by the tests that cover it.
+ */
 export function manifestFiles(dir = EXAMPLES): string[] {
   const out: string[] = [];
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const full = join(dir, entry.name);
+    if (entry.isDirectory() && existsSync(join(full, "kustomization.yaml"))) continue;
     if (entry.isDirectory()) out.push(...manifestFiles(full));
     else if (/\.ya?ml$/.test(entry.name) && entry.name !== "kustomization.yaml") out.push(relative(EXAMPLES, full));
   }

@@ -23,13 +23,14 @@ export interface PodView {
   app: Doc;
 }
 
-export function podView(manifests: readonly Manifest[]): PodView {
-  const deployment = find(manifests, "Deployment", DEPLOYMENT);
+/** The attache sidecar and the app container of a Deployment (the demo's by default). */
+export function podView(manifests: readonly Manifest[], name = DEPLOYMENT, appName = "app"): PodView {
+  const deployment = find(manifests, "Deployment", name);
   const pod = deployment.spec.template.spec;
   const sidecar = (pod.initContainers ?? []).find((c: Doc) => c.name === SIDECAR);
-  if (!sidecar) throw new Error(`no init container ${SIDECAR} in Deployment ${DEPLOYMENT}`);
-  const app = (pod.containers ?? []).find((c: Doc) => c.name === "app");
-  if (!app) throw new Error(`no container app in Deployment ${DEPLOYMENT}`);
+  if (!sidecar) throw new Error(`no init container ${SIDECAR} in Deployment ${name}`);
+  const app = (pod.containers ?? []).find((c: Doc) => c.name === appName);
+  if (!app) throw new Error(`no container ${appName} in Deployment ${name}`);
   return { deployment, pod, sidecar, app };
 }
 
@@ -102,8 +103,8 @@ export function writeVolume(dir: string, files: Map<string, string>): void {
  * with one of the container's mount paths are rebased under `root`, so `tokenFile:
  * /var/run/secrets/...` finds the file only if a mount of the container really provides it.
  */
-export function materializeSidecar(manifests: readonly Manifest[], root: string): { env: Record<string, string>; mountPaths: string[] } {
-  const { deployment, pod, sidecar } = podView(manifests);
+export function materializeSidecar(manifests: readonly Manifest[], root: string, view = podView(manifests)): { env: Record<string, string>; mountPaths: string[] } {
+  const { deployment, pod, sidecar } = view;
   const namespace = deployment.metadata.namespace;
   const mounts: Array<{ mountPath: string; volume: Doc }> = (sidecar.volumeMounts ?? []).map((mount: Doc) => {
     const volume = (pod.volumes ?? []).find((v: Doc) => v.name === mount.name);
