@@ -35,7 +35,7 @@ export const MODULES: Record<string, string> = {
 };
 
 /** Folders under examples/kubernetes that are kustomizations of their own, not part of the demo's. */
-export const KUSTOMIZATIONS = ["attache-sidecar", "sidecar-example"] as const;
+export const KUSTOMIZATIONS = ["attache-sidecar", "monitoring", "sidecar-example"] as const;
 
 /**
  * Every YAML file of the demo under examples/kubernetes that is a manifest (kustomization.yaml is
