@@ -60,6 +60,12 @@ describe("the PodMonitor and the PrometheusRule", () => {
     expect(others).toEqual([]);
     expect(endpoint.path).toBe("/metrics");
     expect(endpoint.relabelings).toContainEqual({ action: "replace", targetLabel: "job", replacement: "attache" });
+    // The operator labels each target namespace, pod, container, job and endpoint (the port name), then
+    // applies these relabelings. A scraped label of the same name would become exported_<name>.
+    const labelled = new Set([...known.values()].flat());
+    const dropped = endpoint.relabelings.filter((r: Doc) => r.action === "labeldrop").map((r: Doc) => new RegExp(`^(?:${r.regex})$`));
+    for (const target of ["namespace", "pod", "container", "job", "endpoint"].filter((l) => labelled.has(l)))
+      expect(dropped.some((re: RegExp) => re.test(target)), `target label ${target} collides with attache's`).toBe(true);
     const demo = podView(loadManifests());
     const component = load("attache-sidecar/sidecar.yaml")[0]!.doc.spec.template;
     for (const [what, template] of [["deployment.yaml", demo.deployment.spec.template], ["attache-sidecar/sidecar.yaml", component]] as const) {
