@@ -87,6 +87,18 @@ describe.runIf(KUBECTL)("the sidecar-example overlay (the Component on an app's 
     expect(Object.keys(pod).sort()).toEqual([...Object.keys(spec), "automountServiceAccountToken", "initContainers", "volumes"].sort());
   });
 
+  it("stays within the restricted Pod Security Standard that its namespace enforces", () => {
+    expect(find(rendered, "Namespace", view.deployment.metadata.namespace).metadata.labels["pod-security.kubernetes.io/enforce"]).toBe("restricted");
+    const { pod } = view;
+    for (const v of pod.volumes) expect(Object.keys(v).filter((k) => k !== "name")[0]).toMatch(/^(configMap|secret|projected|emptyDir|downwardAPI)$/);
+    for (const c of [...pod.initContainers, ...pod.containers]) {
+      expect(c.securityContext.allowPrivilegeEscalation, c.name).toBe(false);
+      expect(c.securityContext.capabilities.drop, c.name).toEqual(["ALL"]);
+      expect(c.securityContext.runAsNonRoot ?? pod.securityContext.runAsNonRoot, c.name).toBe(true);
+      expect((c.securityContext.seccompProfile ?? pod.securityContext.seccompProfile)?.type, c.name).toBe("RuntimeDefault");
+    }
+  });
+
   it("loads a config that attache validates, through the mounts the Component adds", async () => {
     const root = mkdtempSync(join(tmpdir(), "attache-sidecar-example-"));
     try {
