@@ -99,10 +99,17 @@ export async function findRootConfig(options: FindOptions = {}): Promise<string>
   throw new ConfigError([{ file: cwd, line: 0, col: 0, path: "", message: "no attache config found (use -c PATH, $ATTACHE_CONFIG, ./attache.yaml or ./config/attache.yaml)" }]);
 }
 
+/** Far above a thousand routes (about 200 KB of YAML). */
+const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+
 /** Reads one file. YAML and JSON keep positions; JS/TS go through cosmiconfig's loaders. */
 export async function readSource(path: string, env: NodeJS.ProcessEnv = process.env): Promise<SourceFile> {
   let text: string;
   try {
+    // A FIFO or a device named in `include` would block the read or never end: regular files only.
+    const st = statSync(path);
+    if (!st.isFile()) return failed(path, "", "not a regular file");
+    if (st.size > MAX_CONFIG_BYTES) return failed(path, "", `is ${st.size} bytes; a config file may hold at most ${MAX_CONFIG_BYTES / 1024 / 1024} MiB`);
     text = readFileSync(path, "utf8");
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : `cannot read: ${(err as Error).message}`;
@@ -144,8 +151,9 @@ export async function expandIncludes(rootPath: string, include: readonly string[
     if (!isDynamicPattern(pattern)) {
       const path = isAbsolute(pattern) ? pattern : resolve(dir, pattern);
       try {
-        statSync(path);
-        files.add(path);
+        // Regular files only: reading a FIFO or a device named here would block or never end.
+        if (statSync(path).isFile()) files.add(path);
+        else problems.push({ file: rootPath, ...locate(["include", i]), path: `include[${i}]`, message: `not a regular file: ${pattern}` });
       } catch {
         problems.push({ file: rootPath, ...locate(["include", i]), path: `include[${i}]`, message: `no such file: ${pattern}` });
       }

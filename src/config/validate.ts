@@ -3,7 +3,6 @@
  * Per-file steps (checkRootFile, checkRouteFile) are separate from `assemble` so that reload can
  * keep a team's last good file when only that file is wrong (DESIGN §5).
  */
-import { accessSync, constants } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { closest, distance } from "fastest-levenshtein";
@@ -11,6 +10,7 @@ import type { z } from "zod";
 import { DEFAULTS } from "./defaults.js";
 import { expandIncludes, findRootConfig, readSource, type FindOptions, type SourceFile } from "./load.js";
 import { formatPath, type ConfigProblem } from "./problems.js";
+import { SECRET_FILE_MAX_BYTES, secretFileProblem } from "./secrets.js";
 import {
   rootSchema,
   routeFileSchema,
@@ -291,7 +291,14 @@ function bestBranch(branches: readonly (readonly z.core.$ZodIssue[])[]): readonl
   return branches.reduce((best, b) => (score(b) > score(best) ? b : best));
 }
 
-/** `*File` keys and `kubeconfig` must name readable files; relative paths are resolved next to the config file. */
+/** A kubeconfig may embed certificates for many clusters; still far below this. */
+const KUBECONFIG_MAX_BYTES = 1024 * 1024;
+
+/**
+ * `*File` keys must name regular files of at most 64 KiB, `kubeconfig` a regular file of at most
+ * 1 MiB (a FIFO or /dev/zero would stall or flood the reader); relative paths are resolved next to
+ * the config file.
+ */
 function checkFiles(value: unknown, source: SourceFile): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const dir = dirname(source.path);
@@ -302,13 +309,9 @@ function checkFiles(value: unknown, source: SourceFile): ConfigProblem[] {
       for (const [key, child] of Object.entries(record)) {
         if (typeof child === "string" && (key.endsWith("File") || key === "kubeconfig")) {
           const full = child.startsWith("~/") ? resolve(homedir(), child.slice(2)) : isAbsolute(child) ? child : resolve(dir, child);
-          try {
-            accessSync(full, constants.R_OK);
-            record[key] = full;
-          } catch (err) {
-            const why = (err as NodeJS.ErrnoException).code === "ENOENT" ? "does not exist" : "is not readable";
-            problems.push(at(source, [...path, key], `file ${child} ${why}`));
-          }
+          const why = secretFileProblem(full, key === "kubeconfig" ? KUBECONFIG_MAX_BYTES : SECRET_FILE_MAX_BYTES);
+          if (why) problems.push(at(source, [...path, key], `file ${child} ${why}`));
+          else record[key] = full;
         } else walk(child, [...path, key]);
       }
     }
