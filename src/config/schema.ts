@@ -45,7 +45,23 @@ const address = z
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "expected host:port");
 
-const httpUrl = z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" });
+/**
+ * URLs carry no credentials: userinfo would be printed wherever the URL is (routes, logs, problems),
+ * and a secret belongs in a file that can be rotated. The message never repeats the URL.
+ */
+function withoutUserinfo<T extends z.ZodType<string>>(url: T, use: string) {
+  return url.refine(
+    (value) => {
+      const u = URL.parse(value);
+      return !u || (u.username === "" && u.password === "");
+    },
+    { message: `credentials in the URL are not allowed: use a *File key (${use})`, abort: true },
+  );
+}
+
+const anyHttpUrl = () => z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" });
+const httpUrl = withoutUserinfo(anyHttpUrl(), "auth.bearerTokenFile, or tls.certFile and tls.keyFile");
+const apiServerUrl = withoutUserinfo(anyHttpUrl(), "tokenFile, or kubeconfig");
 
 /** A file the process must be able to read; checked at load (`validate.ts`) and re-read when it changes. */
 const filePath = z.string().min(1).meta({ description: "Path of a file that attache reads (and re-reads when it changes)." });
@@ -73,7 +89,7 @@ const tls = z.strictObject({
 
 /** Connection keys shared by the kubernetes upstream and kubernetes discovery. */
 const kubernetesConnection = {
-  server: httpUrl.optional().meta({ description: "API server URL. Default: in-cluster, else the kubeconfig context." }),
+  server: apiServerUrl.optional().meta({ description: "API server URL. Default: in-cluster, else the kubeconfig context." }),
   tokenFile: filePath.optional(),
   caFile: filePath.optional(),
   kubeconfig: z.string().optional().meta({ description: "kubeconfig path; default $KUBECONFIG, then ~/.kube/config." }),
@@ -123,7 +139,7 @@ const kubernetesUpstream = z.strictObject(kubernetesConnection);
 
 const redisUpstream = z
   .strictObject({
-    url: z.url({ protocol: /^rediss?$/, error: "expected a redis:// or rediss:// URL" }).optional(),
+    url: withoutUserinfo(z.url({ protocol: /^rediss?$/, error: "expected a redis:// or rediss:// URL" }), "usernameFile, passwordFile").optional(),
     sentinels: z.array(hostPort).min(1).optional(),
     name: z.string().min(1).optional().meta({ description: "Sentinel master name." }),
     cluster: z.array(hostPort).min(1).optional(),
