@@ -4,6 +4,7 @@
  * Route-level policy keys stay optional here: `defaults.ts` and the root `defaults` block fill them in.
  */
 import { z } from "zod";
+import { pathPatternProblem } from "./path-pattern.js";
 import { parseDuration, parseSize } from "./units.js";
 
 const duration = z
@@ -30,13 +31,13 @@ const size = z
   })
   .meta({ description: "Size: a string such as 512kb, 1mb, or integer bytes." });
 
-const regex = z.string().superRefine((source, ctx) => {
-  try {
-    new RegExp(source);
-  } catch (err) {
-    ctx.addIssue({ code: "custom", message: `invalid regular expression: ${(err as Error).message}` });
-  }
-});
+const regex = z
+  .string()
+  .superRefine((source, ctx) => {
+    const problem = pathPatternProblem(source);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  })
+  .meta({ description: "Regular expression in RE2 syntax (matched in linear time; no lookaround or backreferences)." });
 
 /** host:port; IPv6 hosts in brackets ("[::1]:8001"). */
 const address = z

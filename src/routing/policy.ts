@@ -1,10 +1,12 @@
 /** Route policy: allowed methods and allow/deny path rules (deny wins), checked on the forwarded path. */
 import { AttacheError } from "../errors.js";
+import { compilePathPattern, type PathPattern } from "../config/path-pattern.js";
 import type { PathRuleConfig } from "../config/schema.js";
 import { lenientForms } from "./normalize-path.js";
 
 interface CompiledRule {
-  regex: RegExp;
+  /** RE2: linear in the path, whatever the pattern (config/path-pattern.ts). */
+  regex: PathPattern;
   methods: ReadonlySet<string> | undefined;
 }
 
@@ -21,8 +23,8 @@ export class RoutePolicy {
     this.methods = config.methods && new Set(config.methods);
     this.allowHeader = config.methods?.join(", ");
     // Deny rules ignore case: a case-insensitive upstream must not be reachable at /EXEC when /exec is denied.
-    this.deny = (config.deny ?? []).map((r) => compile(r, "i"));
-    this.allow = config.allow && config.allow.map((r) => compile(r, ""));
+    this.deny = (config.deny ?? []).map((r) => compile(r, true));
+    this.allow = config.allow && config.allow.map((r) => compile(r, false));
   }
 
   /**
@@ -50,8 +52,8 @@ export class RoutePolicy {
   }
 }
 
-function compile(rule: PathRuleConfig, flags: string): CompiledRule {
-  return { regex: new RegExp(rule.path, flags), methods: rule.methods && new Set(rule.methods) };
+function compile(rule: PathRuleConfig, ignoreCase: boolean): CompiledRule {
+  return { regex: compilePathPattern(rule.path, { ignoreCase }), methods: rule.methods && new Set(rule.methods) };
 }
 
 function applies(rule: CompiledRule, method: string, path: string): boolean {

@@ -66,8 +66,8 @@ describe("regression: credentials inline in a URL", () => {
       const answer = await send(attache.adminUrl, "/config");
       return answer.json.lastError ? answer : undefined;
     }, 5000);
-    expect(config.json.lastError.problems.join("\n")).toContain("credentials in the URL are not allowed");
-    expect(config.text).not.toContain(SECRET);
+    expect(config!.json.lastError.problems.join("\n")).toContain("credentials in the URL are not allowed");
+    expect(config!.text).not.toContain(SECRET);
     expect((await send(attache.adminUrl, "/routes")).text).not.toContain(SECRET);
     expect((await send(attache.url, "/a/x")).status).toBe(200);
     expect(attache.stdout() + attache.stderr()).toContain("route file rejected");

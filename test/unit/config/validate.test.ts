@@ -65,7 +65,7 @@ describe("config validation: one problem per mistake, with file:line:col", () =>
       `<dir>/attache.yaml:4:18: routes[0].maxBodySize: invalid size "lots" (use e.g. 512kb, 1mb, or integer bytes)`,
       `<dir>/attache.yaml:5:18: routes[0].stripPrefix: Invalid input: expected boolean, received string`,
       `<dir>/attache.yaml:6:37: routes[0].upstream.http.endpoints[0]: expected an http:// or https:// URL`,
-      `<dir>/attache.yaml:7:20: routes[0].deny[0].path: invalid regular expression: Invalid regular expression: /(/: Unterminated group`,
+      "<dir>/attache.yaml:7:20: routes[0].deny[0].path: invalid regular expression: missing closing ): `(`",
     ]);
   });
 
