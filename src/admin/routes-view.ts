@@ -1,4 +1,4 @@
-/** /routes: every route's prefix, owner, source, upstream, policies, breaker and endpoint health. */
+/** /routes: every route's prefix, owner, source, the grant that admitted it, upstream, policies, breaker and endpoint health. */
 import type { RequestHandler } from "express";
 import type { State } from "../lifecycle/generation.js";
 

@@ -17,7 +17,7 @@ export async function routesCommand(options: FindOptions): Promise<number> {
     for (const p of loaded.problems) process.stderr.write(`${formatProblem(p)}\n`);
     return 1;
   }
-  const rows = [["PREFIX", "OWNER", "SOURCE", "UPSTREAM", "TIMEOUT", "RETRY", "BREAKER"]];
+  const rows = [["PREFIX", "OWNER", "SOURCE", "UPSTREAM", "TIMEOUT", "RETRY", "BREAKER", "ADMITTED BY"]];
   for (const route of loaded.config.routes) rows.push(routeRow(route));
   process.stdout.write(formatTable(rows));
   return 0;
@@ -33,7 +33,14 @@ export function routeRow(route: ResolvedRoute): string[] {
     formatDuration(route.timeout) + (route.streaming ? " (streaming)" : ""),
     route.retry ? `${route.retry.attempts}x on ${route.retry.on.join(",")}` : "off",
     cb.enabled ? `${cb.errorThresholdPercentage}%/${cb.volumeThreshold} reset ${formatDuration(cb.resetTimeout)}${cb.maxConcurrent ? ` max ${cb.maxConcurrent}` : ""}` : "off",
+    describeAdmission(route),
   ];
+}
+
+/** `owners.pay (prefix /pay, upstream redis, secretDir /var/run/secrets/pay)`, `root file`, or `no owners`. */
+function describeAdmission(route: ResolvedRoute): string {
+  const { by, matched } = route.source.admittedBy;
+  return matched.length ? `${by} (${matched.join(", ")})` : by;
 }
 
 function describeUpstream(route: ResolvedRoute): string {

@@ -255,6 +255,52 @@ const tracing = z.strictObject({
 
 const owner = z.string().regex(/^[A-Za-z0-9_.-]+$/, "owner may contain letters, digits and _ . -");
 
+export const UPSTREAM_KINDS = ["http", "kubernetes", "redis"] as const;
+
+const hostPattern = z
+  .string()
+  .regex(/^(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$|^\[[0-9a-fA-F:.]+\]$/, "expected a host name, an IP address, or *.domain")
+  .meta({ description: "A host name or IP address; `*.example.com` matches any name under example.com." });
+
+/**
+ * What one team's route files may reach (the long form of an `owners` entry). Least privilege: what
+ * is not granted here is refused, with the key that would grant it named in the problem.
+ */
+const grant = z.strictObject({
+  prefixes: z.array(z.string().startsWith("/")).min(1).meta({ description: "Prefixes the team's routes may claim (segment boundaries)." }),
+  upstreams: z
+    .array(z.enum(UPSTREAM_KINDS))
+    .min(1)
+    .optional()
+    .meta({ description: "Upstream kinds the team's routes may use. Default: [http]." }),
+  hosts: z
+    .array(hostPattern)
+    .optional()
+    .meta({ description: "Hosts its http routes may target (endpoints, DNS discovery names, SERVICE.NAMESPACE.svc[.cluster.local] for Kubernetes discovery). Default: any." }),
+  secretDirs: z
+    .array(z.string().startsWith("/", "secretDirs are absolute paths"))
+    .optional()
+    .meta({ description: "Folders its *File keys (and kubeconfig) may read from. Default: none." }),
+  kubernetes: z
+    .strictObject({
+      liftDeny: z.boolean().optional().meta({ description: "Its kubernetes routes may set deny freely (deny: [] lifts the deny floor). Default: false: their deny rules add to the floor." }),
+    })
+    .optional(),
+  redis: z
+    .strictObject({
+      urls: z
+        .array(withoutUserinfo(z.url({ protocol: /^rediss?$/, error: "expected a redis:// or rediss:// URL" }), "passwordFile"))
+        .min(1)
+        .optional()
+        .meta({ description: "Servers its redis routes may use (scheme, host and port; sentinels and cluster nodes by host and port). Default: any." }),
+      keyPrefix: z.string().min(1).optional().meta({ description: "Every redis route of the team must set a keyPrefix that starts with this." }),
+      db: z.number().int().min(0).optional().meta({ description: "Every redis route of the team must use this database." }),
+    })
+    .optional(),
+});
+
+export type GrantConfig = z.output<typeof grant>;
+
 export const rootSchema = z.strictObject({
   listen: address.optional(),
   admin: address.optional(),
@@ -265,7 +311,15 @@ export const rootSchema = z.strictObject({
   acceptHosts: z.array(z.string().min(1)).optional(),
   include: z.array(z.string().min(1)).optional(),
   owner: owner.optional().meta({ description: "Owner of the routes in this file." }),
-  owners: z.record(owner, z.array(z.string().startsWith("/"))).optional(),
+  owners: z
+    .record(owner, z.union([z.array(z.string().startsWith("/")), grant]))
+    .optional()
+    .meta({ description: "Which team may claim what. Short form `team: [/prefix]`: prefixes only, http only, no secret files; long form: a grant." }),
+  kubernetes: z
+    .strictObject({
+      deny: z.array(pathRule).optional().meta({ description: "Added to the built-in deny (exec, attach, portforward, proxy) of every kubernetes route: the deny floor." }),
+    })
+    .optional(),
   shutdown: z.strictObject({ drainTimeout: duration.optional(), idleGrace: duration.optional() }).optional(),
   log: z
     .strictObject({

@@ -8,6 +8,7 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { closest, distance } from "fastest-levenshtein";
 import type { z } from "zod";
 import { DEFAULTS } from "./defaults.js";
+import { checkGrant, kubernetesDeny, kubernetesDenyFloor, resolveGrants, type Admission } from "./grants.js";
 import { expandIncludes, findRootConfig, readSource, type FindOptions, type SourceFile } from "./load.js";
 import { formatPath, type ConfigProblem } from "./problems.js";
 import { SECRET_FILE_MAX_BYTES, secretFileProblem } from "./secrets.js";
@@ -16,6 +17,7 @@ import {
   routeFileSchema,
   type CircuitBreakerConfig,
   type LimitsConfig,
+  type PathRuleConfig,
   type TracingConfig,
   type PoolConfig,
   type RetryConfig,
@@ -40,7 +42,7 @@ export interface ResolvedRoute extends Omit<RouteConfig, "name" | "stripPrefix" 
   circuitBreaker: ResolvedCircuitBreaker;
   pool: ResolvedPool;
   retry: ResolvedRetry | undefined;
-  source: { file: string; line: number; col: number; owner: string | undefined };
+  source: { file: string; line: number; col: number; owner: string | undefined; admittedBy: Admission };
 }
 
 export interface Config {
@@ -52,7 +54,7 @@ export interface Config {
   allowNonLoopback: boolean;
   acceptHosts: string[];
   include: string[];
-  owners: Record<string, string[]> | undefined;
+  owners: RootFileConfig["owners"];
   shutdown: { drainTimeout: number; idleGrace: number };
   log: { level: string; format: "json" | "pretty"; access: boolean };
   limits: Limits;
@@ -109,6 +111,8 @@ export function assemble(root: CheckedFile<RootFileConfig>, teams: readonly Chec
   const rootValue = root.value!;
   const problems: ConfigProblem[] = [];
   const owners = rootValue.owners;
+  const grants = resolveGrants(owners);
+  const floor = kubernetesDenyFloor(rootValue);
   const routes: ResolvedRoute[] = [];
   const byPrefix = new Map<string, ResolvedRoute>();
   const byName = new Map<string, ResolvedRoute>();
@@ -135,13 +139,18 @@ export function assemble(root: CheckedFile<RootFileConfig>, teams: readonly Chec
     } else if (!isRoot && owners && owner !== undefined && !(owner in owners)) {
       problems.push(at(source, ["owner"], `owner ${JSON.stringify(owner)} is not listed in the root file's owners (${Object.keys(owners).join(", ")})`));
     }
+    const grant = !isRoot && grants && owner !== undefined ? grants.get(owner) : undefined;
     for (const [i, config] of (value.routes ?? []).entries()) {
       const pos = source.locate(["routes", i, "prefix"]);
-      const route = resolveRoute(config, rootValue, { file: source.path, line: pos.line, col: pos.col, owner });
-      const granted = !isRoot && owners && owner !== undefined ? owners[owner] : undefined;
-      if (granted && !granted.some((g) => isUnder(route.prefix, g))) {
-        problems.push(at(source, ["routes", i, "prefix"], `prefix ${route.prefix} is outside what owners grants ${owner} (${granted.join(", ")})`));
+      let admittedBy: Admission = { by: isRoot ? "root file" : "no owners", matched: [] };
+      if (grant) {
+        const checked = checkGrant(config, grant);
+        for (const p of checked.problems) problems.push(at(source, ["routes", i, ...p.path], p.message));
+        admittedBy = { by: `owners.${grant.team}`, matched: checked.matched };
       }
+      // Only a file the root trusts with it may replace the kubernetes deny floor.
+      const mayLiftDeny = isRoot || !grants || (grant?.liftDeny ?? false);
+      const route = resolveRoute(config, rootValue, { file: source.path, line: pos.line, col: pos.col, owner, admittedBy }, { floor, mayLiftDeny });
       const clash = byPrefix.get(route.prefix);
       if (clash) {
         problems.push(at(source, ["routes", i, "prefix"], `prefix ${route.prefix} is already claimed by ${where(clash)}`));
@@ -210,11 +219,13 @@ function resolveLimits(l: LimitsConfig = {}): Limits {
   };
 }
 
-function resolveRoute(config: RouteConfig, root: RootFileConfig, source: ResolvedRoute["source"]): ResolvedRoute {
+function resolveRoute(config: RouteConfig, root: RootFileConfig, source: ResolvedRoute["source"], deny: { floor: readonly PathRuleConfig[]; mayLiftDeny: boolean }): ResolvedRoute {
   const d = root.defaults ?? {};
   const retry = config.retry ?? d.retry;
   return {
     ...config,
+    // Resolved here, so that /routes shows the rules in force and a change of the floor rebuilds the route.
+    ...(config.upstream.kubernetes ? { deny: [...kubernetesDeny(config, deny.floor, deny.mayLiftDeny)] } : {}),
     name: config.name ?? config.prefix,
     stripPrefix: config.stripPrefix ?? DEFAULTS.route.stripPrefix,
     timeout: config.timeout ?? d.timeout ?? DEFAULTS.route.timeout,
@@ -326,12 +337,6 @@ function at(source: SourceFile, path: readonly PropertyKey[], message: string): 
 
 function where(route: ResolvedRoute): string {
   return `${route.source.file}:${route.source.line}:${route.source.col}`;
-}
-
-/** `/a/b` is under `/a` (segment boundary), and under itself; `/ab` is not under `/a`. */
-export function isUnder(prefix: string, granted: string): boolean {
-  if (granted === "/" || prefix === granted) return true;
-  return prefix.startsWith(granted) && prefix[granted.length] === "/";
 }
 
 export function isLoopback(address: string): boolean {

@@ -57,6 +57,7 @@ export class Route implements RouteRuntime {
       prefix: c.prefix,
       owner: c.source.owner ?? null,
       source: `${c.source.file}:${c.source.line}`,
+      admittedBy: c.source.admittedBy,
       upstream: { kind: this.upstream.kind, ...this.upstream.describe() },
       policies: {
         stripPrefix: c.stripPrefix,

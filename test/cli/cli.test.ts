@@ -69,9 +69,9 @@ describe("attache CLI", () => {
     const r = run(["routes", "-c", dir]);
     expect(r.status).toBe(0);
     const lines = r.stdout.trim().split("\n");
-    expect(lines[0]).toMatch(/^PREFIX\s+OWNER\s+SOURCE\s+UPSTREAM\s+TIMEOUT\s+RETRY\s+BREAKER$/);
-    expect(lines[1]).toMatch(/^\/a\s+-\s+\S*attache\.yaml:3\s+http http:\/\/127\.0\.0\.1:9000\s+15s\s+off\s+50%\/20 reset 10s$/);
-    expect(lines[2]).toMatch(/^\/b\s+team\s+\S*routes\.d\/t\.yaml:3\s+http .*2x on connect-failure,reset,502,503,504/);
+    expect(lines[0]).toMatch(/^PREFIX\s+OWNER\s+SOURCE\s+UPSTREAM\s+TIMEOUT\s+RETRY\s+BREAKER\s+ADMITTED BY$/);
+    expect(lines[1]).toMatch(/^\/a\s+-\s+\S*attache\.yaml:3\s+http http:\/\/127\.0\.0\.1:9000\s+15s\s+off\s+50%\/20 reset 10s\s+root file$/);
+    expect(lines[2]).toMatch(/^\/b\s+team\s+\S*routes\.d\/t\.yaml:3\s+http .*2x on connect-failure,reset,502,503,504\s+.*\s+no owners$/);
   });
 
   it("run: serves, answers /readyz, and exits 0 on SIGTERM", async () => {

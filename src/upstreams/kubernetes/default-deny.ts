@@ -1,8 +1,11 @@
 /**
- * The kubernetes upstream's default `deny`, as kubectl proxy's `--reject-paths` (exec, attach) plus
- * portforward: the subresources that hand the app a shell or a tunnel into another pod.
+ * The built-in part of the kubernetes deny floor, as kubectl proxy's `--reject-paths` (exec, attach)
+ * plus portforward and proxy: the subresources that hand the app a shell, a tunnel into another pod,
+ * or the API server as an HTTP proxy to pods, services and the kubelet.
  *
- * A route that sets `deny` itself replaces this list (that is how it is lifted: `deny: []`).
+ * The root file's `kubernetes.deny` is added to it (config/grants.ts). A route without `deny` gets
+ * that floor; a route in the root file (or in a team file whose grant allows it) replaces it by
+ * setting `deny` (that is how it is lifted: `deny: []`); any other team route only adds rules.
  * The rules see the normalised path after the prefix (routing/normalize-path.ts has already decoded
  * %-escapes of unreserved characters, collapsed "//", resolved dot segments and refused encoded "/"),
  * and RoutePolicy matches deny rules case-insensitively. They are unanchored at the start, so they hold
@@ -15,6 +18,6 @@ const END = String.raw`(?:$|[^A-Za-z0-9_-])`;
 
 export const DEFAULT_DENY: readonly PathRuleConfig[] = Object.freeze([
   Object.freeze({ path: String.raw`(?:^|/)pods/[^/]+/(?:exec|attach|portforward)${END}` }),
-  // The same powers through the kubelet's API, proxied by the API server (nodes/NAME/proxy/exec/NS/POD/C).
-  Object.freeze({ path: String.raw`(?:^|/)nodes/[^/]+/proxy/(?:exec|attach|portforward|run)${END}` }),
+  // The API server as a proxy: to any port of a pod or service, and to the kubelet's API (nodes/NAME/proxy/exec/NS/POD/C).
+  Object.freeze({ path: String.raw`(?:^|/)(?:pods|services|nodes)/[^/]+/proxy${END}` }),
 ]);

@@ -50,6 +50,10 @@ describe("default deny", () => {
     `/api/v1/nodes/node-1/proxy/attach/team-a/web/app`,
     `/api/v1/nodes/node-1/proxy/portForward/team-a/web`,
     `/api/v1/nodes/node-1/proxy/run/team-a/web/app`,
+    `/api/v1/nodes/node-1/proxy/metrics`,
+    `/api/v1/nodes/node-1/proxy`,
+    `/api/v1/namespaces/team-a/pods/web:8080/proxy/admin`,
+    `/api/v1/namespaces/team-a/services/https:web:443/proxy/`,
   ])("denies %s", (path) => {
     expect(verdict(path)).toBe("denied");
     expect(verdict(path, "POST")).toBe("denied");
@@ -69,7 +73,8 @@ describe("default deny", () => {
     `/api/v1/namespaces/team-a/pods/exec/log`,
     `/api/v1/namespaces/team-a/pods/web/executions`,
     `/api/v1/namespaces/team-a/configmaps/exec`,
-    `/api/v1/nodes/node-1/proxy/metrics`,
+    `/api/v1/namespaces/team-a/services/proxy`,
+    `/api/v1/namespaces/team-a/pods/web/proxyish`,
     `/apis/apps/v1/namespaces/team-a/deployments/exec`,
     `/api/v1/namespaces/team-a/pods?fieldSelector=metadata.name=exec`,
   ])("allows %s", (path) => {
