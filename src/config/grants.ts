@@ -178,7 +178,10 @@ function checkRedis(redis: RedisConfig, grant: Grant, key: string, problems: Gra
   const db = grant.redis.db;
   if (db !== undefined) {
     const used = redisDb(redis);
-    if (used !== db) problems.push({ path: ["upstream", "redis", redis.url ? "url" : "cluster"], message: `database ${used} is not granted to ${grant.team}: use db ${db} (${key}.redis.db)` });
+    if (used !== db) {
+      const how = redis.url ? `use db ${db}` : `the platform pins db ${db}, which only a url route can select`;
+      problems.push({ path: redis.url ? ["upstream", "redis", "url"] : ["upstream", "redis"], message: `database ${used} is not granted to ${grant.team}: ${how} (${key}.redis.db)` });
+    }
     else matched.push(`db ${db}`);
   }
 }
