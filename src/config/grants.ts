@@ -131,7 +131,11 @@ function checkHttp(http: HttpConfig, grant: Grant, key: string, problems: GrantP
     target([host], ["upstream", "http", "endpoints", i], host);
   });
   const dns = http.discovery?.dns;
-  if (dns) target([dns.name], ["upstream", "http", "discovery", "dns", "name"], dns.name);
+  if (dns) {
+    target([dns.name], ["upstream", "http", "discovery", "dns", "name"], dns.name);
+    // Its own DNS servers could answer any address for a granted name.
+    if (grant.hosts && dns.servers) problems.push({ path: ["upstream", "http", "discovery", "dns", "servers"], message: `dns servers of its own are not allowed where ${key}.hosts restricts targets: names are resolved by the pod's resolvers` });
+  }
   const k8s = http.discovery?.kubernetes;
   if (k8s) {
     const base = ["upstream", "http", "discovery", "kubernetes"];

@@ -50,7 +50,7 @@ describe("grants", () => {
         "  - prefix: /pay",
         "    upstream: { http: { endpoints: [http://orders.shop.svc.cluster.local:80, http://evil.example:80] } }",
         "  - prefix: /pay/dns",
-        "    upstream: { http: { discovery: { dns: { name: shop.svc.cluster.local, port: 80 } } } }",
+        "    upstream: { http: { discovery: { dns: { name: shop.svc.cluster.local, port: 80, servers: [\"10.0.0.53:53\"] } } } }",
         "  - prefix: /pay/cache",
         `    upstream: { redis: { url: "redis://cache.shop:6379/2", keyPrefix: "pay:sessions:", passwordFile: ${secrets}/pay/link } }`,
         "  - prefix: /pay/other",
@@ -63,6 +63,7 @@ describe("grants", () => {
     expect(problems).toEqual([
       "<dir>/team.yaml:4:78: routes[0].upstream.http.endpoints[1]: host evil.example is not granted to pay (owners.pay.hosts: *.shop.svc.cluster.local, 127.0.0.1)",
       "<dir>/team.yaml:6:51: routes[1].upstream.http.discovery.dns.name: host shop.svc.cluster.local is not granted to pay (owners.pay.hosts: *.shop.svc.cluster.local, 127.0.0.1)",
+      "<dir>/team.yaml:6:94: routes[1].upstream.http.discovery.dns.servers: dns servers of its own are not allowed where owners.pay.hosts restricts targets: names are resolved by the pod's resolvers",
       "<dir>/team.yaml:8:102: routes[2].upstream.redis.passwordFile: file <secrets>/pay/link is outside the folders granted to pay for secret files (owners.pay.secretDirs: <secrets>/pay)",
       "<dir>/team.yaml:10:24: routes[3].upstream.redis: keyPrefix must start with \"pay:\" (owners.pay.redis.keyPrefix)",
       "<dir>/team.yaml:10:31: routes[3].upstream.redis.url: redis server rediss://cache.shop:6379 is not granted to pay (owners.pay.redis.urls: redis://cache.shop:6379)",
