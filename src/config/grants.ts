@@ -5,6 +5,7 @@
  * names the grant key that would allow it. Checked once, at load; nothing here runs per request.
  */
 import { realpathSync } from "node:fs";
+import { resolve } from "node:path";
 import { DEFAULT_DENY } from "../upstreams/kubernetes/default-deny.js";
 import type { GrantConfig, PathRuleConfig, RootFileConfig, RouteConfig } from "./schema.js";
 import { UPSTREAM_KINDS } from "./schema.js";
@@ -21,6 +22,8 @@ export interface Grant {
   /** As written, and resolved through symlinks (a Secret volume is a tree of links). */
   secretDirs: ReadonlyArray<{ written: string; real: string }>;
   liftDeny: boolean;
+  /** Route files that may name this owner (relative to the root file's folder); undefined: any included file. */
+  files: readonly string[] | undefined;
   redis: { urls: readonly string[] | undefined; keyPrefix: string | undefined; db: number | undefined };
 }
 
@@ -47,7 +50,7 @@ export function resolveGrants(owners: RootFileConfig["owners"]): Map<string, Gra
 }
 
 function shortGrant(team: string, prefixes: string[]): Grant {
-  return { team, prefixes, upstreams: ["http"], hosts: undefined, secretDirs: [], liftDeny: false, redis: { urls: undefined, keyPrefix: undefined, db: undefined } };
+  return { team, prefixes, upstreams: ["http"], hosts: undefined, secretDirs: [], liftDeny: false, files: undefined, redis: { urls: undefined, keyPrefix: undefined, db: undefined } };
 }
 
 function longGrant(team: string, g: GrantConfig): Grant {
@@ -58,8 +61,21 @@ function longGrant(team: string, g: GrantConfig): Grant {
     hosts: g.hosts?.map((h) => h.toLowerCase()),
     secretDirs: (g.secretDirs ?? []).map((written) => ({ written, real: realOrSame(written) })),
     liftDeny: g.kubernetes?.liftDeny ?? false,
+    files: g.files,
     redis: { urls: g.redis?.urls, keyPrefix: g.redis?.keyPrefix, db: g.redis?.db },
   };
+}
+
+/**
+ * Why the route file at `path` may not name `grant`'s team as its owner, or undefined when it may.
+ * `owner` is written by the team itself; `files` ties the name to the files (ConfigMap mounts) that
+ * only that team can write, as the Gateway API ties routes to namespaces.
+ */
+export function fileMayClaim(grant: Grant, path: string, rootDir: string): string | undefined {
+  if (!grant.files) return undefined;
+  const allowed = grant.files.map((f) => resolve(rootDir, f));
+  if (allowed.some((f) => path === f || isInside(path, f))) return undefined;
+  return `this file may not name owner ${grant.team}: owners.${grant.team}.files allows ${grant.files.join(", ")}`;
 }
 
 /** The deny rules every kubernetes route starts from: the built-in ones, then the root's `kubernetes.deny`. */

@@ -281,6 +281,11 @@ const grant = z.strictObject({
     .array(z.string().startsWith("/", "secretDirs are absolute paths"))
     .optional()
     .meta({ description: "Folders its *File keys (and kubeconfig) may read from. Default: none." }),
+  files: z
+    .array(z.string().min(1))
+    .min(1)
+    .optional()
+    .meta({ description: "Route files (or folders of them), relative to the root file, that may name this owner: e.g. the team's ConfigMap mount. Default: any included file." }),
   kubernetes: z
     .strictObject({
       liftDeny: z.boolean().optional().meta({ description: "Its kubernetes routes may set deny freely (deny: [] lifts the deny floor). Default: false: their deny rules add to the floor." }),

@@ -8,7 +8,7 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { closest, distance } from "fastest-levenshtein";
 import type { z } from "zod";
 import { DEFAULTS } from "./defaults.js";
-import { checkGrant, kubernetesDeny, kubernetesDenyFloor, resolveGrants, type Admission } from "./grants.js";
+import { checkGrant, fileMayClaim, kubernetesDeny, kubernetesDenyFloor, resolveGrants, type Admission } from "./grants.js";
 import { expandIncludes, findRootConfig, readSource, type FindOptions, type SourceFile } from "./load.js";
 import { formatPath, type ConfigProblem } from "./problems.js";
 import { SECRET_FILE_MAX_BYTES, secretFileProblem } from "./secrets.js";
@@ -140,6 +140,8 @@ export function assemble(root: CheckedFile<RootFileConfig>, teams: readonly Chec
       problems.push(at(source, ["owner"], `owner ${JSON.stringify(owner)} is not listed in the root file's owners (${Object.keys(owners).join(", ")})`));
     }
     const grant = !isRoot && grants && owner !== undefined ? grants.get(owner) : undefined;
+    const claim = grant && fileMayClaim(grant, source.path, dirname(root.source.path));
+    if (claim) problems.push(at(source, ["owner"], claim));
     for (const [i, config] of (value.routes ?? []).entries()) {
       const pos = source.locate(["routes", i, "prefix"]);
       let admittedBy: Admission = { by: isRoot ? "root file" : "no owners", matched: [] };

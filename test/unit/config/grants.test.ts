@@ -148,4 +148,17 @@ describe("grants", () => {
     expect(hostMatches("evilshop.svc.cluster.local", "*.shop.svc.cluster.local")).toBe(false);
     expect(hostMatches("127.0.0.1", "127.0.0.1")).toBe(true);
   });
+
+  it("files ties an owner name to the team's own files: another file naming it is refused", async () => {
+    const root = `include: [routes.d/*/*.yaml]\nowners:\n  pay: { prefixes: [/pay], files: [routes.d/pay/] }\n  web: [/web]\n`;
+    const { dir, remove } = tempConfig(root, {
+      "routes.d/pay/routes.yaml": `owner: pay\nroutes:\n  - prefix: /pay\n    upstream: { http: { endpoints: [http://127.0.0.1:9000] } }\n`,
+      "routes.d/web/routes.yaml": `owner: pay\nroutes:\n  - prefix: /pay/x\n    upstream: { http: { endpoints: [http://127.0.0.1:9000] } }\n`,
+    });
+    cleanups.push(remove);
+    const result = await loadConfig({ configPath: dir, env: {} });
+    expect(result.problems.map((p) => formatProblem(p).replaceAll(dir, "<dir>"))).toEqual([
+      "<dir>/routes.d/web/routes.yaml:1:8: owner: this file may not name owner pay: owners.pay.files allows routes.d/pay/",
+    ]);
+  });
 });
