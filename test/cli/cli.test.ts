@@ -74,6 +74,15 @@ describe("attache CLI", () => {
     expect(lines[2]).toMatch(/^\/b\s+team\s+\S*routes\.d\/t\.yaml:3\s+http .*2x on connect-failure,reset,502,503,504\s+.*\s+no owners$/);
   });
 
+  it("routes: ADMITTED BY names the grant and the entries of it that let each route in", () => {
+    const dir = config(`include: [t.yaml]\nowners:\n  team: { prefixes: [/b], upstreams: [http], hosts: [127.0.0.1] }\n`, {
+      "t.yaml": `owner: team\nroutes:\n  - prefix: /b/c\n    ${HTTP}\n`,
+    });
+    const r = run(["routes", "-c", dir]);
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim().split("\n")[1]).toMatch(/^\/b\/c\s+team\s+.*\s+owners\.team \(prefix \/b, upstream http, host 127\.0\.0\.1\)$/);
+  });
+
   it("run: serves, answers /readyz, and exits 0 on SIGTERM", async () => {
     const dir = config(`listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\nshutdown: { idleGrace: 50ms }\nroutes: []\n`);
     const child = spawn(process.execPath, [BIN, "run", "-c", dir], { stdio: ["ignore", "pipe", "pipe"] });
