@@ -7,6 +7,7 @@
 import { realpathSync } from "node:fs";
 import { resolve } from "node:path";
 import { DEFAULT_DENY } from "../upstreams/kubernetes/default-deny.js";
+import { kubeconfigReferences } from "./kubeconfig-references.js";
 import type { GrantConfig, PathRuleConfig, RootFileConfig, RouteConfig } from "./schema.js";
 import { UPSTREAM_KINDS } from "./schema.js";
 
@@ -117,16 +118,34 @@ export function checkGrant(route: RouteConfig, grant: Grant): { problems: GrantP
   }
   if (redis) checkRedis(redis, grant, key, problems, matched);
 
-  for (const { path, file } of secretFiles(route.upstream, ["upstream"])) {
+  const dirs = grant.secretDirs.length ? grant.secretDirs.map((d) => d.written).join(", ") : "none";
+  const granted = (file: string) => {
     // Through symlinks: a link in a granted folder must not lead out of it.
     const real = realOrSame(file);
     const dir = grant.secretDirs.find((d) => isInside(real, d.real));
-    if (dir) {
-      if (!matched.includes(`secretDir ${dir.written}`)) matched.push(`secretDir ${dir.written}`);
+    if (dir && !matched.includes(`secretDir ${dir.written}`)) matched.push(`secretDir ${dir.written}`);
+    return dir !== undefined;
+  };
+  for (const { path, file } of secretFiles(route.upstream, ["upstream"])) {
+    if (!granted(file)) {
+      problems.push({ path, message: `file ${file} is outside the folders granted to ${grant.team} for secret files (${key}.secretDirs: ${dirs})` });
       continue;
     }
-    const dirs = grant.secretDirs.length ? grant.secretDirs.map((d) => d.written).join(", ") : "none";
-    problems.push({ path, message: `file ${file} is outside the folders granted to ${grant.team} for secret files (${key}.secretDirs: ${dirs})` });
+    if (path.at(-1) !== "kubeconfig") continue;
+    // A kubeconfig inside the folders must not lead out of them, nor run a command as attache.
+    let refs: ReturnType<typeof kubeconfigReferences>;
+    try {
+      refs = kubeconfigReferences(file);
+    } catch (err) {
+      problems.push({ path, message: `kubeconfig ${file} cannot be read: ${(err as Error).message.split("\n")[0]}` });
+      continue;
+    }
+    for (const ref of refs.files.filter((f) => !granted(f.path))) {
+      problems.push({ path, message: `kubeconfig ${ref.field} names ${ref.path}, outside the folders granted to ${grant.team} for secret files (${key}.secretDirs: ${dirs})` });
+    }
+    for (const plugin of refs.plugins) {
+      problems.push({ path, message: `kubeconfig ${plugin} would run a plugin inside attache; only a kubeconfig named in the root file may` });
+    }
   }
   return { problems, matched };
 }

@@ -10,6 +10,7 @@ import type { z } from "zod";
 import { DEFAULTS } from "./defaults.js";
 import { checkGrant, fileMayClaim, kubernetesDeny, kubernetesDenyFloor, resolveGrants, type Admission } from "./grants.js";
 import { expandIncludes, findRootConfig, readSource, type FindOptions, type SourceFile } from "./load.js";
+import { KUBECONFIG_MAX_BYTES, kubeconfigReferences, type KubeconfigReferences } from "./kubeconfig-references.js";
 import { formatPath, type ConfigProblem } from "./problems.js";
 import { SECRET_FILE_MAX_BYTES, secretFileProblem } from "./secrets.js";
 import {
@@ -304,13 +305,10 @@ function bestBranch(branches: readonly (readonly z.core.$ZodIssue[])[]): readonl
   return branches.reduce((best, b) => (score(b) > score(best) ? b : best));
 }
 
-/** A kubeconfig may embed certificates for many clusters; still far below this. */
-const KUBECONFIG_MAX_BYTES = 1024 * 1024;
-
 /**
  * `*File` keys must name regular files of at most 64 KiB, `kubeconfig` a regular file of at most
- * 1 MiB (a FIFO or /dev/zero would stall or flood the reader); relative paths are resolved next to
- * the config file.
+ * 1 MiB whose own files are secret files too (a FIFO or /dev/zero would stall or flood the reader);
+ * relative paths are resolved next to the config file.
  */
 function checkFiles(value: unknown, source: SourceFile): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
@@ -324,13 +322,29 @@ function checkFiles(value: unknown, source: SourceFile): ConfigProblem[] {
           const full = child.startsWith("~/") ? resolve(homedir(), child.slice(2)) : isAbsolute(child) ? child : resolve(dir, child);
           const why = secretFileProblem(full, key === "kubeconfig" ? KUBECONFIG_MAX_BYTES : SECRET_FILE_MAX_BYTES);
           if (why) problems.push(at(source, [...path, key], `file ${child} ${why}`));
-          else record[key] = full;
+          else {
+            record[key] = full;
+            if (key === "kubeconfig") problems.push(...kubeconfigFileProblems(full).map((message) => at(source, [...path, key], message)));
+          }
         } else walk(child, [...path, key]);
       }
     }
   };
   walk(value, []);
   return problems;
+}
+
+function kubeconfigFileProblems(path: string): string[] {
+  let refs: KubeconfigReferences;
+  try {
+    refs = kubeconfigReferences(path);
+  } catch (err) {
+    return [`kubeconfig ${path} cannot be read: ${(err as Error).message.split("\n")[0]}`];
+  }
+  return refs.files.flatMap(({ field, path: file }) => {
+    const why = secretFileProblem(file);
+    return why ? [`kubeconfig ${path}: ${field} ${file} ${why}`] : [];
+  });
 }
 
 function at(source: SourceFile, path: readonly PropertyKey[], message: string): ConfigProblem {

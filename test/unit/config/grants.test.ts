@@ -161,4 +161,39 @@ describe("grants", () => {
       "<dir>/routes.d/web/routes.yaml:1:8: owner: this file may not name owner pay: owners.pay.files allows routes.d/pay/",
     ]);
   });
+
+  it("a kubeconfig in a granted folder must not lead out of it, nor run a plugin", async () => {
+    writeFileSync(
+      join(secrets, "pay/kubeconfig"),
+      [
+        "apiVersion: v1",
+        "clusters: [{ name: c, cluster: { server: https://10.0.0.1, certificate-authority: ../kube/token } }]",
+        "users: [{ name: u, user: { token-file: token-here } }, { name: p, user: { exec: { command: /bin/sh, apiVersion: client.authentication.k8s.io/v1 } } }]",
+        "contexts: [{ name: x, context: { cluster: c, user: u } }]",
+        "current-context: x",
+        "",
+      ].join("\n"),
+    );
+    writeFileSync(join(secrets, "pay/token-here"), "t\n");
+    const { problems } = await load(
+      "owners:\n  pay: { prefixes: [/pay], upstreams: [kubernetes], secretDirs: [" + JSON.stringify(`${secrets}/pay`) + "] }\n",
+      `owner: pay\nroutes:\n  - prefix: /pay\n    upstream: { kubernetes: { kubeconfig: ${secrets}/pay/kubeconfig } }\n`,
+    );
+    expect(problems).toEqual([
+      `<dir>/team.yaml:4:43: routes[0].upstream.kubernetes.kubeconfig: kubeconfig clusters[c].certificate-authority names <secrets>/kube/token, outside the folders granted to pay for secret files (owners.pay.secretDirs: <secrets>/pay)`,
+      "<dir>/team.yaml:4:43: routes[0].upstream.kubernetes.kubeconfig: kubeconfig users[p].exec would run a plugin inside attache; only a kubeconfig named in the root file may",
+    ]);
+  });
+
+  it("a kubeconfig naming a FIFO as its token-file is a problem for any file, granted or not", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const dir = mkdtempSync(join(tmpdir(), "attache-kubeconfig-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    execFileSync("mkfifo", [join(dir, "token")]);
+    writeFileSync(join(dir, "kubeconfig"), "users: [{ name: u, user: { token-file: token } }]\n");
+    const { problems } = await load("", `routes:\n  - prefix: /k\n    upstream: { kubernetes: { kubeconfig: ${dir}/kubeconfig } }\n`);
+    expect(problems.map((p) => p.replaceAll(dir, "<k>"))).toEqual([
+      "<dir>/team.yaml:3:43: routes[0].upstream.kubernetes.kubeconfig: kubeconfig <k>/kubeconfig: users[u].token-file <k>/token is a FIFO, not a regular file",
+    ]);
+  });
 });
