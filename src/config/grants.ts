@@ -23,6 +23,8 @@ export interface Grant {
   /** As written, and resolved through symlinks (a Secret volume is a tree of links). */
   secretDirs: ReadonlyArray<{ written: string; real: string }>;
   liftDeny: boolean;
+  /** Environment variables its files may name in ${VAR}. */
+  env: readonly string[];
   /** Route files that may name this owner (relative to the root file's folder); undefined: any included file. */
   files: readonly string[] | undefined;
   redis: { urls: readonly string[] | undefined; keyPrefix: string | undefined; db: number | undefined };
@@ -51,7 +53,7 @@ export function resolveGrants(owners: RootFileConfig["owners"]): Map<string, Gra
 }
 
 function shortGrant(team: string, prefixes: string[]): Grant {
-  return { team, prefixes, upstreams: ["http"], hosts: undefined, secretDirs: [], liftDeny: false, files: undefined, redis: { urls: undefined, keyPrefix: undefined, db: undefined } };
+  return { team, prefixes, upstreams: ["http"], hosts: undefined, secretDirs: [], liftDeny: false, env: [], files: undefined, redis: { urls: undefined, keyPrefix: undefined, db: undefined } };
 }
 
 function longGrant(team: string, g: GrantConfig): Grant {
@@ -62,6 +64,7 @@ function longGrant(team: string, g: GrantConfig): Grant {
     hosts: g.hosts?.map((h) => h.toLowerCase()),
     secretDirs: (g.secretDirs ?? []).map((written) => ({ written, real: realOrSame(written) })),
     liftDeny: g.kubernetes?.liftDeny ?? false,
+    env: g.env ?? [],
     files: g.files,
     redis: { urls: g.redis?.urls, keyPrefix: g.redis?.keyPrefix, db: g.redis?.db },
   };
@@ -77,6 +80,13 @@ export function fileMayClaim(grant: Grant, path: string, rootDir: string): strin
   const allowed = grant.files.map((f) => resolve(rootDir, f));
   if (allowed.some((f) => path === f || isInside(path, f))) return undefined;
   return `this file may not name owner ${grant.team}: owners.${grant.team}.files allows ${grant.files.join(", ")}`;
+}
+
+/** Each ${VAR} in a team file that its grant does not list: attache's environment may hold secrets. */
+export function variableProblems(grant: Grant, variables: ReadonlyArray<{ name: string; line: number; col: number; path: string }>): Array<{ line: number; col: number; path: string; message: string }> {
+  return variables
+    .filter((v) => !grant.env.includes(v.name))
+    .map((v) => ({ ...v, message: `environment variable ${v.name} is not granted to ${grant.team} (owners.${grant.team}.env: ${grant.env.join(", ") || "none"})` }));
 }
 
 /** The deny rules every kubernetes route starts from: the built-in ones, then the root's `kubernetes.deny`. */

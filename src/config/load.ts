@@ -37,6 +37,8 @@ export interface SourceFile {
   data: unknown;
   /** Parse and ${VAR} problems. */
   problems: ConfigProblem[];
+  /** The ${VAR} references in the file, where each stands (grants limit which a team file may use). */
+  variables?: Array<{ name: string; line: number; col: number; path: string }>;
   /** Where a field path stands in the file; line 0 when the format has no positions. */
   locate(path: readonly PropertyKey[], key?: string): { line: number; col: number };
 }
@@ -136,10 +138,11 @@ export async function readSource(path: string, env: NodeJS.ProcessEnv = process.
   if (problems.length > 0) return { path, text, data: undefined, problems, locate };
   // Walking every scalar is a fifth of the parse for big files: skipped when no value can hold "${"
   // (one could only through a double-quoted escape such as \x24, hence the backslash).
-  if (text.includes("${") || text.includes("\\")) problems.push(...expandVariables(doc, lineCounter, path, env));
+  const variables: NonNullable<SourceFile["variables"]> = [];
+  if (text.includes("${") || text.includes("\\")) problems.push(...expandVariables(doc, lineCounter, path, env, variables));
   const all = doc.toJS() as unknown;
   const data = base.length ? (all as Record<string, unknown> | null)?.attache : all;
-  return { path, text, data: data ?? {}, problems, locate };
+  return { path, text, data: data ?? {}, problems, variables, locate };
 }
 
 /** The files that the root's `include` globs name, relative to the root file, sorted, without the root. */
@@ -171,16 +174,17 @@ function failed(path: string, text: string, message: string): SourceFile {
   return { path, text, data: undefined, problems: [{ file: path, line: 0, col: 0, path: "", message }], locate: () => ({ line: 0, col: 0 }) };
 }
 
-function expandVariables(doc: Document, lineCounter: LineCounter, file: string, env: NodeJS.ProcessEnv): ConfigProblem[] {
+function expandVariables(doc: Document, lineCounter: LineCounter, file: string, env: NodeJS.ProcessEnv, variables: NonNullable<SourceFile["variables"]>): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   visit(doc, {
     Scalar(key, node, path) {
       if (key === "key" || typeof node.value !== "string") return;
-      const { value, missing } = interpolate(node.value, env);
+      const { value, missing, used } = interpolate(node.value, env);
       node.value = value;
-      if (missing.length === 0) return;
+      if (used.length === 0) return;
       const pos = lineCounter.linePos(node.range?.[0] ?? 0);
       const fieldPath = pathOf(path, key);
+      for (const name of used) variables.push({ name, line: pos.line, col: pos.col, path: fieldPath });
       for (const name of missing) {
         problems.push({ file, line: pos.line, col: pos.col, path: fieldPath, message: `environment variable ${name} is not set (write \${${name}:-default} for a default)` });
       }

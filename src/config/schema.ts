@@ -281,6 +281,10 @@ const grant = z.strictObject({
     .array(z.string().startsWith("/", "secretDirs are absolute paths"))
     .optional()
     .meta({ description: "Folders its *File keys (and kubeconfig) may read from. Default: none." }),
+  env: z
+    .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name"))
+    .optional()
+    .meta({ description: "Environment variables its files may read with ${VAR} (attache's environment may hold secrets). Default: none." }),
   files: z
     .array(z.string().min(1))
     .min(1)

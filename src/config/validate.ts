@@ -8,7 +8,7 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { closest, distance } from "fastest-levenshtein";
 import type { z } from "zod";
 import { DEFAULTS } from "./defaults.js";
-import { checkGrant, fileMayClaim, kubernetesDeny, kubernetesDenyFloor, resolveGrants, type Admission } from "./grants.js";
+import { checkGrant, fileMayClaim, kubernetesDeny, kubernetesDenyFloor, resolveGrants, variableProblems, type Admission } from "./grants.js";
 import { expandIncludes, findRootConfig, readSource, type FindOptions, type SourceFile } from "./load.js";
 import { KUBECONFIG_MAX_BYTES, kubeconfigReferences, type KubeconfigReferences } from "./kubeconfig-references.js";
 import { formatPath, type ConfigProblem } from "./problems.js";
@@ -143,6 +143,7 @@ export function assemble(root: CheckedFile<RootFileConfig>, teams: readonly Chec
     const grant = !isRoot && grants && owner !== undefined ? grants.get(owner) : undefined;
     const claim = grant && fileMayClaim(grant, source.path, dirname(root.source.path));
     if (claim) problems.push(at(source, ["owner"], claim));
+    if (grant) for (const v of variableProblems(grant, source.variables ?? [])) problems.push({ file: source.path, ...v });
     for (const [i, config] of (value.routes ?? []).entries()) {
       const pos = source.locate(["routes", i, "prefix"]);
       let admittedBy: Admission = { by: isRoot ? "root file" : "no owners", matched: [] };

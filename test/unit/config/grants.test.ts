@@ -196,4 +196,15 @@ describe("grants", () => {
       "<dir>/team.yaml:3:43: routes[0].upstream.kubernetes.kubeconfig: kubeconfig <k>/kubeconfig: users[u].token-file <k>/token is a FIFO, not a regular file",
     ]);
   });
+
+  it("${VAR} in a team file needs the variable in the grant's env: attache's environment may hold secrets", async () => {
+    const { dir, remove } = tempConfig(`include: [team.yaml]\nowners:\n  pay: { prefixes: [/pay], env: [NS] }\n`, {
+      "team.yaml": `owner: pay\nroutes:\n  - prefix: /pay\n    headers: { set: { x-ns: "\${NS}", x-leak: "\${REDIS_PASSWORD:-none}" } }\n    upstream: { http: { endpoints: [http://127.0.0.1:9000] } }\n`,
+    });
+    cleanups.push(remove);
+    const result = await loadConfig({ configPath: dir, env: { NS: "shop", REDIS_PASSWORD: "hunter2" } });
+    expect(result.problems.map((p) => formatProblem(p).replaceAll(dir, "<dir>"))).toEqual([
+      "<dir>/team.yaml:4:46: routes[0].headers.set.x-leak: environment variable REDIS_PASSWORD is not granted to pay (owners.pay.env: NS)",
+    ]);
+  });
 });
