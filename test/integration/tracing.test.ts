@@ -101,7 +101,7 @@ describe("tracing", () => {
     const spans = (await eventually(() => {
       const s = spansOf(receiver.received).filter((x) => x.traceId === TRACE);
       return s.length >= 3 ? s : undefined;
-    }, 5000))!;
+    }, 15_000))!;
     expect(receiver.received.every((r) => r.path === "/v1/traces")).toBe(true);
     expect(JSON.parse(receiver.received[0]!.body.toString()).resourceSpans[0].resource.attributes).toContainEqual({ key: "service.name", value: { stringValue: "shop-sidecar" } });
     const server = spans.filter((s) => s.kind === SERVER);
@@ -135,7 +135,7 @@ describe("tracing", () => {
   it("exports OTLP protobuf by default, to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given", async () => {
     const { receiver, attache } = await setup((url) => ({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${url}/collector/traces` }));
     await send(attache.url, "/svc/flaky", { headers: { traceparent: `00-${TRACE}-${APP_SPAN}-01` } });
-    const exported = (await eventually(() => receiver.received.find((r) => r.body.includes(Buffer.from(TRACE, "hex"))), 5000))!;
+    const exported = (await eventually(() => receiver.received.find((r) => r.body.includes(Buffer.from(TRACE, "hex"))), 15_000))!;
     expect(exported.path).toBe("/collector/traces");
     expect(exported.contentType).toBe("application/x-protobuf");
     expect(exported.body.includes(Buffer.from("GET /svc"))).toBe(true);
@@ -161,7 +161,7 @@ describe("tracing", () => {
     const spans = (await eventually(() => {
       const s = spansOf(receiver.received);
       return s.length >= 3 ? s : undefined;
-    }, 5000))!;
+    }, 15_000))!;
     await new Promise((r) => setTimeout(r, 200));
     expect(receiver.received.every((r) => r.path === "/otlp/v1/traces")).toBe(true);
     expect(new Set(spansOf(receiver.received).map((x) => x.traceId))).toEqual(new Set([TRACE]));
