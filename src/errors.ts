@@ -8,6 +8,12 @@ export const ERRORS = {
   command_not_allowed: { status: 403 },
   body_too_large: { status: 413 },
   bad_request: { status: 400 },
+  /** The request head did not arrive whole within limits.headersTimeout. */
+  request_timeout: { status: 408 },
+  /** The request head is larger than Node's 16 KiB. */
+  headers_too_large: { status: 431 },
+  /** A state-changing admin request sent by a web page (Origin, Sec-Fetch-Site). */
+  origin_not_allowed: { status: 403 },
   upstream_unreachable: { status: 502 },
   circuit_open: { status: 503 },
   overloaded: { status: 503 },

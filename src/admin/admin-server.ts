@@ -1,7 +1,11 @@
 /** The admin listener (DESIGN §4): health, readiness, metrics, the route table, config, and drain. */
-import express from "express";
+import express, { type Request } from "express";
 import { createServer, type Server } from "node:http";
+import { AttacheError } from "../errors.js";
 import type { State } from "../lifecycle/generation.js";
+import { checkHost } from "../proxy/accept-host.js";
+import { HTTP_SERVER_OPTIONS } from "../proxy/guard-listener.js";
+import { respondError } from "../proxy/respond-error.js";
 import { configView } from "./config-view.js";
 import { healthz, readyz } from "./health.js";
 import { metricsEndpoint } from "./metrics-endpoint.js";
@@ -15,6 +19,16 @@ export interface AdminActions {
 export function createAdminServer(state: State, actions: AdminActions): Server {
   const app = express();
   app.disable("x-powered-by");
+  // DNS rebinding: a page on evil.example resolved to 127.0.0.1 must not read /routes or /config.
+  app.use((req, res, next) => {
+    try {
+      checkHost(state.current, req);
+    } catch (err) {
+      respondError(res, err);
+      return;
+    }
+    next();
+  });
   app.get("/healthz", healthz());
   app.get("/readyz", readyz(state));
   app.get("/metrics", metricsEndpoint());
@@ -26,10 +40,25 @@ export function createAdminServer(state: State, actions: AdminActions): Server {
       res.status(403).type("text/plain").send("POST /quitquitquit is accepted from loopback addresses only\n");
       return;
     }
+    if (fromWebPage(req)) {
+      respondError(res, new AttacheError("origin_not_allowed", "POST /quitquitquit is not accepted from web pages (Origin or Sec-Fetch-Site present)"));
+      return;
+    }
     res.status(200).json({ draining: true });
     actions.drain();
   });
-  return createServer(app);
+  // Every admin request is small: unlike the app listener, a whole request (body included) has 30 s.
+  return createServer({ ...HTTP_SERVER_OPTIONS, requestTimeout: 30_000 }, app);
+}
+
+/**
+ * A browser marks what a page sends: Origin on every cross-origin POST, Sec-Fetch-Site on every
+ * request. The admin port serves no pages, so any of them means a page is asking (a "simple" POST
+ * needs no CORS preflight); curl, kubelet and apps send neither.
+ */
+function fromWebPage(req: Request): boolean {
+  const site = req.headers["sec-fetch-site"];
+  return req.headers.origin !== undefined || (site !== undefined && site !== "none");
 }
 
 function isLoopbackPeer(address: string | undefined): boolean {

@@ -20,7 +20,7 @@ import { isDynamicPattern } from "tinyglobby";
 import { expandIncludes, readSource, type FindOptions, type SourceFile } from "../config/load.js";
 import { formatProblem, type ConfigProblem } from "../config/problems.js";
 import type { RootFileConfig, RouteFileConfig } from "../config/schema.js";
-import { assemble, checkRootFile, checkRouteFile, includeOf, type CheckedFile, type Config, type ResolvedRoute } from "../config/validate.js";
+import { assemble, checkRootFile, checkRouteFile, includeOf, type CheckedFile, type Config, type Limits, type ResolvedRoute } from "../config/validate.js";
 import { configureLog, log } from "../observability/log.js";
 import { forgetRoute, metrics } from "../observability/metrics.js";
 import { RouteTable, type UpstreamFactory } from "../routing/route-table.js";
@@ -88,6 +88,8 @@ export interface ReloaderOptions {
   teams: readonly TeamFile[];
   /** Told the folders to watch after every look at the files. */
   watch(dirs: Set<string>): void;
+  /** Told the root's `limits` when a reload changes them (the HTTP listeners apply them at once). */
+  applyLimits(limits: Limits): void;
 }
 
 interface Rejection {
@@ -345,6 +347,7 @@ export class Reloader {
     for (const r of old.table.routes) if (!names.has(r.name)) forgetRoute(r.name);
 
     if (JSON.stringify(config.log) !== JSON.stringify(old.config.log)) configureLog(config.log);
+    if (JSON.stringify(config.limits) !== JSON.stringify(old.config.limits)) this.o.applyLimits(config.limits);
     if (config.listen !== old.config.listen || config.admin !== old.config.admin) {
       log.warn({ listen: config.listen, admin: config.admin }, "listen and admin addresses changed: they apply at the next restart");
     }

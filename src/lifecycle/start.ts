@@ -7,6 +7,7 @@ import { createAdminServer } from "../admin/admin-server.js";
 import { configureLog, log } from "../observability/log.js";
 import { startDefaultMetrics } from "../observability/metrics.js";
 import { startTracing } from "../observability/tracing.js";
+import { ListenerGuard } from "../proxy/guard-listener.js";
 import { createProxyServer } from "../proxy/listener.js";
 import { RouteTable, type UpstreamFactory } from "../routing/route-table.js";
 import { createUpstream, loadUpstreamKinds } from "../upstreams/create-upstream.js";
@@ -115,6 +116,7 @@ export async function start(options: FindOptions = {}, startOptions: StartOption
 
   const proxy = createProxyServer(state);
   const admin = createAdminServer(state, { drain: () => void running.drain() });
+  const guards = [new ListenerGuard(proxy, "listen", config.limits), new ListenerGuard(admin, "admin", config.limits)];
   try {
     servers.push(proxy);
     running.listen = await listen(proxy, config.listen, "listen");
@@ -141,6 +143,9 @@ export async function start(options: FindOptions = {}, startOptions: StartOption
     root: loaded.root,
     teams: loaded.teams,
     watch: (dirs) => watcher?.watch(dirs),
+    applyLimits: (limits) => {
+      for (const guard of guards) guard.apply(limits);
+    },
   });
   log.info({ listen: running.listen, admin: running.admin, routes: table.routes.length, config: config.rootFile, watching: watcher?.folders ?? [] }, "attache ready");
   return running;

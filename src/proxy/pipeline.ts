@@ -1,7 +1,7 @@
 /**
  * The HTTP request path, in order. Read this file first.
  *
- *   acceptHost → assignRequestId → matchRoute → enforcePolicy → limitBody → forward
+ *   acceptHost → assignRequestId → matchRoute → enforcePolicy → limitBody → allowContinue → forward
  *
  * Each step either returns or throws an AttacheError; respond-error.ts renders what is thrown.
  * `forward` hands the request to the route's upstream, whose resilience stack is policy-stack.ts.
@@ -42,6 +42,8 @@ export interface PendingRequest {
   readonly writtenBefore: number;
   /** The server span, when tracing is on (observability/tracing.ts). */
   span?: Span | undefined;
+  /** The client sent `Expect: 100-continue` and waits for `100 Continue` before its body. */
+  expectsContinue?: boolean;
 }
 
 type Step = (request: PendingRequest) => void;
@@ -52,11 +54,30 @@ function enforcePolicy(request: PendingRequest): void {
   route.policy.check(request.req.method ?? "GET", route.policyPath(request.path));
 }
 
-export const steps: readonly Step[] = [acceptHost, assignRequestId, matchRoute, enforcePolicy, limitBody];
+/** `Expect: 100-continue`: the client sends its body only once the route, its policy and maxBodySize have let it. */
+function allowContinue(request: PendingRequest): void {
+  if (request.expectsContinue) request.res.writeContinue();
+}
+
+export const steps: readonly Step[] = [acceptHost, assignRequestId, matchRoute, enforcePolicy, limitBody, allowContinue];
 const upgradeSteps: readonly Step[] = [acceptHost, assignRequestId, matchRoute, enforcePolicy];
 
-export function handleRequest(state: State, req: IncomingMessage, res: ServerResponse): void {
-  const request: PendingRequest = { req, res, generation: state.current, startedAt: performance.now(), requestId: "", route: undefined, path: "", query: "", socket: req.socket, writtenBefore: req.socket.bytesWritten, span: tracer?.serverSpan(req) };
+/** `expectsContinue`: the request came through the server's 'checkContinue' event. */
+export function handleRequest(state: State, req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
+  const request: PendingRequest = {
+    req,
+    res,
+    generation: state.current,
+    startedAt: performance.now(),
+    requestId: "",
+    route: undefined,
+    path: "",
+    query: "",
+    socket: req.socket,
+    writtenBefore: req.socket.bytesWritten,
+    span: tracer?.serverSpan(req),
+    expectsContinue,
+  };
   state.begin();
   res.once("close", () => {
     state.end();

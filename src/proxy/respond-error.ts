@@ -1,5 +1,5 @@
 /** The only code that writes an error response: anything thrown → AttacheError → JSON (or the kind's own body). */
-import type { ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { STATUS_CODES } from "node:http";
 import { toAttacheError, type AttacheError, type ErrorCode } from "../errors.js";
@@ -37,7 +37,18 @@ export function respondError(res: ServerResponse, err: unknown, scope: ErrorScop
   if (error.code === "method_not_allowed" && scope.allow) headers.allow = scope.allow;
   res.writeHead(error.status, headers);
   res.end(body);
+  boundUnreadBody(res.req);
   return error.code;
+}
+
+/** After an answer, how long the rest of a request body may keep coming (Node reads and drops it to reuse the connection). */
+const UNREAD_BODY_GRACE_MS = 1000;
+
+/** A body refused or cut short must not hold the connection: one that has not ended within the grace is cut. */
+function boundUnreadBody(req: IncomingMessage | undefined): void {
+  if (!req || req.complete) return;
+  const cut = setTimeout(() => req.socket?.destroy(), UNREAD_BODY_GRACE_MS);
+  req.once("close", () => clearTimeout(cut));
 }
 
 /** Same answer on a raw socket, for refused upgrade requests. */

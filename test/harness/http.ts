@@ -4,7 +4,7 @@
  * unless an agent is passed.
  */
 import { request, type Agent, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http";
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import type { Readable } from "node:stream";
 
 export interface Answer {
@@ -90,4 +90,43 @@ export function metricValue(text: string, name: string, labels = ""): number | u
     return Number(line.slice(line.lastIndexOf(" ") + 1));
   }
   return undefined;
+}
+
+export interface RawConnection {
+  socket: Socket;
+  /** Everything received so far, as latin1. */
+  received(): string;
+  /** Resolves with everything received once the server closes the connection; rejects after `ms`. */
+  closed(ms: number): Promise<string>;
+}
+
+/** A raw TCP connection to write by hand (slow heads, early answers); the test destroys it if still open. */
+export async function openRaw(base: string): Promise<RawConnection> {
+  const url = new URL(base);
+  const socket = connect(Number(url.port), url.hostname);
+  const chunks: Buffer[] = [];
+  let isClosed = false;
+  socket.on("data", (c: Buffer) => chunks.push(c));
+  socket.on("error", () => {});
+  const closing = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+  void closing.then(() => (isClosed = true));
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  const received = () => Buffer.concat(chunks).toString("latin1");
+  return {
+    socket,
+    received,
+    closed: (ms) =>
+      isClosed
+        ? Promise.resolve(received())
+        : new Promise((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`connection still open after ${ms}ms; received: ${JSON.stringify(received())}`)), ms);
+            void closing.then(() => {
+              clearTimeout(timer);
+              resolve(received());
+            });
+          }),
+  };
 }

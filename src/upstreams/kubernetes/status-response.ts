@@ -14,6 +14,9 @@ const REASONS: Record<ErrorCode, string> = {
   command_not_allowed: "Forbidden",
   body_too_large: "RequestEntityTooLarge",
   bad_request: "BadRequest",
+  request_timeout: "Timeout",
+  headers_too_large: "BadRequest",
+  origin_not_allowed: "Forbidden",
   // Kubernetes has no 502 reason; ServiceUnavailable says what the client needs to know: try later.
   upstream_unreachable: "ServiceUnavailable",
   circuit_open: "ServiceUnavailable",
