@@ -28,7 +28,7 @@ import { Pool } from "../../resilience/pool.js";
 import type { RequestContext, Upstream } from "../upstream.js";
 import { Balancer, type Slot } from "./balancer.js";
 import { UpstreamCall } from "./upstream-call.js";
-import type { DeadlineSignal } from "../../resilience/deadline.js";
+import { abortable, Deadline, type DeadlineSignal } from "../../resilience/deadline.js";
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 /** How a pooled connection that the upstream had closed fails when it is reused. */
@@ -80,7 +80,13 @@ export class HttpUpstream implements Upstream {
     const hasBody = length !== undefined ? length !== "0" : req.headers["transfer-encoding"] !== undefined;
     let body: Buffer | undefined;
     if (hasBody && IDEMPOTENT.has(method) && route.config.retry && length !== undefined && Number(length) <= REPLAY_LIMIT) {
-      body = await readAll(req);
+      // Read before the exchange (whose deadline starts after it), so it gets the route timeout of its own: a body trickled forever must not hold the request.
+      const reading = new Deadline(route.config.timeout);
+      try {
+        body = await abortable(readAll(req), reading.signal);
+      } finally {
+        reading.clear();
+      }
     }
     const replayable = !hasBody || body !== undefined;
     const streaming = this.options.isStreaming?.(ctx) ?? route.config.streaming ?? false;
