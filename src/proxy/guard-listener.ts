@@ -88,7 +88,7 @@ export class ListenerGuard {
   private clientError(err: NodeJS.ErrnoException, socket: Socket): void {
     const error =
       err.code === "ERR_HTTP_REQUEST_TIMEOUT"
-        ? new AttacheError("request_timeout", `the request head did not arrive within limits.headersTimeout (${this.server.headersTimeout} ms)`)
+        ? new AttacheError("request_timeout", `the request did not arrive in time (limits.headersTimeout: ${this.server.headersTimeout} ms for its head)`)
         : err.code === "HPE_HEADER_OVERFLOW"
           ? new AttacheError("headers_too_large", "the request head is larger than 16 KiB")
           : err.code?.startsWith("HPE_")
