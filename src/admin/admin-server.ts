@@ -4,7 +4,7 @@ import { createServer, type Server } from "node:http";
 import { AttacheError } from "../errors.js";
 import type { State } from "../lifecycle/generation.js";
 import { checkHost } from "../proxy/accept-host.js";
-import { HTTP_SERVER_OPTIONS } from "../proxy/guard-listener.js";
+import { ADMIN_SERVER_OPTIONS } from "../proxy/guard-listener.js";
 import { respondError } from "../proxy/respond-error.js";
 import { configView } from "./config-view.js";
 import { healthz, readyz } from "./health.js";
@@ -47,8 +47,7 @@ export function createAdminServer(state: State, actions: AdminActions): Server {
     res.status(200).json({ draining: true });
     actions.drain();
   });
-  // Every admin request is small: unlike the app listener, a whole request (body included) has 30 s.
-  return createServer({ ...HTTP_SERVER_OPTIONS, requestTimeout: 30_000 }, app);
+  return createServer(ADMIN_SERVER_OPTIONS, app);
 }
 
 /**

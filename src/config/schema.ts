@@ -313,6 +313,9 @@ export type GrantConfig = z.output<typeof grant>;
 export const rootSchema = z.strictObject({
   listen: address.optional(),
   admin: address.optional(),
+  probe: address
+    .optional()
+    .meta({ description: "Optional listener serving only /healthz and /readyz, for kubelet probes; it may bind beyond loopback without allowNonLoopback." }),
   allowNonLoopback: z
     .boolean()
     .optional()

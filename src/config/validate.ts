@@ -52,6 +52,8 @@ export interface Config {
   files: string[];
   listen: string;
   admin: string;
+  /** The probe listener (/healthz and /readyz only), when set. */
+  probe: string | undefined;
   allowNonLoopback: boolean;
   acceptHosts: string[];
   include: string[];
@@ -121,10 +123,13 @@ export function assemble(root: CheckedFile<RootFileConfig>, teams: readonly Chec
   const listen = rootValue.listen ?? DEFAULTS.listen;
   const admin = rootValue.admin ?? DEFAULTS.admin;
   const allowNonLoopback = rootValue.allowNonLoopback ?? false;
-  const addresses: Array<{ address: string; file: SourceFile; path: PropertyKey[] }> = [
+  const probe = rootValue.probe;
+  // `anywhere`: the probe listener serves only /healthz and /readyz, so it may bind beyond loopback by itself.
+  const addresses: Array<{ address: string; file: SourceFile; path: PropertyKey[]; anywhere?: boolean }> = [
     { address: listen, file: root.source, path: ["listen"] },
     { address: admin, file: root.source, path: ["admin"] },
   ];
+  if (probe) addresses.push({ address: probe, file: root.source, path: ["probe"], anywhere: true });
 
   const files: Array<{ file: CheckedFile<{ owner?: string | undefined; routes?: RouteConfig[] | undefined }>; isRoot: boolean }> = [
     { file: root, isRoot: true },
@@ -177,7 +182,7 @@ export function assemble(root: CheckedFile<RootFileConfig>, teams: readonly Chec
   const seen = new Map<string, string>();
   for (const a of addresses) {
     const label = formatPath(a.path);
-    if (!allowNonLoopback && !isLoopback(a.address)) {
+    if (!allowNonLoopback && !a.anywhere && !isLoopback(a.address)) {
       problems.push(at(a.file, a.path, `${a.address} is not a loopback address; set allowNonLoopback: true in the root file to expose attache beyond this machine`));
     }
     // Port 0 asks the OS for a free port: never a clash (tests use it for every listener).
@@ -192,6 +197,7 @@ export function assemble(root: CheckedFile<RootFileConfig>, teams: readonly Chec
     files: [root.source.path, ...teams.map((t) => t.source.path)],
     listen,
     admin,
+    probe,
     allowNonLoopback,
     acceptHosts: rootValue.acceptHosts ?? [...DEFAULTS.acceptHosts],
     include: rootValue.include ?? [],

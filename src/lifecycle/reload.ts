@@ -348,8 +348,8 @@ export class Reloader {
 
     if (JSON.stringify(config.log) !== JSON.stringify(old.config.log)) configureLog(config.log);
     if (JSON.stringify(config.limits) !== JSON.stringify(old.config.limits)) this.o.applyLimits(config.limits);
-    if (config.listen !== old.config.listen || config.admin !== old.config.admin) {
-      log.warn({ listen: config.listen, admin: config.admin }, "listen and admin addresses changed: they apply at the next restart");
+    if (config.listen !== old.config.listen || config.admin !== old.config.admin || config.probe !== old.config.probe) {
+      log.warn({ listen: config.listen, admin: config.admin, probe: config.probe }, "listen, admin and probe addresses changed: they apply at the next restart");
     }
     const oldByKey = new Set(old.table.routes.map((r) => r.key));
     const newPrefixes = new Set(table.routes.map((r) => r.prefix));

@@ -4,6 +4,7 @@ import { ConfigError } from "../config/problems.js";
 import { isLoopback, loadConfig } from "../config/validate.js";
 import type { FindOptions } from "../config/load.js";
 import { createAdminServer } from "../admin/admin-server.js";
+import { createProbeServer } from "../admin/probe-server.js";
 import { configureLog, log } from "../observability/log.js";
 import { startDefaultMetrics } from "../observability/metrics.js";
 import { startTracing } from "../observability/tracing.js";
@@ -25,6 +26,8 @@ export interface Running {
   /** Bound addresses, real ports included. */
   listen: string;
   admin: string;
+  /** The probe listener's bound address, when `probe` is set. */
+  probe: string | undefined;
   /** Start the drain (SIGTERM, /quitquitquit); resolves when everything is closed. */
   drain(): Promise<void>;
   /** Close at once, without draining. */
@@ -107,6 +110,7 @@ export async function start(options: FindOptions = {}, startOptions: StartOption
     state,
     listen: "",
     admin: "",
+    probe: undefined,
     drain: () => (draining ??= drain(state, closeAll)),
     close: closeAll,
     reload: (reason = "requested", force = true) =>
@@ -116,12 +120,18 @@ export async function start(options: FindOptions = {}, startOptions: StartOption
 
   const proxy = createProxyServer(state);
   const admin = createAdminServer(state, { drain: () => void running.drain() });
+  const probe = config.probe === undefined ? undefined : createProbeServer(state);
   const guards = [new ListenerGuard(proxy, "listen", config.limits), new ListenerGuard(admin, "admin", config.limits)];
+  if (probe) guards.push(new ListenerGuard(probe, "probe", config.limits));
   try {
     servers.push(proxy);
     running.listen = await listen(proxy, config.listen, "listen");
     servers.push(admin);
     running.admin = await listen(admin, config.admin, "admin");
+    if (probe && config.probe !== undefined) {
+      servers.push(probe);
+      running.probe = await listen(probe, config.probe, "probe");
+    }
   } catch (err) {
     await closeAll();
     throw err;
@@ -147,6 +157,6 @@ export async function start(options: FindOptions = {}, startOptions: StartOption
       for (const guard of guards) guard.apply(limits);
     },
   });
-  log.info({ listen: running.listen, admin: running.admin, routes: table.routes.length, config: config.rootFile, watching: watcher?.folders ?? [] }, "attache ready");
+  log.info({ listen: running.listen, admin: running.admin, probe: running.probe, routes: table.routes.length, config: config.rootFile, watching: watcher?.folders ?? [] }, "attache ready");
   return running;
 }

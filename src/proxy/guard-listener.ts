@@ -17,6 +17,9 @@ import { respondErrorOnSocket } from "./respond-error.js";
  */
 export const HTTP_SERVER_OPTIONS: ServerOptions = { requestTimeout: 0, connectionsCheckingInterval: 1000 };
 
+/** The admin and probe listeners: every request there is small, so a whole request (body included) has 30 s. */
+export const ADMIN_SERVER_OPTIONS: ServerOptions = { ...HTTP_SERVER_OPTIONS, requestTimeout: 30_000 };
+
 /** A refused connection gets this long to read its 503 and close before it is cut. */
 const LINGER_MS = 1000;
 /** Refused connections still lingering, beyond the cap; past them Node drops new ones unanswered. */

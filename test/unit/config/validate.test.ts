@@ -127,6 +127,13 @@ describe("config validation: one problem per mistake, with file:line:col", () =>
     expect(await problemsOf(`listen: 0.0.0.0:8001\nallowNonLoopback: true\n`)).toEqual([]);
   });
 
+  it("lets the probe listener (health only) bind beyond loopback on its own, but not on a port already used", async () => {
+    expect(await problemsOf(`probe: 0.0.0.0:9902\n`)).toEqual([]);
+    expect(await problemsOf(`admin: 127.0.0.1:9901\nprobe: 127.0.0.1:9901\n`)).toEqual([
+      "<dir>/attache.yaml:2:8: probe: 127.0.0.1:9901 is already used by admin in <dir>/attache.yaml",
+    ]);
+  });
+
   it("reports problems in several files at once, even when the root file is wrong", async () => {
     const problems = await problemsOf(`include: [routes.d/*.yaml]\nlisten: nope\n`, { "routes.d/t.yaml": "routes:\n  - prefix: no-slash\n    upstream: {}\n" });
     expect(problems.map((p) => p.split(": ")[0])).toEqual(["<dir>/attache.yaml:2:9", "<dir>/routes.d/t.yaml:2:13", "<dir>/routes.d/t.yaml:3:15"]);

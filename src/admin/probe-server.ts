@@ -1,0 +1,21 @@
+/**
+ * The probe listener (root `probe`): /healthz and /readyz only, for kubelet probes from the pod IP,
+ * so the admin listener (route table, config, metrics, drain) can stay on loopback.
+ */
+import express from "express";
+import { createServer, type Server } from "node:http";
+import type { State } from "../lifecycle/generation.js";
+import { AttacheError } from "../errors.js";
+import { ADMIN_SERVER_OPTIONS } from "../proxy/guard-listener.js";
+import { respondError } from "../proxy/respond-error.js";
+import { healthz, readyz } from "./health.js";
+
+export function createProbeServer(state: State): Server {
+  const app = express();
+  app.disable("x-powered-by");
+  // No Host check: these two answers say nothing a rebinding page could use, and kubelet sends the pod IP.
+  app.get("/healthz", healthz());
+  app.get("/readyz", readyz(state));
+  app.use((_req, res) => respondError(res, new AttacheError("no_route", "the probe listener serves GET /healthz and /readyz only")));
+  return createServer(ADMIN_SERVER_OPTIONS, app);
+}
