@@ -1,9 +1,10 @@
 /** The admin listener (DESIGN §4): health, readiness, metrics, the route table, config, and drain. */
-import express, { type Request } from "express";
+import express from "express";
 import { createServer, type Server } from "node:http";
 import { AttacheError } from "../errors.js";
 import type { State } from "../lifecycle/generation.js";
 import { checkHost } from "../proxy/accept-host.js";
+import { fromOtherOrigin } from "../proxy/cross-origin.js";
 import { ADMIN_SERVER_OPTIONS } from "../proxy/guard-listener.js";
 import { respondError } from "../proxy/respond-error.js";
 import { configView } from "./config-view.js";
@@ -40,24 +41,15 @@ export function createAdminServer(state: State, actions: AdminActions): Server {
       res.status(403).type("text/plain").send("POST /quitquitquit is accepted from loopback addresses only\n");
       return;
     }
-    if (fromWebPage(req)) {
-      respondError(res, new AttacheError("origin_not_allowed", "POST /quitquitquit is not accepted from web pages (Origin or Sec-Fetch-Site present)"));
+    // No CORS preflight guards a "simple" POST: without this, any page in a browser could stop the sidecar.
+    if (fromOtherOrigin(req)) {
+      respondError(res, new AttacheError("origin_not_allowed", "POST /quitquitquit is not accepted from another origin's web page (Origin, Sec-Fetch-Site)"));
       return;
     }
     res.status(200).json({ draining: true });
     actions.drain();
   });
   return createServer(ADMIN_SERVER_OPTIONS, app);
-}
-
-/**
- * A browser marks what a page sends: Origin on every cross-origin POST, Sec-Fetch-Site on every
- * request. The admin port serves no pages, so any of them means a page is asking (a "simple" POST
- * needs no CORS preflight); curl, kubelet and apps send neither.
- */
-function fromWebPage(req: Request): boolean {
-  const site = req.headers["sec-fetch-site"];
-  return req.headers.origin !== undefined || (site !== undefined && site !== "none");
 }
 
 function isLoopbackPeer(address: string | undefined): boolean {

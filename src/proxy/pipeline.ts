@@ -1,7 +1,7 @@
 /**
  * The HTTP request path, in order. Read this file first.
  *
- *   acceptHost → assignRequestId → matchRoute → enforcePolicy → limitBody → allowContinue → forward
+ *   acceptHost → refuseCrossOrigin → assignRequestId → matchRoute → enforcePolicy → limitBody → allowContinue → forward
  *
  * Each step either returns or throws an AttacheError; respond-error.ts renders what is thrown.
  * `forward` hands the request to the route's upstream, whose resilience stack is policy-stack.ts.
@@ -17,6 +17,7 @@ import { traceIdOf, tracer } from "../observability/tracing.js";
 import type { Route } from "../routing/route.js";
 import type { RequestContext } from "../upstreams/upstream.js";
 import { acceptHost } from "./accept-host.js";
+import { refuseCrossOrigin, refuseCrossOriginUpgrade } from "./cross-origin.js";
 import { limitBody } from "./limit-body.js";
 import { matchRoute } from "./match-route.js";
 import { assignRequestId } from "./request-id.js";
@@ -59,8 +60,8 @@ function allowContinue(request: PendingRequest): void {
   if (request.expectsContinue) request.res.writeContinue();
 }
 
-export const steps: readonly Step[] = [acceptHost, assignRequestId, matchRoute, enforcePolicy, limitBody, allowContinue];
-const upgradeSteps: readonly Step[] = [acceptHost, assignRequestId, matchRoute, enforcePolicy];
+export const steps: readonly Step[] = [acceptHost, refuseCrossOrigin, assignRequestId, matchRoute, enforcePolicy, limitBody, allowContinue];
+const upgradeSteps: readonly Step[] = [acceptHost, refuseCrossOriginUpgrade, assignRequestId, matchRoute, enforcePolicy];
 
 /** `expectsContinue`: the request came through the server's 'checkContinue' event. */
 export function handleRequest(state: State, req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
