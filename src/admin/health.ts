@@ -10,14 +10,15 @@ export function healthz(): RequestHandler {
 
 /**
  * Plain text for probes; JSON with `?verbose` (as the API server's /readyz?verbose) or `Accept:
- * application/json`, with the config state an operator checks after a push.
+ * application/json`, with the config state an operator checks after a push. `verbose` false: plain
+ * text only (the probe listener, which has no Host check, names no files).
  */
-export function readyz(state: State): RequestHandler {
+export function readyz(state: State, verbose = true): RequestHandler {
   return (req, res) => {
     const ready = state.ready && !state.draining;
     const status = ready ? "ready" : state.draining ? "draining" : "starting";
     res.status(ready ? 200 : 503);
-    if (req.query.verbose === undefined && req.accepts(["text/plain", "application/json"]) !== "application/json") {
+    if (!verbose || (req.query.verbose === undefined && req.accepts(["text/plain", "application/json"]) !== "application/json")) {
       res.type("text/plain").send(`${status}\n`);
       return;
     }

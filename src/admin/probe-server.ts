@@ -15,7 +15,7 @@ export function createProbeServer(state: State): Server {
   app.disable("x-powered-by");
   // No Host check: these two answers say nothing a rebinding page could use, and kubelet sends the pod IP.
   app.get("/healthz", healthz());
-  app.get("/readyz", readyz(state));
+  app.get("/readyz", readyz(state, false));
   app.use((_req, res) => respondError(res, new AttacheError("no_route", "the probe listener serves GET /healthz and /readyz only")));
   return createServer(ADMIN_SERVER_OPTIONS, app);
 }

@@ -24,6 +24,8 @@ describe("probe listener", () => {
     const ready = await send(probeUrl, "/readyz", { headers: { host: "10.1.2.3:9902" } });
     expect(ready.status).toBe(200);
     expect(ready.text).toBe("ready\n");
+    const verbose = await send(probeUrl, "/readyz?verbose", { headers: { accept: "application/json" } });
+    expect(verbose.text).toBe("ready\n");
   });
 
   it.each([

@@ -27,7 +27,8 @@ afterAll(async () => {
 const post = (headers: Record<string, string>) => send(attache.url, "/api/write", { method: "POST", body: "x", headers: { "content-type": "text/plain", ...headers } });
 
 describe("requests from another origin's web page", () => {
-  it.each([{ origin: "https://evil.example" }, { origin: "null" }, { "sec-fetch-site": "cross-site" }, { "sec-fetch-site": "same-site", origin: "http://localhost:3000" }])(
+  const fromPages: Array<Record<string, string>> = [{ origin: "https://evil.example" }, { origin: "null" }, { "sec-fetch-site": "cross-site" }, { "sec-fetch-site": "same-site", origin: "http://localhost:3000" }];
+  it.each(fromPages)(
     "refuses a POST carrying %o with 403 origin_not_allowed, before the upstream",
     async (headers) => {
       const before = origin.requests;
