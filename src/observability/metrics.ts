@@ -61,7 +61,7 @@ export const metrics = {
   circuitRejections: new Counter({ name: "attache_circuit_rejections_total", help: "Requests refused by an open breaker.", labelNames: ["route"], registers: r }),
   endpointsHealthy: new Gauge({ name: "attache_endpoints_healthy", help: "Endpoints in rotation, by route.", labelNames: ["route"], registers: r }),
   redisCommands: new Counter({ name: "attache_redis_commands_total", help: "Redis commands, by route, command and result.", labelNames: ["route", "command", "result"], registers: r }),
-  listenerConnections: new Gauge({ name: "attache_listener_connections", help: "Client connections open, by HTTP listener (listen, admin).", labelNames: ["listener"], registers: r }),
+  listenerConnections: new Gauge({ name: "attache_listener_connections", help: "Client connections open, by HTTP listener (listen, admin, probe).", labelNames: ["listener"], registers: r }),
   listenerRefusals: new Counter({
     name: "attache_listener_refusals_total",
     help: "Connections an HTTP listener refused or cut before a request began, by listener and reason (max_connections, request_timeout, headers_too_large, bad_request).",

@@ -33,7 +33,7 @@ export class ListenerGuard {
   private lastLogged = 0;
   private readonly gauge: ReturnType<typeof metrics.listenerConnections.labels>;
 
-  /** `listener` names it in metrics and errors: "listen" or "admin". */
+  /** `listener` names it in metrics and errors: "listen", "admin" or "probe". */
   constructor(
     private readonly server: Server,
     private readonly listener: string,

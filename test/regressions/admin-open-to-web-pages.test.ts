@@ -53,3 +53,18 @@ describe("admin listener and web pages", () => {
     expect((await send(attache.adminUrl, "/readyz")).status).toBe(200);
   });
 });
+
+describe("admin Host check for probes", () => {
+  it("passes a Host that is the IP the connection was made to, even outside acceptHosts, and no other IP", async () => {
+    const narrow = await startAttache("acceptHosts: [localhost]\nroutes: []\n");
+    try {
+      const port = new URL(narrow.adminUrl).port;
+      expect((await send(narrow.adminUrl, "/readyz", { headers: { host: `127.0.0.1:${port}` } })).status).toBe(200);
+      const other = await send(narrow.adminUrl, "/readyz", { headers: { host: `127.0.0.2:${port}` } });
+      expect(other.status).toBe(403);
+      expect(other.json.error.code).toBe("host_not_allowed");
+    } finally {
+      await narrow.stop();
+    }
+  });
+});
