@@ -48,7 +48,7 @@ export class RedisUpstream implements Upstream, RespBackend {
   ) {
     const config = route.upstream.redis!;
     this.client = new RedisClient(route);
-    this.runner = new CommandRunner(route, this.client, new CommandPolicy({ commands: config.commands, prefixed: Boolean(config.keyPrefix) }), new KeyNamespace(config.keyPrefix));
+    this.runner = new CommandRunner(route, this.client, new CommandPolicy({ commands: config.commands, prefixed: Boolean(config.keyPrefix), db: this.client.db }), new KeyNamespace(config.keyPrefix));
     if (config.listen) {
       this.listener = new RespListener(config.listen, this);
       this.ready = this.listener.start();
@@ -164,6 +164,8 @@ export class RedisUpstream implements Upstream, RespBackend {
     if (name === "INFO" && !this.runner.policy.isListed("INFO")) return { local: { type: "bulk", value: Buffer.from(this.infoText()) } };
     const prepared = this.runner.prepare(args);
     if (!prepared.ok) throw this.notAllowed(name, prepared.reason);
+    // SELECT of the route's own db (prepare refuses any other): already there, nothing to send.
+    if (name === "SELECT") return { local: { type: "simple", value: "OK" } };
     return prepared.command;
   }
 
