@@ -2,12 +2,13 @@
  * RouteTable: prefix → Route, longest prefix on path-segment boundaries. A lookup walks the request
  * path's own segments (a few Map hits), so its cost does not grow with the number of routes.
  */
-import type { Config, ResolvedRoute } from "../config/validate.js";
+import type { Config, Limits, ResolvedRoute } from "../config/validate.js";
 import { Resilience } from "../resilience/policy-stack.js";
 import type { Upstream } from "../upstreams/upstream.js";
 import { Route, routeKey } from "./route.js";
 
-export type UpstreamFactory = (route: ResolvedRoute, resilience: Resilience) => Upstream;
+/** `limits`: the root config's, for upstreams that bound their clients (redis). */
+export type UpstreamFactory = (route: ResolvedRoute, resilience: Resilience, limits: Limits) => Upstream;
 
 export class RouteTable {
   private readonly byPrefix: ReadonlyMap<string, Route>;
@@ -29,7 +30,7 @@ export class RouteTable {
         if (old) built.push(new Route(rc, old.upstream, old.resilience));
         else {
           const resilience = new Resilience(rc);
-          built.push(new Route(rc, createUpstream(rc, resilience), resilience));
+          built.push(new Route(rc, createUpstream(rc, resilience, config.limits), resilience));
         }
       }
     } catch (err) {

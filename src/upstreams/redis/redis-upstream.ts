@@ -17,14 +17,14 @@
  */
 import { isUtf8 } from "node:buffer";
 import type { ServerResponse } from "node:http";
-import type { ResolvedRoute } from "../../config/validate.js";
+import type { Limits, ResolvedRoute } from "../../config/validate.js";
 import { AttacheError } from "../../errors.js";
 import { log } from "../../observability/log.js";
-import { countBody } from "../../proxy/limit-body.js";
 import type { Resilience } from "../../resilience/policy-stack.js";
 import type { RequestContext, Upstream } from "../upstream.js";
 import { ANSWERED_LOCALLY, CommandPolicy } from "./command-policy.js";
 import { ClientState, CommandRunner, SUBSCRIBE_FAMILY, TRANSACTION, single, type Prepared, type Reply } from "./commands.js";
+import { readBody, readJsonCommands, type BodyBounds } from "./http-body.js";
 import { KeyNamespace } from "./key-namespace.js";
 import { RedisClient } from "./redis-client.js";
 import { RespListener, type RespBackend } from "./resp-listener.js";
@@ -45,6 +45,8 @@ export class RedisUpstream implements Upstream, RespBackend {
     readonly route: ResolvedRoute,
     /** The route's own: HTTP requests and RESP commands share one breaker, bulkhead and deadline. */
     private readonly routeResilience: Resilience,
+    /** The root config's bounds on clients (arguments, sizes, output). */
+    readonly limits: Limits,
   ) {
     const config = route.upstream.redis!;
     this.client = new RedisClient(route);
@@ -98,7 +100,7 @@ export class RedisUpstream implements Upstream, RespBackend {
       case "PUT": {
         const ttl = new URLSearchParams(ctx.query.slice(1)).get("ttl");
         if (ttl !== null && !/^[1-9]\d{0,15}$/.test(ttl)) throw this.badRequest(`ttl must be a positive whole number of seconds, got ${JSON.stringify(ttl)}`);
-        const body = await readBody(ctx);
+        const body = await readBody(ctx.req, ctx.res, this.route.name, this.bounds(ctx, Math.min(this.route.maxBodySize, this.limits.redis.maxBulkLength)));
         const reply = await this.one(ctx, ttl === null ? [b("SET"), key, body] : [b("SET"), key, body, b("EX"), b(ttl)]);
         if (reply.type === "error") return this.redisError(ctx.res, reply);
         return send(ctx, 204, undefined);
@@ -131,33 +133,23 @@ export class RedisUpstream implements Upstream, RespBackend {
 
   // ---- HTTP API ----
 
-  private async commandApi(ctx: RequestContext): Promise<void> {
-    let body: unknown;
-    try {
-      body = JSON.parse((await readBody(ctx)).toString("utf8"));
-    } catch (err) {
-      if (err instanceof AttacheError) throw err;
-      throw this.badRequest(`the body is not JSON (${(err as Error).message})`);
-    }
-    const { command, pipeline } = (body ?? {}) as { command?: unknown; pipeline?: unknown };
-    if (typeof body !== "object" || Array.isArray(body) || (command === undefined) === (pipeline === undefined)) {
-      throw this.badRequest('the body must be {"command": [...]} or {"pipeline": [[...], ...]}');
-    }
-    const list = command !== undefined ? [command] : pipeline;
-    if (!Array.isArray(list) || list.length === 0) throw this.badRequest("pipeline must be a non-empty array of commands");
-    const prepared = list.map((c, i) => this.prepareJson(c, command !== undefined ? "command" : `pipeline[${i}]`));
-    const replies = await this.runAll(ctx, prepared);
-    const item = (r: RespValue) => (r.type === "error" ? { error: r.value } : { result: toJson(r) });
-    return sendJson(ctx, 200, command !== undefined ? item(replies[0]!) : { results: replies.map(item) });
+  /** The body's bounds: the route's timeout, counted from the request's start, and `maxBytes`. */
+  private bounds(ctx: RequestContext, maxBytes: number): BodyBounds {
+    const { maxArgs, maxBulkLength } = this.limits.redis;
+    return { maxBytes, maxArgs, maxBulkLength, deadline: ctx.startedAt + this.route.timeout, timeout: this.route.timeout };
   }
 
-  private prepareJson(command: unknown, where: string): Prepared | { local: RespValue } {
-    if (!Array.isArray(command) || command.length === 0) throw this.badRequest(`${where} must be a non-empty array such as ["GET", "key"]`);
-    const args = command.map((arg, i) => {
-      const out = toArg(arg);
-      if (!out) throw this.badRequest(`${where}[${i}] must be a string, a number or {"base64": "..."}`);
-      return out;
-    });
+  private async commandApi(ctx: RequestContext): Promise<void> {
+    // As many bytes as a RESP client may have pending, and no more than the route's maxBodySize.
+    const maxBytes = Math.min(this.route.maxBodySize, this.limits.redis.maxQueryBuffer);
+    const { single, commands } = await readJsonCommands(ctx.req, ctx.res, this.route.name, this.bounds(ctx, maxBytes));
+    const prepared = commands.map((args) => this.prepareArgs(args));
+    const replies = await this.runAll(ctx, prepared);
+    const item = (r: RespValue) => (r.type === "error" ? { error: r.value } : { result: toJson(r) });
+    return sendJson(ctx, 200, single ? item(replies[0]!) : { results: replies.map(item) });
+  }
+
+  private prepareArgs(args: Buffer[]): Prepared | { local: RespValue } {
     const name = args[0]!.toString("latin1").toUpperCase();
     if (SUBSCRIBE_FAMILY.has(name)) throw this.badRequest(`${name} is not available as a command over HTTP: use GET ${this.route.prefix}/subscribe/{channel}`);
     if (ANSWERED_LOCALLY.has(name) || name === "RESET") throw this.badRequest(`${name} has no meaning over HTTP: attache holds the connection`);
@@ -287,8 +279,8 @@ export class RedisUpstream implements Upstream, RespBackend {
 }
 
 /** The upstream factory for create-upstream.ts. `resilience`: the route's stack, when the caller has it. */
-export function createRedisUpstream(route: ResolvedRoute, resilience: Resilience): RedisUpstream {
-  return new RedisUpstream(route, resilience);
+export function createRedisUpstream(route: ResolvedRoute, resilience: Resilience, limits: Limits): RedisUpstream {
+  return new RedisUpstream(route, resilience, limits);
 }
 
 // ---- JSON mapping ----
@@ -310,17 +302,6 @@ export function toJson(v: RespValue): unknown {
     case "array":
       return v.value === null ? null : v.value.map(toJson);
   }
-}
-
-/** A JSON command argument → bytes; undefined when it is none of string, number, {base64}. */
-export function toArg(arg: unknown): Buffer | undefined {
-  if (typeof arg === "string") return Buffer.from(arg, "utf8");
-  if (typeof arg === "number" && Number.isFinite(arg)) return Buffer.from(String(arg));
-  if (arg && typeof arg === "object" && !Array.isArray(arg)) {
-    const { base64 } = arg as { base64?: unknown };
-    if (Object.keys(arg).length === 1 && typeof base64 === "string" && /^[A-Za-z0-9+/]*={0,2}$/.test(base64)) return Buffer.from(base64, "base64");
-  }
-  return undefined;
 }
 
 /** Percent-decoding to bytes (a key need not be UTF-8); undefined on a malformed escape. */
@@ -352,13 +333,6 @@ function sseData(v: RespValue): string | undefined {
 
 function b(s: string): Buffer {
   return Buffer.from(s);
-}
-
-async function readBody(ctx: RequestContext): Promise<Buffer> {
-  const stream = countBody(ctx.req, ctx.route.config.name, ctx.route.config.maxBodySize);
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
-  return Buffer.concat(chunks);
 }
 
 function send(ctx: RequestContext, status: number, body: Buffer | undefined, contentType?: string): void {
