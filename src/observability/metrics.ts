@@ -61,6 +61,7 @@ export const metrics = {
   circuitRejections: new Counter({ name: "attache_circuit_rejections_total", help: "Requests refused by an open breaker.", labelNames: ["route"], registers: r }),
   endpointsHealthy: new Gauge({ name: "attache_endpoints_healthy", help: "Endpoints in rotation, by route.", labelNames: ["route"], registers: r }),
   redisCommands: new Counter({ name: "attache_redis_commands_total", help: "Redis commands, by route, command and result.", labelNames: ["route", "command", "result"], registers: r }),
+  clientDisconnects: new Counter({ name: "attache_client_disconnects_total", help: "Clients disconnected by attache for passing a limit, by route and reason.", labelNames: ["route", "reason"], registers: r }),
   configReloads: new Counter({ name: "attache_config_reloads_total", help: "Config reloads, by result.", labelNames: ["result"], registers: r }),
   configGeneration: new Gauge({ name: "attache_config_generation", help: "Generation of the config that serves (1 at start, +1 per applied reload).", registers: r }),
   configLastReloadSuccessful: new Gauge({

@@ -9,6 +9,7 @@ import { request } from "node:http";
 import { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeConfig } from "../harness/attache.js";
 import { startRedisRoute, type RedisRoute } from "../harness/redis-route.js";
@@ -79,7 +80,7 @@ describe("Redis HTTP API: default limits, route timeout 500ms", () => {
   });
 });
 
-describe("Redis HTTP API: a million arguments, attache in its own process", () => {
+describe("Redis HTTP API, attache in its own process: a million arguments, a subscriber that never reads", () => {
   let redis: RedisServer;
   let attache: SpawnedAttache;
   let dir: string;
@@ -88,7 +89,17 @@ describe("Redis HTTP API: a million arguments, attache in its own process", () =
     dir = mkdtempSync(join(tmpdir(), "attache-bounds-"));
     writeConfig(
       dir,
-      ["log: { level: info, access: false }", "routes:", "  - prefix: /cache", "    upstream:", "      redis:", `        url: ${redis.url}`, "        passwordFile: secrets/redis-password"].join("\n"),
+      [
+        "log: { level: info, access: false }",
+        "limits: { redis: { output: { hard: 4mb, soft: 1mb, softFor: 5s } } }",
+        "routes:",
+        "  - prefix: /cache",
+        "    upstream:",
+        "      redis:",
+        `        url: ${redis.url}`,
+        "        passwordFile: secrets/redis-password",
+        "        commands: [SET, SUBSCRIBE]",
+      ].join("\n"),
       { "secrets/redis-password": redis.password },
     );
     attache = await spawnAttache(dir);
@@ -130,6 +141,54 @@ describe("Redis HTTP API: a million arguments, attache in its own process", () =
       expect(peak - before).toBeLessThan(20 * 1024 * 1024);
     }
     expect(await (await post(base, { command: ["SET", "after", "1"] })).json()).toEqual({ result: "OK" });
+  });
+
+  it("an SSE subscriber that never reads, sent 60 MB, is cut at the 4 MB hard limit: RSS grows less than 20 MiB", async () => {
+    const direct = new Redis({ port: redis.port, password: redis.password });
+    const socket = new Socket();
+    const message = "m".repeat(256 * 1024);
+    try {
+      // Warm-up: a subscriber that reads takes 30 MB first, so that what is measured is the one that
+      // does not read, not the heap's first growth under traffic.
+      const warm = await fetch(`${attache.url}/cache/subscribe/warm`);
+      const reader = warm.body!.getReader();
+      let got = 0;
+      const reading = (async () => {
+        while (got < 120 * 256 * 1024) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          got += value.length;
+        }
+      })();
+      for (let i = 0; i < 200 && Number(((await direct.pubsub("NUMSUB", "warm")) as [string, number])[1]) === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 120; i++) await direct.publish("warm", message);
+      await reading;
+      await reader.cancel();
+
+      socket.on("error", () => {});
+      socket.connect(Number(new URL(attache.url).port), "127.0.0.1", () => {
+        socket.write("GET /cache/subscribe/flood HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n");
+        socket.pause();
+      });
+      const subscribers = async () => Number(((await direct.pubsub("NUMSUB", "flood")) as [string, number])[1]);
+      for (let i = 0; i < 200 && (await subscribers()) === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(await subscribers()).toBe(1);
+      const before = rss();
+      let peak = before;
+      for (let i = 0; i < 240; i++) {
+        await direct.publish("flood", message);
+        if (i % 8 === 0) peak = Math.max(peak, rss());
+      }
+      for (let i = 0; i < 200 && (await subscribers()) > 0; i++) await new Promise((r) => setTimeout(r, 20));
+      peak = Math.max(peak, rss());
+      expect(await subscribers()).toBe(0);
+      expect(peak - before).toBeLessThan(20 * 1024 * 1024);
+      expect(attache.stdout()).toContain("SSE subscriber disconnected: output buffer limit");
+      expect(await (await fetch(`${attache.adminUrl}/metrics`)).text()).toContain('attache_client_disconnects_total{route="/cache",reason="output_hard_limit"} 1');
+    } finally {
+      socket.destroy();
+      direct.disconnect();
+    }
   });
 });
 

@@ -20,12 +20,14 @@ import type { ServerResponse } from "node:http";
 import type { Limits, ResolvedRoute } from "../../config/validate.js";
 import { AttacheError } from "../../errors.js";
 import { log } from "../../observability/log.js";
+import { metrics } from "../../observability/metrics.js";
 import type { Resilience } from "../../resilience/policy-stack.js";
 import type { RequestContext, Upstream } from "../upstream.js";
 import { ANSWERED_LOCALLY, CommandPolicy } from "./command-policy.js";
 import { ClientState, CommandRunner, SUBSCRIBE_FAMILY, TRANSACTION, single, type Prepared, type Reply } from "./commands.js";
 import { readBody, readJsonCommands, type BodyBounds } from "./http-body.js";
 import { KeyNamespace } from "./key-namespace.js";
+import { OutputLimit } from "./output-limit.js";
 import { RedisClient } from "./redis-client.js";
 import { RespListener, type RespBackend } from "./resp-listener.js";
 import type { Frame, RespValue } from "./resp-codec.js";
@@ -236,15 +238,28 @@ export class RedisUpstream implements Upstream, RespBackend {
       "x-accel-buffering": "no",
       "x-request-id": ctx.requestId,
     });
-    res.write(`: subscribed to ${JSON.stringify(channel.toString())}\n\n`);
-    const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), SSE_HEARTBEAT_MS);
+    // A subscriber that does not read must not make attache hold every message for it (see README, limits).
+    const limit = new OutputLimit(this.limits.redis.output, () => res.writableLength, (reason, unsent) => {
+      log.warn({ route: this.route.name, requestId: ctx.requestId, reason, unsent }, "SSE subscriber disconnected: output buffer limit");
+      metrics.clientDisconnects.inc({ route: this.route.name, reason });
+      res.destroy();
+    });
+    const write = (data: string | Buffer) => {
+      if (res.destroyed) return;
+      res.write(data);
+      limit.check();
+    };
+    write(`: subscribed to ${JSON.stringify(channel.toString())}\n\n`);
+    const heartbeat = setInterval(() => write(": keep-alive\n\n"), SSE_HEARTBEAT_MS);
     heartbeat.unref();
     conn.on("push", (frame: Frame) => {
-      const data = sseData(frame.value);
-      if (data !== undefined) res.write(`event: message\ndata: ${data}\n\n`);
+      const event = sseEvent(frame.value);
+      if (event) write(event);
     });
+    res.on("drain", () => limit.check());
     const end = () => {
       clearInterval(heartbeat);
+      limit.stop();
       conn.close();
       admitted.release();
     };
@@ -323,12 +338,46 @@ export function percentDecode(text: string): Buffer | undefined {
   return out.subarray(0, n);
 }
 
-function sseData(v: RespValue): string | undefined {
+/**
+ * A pub/sub message as one server-sent event, in bytes: `data:` is {"channel", "message"} (and
+ * "pattern") as toJson gives them. Made as one buffer of its own size, with no string in between:
+ * what a slow subscriber holds is what its output limit counts, and large messages make no garbage
+ * strings (see output-limit.ts).
+ */
+export function sseEvent(v: RespValue): Buffer | undefined {
   if (v.type !== "array" || !v.value) return undefined;
-  const [kind, ...rest] = v.value.map(toJson);
-  if (kind === "message" && rest.length === 2) return JSON.stringify({ channel: rest[0], message: rest[1] });
-  if (kind === "pmessage" && rest.length === 3) return JSON.stringify({ pattern: rest[0], channel: rest[1], message: rest[2] });
-  return undefined;
+  const [kind, ...rest] = v.value;
+  const name = kind?.type === "bulk" ? kind.value?.toString("latin1") : undefined;
+  const fields = name === "message" && rest.length === 2 ? MESSAGE_FIELDS : name === "pmessage" && rest.length === 3 ? PMESSAGE_FIELDS : undefined;
+  if (!fields) return undefined;
+  const parts: Buffer[] = [EVENT_HEAD];
+  for (let i = 0; i < fields.length; i++) {
+    parts.push(fields[i]!);
+    pushJson(parts, rest[i]!);
+  }
+  parts.push(EVENT_TAIL);
+  return Buffer.concat(parts);
+}
+
+const EVENT_HEAD = Buffer.from("event: message\ndata: {");
+const EVENT_TAIL = Buffer.from("}\n\n");
+const MESSAGE_FIELDS = ['"channel":', ',"message":'].map((f) => Buffer.from(f));
+const PMESSAGE_FIELDS = ['"pattern":', ',"channel":', ',"message":'].map((f) => Buffer.from(f));
+const QUOTE = Buffer.from('"');
+
+/** JSON.stringify(toJson(v)) as bytes onto `parts`; a UTF-8 bulk string with nothing to escape goes between quotes as it is. */
+function pushJson(parts: Buffer[], v: RespValue): void {
+  if (v.type === "bulk" && v.value && isUtf8(v.value) && !needsEscape(v.value)) parts.push(QUOTE, v.value, QUOTE);
+  else parts.push(Buffer.from(JSON.stringify(toJson(v))));
+}
+
+/** Bytes JSON.stringify would escape in a string: control characters, '"' and '\\'. */
+function needsEscape(bytes: Buffer): boolean {
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i]!;
+    if (c < 0x20 || c === 0x22 || c === 0x5c) return true;
+  }
+  return false;
 }
 
 function b(s: string): Buffer {
