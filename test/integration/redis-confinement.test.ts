@@ -108,6 +108,12 @@ describe("Redis confinement: db 3, keyPrefix app:", () => {
       expect(await everywhere("*reset:m*")).toEqual({ 3: ["app:reset:m2"] });
     });
 
+    it("in subscribe mode: the subscription ends and the client writes to db 3 again", async () => {
+      const { frames } = await respExchange(open, wire(["SUBSCRIBE", "reset:ch"], ["RESET"], ["SET", "reset:s", "1"], ["PUBSUB", "NUMSUB", "reset:ch"]), 4);
+      expect(raws(frames)).toEqual(["*3\r\n$9\r\nsubscribe\r\n$8\r\nreset:ch\r\n:1\r\n", "+RESET\r\n", "+OK\r\n", "*2\r\n$8\r\nreset:ch\r\n:0\r\n"]);
+      expect(await everywhere("*reset:s")).toEqual({ 3: ["t:reset:s"] });
+    });
+
     it("with ioredis: after RESET in a WATCH, its writes land in db 3", async () => {
       const client = new Redis({ port: resp, lazyConnect: true });
       try {
