@@ -41,7 +41,7 @@ export const ARGUMENT_CHECKED: ReadonlySet<string> = new Set(["SELECT", "COPY"])
 export const ANSWERED_LOCALLY: ReadonlySet<string> = new Set(["AUTH", "HELLO", "CLIENT", "QUIT"]);
 
 /** Commands whose effect spans the whole database or server: a keyPrefix cannot confine them. */
-export const UNCONFINABLE: ReadonlySet<string> = new Set(["RANDOMKEY", "DBSIZE", "FLUSHDB", "FLUSHALL", "SWAPDB"]);
+export const UNCONFINABLE: ReadonlySet<string> = new Set(["RANDOMKEY", "DBSIZE", "FLUSHDB"]);
 
 /** Outside the default set, grouped by why. Documentation as data; `explain()` uses it in messages. */
 export const REFUSED_FAMILIES = {
