@@ -27,7 +27,7 @@ export class RouteTable {
     try {
       for (const rc of config.routes) {
         const old = reusable.get(routeKey(rc));
-        if (old) built.push(new Route(rc, old.upstream, old.resilience));
+        if (old && holdsLimits(old.upstream, config.limits)) built.push(new Route(rc, old.upstream, old.resilience));
         else {
           const resilience = new Resilience(rc);
           built.push(new Route(rc, createUpstream(rc, resilience, config.limits), resilience));
@@ -52,4 +52,10 @@ export class RouteTable {
       candidate = cut <= 0 ? "/" : candidate.slice(0, cut);
     }
   }
+}
+
+/** An upstream that took the root `limits` when built (redis) is reused only while they are the same. */
+function holdsLimits(upstream: Upstream, limits: Limits): boolean {
+  const held = (upstream as { readonly limits?: unknown }).limits;
+  return held === undefined || held === limits || JSON.stringify(held) === JSON.stringify(limits);
 }

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { writeConfig } from "../harness/attache.js";
+import { startAttache, writeConfig, type AttacheUnderTest } from "../harness/attache.js";
 import { startRedisRoute, type RedisRoute } from "../harness/redis-route.js";
 import { startRedis, type RedisServer } from "../harness/redis-server.js";
 import { spawnAttache, type SpawnedAttache } from "../harness/spawn-attache.js";
@@ -217,5 +217,28 @@ describe("Redis HTTP API: limits.redis.maxArgs 10, maxBulkLength 1kb", () => {
     expect((await fetch(`${s.base}/big`, { method: "PUT", body: big })).status).toBe(413);
     expect((await fetch(`${s.base}/big`, { method: "PUT", body: big.slice(1) })).status).toBe(204);
     expect((await s.redis.cli("STRLEN", "l:big")).trim()).toBe("1024");
+  });
+});
+
+describe("Redis HTTP API: limits changed by a reload", () => {
+  let redis: RedisServer;
+  let attache: AttacheUnderTest;
+  const root = (maxArgs: number) =>
+    [`limits: { redis: { maxArgs: ${maxArgs} } }`, "routes:", "  - prefix: /cache", "    upstream:", "      redis:", `        url: ${redis.url}`, "        passwordFile: secrets/redis-password"].join("\n");
+  beforeAll(async () => {
+    redis = await startRedis();
+    attache = await startAttache({ root: root(4), files: { "secrets/redis-password": redis.password } });
+  });
+  afterAll(async () => {
+    await attache?.stop();
+    await redis?.stop();
+  });
+
+  it("apply to the redis route at once, though the route itself did not change", async () => {
+    const command = { command: ["MSET", "a", "1", "b", "2"] };
+    expect((await post(`${attache.url}/cache`, command)).status).toBe(413);
+    writeConfig(attache.dir, root(8), { "secrets/redis-password": redis.password });
+    expect(await attache.running.reload()).toMatchObject({ applied: true });
+    expect((await post(`${attache.url}/cache`, command)).status).toBe(200);
   });
 });
