@@ -164,6 +164,14 @@ describe("Redis confinement: db 3, keyPrefix app:", () => {
       expect(JSON.stringify(await http.json())).not.toContain("s3cret");
     });
 
+    it('CONFIG and ACL (Redis\' own password) and, under a keyPrefix, DEBUG / CLUSTER / SLOWLOG are outside ["*"]', async () => {
+      const { frames } = await respExchange(open, wire(["CONFIG", "GET", "requirepass"], ["ACL", "LIST"], ["DEBUG", "OBJECT", "other:secret"], ["SLOWLOG", "GET"], ["CLUSTER", "GETKEYSINSLOT", "0", "10"]), 5);
+      expect(raws(frames)).toEqual(Array(5).fill("-ERR command not allowed\r\n"));
+      const http = await post(`${attache.url}/open`, { command: ["CONFIG", "GET", "requirepass"] });
+      expect(http.status).toBe(403);
+      expect(JSON.stringify(await http.json())).not.toContain(redis.password);
+    });
+
     it("a script listed by name runs, and reaches what the README says listing it gives away", async () => {
       // What listing EVAL gives away: keys outside the prefix and, through SELECT, other dbs.
       const { frames } = await respExchange(listed, wire(["EVAL", "return redis.call('GET', 'other:secret')", "0"], ["FCALL", "f", "0"]), 2);

@@ -10,9 +10,11 @@
  *     COMMAND DOCS, CLIENT SETINFO, INFO in ioredis' ready check, SELECT of the route's db). AUTH,
  *     HELLO, CLIENT, QUIT and (unless listed) INFO are answered by attache itself; Redis never sees them.
  *  3. A command named in `commands` is allowed.
- *  4. ["*"] allows everything else that is proxyable, except scripts and functions (SCRIPTING: a
- *     script may SELECT another db and name any key), and, on a route with a keyPrefix, the commands
- *     that cannot be confined to the namespace (UNCONFINABLE): both only when listed by name.
+ *  4. ["*"] allows everything else that is proxyable, except, unless listed by name: scripts and
+ *     functions (SCRIPTING: a script may SELECT another db and name any key), CONFIG and ACL
+ *     (CREDENTIALS: they show or change Redis' password and users, with which a client could log in
+ *     to Redis itself, in any db), and, on a route with a keyPrefix, the commands that cannot be
+ *     confined to the namespace (UNCONFINABLE).
  *  5. Without `commands`, DEFAULT_COMMANDS applies: data types, expiry, per-key keyspace commands,
  *     transactions, blocking pops. Everything in REFUSED_FAMILIES is outside it.
  *  With a keyPrefix, a command whose key positions attache cannot tell (unknown to the command table)
@@ -34,14 +36,21 @@ export const CONNECTION: ReadonlySet<string> = new Set(["PING", "ECHO", "QUIT", 
 /** Scripts and functions: refused under ["*"] unless listed by name (rule 4). */
 export const SCRIPTING: ReadonlySet<string> = new Set(["EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO", "SCRIPT", "FUNCTION"]);
 
+/** Show or change Redis' own credentials (CONFIG GET requirepass, ACL): refused under ["*"] unless listed by name (rule 4). */
+export const CREDENTIALS: ReadonlySet<string> = new Set(["CONFIG", "ACL"]);
+
 /** Allowed by name, then checked argument by argument (checkArguments): what they name stays in the route's db. */
 export const ARGUMENT_CHECKED: ReadonlySet<string> = new Set(["SELECT", "COPY"]);
 
 /** Answered by attache, never sent to Redis. INFO only while it is not listed in `commands`. */
 export const ANSWERED_LOCALLY: ReadonlySet<string> = new Set(["AUTH", "HELLO", "CLIENT", "QUIT"]);
 
-/** Commands whose effect spans the whole database or server: a keyPrefix cannot confine them. */
-export const UNCONFINABLE: ReadonlySet<string> = new Set(["RANDOMKEY", "DBSIZE", "FLUSHDB"]);
+/**
+ * Commands whose effect spans the whole database or server, or that name keys where the command
+ * table has none (DEBUG OBJECT key, CLUSTER GETKEYSINSLOT, SLOWLOG's other clients' arguments): a
+ * keyPrefix cannot confine them.
+ */
+export const UNCONFINABLE: ReadonlySet<string> = new Set(["RANDOMKEY", "DBSIZE", "FLUSHDB", "DEBUG", "CLUSTER", "SLOWLOG"]);
 
 /** Outside the default set, grouped by why. Documentation as data; `explain()` uses it in messages. */
 export const REFUSED_FAMILIES = {
@@ -139,6 +148,7 @@ export class CommandPolicy {
     if (this.listed.has(name)) return this.prefixed && !isKnown(name) ? refuse(`${name}: its key positions are unknown, so the keyPrefix cannot be applied`) : ALLOWED;
     if (this.all) {
       if (SCRIPTING.has(name)) return refuse(`${name}: a script can reach any key and any db, so ["*"] does not include it (list it by name to allow it)`);
+      if (CREDENTIALS.has(name)) return refuse(`${name} shows or changes Redis' credentials, so ["*"] does not include it (list it by name to allow it)`);
       if (this.prefixed && UNCONFINABLE.has(name)) return refuse(`${name} cannot be confined to the route's keyPrefix (list it by name to allow it)`);
       if (this.prefixed && !isKnown(name)) return refuse(`${name}: its key positions are unknown, so the keyPrefix cannot be applied`);
       return ALLOWED;

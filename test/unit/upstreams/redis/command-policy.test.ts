@@ -27,12 +27,16 @@ describe("CommandPolicy", () => {
   it('["*"] allows all that can be proxied; with a keyPrefix, not what escapes the namespace', () => {
     const open = new CommandPolicy({ commands: ["*"], prefixed: false });
     expect(open.check("FLUSHDB").allowed).toBe(true);
-    expect(open.check("CONFIG").allowed).toBe(true);
+    expect(open.check("DEBUG").allowed).toBe(true);
+    expect(open.check("CONFIG")).toMatchObject({ allowed: false, reason: expect.stringContaining("credentials") });
+    expect(open.check("ACL")).toMatchObject({ allowed: false });
+    expect(new CommandPolicy({ commands: ["*", "CONFIG"], prefixed: false }).check("CONFIG").allowed).toBe(true);
     expect(open.check("MONITOR")).toMatchObject({ allowed: false });
     expect(open.check("MYMODULE.CMD").allowed).toBe(true);
     const prefixed = new CommandPolicy({ commands: ["*"], prefixed: true });
     expect(prefixed.check("FLUSHDB")).toMatchObject({ allowed: false });
     expect(prefixed.check("RANDOMKEY")).toMatchObject({ allowed: false });
+    for (const name of ["DEBUG", "CLUSTER", "SLOWLOG"]) expect(prefixed.check(name), name).toMatchObject({ allowed: false });
     expect(prefixed.check("SCAN").allowed).toBe(true);
     expect(prefixed.check("MYMODULE.CMD")).toMatchObject({ allowed: false });
     expect(new CommandPolicy({ commands: ["*", "FLUSHDB"], prefixed: true }).check("FLUSHDB").allowed).toBe(true);
