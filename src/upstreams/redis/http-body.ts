@@ -81,7 +81,7 @@ export async function readJsonCommands(req: IncomingMessage, res: ServerResponse
 }
 
 /** Arguments decoded per turn of the event loop. */
-const SLICE = 4096;
+const SLICE = 1024;
 
 const STRING = 0;
 const ESCAPED = 1;
