@@ -2,12 +2,13 @@
  * RouteTable: prefix → Route, longest prefix on path-segment boundaries. A lookup walks the request
  * path's own segments (a few Map hits), so its cost does not grow with the number of routes.
  */
-import type { Config, ResolvedRoute } from "../config/validate.js";
+import type { Config, Limits, ResolvedRoute } from "../config/validate.js";
 import { Resilience } from "../resilience/policy-stack.js";
 import type { Upstream } from "../upstreams/upstream.js";
 import { Route, routeKey } from "./route.js";
 
-export type UpstreamFactory = (route: ResolvedRoute, resilience: Resilience) => Upstream;
+/** `limits`: the root config's, for upstreams that bound their clients (redis). */
+export type UpstreamFactory = (route: ResolvedRoute, resilience: Resilience, limits: Limits) => Upstream;
 
 export class RouteTable {
   private readonly byPrefix: ReadonlyMap<string, Route>;
@@ -18,7 +19,8 @@ export class RouteTable {
 
   /**
    * Compile every route. Routes whose key matches one in `previous` keep that route's upstream and
-   * resilience (pools, breaker state, Redis connections), as DESIGN §5 asks of a reload.
+   * resilience (pools, breaker state, Redis connections), as DESIGN §5 asks of a reload, unless the
+   * upstream holds root limits that changed (holdsLimits).
    */
   static build(config: Config, createUpstream: UpstreamFactory, previous?: { readonly routes: readonly Route[] }): RouteTable {
     const reusable = new Map(previous?.routes.map((r) => [r.key, r]));
@@ -26,10 +28,10 @@ export class RouteTable {
     try {
       for (const rc of config.routes) {
         const old = reusable.get(routeKey(rc));
-        if (old) built.push(new Route(rc, old.upstream, old.resilience));
+        if (old && holdsLimits(old.upstream, config.limits)) built.push(new Route(rc, old.upstream, old.resilience));
         else {
           const resilience = new Resilience(rc);
-          built.push(new Route(rc, createUpstream(rc, resilience), resilience));
+          built.push(new Route(rc, createUpstream(rc, resilience, config.limits), resilience));
         }
       }
     } catch (err) {
@@ -51,4 +53,10 @@ export class RouteTable {
       candidate = cut <= 0 ? "/" : candidate.slice(0, cut);
     }
   }
+}
+
+/** An upstream that took the root `limits` when built (redis) is reused only while they are the same. */
+function holdsLimits(upstream: Upstream, limits: Limits): boolean {
+  const held = (upstream as { readonly limits?: unknown }).limits;
+  return held === undefined || held === limits || JSON.stringify(held) === JSON.stringify(limits);
 }

@@ -1,5 +1,5 @@
 /** Route config → Upstream, by kind: one named factory per upstream kind. */
-import type { Config, ResolvedRoute } from "../config/validate.js";
+import type { Config, Limits, ResolvedRoute } from "../config/validate.js";
 import { StaticSource } from "../discovery/static.js";
 import { HttpUpstream } from "./http/http-upstream.js";
 import { tlsOptions } from "./http/tls.js";
@@ -8,7 +8,7 @@ import type { Resilience } from "../resilience/policy-stack.js";
 import { FileSecret } from "../config/secrets.js";
 
 /** The route's Resilience is built first and handed over: upstreams that serve outside an HTTP request (RESP) need it. */
-type Factory = (route: ResolvedRoute, resilience: Resilience) => Upstream;
+type Factory = (route: ResolvedRoute, resilience: Resilience, limits: Limits) => Upstream;
 
 /**
  * What only some configs need is loaded only for them, start-up time being paid per pod (issue 10):
@@ -35,12 +35,12 @@ function loaded<T>(module: T | undefined, route: ResolvedRoute): T {
 const factories: Record<"http" | "kubernetes" | "redis", Factory> = {
   http: createHttpUpstream,
   kubernetes: (route) => loaded(kubernetesModule, route).createKubernetesUpstream(route),
-  redis: (route, resilience) => loaded(redisModule, route).createRedisUpstream(route, resilience),
+  redis: (route, resilience, limits) => loaded(redisModule, route).createRedisUpstream(route, resilience, limits),
 };
 
-export function createUpstream(route: ResolvedRoute, resilience: Resilience): Upstream {
+export function createUpstream(route: ResolvedRoute, resilience: Resilience, limits: Limits): Upstream {
   const kind = (Object.keys(route.upstream) as Array<keyof typeof factories>).find((k) => route.upstream[k] !== undefined)!;
-  return factories[kind](route, resilience);
+  return factories[kind](route, resilience, limits);
 }
 
 function createHttpUpstream(route: ResolvedRoute): Upstream {

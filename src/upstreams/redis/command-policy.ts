@@ -4,31 +4,53 @@
  *
  * Rules, in order:
  *  1. NOT_PROXYABLE is refused always, even with ["*"]: it would break the connection model or the
- *     protocol between attache and Redis (MONITOR, replication).
+ *     protocol between attache and Redis (MONITOR, replication). So is LEAVES_DB: a client never
+ *     leaves the route's database (MOVE, SWAPDB, MIGRATE, FLUSHALL).
  *  2. CONNECTION commands are always allowed: every client library sends them on connect (PING,
- *     COMMAND DOCS, CLIENT SETINFO, INFO in ioredis' ready check). AUTH, HELLO, CLIENT, QUIT and
- *     (unless listed) INFO are answered by attache itself; Redis never sees them.
+ *     COMMAND DOCS, CLIENT SETINFO, INFO in ioredis' ready check, SELECT of the route's db). AUTH,
+ *     HELLO, CLIENT, QUIT and (unless listed) INFO are answered by attache itself; Redis never sees them.
  *  3. A command named in `commands` is allowed.
- *  4. ["*"] allows everything else that is proxyable, except, on a route with a keyPrefix, the
- *     commands that cannot be confined to the namespace (UNCONFINABLE) unless listed by name.
+ *  4. ["*"] allows everything else that is proxyable, except, unless listed by name: scripts and
+ *     functions (SCRIPTING: a script may SELECT another db and name any key), CONFIG and ACL
+ *     (CREDENTIALS: they show or change Redis' password and users, with which a client could log in
+ *     to Redis itself, in any db), and, on a route with a keyPrefix, the commands that cannot be
+ *     confined to the namespace (UNCONFINABLE).
  *  5. Without `commands`, DEFAULT_COMMANDS applies: data types, expiry, per-key keyspace commands,
  *     transactions, blocking pops. Everything in REFUSED_FAMILIES is outside it.
  *  With a keyPrefix, a command whose key positions attache cannot tell (unknown to the command table)
  *  is refused: better a refusal than a key written outside the namespace.
+ *  Once allowed by name, ARGUMENT_CHECKED commands have their arguments checked (checkArguments):
+ *  SELECT only of the route's db, COPY without DB.
  */
 import { exists } from "@ioredis/commands";
 
 /** Never proxied, whatever `commands` says. */
 export const NOT_PROXYABLE: ReadonlySet<string> = new Set(["MONITOR", "SYNC", "PSYNC", "REPLCONF"]);
 
-/** Always allowed (rule 2). */
-export const CONNECTION: ReadonlySet<string> = new Set(["PING", "ECHO", "QUIT", "RESET", "AUTH", "HELLO", "CLIENT", "COMMAND", "INFO"]);
+/** Reach past the route's database (another db, every db, another server): never proxied either. */
+export const LEAVES_DB: ReadonlySet<string> = new Set(["MOVE", "SWAPDB", "MIGRATE", "FLUSHALL"]);
+
+/** Always allowed (rule 2). SELECT and RESET keep the client in the route's db (see resp-listener.ts). */
+export const CONNECTION: ReadonlySet<string> = new Set(["PING", "ECHO", "QUIT", "RESET", "AUTH", "HELLO", "CLIENT", "COMMAND", "INFO", "SELECT"]);
+
+/** Scripts and functions: refused under ["*"] unless listed by name (rule 4). */
+export const SCRIPTING: ReadonlySet<string> = new Set(["EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO", "SCRIPT", "FUNCTION"]);
+
+/** Show or change Redis' own credentials (CONFIG GET requirepass, ACL): refused under ["*"] unless listed by name (rule 4). */
+export const CREDENTIALS: ReadonlySet<string> = new Set(["CONFIG", "ACL"]);
+
+/** Allowed by name, then checked argument by argument (checkArguments): what they name stays in the route's db. */
+export const ARGUMENT_CHECKED: ReadonlySet<string> = new Set(["SELECT", "COPY"]);
 
 /** Answered by attache, never sent to Redis. INFO only while it is not listed in `commands`. */
 export const ANSWERED_LOCALLY: ReadonlySet<string> = new Set(["AUTH", "HELLO", "CLIENT", "QUIT"]);
 
-/** Commands whose effect spans the whole database or server: a keyPrefix cannot confine them. */
-export const UNCONFINABLE: ReadonlySet<string> = new Set(["RANDOMKEY", "DBSIZE", "FLUSHDB", "FLUSHALL", "SWAPDB"]);
+/**
+ * Commands whose effect spans the whole database or server, or that name keys where the command
+ * table has none (DEBUG OBJECT key, CLUSTER GETKEYSINSLOT, SLOWLOG's other clients' arguments): a
+ * keyPrefix cannot confine them.
+ */
+export const UNCONFINABLE: ReadonlySet<string> = new Set(["RANDOMKEY", "DBSIZE", "FLUSHDB", "DEBUG", "CLUSTER", "SLOWLOG"]);
 
 /** Outside the default set, grouped by why. Documentation as data; `explain()` uses it in messages. */
 export const REFUSED_FAMILIES = {
@@ -40,12 +62,12 @@ export const REFUSED_FAMILIES = {
   ],
   /** Walk or count the whole keyspace: O(N), and they see other namespaces' keys. */
   keyspaceWide: ["KEYS", "SCAN", "RANDOMKEY", "DBSIZE"],
-  /** Scripts can name any key: a keyPrefix cannot confine them. */
-  scripting: ["EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "SCRIPT", "FCALL", "FCALL_RO", "FUNCTION"],
+  /** Scripts can name any key and SELECT any db: neither keyPrefix nor db confines them. */
+  scripting: [...SCRIPTING],
   /** Channels are not namespaced: opt in by listing them (GET {prefix}/subscribe needs SUBSCRIBE). */
   pubsub: ["PUBLISH", "SUBSCRIBE", "UNSUBSCRIBE", "PSUBSCRIBE", "PUNSUBSCRIBE", "SPUBLISH", "SSUBSCRIBE", "SUNSUBSCRIBE", "PUBSUB"],
-  /** Switches the database: leaves the route's db. */
-  database: ["SELECT"],
+  /** Leave the route's db: refused even when listed. */
+  otherDatabases: [...LEAVES_DB],
   /** Break the proxy itself. */
   notProxyable: [...NOT_PROXYABLE],
 } as const;
@@ -91,14 +113,19 @@ export interface CommandPolicyOptions {
   commands?: readonly string[] | undefined;
   /** The route has a keyPrefix (rule 4, and unknown commands are refused). */
   prefixed: boolean;
+  /** The route's database: the only one SELECT may name. */
+  db?: number | undefined;
 }
 
 export class CommandPolicy {
   private readonly listed: ReadonlySet<string>;
   readonly all: boolean;
   private readonly prefixed: boolean;
+  /** The route's db as Redis spells it: SELECT's argument must be exactly this. */
+  readonly db: string;
 
   constructor(options: CommandPolicyOptions) {
+    this.db = String(options.db ?? 0);
     const names = (options.commands ?? DEFAULT_COMMANDS).map((c) => c.toUpperCase());
     this.all = names.includes("*");
     const listed = new Set(names.filter((n) => n !== "*"));
@@ -116,14 +143,33 @@ export class CommandPolicy {
   /** `name` is upper-case. */
   check(name: string): Verdict {
     if (NOT_PROXYABLE.has(name)) return refuse(`${name} cannot be proxied`);
+    if (LEAVES_DB.has(name)) return refuse(`${name} reaches past the route's db ${this.db}`);
     if (CONNECTION.has(name)) return ALLOWED;
     if (this.listed.has(name)) return this.prefixed && !isKnown(name) ? refuse(`${name}: its key positions are unknown, so the keyPrefix cannot be applied`) : ALLOWED;
     if (this.all) {
+      if (SCRIPTING.has(name)) return refuse(`${name}: a script can reach any key and any db, so ["*"] does not include it (list it by name to allow it)`);
+      if (CREDENTIALS.has(name)) return refuse(`${name} shows or changes Redis' credentials, so ["*"] does not include it (list it by name to allow it)`);
       if (this.prefixed && UNCONFINABLE.has(name)) return refuse(`${name} cannot be confined to the route's keyPrefix (list it by name to allow it)`);
       if (this.prefixed && !isKnown(name)) return refuse(`${name}: its key positions are unknown, so the keyPrefix cannot be applied`);
       return ALLOWED;
     }
     return refuse(`${name} is not in the route's commands${familyOf(name) ? ` (${familyOf(name)})` : ""}`);
+  }
+
+  /**
+   * For ARGUMENT_CHECKED names (upper-case `name`, `args[0]` the name): SELECT must name the route's
+   * db exactly as Redis writes it; COPY must not take the DB option.
+   */
+  checkArguments(name: string, args: readonly Buffer[]): Verdict {
+    if (name === "SELECT") {
+      const db = args.length === 2 ? args[1]!.toString("latin1") : undefined;
+      if (db === this.db) return ALLOWED;
+      return refuse(`SELECT ${db === undefined ? "needs one argument" : JSON.stringify(db.slice(0, 20))}: this connection is confined to db ${this.db}`);
+    }
+    if (name === "COPY") {
+      for (let i = 3; i < args.length; i++) if (args[i]!.length === 2 && args[i]!.toString("latin1").toUpperCase() === "DB") return refuse(`COPY ... DB: this connection is confined to db ${this.db} (COPY within it has no DB option)`);
+    }
+    return ALLOWED;
   }
 
   describe(): Record<string, unknown> {

@@ -18,7 +18,7 @@ import { metrics } from "../../observability/metrics.js";
 import type { Resilience } from "../../resilience/policy-stack.js";
 import { exists } from "@ioredis/commands";
 import { splitBySlot } from "./cluster-split.js";
-import { ANSWERED_LOCALLY, type CommandPolicy } from "./command-policy.js";
+import { ANSWERED_LOCALLY, ARGUMENT_CHECKED, type CommandPolicy } from "./command-policy.js";
 import type { DedicatedConnection } from "./dedicated-connection.js";
 import type { KeyNamespace, KeySpec, ReplyRewriter } from "./key-namespace.js";
 import { RawCommand, type RedisClient } from "./redis-client.js";
@@ -26,13 +26,16 @@ import { decodeReply, encodeCommand, encodeValue, RawFrame, type Frame, type Res
 import { abortable, type DeadlineSignal } from "../../resilience/deadline.js";
 
 /** Commands that put a connection in a state only its own client may see: they need a dedicated connection. */
-export const STATEFUL: ReadonlySet<string> = new Set(["MULTI", "WATCH", "SELECT", "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"]);
+export const STATEFUL: ReadonlySet<string> = new Set(["MULTI", "WATCH", "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"]);
 export const SUBSCRIBE_FAMILY: ReadonlySet<string> = new Set(["SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"]);
 /** Commands that are meaningful only with a dedicated connection (transactions). */
-export const TRANSACTION: ReadonlySet<string> = new Set(["MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH", "SELECT", "RESET"]);
+export const TRANSACTION: ReadonlySet<string> = new Set(["MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH", "RESET"]);
 
-/** Names the RESP listener may answer itself (INFO unless listed, RESET without a dedicated connection). */
-export const LOCAL: ReadonlySet<string> = new Set([...ANSWERED_LOCALLY, "INFO", "RESET"]);
+/**
+ * Names the RESP listener may answer itself: INFO unless listed; RESET and SELECT (of the route's db:
+ * a no-op) without a dedicated connection.
+ */
+export const LOCAL: ReadonlySet<string> = new Set([...ANSWERED_LOCALLY, "INFO", "RESET", "SELECT"]);
 
 /** setTimeout's ceiling (~24.8 days): "block forever" as a deadline. */
 const FOREVER_MS = 2 ** 31 - 1;
@@ -153,7 +156,8 @@ export class CommandRunner {
   prepare(args: Buffer[], name = args[0]!.toString("latin1").toUpperCase(), raw?: Buffer): Preparation {
     const info = this.nameInfo(name);
     // Known names: the verdict was decided once; unknown ones are checked each time (not cached).
-    const verdict = info.known ? info.verdict : this.policy.check(name);
+    let verdict = info.known ? info.verdict : this.policy.check(name);
+    if (verdict.allowed && ARGUMENT_CHECKED.has(name)) verdict = this.policy.checkArguments(name, args);
     if (!verdict.allowed) {
       this.count(name, "refused");
       return { ok: false, reason: verdict.reason };
@@ -296,7 +300,7 @@ export class CommandRunner {
       const rewrite = this.namespace.rewriter(name);
       const mayBlock = blockingMs(name, PROBE) !== undefined;
       const keys = this.namespace.prefix ? this.namespace.fixedKeys(name) : undefined;
-      const asSent = this.takesAsSent && verdict.allowed && !rewrite && !mayBlock && !STATEFUL.has(name) && !LOCAL.has(name) && (!this.namespace.prefix || keys !== undefined);
+      const asSent = this.takesAsSent && verdict.allowed && !rewrite && !mayBlock && !STATEFUL.has(name) && !LOCAL.has(name) && !ARGUMENT_CHECKED.has(name) && (!this.namespace.prefix || keys !== undefined);
       info = { bytes: Buffer.from(name, "latin1"), known: true, counted: lower, counters: new Map(), ok: undefined, error: undefined, asSent, keys, verdict, rewrite, mayBlock };
       this.names.set(name, info);
       const key = bytesKey(info.bytes.length, info.bytes[0]!);
@@ -605,9 +609,10 @@ export class ClientState {
         if (ok) this.db = Number(command.args[1]!.toString("latin1"));
         break;
       case "RESET":
+        // Redis went back to db 0; the dedicated connection selects the route's db again (dedicated-connection.ts).
         this.inMulti = false;
         this.watching = false;
-        this.db = 0;
+        this.db = this.baseDb;
         break;
     }
   }

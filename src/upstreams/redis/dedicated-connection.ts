@@ -1,8 +1,9 @@
 /**
  * One upstream connection owned by one client for as long as it is in a stateful mode (MULTI/WATCH,
- * a blocking command, the SUBSCRIBE family, SELECT) or one HTTP subscriber. It is a plain RESP pipe,
+ * a blocking command, the SUBSCRIBE family) or one HTTP subscriber. It is a plain RESP pipe,
  * not an ioredis instance: Redis itself then answers everything the client does in that mode
- * (RESET, PING in subscribe mode, "Can't execute ... in this context"), with its own text and types.
+ * (RESET, PING in subscribe mode, "Can't execute ... in this context"), with its own text and types;
+ * after a RESET it is logged in and in the route's db again before anything else runs.
  * It authenticates like the route's shared ioredis connection and never reconnects: a client that
  * loses its transaction or subscriptions must see its connection close, as with Redis.
  */
@@ -24,6 +25,8 @@ export interface DedicatedTarget {
 interface Pending {
   /** Frames still expected for this command. */
   expect: number;
+  /** RESET: how many of those frames answer the handshake sent again after it (not the client's). */
+  restore: number;
   /** A (un)subscribe-family command: its confirmations are counted. */
   subscription: boolean;
   frames: Frame[];
@@ -51,6 +54,8 @@ export class DedicatedConnection extends EventEmitter {
   private readonly subscriptions = { channels: new Set<string>(), patterns: new Set<string>(), shard: new Set<string>() };
   private closed = false;
   private corked = false;
+  /** AUTH and SELECT as sent on connect: sent again after a RESET, which logs out and selects db 0. */
+  private handshake: Buffer[][] = [];
 
   private constructor(private readonly socket: Socket) {
     super();
@@ -83,11 +88,9 @@ export class DedicatedConnection extends EventEmitter {
       socket.once(target.tls ? "secureConnect" : "connect", () => {
         socket.off("error", fail);
         const conn = new DedicatedConnection(socket);
-        const handshake: Promise<Frame[]>[] = [];
-        if (target.password !== undefined) {
-          handshake.push(conn.send(target.username ? [b("AUTH"), b(target.username), b(target.password)] : [b("AUTH"), b(target.password)]));
-        }
-        if (target.db !== 0) handshake.push(conn.send([b("SELECT"), b(String(target.db))]));
+        if (target.password !== undefined) conn.handshake.push(target.username ? [b("AUTH"), b(target.username), b(target.password)] : [b("AUTH"), b(target.password)]);
+        if (target.db !== 0) conn.handshake.push([b("SELECT"), b(String(target.db))]);
+        const handshake = conn.handshake.map((command) => conn.send(command));
         Promise.all(handshake).then(
           (replies) => {
             clearTimeout(timer);
@@ -136,9 +139,12 @@ export class DedicatedConnection extends EventEmitter {
       subscription = true;
       expect = args.length > 1 ? args.length - 1 : Math.max(1, this.subscriptions[UNSUBSCRIBE[name]].size);
     }
+    // RESET is answered once the connection is logged in and back in the route's db.
+    const restore = name === "RESET" ? this.handshake.length : 0;
     return new Promise<Frame[]>((resolve, reject) => {
-      this.pending.push({ expect, subscription, frames: [], onFrame, resolve, reject });
+      this.pending.push({ expect: expect + restore, restore, subscription, frames: [], onFrame, resolve, reject });
       this.write(encodeCommand(args));
+      for (let i = 0; i < restore; i++) this.write(encodeCommand(this.handshake[i]!));
     });
   }
 
@@ -185,6 +191,18 @@ export class DedicatedConnection extends EventEmitter {
     }
     if (!head) {
       this.destroy(new Error("redis sent a reply nobody asked for"));
+      return;
+    }
+    if (head.restore > 0 && head.frames.length > 0) {
+      // The handshake's replies after RESET's: kept from the client; a refusal loses the connection.
+      if (value.type === "error") {
+        this.destroy(new Error(`redis refused the handshake after RESET: ${value.value as string}`));
+        return;
+      }
+      if (--head.expect === 0) {
+        this.pending.shift();
+        head.resolve(head.frames);
+      }
       return;
     }
     if (value.type === "simple" && value.value === "RESET") {

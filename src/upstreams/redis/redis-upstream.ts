@@ -17,15 +17,17 @@
  */
 import { isUtf8 } from "node:buffer";
 import type { ServerResponse } from "node:http";
-import type { ResolvedRoute } from "../../config/validate.js";
+import type { Limits, ResolvedRoute } from "../../config/validate.js";
 import { AttacheError } from "../../errors.js";
 import { log } from "../../observability/log.js";
-import { countBody } from "../../proxy/limit-body.js";
+import { metrics } from "../../observability/metrics.js";
 import type { Resilience } from "../../resilience/policy-stack.js";
 import type { RequestContext, Upstream } from "../upstream.js";
 import { ANSWERED_LOCALLY, CommandPolicy } from "./command-policy.js";
 import { ClientState, CommandRunner, SUBSCRIBE_FAMILY, TRANSACTION, single, type Prepared, type Reply } from "./commands.js";
+import { readBody, readJsonCommands, type BodyBounds } from "./http-body.js";
 import { KeyNamespace } from "./key-namespace.js";
+import { OutputLimit } from "./output-limit.js";
 import { RedisClient } from "./redis-client.js";
 import { RespListener, type RespBackend } from "./resp-listener.js";
 import type { Frame, RespValue } from "./resp-codec.js";
@@ -45,10 +47,12 @@ export class RedisUpstream implements Upstream, RespBackend {
     readonly route: ResolvedRoute,
     /** The route's own: HTTP requests and RESP commands share one breaker, bulkhead and deadline. */
     private readonly routeResilience: Resilience,
+    /** The root config's bounds on clients (arguments, sizes, output). */
+    readonly limits: Limits,
   ) {
     const config = route.upstream.redis!;
     this.client = new RedisClient(route);
-    this.runner = new CommandRunner(route, this.client, new CommandPolicy({ commands: config.commands, prefixed: Boolean(config.keyPrefix) }), new KeyNamespace(config.keyPrefix));
+    this.runner = new CommandRunner(route, this.client, new CommandPolicy({ commands: config.commands, prefixed: Boolean(config.keyPrefix), db: this.client.db }), new KeyNamespace(config.keyPrefix));
     if (config.listen) {
       this.listener = new RespListener(config.listen, this);
       this.ready = this.listener.start();
@@ -98,7 +102,7 @@ export class RedisUpstream implements Upstream, RespBackend {
       case "PUT": {
         const ttl = new URLSearchParams(ctx.query.slice(1)).get("ttl");
         if (ttl !== null && !/^[1-9]\d{0,15}$/.test(ttl)) throw this.badRequest(`ttl must be a positive whole number of seconds, got ${JSON.stringify(ttl)}`);
-        const body = await readBody(ctx);
+        const body = await readBody(ctx.req, ctx.res, this.route.name, this.bounds(ctx, Math.min(this.route.maxBodySize, this.limits.redis.maxBulkLength)));
         const reply = await this.one(ctx, ttl === null ? [b("SET"), key, body] : [b("SET"), key, body, b("EX"), b(ttl)]);
         if (reply.type === "error") return this.redisError(ctx.res, reply);
         return send(ctx, 204, undefined);
@@ -131,39 +135,31 @@ export class RedisUpstream implements Upstream, RespBackend {
 
   // ---- HTTP API ----
 
-  private async commandApi(ctx: RequestContext): Promise<void> {
-    let body: unknown;
-    try {
-      body = JSON.parse((await readBody(ctx)).toString("utf8"));
-    } catch (err) {
-      if (err instanceof AttacheError) throw err;
-      throw this.badRequest(`the body is not JSON (${(err as Error).message})`);
-    }
-    const { command, pipeline } = (body ?? {}) as { command?: unknown; pipeline?: unknown };
-    if (typeof body !== "object" || Array.isArray(body) || (command === undefined) === (pipeline === undefined)) {
-      throw this.badRequest('the body must be {"command": [...]} or {"pipeline": [[...], ...]}');
-    }
-    const list = command !== undefined ? [command] : pipeline;
-    if (!Array.isArray(list) || list.length === 0) throw this.badRequest("pipeline must be a non-empty array of commands");
-    const prepared = list.map((c, i) => this.prepareJson(c, command !== undefined ? "command" : `pipeline[${i}]`));
-    const replies = await this.runAll(ctx, prepared);
-    const item = (r: RespValue) => (r.type === "error" ? { error: r.value } : { result: toJson(r) });
-    return sendJson(ctx, 200, command !== undefined ? item(replies[0]!) : { results: replies.map(item) });
+  /** The body's bounds: the route's timeout, counted from the request's start, and `maxBytes`. */
+  private bounds(ctx: RequestContext, maxBytes: number): BodyBounds {
+    const { maxArgs, maxBulkLength } = this.limits.redis;
+    return { maxBytes, maxArgs, maxBulkLength, deadline: ctx.startedAt + this.route.timeout, timeout: this.route.timeout };
   }
 
-  private prepareJson(command: unknown, where: string): Prepared | { local: RespValue } {
-    if (!Array.isArray(command) || command.length === 0) throw this.badRequest(`${where} must be a non-empty array such as ["GET", "key"]`);
-    const args = command.map((arg, i) => {
-      const out = toArg(arg);
-      if (!out) throw this.badRequest(`${where}[${i}] must be a string, a number or {"base64": "..."}`);
-      return out;
-    });
+  private async commandApi(ctx: RequestContext): Promise<void> {
+    // As many bytes as a RESP client may have pending, and no more than the route's maxBodySize.
+    const maxBytes = Math.min(this.route.maxBodySize, this.limits.redis.maxQueryBuffer);
+    const { single, commands } = await readJsonCommands(ctx.req, ctx.res, this.route.name, this.bounds(ctx, maxBytes));
+    const prepared = commands.map((args) => this.prepareArgs(args));
+    const replies = await this.runAll(ctx, prepared);
+    const item = (r: RespValue) => (r.type === "error" ? { error: r.value } : { result: toJson(r) });
+    return sendJson(ctx, 200, single ? item(replies[0]!) : { results: replies.map(item) });
+  }
+
+  private prepareArgs(args: Buffer[]): Prepared | { local: RespValue } {
     const name = args[0]!.toString("latin1").toUpperCase();
     if (SUBSCRIBE_FAMILY.has(name)) throw this.badRequest(`${name} is not available as a command over HTTP: use GET ${this.route.prefix}/subscribe/{channel}`);
     if (ANSWERED_LOCALLY.has(name) || name === "RESET") throw this.badRequest(`${name} has no meaning over HTTP: attache holds the connection`);
     if (name === "INFO" && !this.runner.policy.isListed("INFO")) return { local: { type: "bulk", value: Buffer.from(this.infoText()) } };
     const prepared = this.runner.prepare(args);
     if (!prepared.ok) throw this.notAllowed(name, prepared.reason);
+    // SELECT of the route's own db (prepare refuses any other): already there, nothing to send.
+    if (name === "SELECT") return { local: { type: "simple", value: "OK" } };
     return prepared.command;
   }
 
@@ -242,15 +238,28 @@ export class RedisUpstream implements Upstream, RespBackend {
       "x-accel-buffering": "no",
       "x-request-id": ctx.requestId,
     });
-    res.write(`: subscribed to ${JSON.stringify(channel.toString())}\n\n`);
-    const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), SSE_HEARTBEAT_MS);
+    // A subscriber that does not read must not make attache hold every message for it (see README, limits).
+    const limit = new OutputLimit(this.limits.redis.output, () => res.writableLength, (reason, unsent) => {
+      log.warn({ route: this.route.name, requestId: ctx.requestId, reason, unsent }, "SSE subscriber disconnected: output buffer limit");
+      metrics.clientDisconnects.inc({ route: this.route.name, reason });
+      res.destroy();
+    });
+    const write = (data: string | Buffer) => {
+      if (res.destroyed) return;
+      res.write(data);
+      limit.check();
+    };
+    write(`: subscribed to ${JSON.stringify(channel.toString())}\n\n`);
+    const heartbeat = setInterval(() => write(": keep-alive\n\n"), SSE_HEARTBEAT_MS);
     heartbeat.unref();
     conn.on("push", (frame: Frame) => {
-      const data = sseData(frame.value);
-      if (data !== undefined) res.write(`event: message\ndata: ${data}\n\n`);
+      const event = sseEvent(frame.value);
+      if (event) write(event);
     });
+    res.on("drain", () => limit.check());
     const end = () => {
       clearInterval(heartbeat);
+      limit.stop();
       conn.close();
       admitted.release();
     };
@@ -285,8 +294,8 @@ export class RedisUpstream implements Upstream, RespBackend {
 }
 
 /** The upstream factory for create-upstream.ts. `resilience`: the route's stack, when the caller has it. */
-export function createRedisUpstream(route: ResolvedRoute, resilience: Resilience): RedisUpstream {
-  return new RedisUpstream(route, resilience);
+export function createRedisUpstream(route: ResolvedRoute, resilience: Resilience, limits: Limits): RedisUpstream {
+  return new RedisUpstream(route, resilience, limits);
 }
 
 // ---- JSON mapping ----
@@ -310,17 +319,6 @@ export function toJson(v: RespValue): unknown {
   }
 }
 
-/** A JSON command argument → bytes; undefined when it is none of string, number, {base64}. */
-export function toArg(arg: unknown): Buffer | undefined {
-  if (typeof arg === "string") return Buffer.from(arg, "utf8");
-  if (typeof arg === "number" && Number.isFinite(arg)) return Buffer.from(String(arg));
-  if (arg && typeof arg === "object" && !Array.isArray(arg)) {
-    const { base64 } = arg as { base64?: unknown };
-    if (Object.keys(arg).length === 1 && typeof base64 === "string" && /^[A-Za-z0-9+/]*={0,2}$/.test(base64)) return Buffer.from(base64, "base64");
-  }
-  return undefined;
-}
-
 /** Percent-decoding to bytes (a key need not be UTF-8); undefined on a malformed escape. */
 export function percentDecode(text: string): Buffer | undefined {
   const raw = Buffer.from(text, "utf8");
@@ -340,23 +338,50 @@ export function percentDecode(text: string): Buffer | undefined {
   return out.subarray(0, n);
 }
 
-function sseData(v: RespValue): string | undefined {
+/**
+ * A pub/sub message as one server-sent event, in bytes: `data:` is {"channel", "message"} (and
+ * "pattern") as toJson gives them. Made as one buffer of its own size, with no string in between:
+ * what a slow subscriber holds is what its output limit counts, and large messages make no garbage
+ * strings (see output-limit.ts).
+ */
+export function sseEvent(v: RespValue): Buffer | undefined {
   if (v.type !== "array" || !v.value) return undefined;
-  const [kind, ...rest] = v.value.map(toJson);
-  if (kind === "message" && rest.length === 2) return JSON.stringify({ channel: rest[0], message: rest[1] });
-  if (kind === "pmessage" && rest.length === 3) return JSON.stringify({ pattern: rest[0], channel: rest[1], message: rest[2] });
-  return undefined;
+  const [kind, ...rest] = v.value;
+  const name = kind?.type === "bulk" ? kind.value?.toString("latin1") : undefined;
+  const fields = name === "message" && rest.length === 2 ? MESSAGE_FIELDS : name === "pmessage" && rest.length === 3 ? PMESSAGE_FIELDS : undefined;
+  if (!fields) return undefined;
+  const parts: Buffer[] = [EVENT_HEAD];
+  for (let i = 0; i < fields.length; i++) {
+    parts.push(fields[i]!);
+    pushJson(parts, rest[i]!);
+  }
+  parts.push(EVENT_TAIL);
+  return Buffer.concat(parts);
+}
+
+const EVENT_HEAD = Buffer.from("event: message\ndata: {");
+const EVENT_TAIL = Buffer.from("}\n\n");
+const MESSAGE_FIELDS = ['"channel":', ',"message":'].map((f) => Buffer.from(f));
+const PMESSAGE_FIELDS = ['"pattern":', ',"channel":', ',"message":'].map((f) => Buffer.from(f));
+const QUOTE = Buffer.from('"');
+
+/** JSON.stringify(toJson(v)) as bytes onto `parts`; a UTF-8 bulk string with nothing to escape goes between quotes as it is. */
+function pushJson(parts: Buffer[], v: RespValue): void {
+  if (v.type === "bulk" && v.value && isUtf8(v.value) && !needsEscape(v.value)) parts.push(QUOTE, v.value, QUOTE);
+  else parts.push(Buffer.from(JSON.stringify(toJson(v))));
+}
+
+/** Bytes JSON.stringify would escape in a string: control characters, '"' and '\\'. */
+function needsEscape(bytes: Buffer): boolean {
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i]!;
+    if (c < 0x20 || c === 0x22 || c === 0x5c) return true;
+  }
+  return false;
 }
 
 function b(s: string): Buffer {
   return Buffer.from(s);
-}
-
-async function readBody(ctx: RequestContext): Promise<Buffer> {
-  const stream = countBody(ctx.req, ctx.route.config.name, ctx.route.config.maxBodySize);
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
-  return Buffer.concat(chunks);
 }
 
 function send(ctx: RequestContext, status: number, body: Buffer | undefined, contentType?: string): void {

@@ -4,7 +4,7 @@
  *
  * Per client connection: commands are read in order (multibulk or inline), each gets a reply slot,
  * and slots are written strictly in order however the replies arrive. Ordinary commands share the
- * route's ioredis connection; the first stateful command (MULTI, WATCH, SELECT, the SUBSCRIBE family,
+ * route's ioredis connection; the first stateful command (MULTI, WATCH, the SUBSCRIBE family,
  * a blocking command) gives the client a dedicated upstream connection, which it keeps until it is
  * back in a neutral state and idle for LINGER_MS. Before a client moves from one connection to the
  * other, its replies from the first are awaited, so its commands run in the order it sent them.
@@ -35,6 +35,7 @@ const LINGER_MS = 2_000;
 const MAX_OUTSTANDING = 10_000;
 
 const OK = Buffer.from("+OK\r\n");
+const RESET = Buffer.from("+RESET\r\n");
 const NOT_ALLOWED = errorReply("ERR command not allowed");
 
 /** What a session needs from its upstream (RedisUpstream implements it). */
@@ -271,6 +272,7 @@ class Session implements ReplySink<Slot> {
     this.sendRun();
     const name = args[0]!.toString("latin1").toUpperCase();
     const slot = this.slot();
+    if (name === "SELECT" && this.selectsElsewhere(args, slot)) return;
     const local = LOCAL.has(name) ? this.answerLocally(name, args) : undefined;
     if (local) {
       this.resolve(slot, local);
@@ -305,6 +307,12 @@ class Session implements ReplySink<Slot> {
         continue;
       }
       const { command } = task;
+      if (command.name === "RESET" && !this.dedicated && !this.opening) {
+        // Nothing to reset upstream, and the shared connection must never see RESET (it would leave the route's db).
+        this.tasks.shift();
+        this.resolve(task.slot, RESET);
+        continue;
+      }
       const wantDedicated = this.dedicated !== undefined || this.opening || STATEFUL.has(command.name) || command.blocking !== undefined;
       if (!wantDedicated) {
         this.tasks.shift();
@@ -445,12 +453,29 @@ class Session implements ReplySink<Slot> {
       case "INFO":
         return this.backend.runner.policy.isListed("INFO") ? undefined : encodeValue(resp.bulk(this.backend.infoText()));
       case "RESET":
-        if (this.dedicated || this.opening || this.tasks.length > 0) return undefined;
         this.name = null;
-        return Buffer.from("+RESET\r\n");
+        // With a dedicated connection, Redis resets it in order, and it is logged in and in the route's db again (dedicated-connection.ts).
+        return this.dedicated || this.opening || this.tasks.length > 0 ? undefined : RESET;
+      case "SELECT":
+        // The route's db (selectsElsewhere refused any other): already there. Forwarded, in order,
+        // behind a dedicated connection's commands (in MULTI Redis answers QUEUED).
+        return this.dedicated || this.opening || this.tasks.length > 0 ? undefined : OK;
       default:
         return undefined;
     }
+  }
+
+  /**
+   * SELECT of another db: refused with the route's db named, and the connection closed after the
+   * reply, so that a client that believed it switched cannot go on writing to the route's db.
+   */
+  private selectsElsewhere(args: Buffer[], slot: Slot): boolean {
+    const verdict = this.backend.runner.policy.checkArguments("SELECT", args);
+    if (verdict.allowed) return false;
+    this.backend.runner.count("SELECT", "refused");
+    this.resolve(slot, errorReply(`ERR ${verdict.reason} (attache route ${this.backend.runner.route.name}); closing the connection`));
+    this.endAfterReplies();
+    return true;
   }
 
   private hello(args: Buffer[]): Buffer {

@@ -26,16 +26,45 @@ describe("CommandPolicy", () => {
 
   it('["*"] allows all that can be proxied; with a keyPrefix, not what escapes the namespace', () => {
     const open = new CommandPolicy({ commands: ["*"], prefixed: false });
-    expect(open.check("FLUSHALL").allowed).toBe(true);
-    expect(open.check("EVAL").allowed).toBe(true);
+    expect(open.check("FLUSHDB").allowed).toBe(true);
+    expect(open.check("DEBUG").allowed).toBe(true);
+    expect(open.check("CONFIG")).toMatchObject({ allowed: false, reason: expect.stringContaining("credentials") });
+    expect(open.check("ACL")).toMatchObject({ allowed: false });
+    expect(new CommandPolicy({ commands: ["*", "CONFIG"], prefixed: false }).check("CONFIG").allowed).toBe(true);
     expect(open.check("MONITOR")).toMatchObject({ allowed: false });
     expect(open.check("MYMODULE.CMD").allowed).toBe(true);
     const prefixed = new CommandPolicy({ commands: ["*"], prefixed: true });
     expect(prefixed.check("FLUSHDB")).toMatchObject({ allowed: false });
     expect(prefixed.check("RANDOMKEY")).toMatchObject({ allowed: false });
+    for (const name of ["DEBUG", "CLUSTER", "SLOWLOG"]) expect(prefixed.check(name), name).toMatchObject({ allowed: false });
     expect(prefixed.check("SCAN").allowed).toBe(true);
     expect(prefixed.check("MYMODULE.CMD")).toMatchObject({ allowed: false });
     expect(new CommandPolicy({ commands: ["*", "FLUSHDB"], prefixed: true }).check("FLUSHDB").allowed).toBe(true);
+  });
+
+  it("nothing leaves the route's db: MOVE, SWAPDB, MIGRATE, FLUSHALL refused even when listed; scripts only by name", () => {
+    for (const prefixed of [false, true]) {
+      const open = new CommandPolicy({ commands: ["*", "MOVE", "SWAPDB", "MIGRATE", "FLUSHALL"], prefixed, db: 3 });
+      for (const name of ["MOVE", "SWAPDB", "MIGRATE", "FLUSHALL"]) expect(open.check(name), name).toMatchObject({ allowed: false, reason: expect.stringContaining("db 3") });
+      for (const name of ["EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO", "SCRIPT", "FUNCTION"]) expect(open.check(name), name).toMatchObject({ allowed: false });
+      const listed = new CommandPolicy({ commands: ["*", "EVAL", "SCRIPT"], prefixed });
+      expect(listed.check("EVAL").allowed).toBe(true);
+      expect(listed.check("SCRIPT").allowed).toBe(true);
+      expect(listed.check("FCALL")).toMatchObject({ allowed: false });
+    }
+  });
+
+  it("SELECT only of the route's db, spelled as Redis spells it; COPY without DB", () => {
+    const policy = new CommandPolicy({ prefixed: false, db: 3 });
+    expect(policy.check("SELECT").allowed).toBe(true);
+    expect(policy.checkArguments("SELECT", args("SELECT", "3")).allowed).toBe(true);
+    for (const bad of [["SELECT", "0"], ["SELECT", "03"], ["SELECT", "+3"], ["SELECT"], ["SELECT", "3", "3"]]) {
+      expect(policy.checkArguments("SELECT", args(...bad)), bad.join(" ")).toMatchObject({ allowed: false, reason: expect.stringContaining("confined to db 3") });
+    }
+    expect(policy.checkArguments("COPY", args("COPY", "a", "b", "REPLACE")).allowed).toBe(true);
+    expect(policy.checkArguments("COPY", args("COPY", "db", "b")).allowed).toBe(true);
+    expect(policy.checkArguments("COPY", args("COPY", "a", "b", "db", "0"))).toMatchObject({ allowed: false, reason: expect.stringContaining("db 3") });
+    expect(policy.checkArguments("COPY", args("COPY", "a", "b", "REPLACE", "DB", "3"))).toMatchObject({ allowed: false });
   });
 });
 
