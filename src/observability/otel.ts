@@ -89,12 +89,9 @@ export class RequestTracer {
   }
 
   /** One Redis command (or pipeline) of the HTTP API. Both the current and the older database conventions' names. */
-  redisSpan(parent: Span, operation: string, route: string): Span {
-    return this.tracer.startSpan(
-      operation,
-      { kind: SpanKind.CLIENT, attributes: { "db.system.name": "redis", "db.system": "redis", "db.operation.name": operation, "db.operation": operation, "attache.route": route } },
-      trace.setSpan(ROOT_CONTEXT, parent),
-    );
+  redisSpan(parent: Span, operation: string, route: string, db: number): Span {
+    const attributes: Attributes = { "db.system.name": "redis", "db.system": "redis", "db.operation.name": operation, "db.operation": operation, "db.namespace": String(db), "attache.route": route };
+    return this.tracer.startSpan(operation, { kind: SpanKind.CLIENT, attributes }, trace.setSpan(ROOT_CONTEXT, parent));
   }
 
   end(span: Span, outcome: Outcome): void {

@@ -8,6 +8,7 @@ import { tempConfig } from "../harness/attache.js";
 import { eventually, send } from "../harness/http.js";
 import { closeServer, listenOn } from "../harness/listen.js";
 import { startOrigin, type Origin } from "../harness/origin.js";
+import { startRedisRoute } from "../harness/redis-route.js";
 import { spawnAttache, type SpawnedAttache } from "../harness/spawn-attache.js";
 
 interface Received {
@@ -135,10 +136,11 @@ describe("tracing", () => {
   it("exports OTLP protobuf by default, to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given", async () => {
     const { receiver, attache } = await setup((url) => ({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${url}/collector/traces` }));
     await send(attache.url, "/svc/flaky", { headers: { traceparent: `00-${TRACE}-${APP_SPAN}-01` } });
-    const exported = (await eventually(() => receiver.received.find((r) => r.body.includes(Buffer.from(TRACE, "hex"))), 15_000))!;
+    // The server span ends last, so it may travel in a later export than the client spans.
+    const exported = (await eventually(() => receiver.received.find((r) => r.body.includes(Buffer.from(TRACE, "hex")) && r.body.includes(Buffer.from("GET /svc"))), 15_000))!;
     expect(exported.path).toBe("/collector/traces");
     expect(exported.contentType).toBe("application/x-protobuf");
-    expect(exported.body.includes(Buffer.from("GET /svc"))).toBe(true);
+    expect(receiver.received.every((r) => r.contentType === "application/x-protobuf")).toBe(true);
   });
 
   it("stays off with OTEL_SDK_DISABLED=true: nothing is exported and the app's traceparent passes untouched", async () => {
@@ -166,5 +168,32 @@ describe("tracing", () => {
     expect(receiver.received.every((r) => r.path === "/otlp/v1/traces")).toBe(true);
     expect(new Set(spansOf(receiver.received).map((x) => x.traceId))).toEqual(new Set([TRACE]));
     expect(spans.filter((x) => x.kind === SERVER)).toHaveLength(1);
+  });
+
+  it("a Redis HTTP API call is a Redis client span under the request's server span", async () => {
+    const receiver = await startReceiver();
+    cleanup.push(receiver.close);
+    // In this process: the SDK reads these when the route's attache starts, and only then.
+    const saved = { protocol: process.env.OTEL_EXPORTER_OTLP_PROTOCOL, delay: process.env.OTEL_BSP_SCHEDULE_DELAY };
+    Object.assign(process.env, { OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_BSP_SCHEDULE_DELAY: "50" });
+    cleanup.push(() => {
+      for (const [k, v] of [["OTEL_EXPORTER_OTLP_PROTOCOL", saved.protocol], ["OTEL_BSP_SCHEDULE_DELAY", saved.delay]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    });
+    const route = await startRedisRoute("", { rootExtra: `tracing: { enabled: true, endpoint: "${receiver.url}" }` });
+    cleanup.push(() => route.stop());
+    const put = await send(route.base, "/cache/greeting", { method: "PUT", body: "hello", headers: { traceparent: `00-${TRACE}-${APP_SPAN}-01` } });
+    expect(put.status).toBe(204);
+    const spans = (await eventually(() => {
+      const s = spansOf(receiver.received).filter((x) => x.traceId === TRACE);
+      return s.length >= 2 ? s : undefined;
+    }, 15_000))!;
+    const server = spans.find((x) => x.kind === SERVER)!;
+    const redis = spans.find((x) => x.kind === CLIENT)!;
+    expect(server.name).toBe("PUT /cache");
+    expect(redis).toMatchObject({ name: "SET", parentSpanId: server.spanId });
+    expect([attr(redis, "db.system.name"), attr(redis, "db.system"), attr(redis, "db.operation.name"), attr(redis, "db.namespace")]).toEqual(["redis", "redis", "SET", "0"]);
   });
 });

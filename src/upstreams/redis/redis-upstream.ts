@@ -18,9 +18,10 @@
 import { isUtf8 } from "node:buffer";
 import type { ServerResponse } from "node:http";
 import type { Limits, ResolvedRoute } from "../../config/validate.js";
-import { AttacheError } from "../../errors.js";
+import { AttacheError, toAttacheError } from "../../errors.js";
 import { log } from "../../observability/log.js";
 import { metrics } from "../../observability/metrics.js";
+import { tracer } from "../../observability/tracing.js";
 import type { Resilience } from "../../resilience/policy-stack.js";
 import type { RequestContext, Upstream } from "../upstream.js";
 import { ANSWERED_LOCALLY, CommandPolicy } from "./command-policy.js";
@@ -146,7 +147,8 @@ export class RedisUpstream implements Upstream, RespBackend {
     const maxBytes = Math.min(this.route.maxBodySize, this.limits.redis.maxQueryBuffer);
     const { single, commands } = await readJsonCommands(ctx.req, ctx.res, this.route.name, this.bounds(ctx, maxBytes));
     const prepared = commands.map((args) => this.prepareArgs(args));
-    const replies = await this.runAll(ctx, prepared);
+    const operation = single ? commands[0]![0]!.toString("latin1").toUpperCase() : "PIPELINE";
+    const replies = await this.traced(ctx, operation, () => this.runAll(ctx, prepared));
     const item = (r: RespValue) => (r.type === "error" ? { error: r.value } : { result: toJson(r) });
     return sendJson(ctx, 200, single ? item(replies[0]!) : { results: replies.map(item) });
   }
@@ -195,7 +197,21 @@ export class RedisUpstream implements Upstream, RespBackend {
   private async one(ctx: RequestContext, args: Buffer[]): Promise<RespValue> {
     const prepared = this.runner.prepare(args);
     if (!prepared.ok) throw this.notAllowed(args[0]!.toString(), prepared.reason);
-    return (await this.runner.shared(ctx.route.resilience, prepared.command)).value;
+    return this.traced(ctx, prepared.command.name, async () => (await this.runner.shared(ctx.route.resilience, prepared.command)).value);
+  }
+
+  /** A Redis client span around the exchange when the request is traced (observability/otel.ts). */
+  private async traced<T>(ctx: RequestContext, operation: string, run: () => Promise<T>): Promise<T> {
+    const span = ctx.span && tracer?.redisSpan(ctx.span, operation, this.route.name, this.client.db);
+    if (!span) return run();
+    try {
+      const out = await run();
+      tracer?.end(span, {});
+      return out;
+    } catch (err) {
+      tracer?.end(span, { error: toAttacheError(err, this.route.name).code });
+      throw err;
+    }
   }
 
   /** Server-sent events from a dedicated connection, closed when the client goes away. */
