@@ -2,7 +2,10 @@
  * An honest fake Kubernetes API server for tests: HTTPS with its own CA (made with openssl at test
  * time), the bearer token checked against a token file on every request (or a client certificate
  * signed by that CA), discovery, a generic object store with list + watch, pod logs with follow,
- * exec/attach/portforward upgrades that echo, Status errors, and injectable failures.
+ * exec/attach/portforward upgrades that echo, Status errors, and injectable failures; and the parts of a
+ * real kube-apiserver that simple fakes lack: an aggregated API that is down (`takeDown`), API Priority
+ * and Fairness 429s with Retry-After (`throttle`), lists streamed slowly (`slowLists`), and
+ * SelfSubjectReview answering as whoever the Impersonate-* headers name (impersonation echo).
  *
  * The store is generic (group/version/kind/namespace, label and field selectors, resourceVersion,
  * watch from a resourceVersion with 410 Gone when too old), so discovery tests can add EndpointSlices:
@@ -365,6 +368,12 @@ export interface FakeKubeApi {
   inject(match: RegExp, response: InjectedResponse, count?: number): void;
   /** Run `hook` when the next `count` matching requests arrive, before they are authenticated (e.g. rotate the token under them). */
   before(match: RegExp, hook: () => void | Promise<void>, count?: number): void;
+  /** Requests under /apis/GROUP/VERSION answer 503 ServiceUnavailable as kube-aggregator does when the API service behind it is down. */
+  takeDown(groupVersion: string): void;
+  /** The next `count` requests matching get API Priority and Fairness' 429 with `Retry-After: seconds`. */
+  throttle(match: RegExp, retryAfterSeconds: number, count?: number): void;
+  /** The next `count` lists (GET of a collection, not a watch) are written in pieces spread over `ms`. */
+  slowLists(ms: number, count?: number): void;
   /** A kubeconfig for this server (token or client-certificate user), written to a file; returns its path. */
   writeKubeconfig(path: string, options?: { user?: "token" | "client-cert" | "none"; context?: string; caFile?: string; token?: string }): string;
   close(): Promise<void>;
@@ -385,6 +394,8 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
   const requests: RecordedRequest[] = [];
   const streams = new Set<ServerResponse | Duplex>();
   const logInterval = options.logInterval ?? 50;
+  const down = new Set<string>();
+  const slow = { ms: 0, left: 0 };
 
   const server: Server = createServer(
     { key: readFileSync(certs.serverKeyFile), cert: readFileSync(certs.serverCertFile), ca: readFileSync(certs.caFile), requestCert: true, rejectUnauthorized: false },
@@ -461,6 +472,9 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     if (path === "/healthz" || path === "/readyz" || path === "/livez") return sendText(res, 200, "ok");
     if (path === "/api" || path === "/api/") return sendJson(res, 200, { kind: "APIVersions", versions: ["v1"], serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress: `127.0.0.1:${port}` }] });
     if (path === "/apis" || path === "/apis/") return sendJson(res, 200, groupList());
+    const groupVersion = path.match(/^\/apis\/([^/]+\/[^/]+)(?:\/|$)/)?.[1];
+    if (groupVersion && down.has(groupVersion)) return sendStatus(res, status(503, "ServiceUnavailable", "the server is currently unable to handle the request"));
+    if (method === "POST" && /^\/apis\/authentication\.k8s\.io\/v1\/selfsubjectreviews\/?$/.test(path)) return selfSubjectReview(req, res);
     const target = parseTarget(url);
     if (!target) return sendStatus(res, status(404, "NotFound", "the server could not find the requested resource"));
     if (target.discovery) {
@@ -511,8 +525,44 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     if (isTrue(q.get("watch"))) return watch(req, res, type, { ...selection, resourceVersion: q.get("resourceVersion") ?? undefined }, Number(q.get("timeoutSeconds") ?? 0));
     const list = store.list(type, selection);
     const wantsTable = /as=Table/.test(String(req.headers.accept ?? ""));
-    if (wantsTable) return sendJson(res, 200, table(type, list.items, list.resourceVersion));
-    return sendJson(res, 200, { kind: `${type.kind}List`, apiVersion: type.group ? `${type.group}/${type.version}` : type.version, metadata: { resourceVersion: list.resourceVersion }, items: list.items });
+    const body = wantsTable ? table(type, list.items, list.resourceVersion) : { kind: `${type.kind}List`, apiVersion: type.group ? `${type.group}/${type.version}` : type.version, metadata: { resourceVersion: list.resourceVersion }, items: list.items };
+    if (slow.left > 0) {
+      slow.left--;
+      return sendSlowly(res, JSON.stringify(body), slow.ms);
+    }
+    return sendJson(res, 200, body);
+  }
+
+  /** Headers at once, then the body in ten pieces over `ms`, as a big list from etcd arrives. */
+  function sendSlowly(res: ServerResponse, text: string, ms: number): void {
+    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+    res.flushHeaders();
+    const bytes = Buffer.from(text);
+    const pieces = 10;
+    let n = 0;
+    const timer = setInterval(() => {
+      const end = n === pieces - 1 ? bytes.length : Math.floor(((n + 1) * bytes.length) / pieces);
+      res.write(bytes.subarray(Math.floor((n * bytes.length) / pieces), end));
+      if (++n === pieces) {
+        clearInterval(timer);
+        res.end();
+      }
+    }, ms / pieces);
+    res.once("close", () => clearInterval(timer));
+  }
+
+  /** SelfSubjectReview (`kubectl auth whoami`): who the request authenticated as, or whom it impersonates. */
+  function selfSubjectReview(req: IncomingMessage, res: ServerResponse): void {
+    void readBody(req).then(() => {
+      const h = req.headers;
+      const who = authenticate(req, volume).user!;
+      const list = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : v.split(",").map((x) => x.trim()));
+      const extra = Object.fromEntries(Object.keys(h).filter((k) => k.startsWith("impersonate-extra-")).map((k) => [decodeURIComponent(k.slice("impersonate-extra-".length)), list(h[k])]));
+      const userInfo = h["impersonate-user"]
+        ? { username: String(h["impersonate-user"]), groups: [...list(h["impersonate-group"]), "system:authenticated"], ...(h["impersonate-uid"] ? { uid: String(h["impersonate-uid"]) } : {}), ...(Object.keys(extra).length ? { extra } : {}) }
+        : { username: who, groups: ["system:serviceaccounts", "system:authenticated"] };
+      sendJson(res, 201, { kind: "SelfSubjectReview", apiVersion: "authentication.k8s.io/v1", metadata: { creationTimestamp: null }, status: { userInfo } });
+    });
   }
 
   function watch(req: IncomingMessage, res: ServerResponse, type: ResourceType, selection: Selection & { resourceVersion?: string | undefined }, timeoutSeconds: number): void {
@@ -589,6 +639,17 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     },
     before(match, hook, count = 1) {
       hooks.push({ match, hook, left: count });
+    },
+    takeDown(groupVersion) {
+      down.add(groupVersion);
+    },
+    throttle(match, retryAfterSeconds, count = 1) {
+      const body = status(429, "TooManyRequests", "Too many requests, please try again later.", { retryAfterSeconds });
+      injected.push({ match, response: { status: 429, headers: { "retry-after": String(retryAfterSeconds), "x-kubernetes-pf-flowschema-uid": "fake-flowschema", "x-kubernetes-pf-prioritylevel-uid": "fake-prioritylevel" }, body }, left: count });
+    },
+    slowLists(ms, count = 1) {
+      slow.ms = ms;
+      slow.left = count;
     },
     writeKubeconfig(path, opts = {}) {
       const userKind = opts.user ?? "token";

@@ -7,7 +7,7 @@
  * where its handling of the raw socket is worth having; it is loaded on the first upgrade.
  * The kubernetes upstream composes this class with credentials, default deny and Status errors.
  */
-import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from "node:http";
 import type { AgentOptions } from "node:https";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
@@ -35,6 +35,8 @@ const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"])
 const STALE_SOCKET = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"]);
 /** Bodies up to this size are buffered on idempotent requests of routes with `retry`, so a retry can resend them. */
 export const REPLAY_LIMIT = 64 * 1024;
+/** How much of a 5xx body `isVerdict` may read: an API server's Status is a few hundred bytes. */
+const VERDICT_PEEK = 16 * 1024;
 
 export interface HttpUpstreamOptions {
   route: ResolvedRoute;
@@ -44,6 +46,11 @@ export interface HttpUpstreamOptions {
   authorize?: (headers: OutgoingHttpHeaders) => void;
   /** After a 401: re-read credentials; true when they changed and the request is worth one more try. */
   refreshCredentials?: () => boolean;
+  /**
+   * Whether a 5xx answer is the upstream's verdict on this one request rather than a sign of ill health
+   * (kubernetes: a Status body), from its headers and the start of its body (resilience/classify.ts).
+   */
+  isVerdict?: (headers: IncomingHttpHeaders, start: Buffer) => boolean;
   /** Whether this request's response may outlive the route timeout (`streaming`). */
   isStreaming?: (ctx: RequestContext) => boolean;
   describe?: () => Record<string, unknown>;
@@ -167,12 +174,13 @@ export class HttpUpstream implements Upstream {
       else signal.addEventListener("abort", onAbort);
       try {
         await call.head;
+        if (call.statusCode >= 500 && this.options.isVerdict) call.verdict = this.options.isVerdict(call.headers, await call.peek(VERDICT_PEEK));
       } catch (err) {
         // The keep-alive race: a pooled connection the upstream closed while idle fails on reuse. undici
         // does not say whether the connection was reused, so any reset before the head counts. Nothing
         // came back, so an idempotent request goes again once, even on routes without `retry` (issue 4).
         // Not a POST: the upstream may have acted on it before closing.
-        if (!resent && STALE_SOCKET.has((err as NodeJS.ErrnoException).code!) && replayable && IDEMPOTENT.has(ctx.req.method!) && !signal.aborted && !ctx.res.destroyed) {
+        if (!resent && call.statusCode === 0 && STALE_SOCKET.has((err as NodeJS.ErrnoException).code!) && replayable && IDEMPOTENT.has(ctx.req.method!) && !signal.aborted && !ctx.res.destroyed) {
           resent = true;
           continue;
         }
@@ -199,7 +207,7 @@ export class HttpUpstream implements Upstream {
           continue;
         }
       }
-      this.balancer.report(slot, classifyStatus(call.statusCode));
+      this.balancer.report(slot, callOutcome(call));
       return call;
     }
   }
@@ -261,7 +269,7 @@ interface InFlight {
 type WsProxy = { upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void };
 
 // What the resilience stack asks of an HTTP response; shared by every request (no per-request closures).
-const callOutcome = (call: UpstreamCall) => classifyStatus(call.statusCode);
+const callOutcome = (call: UpstreamCall) => classifyStatus(call.statusCode, call.verdict);
 const discardCall = (call: UpstreamCall) => call.discard();
 const callRetryAfter = (call: UpstreamCall) => parseRetryAfter(call.headers["retry-after"] as string | undefined);
 

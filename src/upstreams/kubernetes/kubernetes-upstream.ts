@@ -2,7 +2,9 @@
  * The Kubernetes API as an upstream, `kubectl proxy` done right: an HttpUpstream toward the API server
  * (one keep-alive HTTPS pool per route, the route's resilience stack), raw WebSocket/SPDY upgrades, plus
  * credentials that are found, watched and rotated (credentials.ts), a default deny (default-deny.ts),
- * long-running requests exempt from the route timeout, and Status errors (status-response.ts).
+ * long-running requests exempt from the route timeout, and Status errors (status-response.ts). A Status
+ * relayed from the API server is its verdict on one request and never counts against the breaker
+ * (relayed-status.ts): one aggregated API or webhook that fails does not cut the app off.
  *
  * No credentials is a state, not a crash: the route answers 502 upstream_unreachable with a Status naming what was looked
  * for, and a cheap poll (stat of a handful of files) brings it alive when a kubeconfig or token appears.
@@ -24,6 +26,7 @@ import { HttpUpstream } from "../http/http-upstream.js";
 import type { RequestContext, Upstream } from "../upstream.js";
 import { openAuthorizer, resolveCredentials, type Authorizer, type CredentialsEnvironment, type Plan, type Resolution } from "./credentials.js";
 import { DEFAULT_DENY } from "./default-deny.js";
+import { isRelayedStatus } from "./relayed-status.js";
 import { renderStatus } from "./status-response.js";
 import { proxyUpgrade } from "./upgrade-proxy.js";
 
@@ -222,6 +225,7 @@ export class KubernetesUpstream implements Upstream {
       tls: plan.tls,
       authorize: (headers) => authorize(connection, headers),
       refreshCredentials: () => connection.auth.refresh(),
+      isVerdict: isRelayedStatus,
       isStreaming: (ctx) => ctx.route.config.streaming ?? isLongRunning(ctx.path, ctx.query),
     });
     return connection;
