@@ -136,7 +136,13 @@ const httpUpstream = z
     }
   });
 
-const kubernetesUpstream = z.strictObject(kubernetesConnection);
+const kubernetesUpstream = z.strictObject({
+  ...kubernetesConnection,
+  identityHeaders: z
+    .enum(["remove", "pass"])
+    .optional()
+    .meta({ description: "The app's Impersonate-* and X-Remote-* headers: removed (default), or passed to the API server, where they act with attache's identity." }),
+});
 
 const redisUpstream = z
   .strictObject({
@@ -210,7 +216,10 @@ export const routeSchema = z.strictObject({
   headers: z
     .strictObject({
       set: z.record(z.string(), z.string()).optional(),
-      remove: z.array(z.string()).optional(),
+      remove: z
+        .array(z.string().regex(/^[!#$%&'+.^_`|~0-9A-Za-z-]+\*?$/, "expected a header name, or a prefix ending in * (e.g. Impersonate-*)"))
+        .optional()
+        .meta({ description: "Headers removed from the request to the upstream: names, or prefixes ending in * (X-Remote-*)." }),
     })
     .optional(),
   maxBodySize: size.optional(),

@@ -26,6 +26,7 @@ import { HttpUpstream } from "../http/http-upstream.js";
 import type { RequestContext, Upstream } from "../upstream.js";
 import { openAuthorizer, resolveCredentials, type Authorizer, type CredentialsEnvironment, type Plan, type Resolution } from "./credentials.js";
 import { DEFAULT_DENY } from "./default-deny.js";
+import { IDENTITY_HEADERS } from "./identity-headers.js";
 import { isRelayedStatus } from "./relayed-status.js";
 import { renderStatus } from "./status-response.js";
 import { proxyUpgrade } from "./upgrade-proxy.js";
@@ -53,6 +54,7 @@ interface Connection {
 export class KubernetesUpstream implements Upstream {
   readonly kind = "kubernetes" as const;
   readonly defaultDeny: readonly PathRuleConfig[] = DEFAULT_DENY;
+  readonly removeHeaders: readonly string[];
   private connection: Connection | undefined;
   /** Replaced connections still carrying requests or watches; each closes when its last one ends. */
   private readonly retired = new Set<Connection>();
@@ -67,6 +69,7 @@ export class KubernetesUpstream implements Upstream {
 
   constructor(private readonly options: KubernetesUpstreamOptions) {
     this.pollInterval = options.pollInterval ?? POLL_MS;
+    this.removeHeaders = options.route.upstream.kubernetes!.identityHeaders === "pass" ? [] : IDENTITY_HEADERS;
     this.resolving = this.resolve(true).finally(() => (this.resolving = undefined));
     this.timer = setInterval(() => this.poll(), this.pollInterval).unref();
   }
@@ -107,7 +110,7 @@ export class KubernetesUpstream implements Upstream {
 
   describe(): Record<string, unknown> {
     const c = this.connection;
-    const base = { server: c?.plan.server ?? null, credentials: this.describeCredentials() };
+    const base = { server: c?.plan.server ?? null, credentials: this.describeCredentials(), identityHeaders: this.removeHeaders.length ? "remove" : "pass" };
     return c ? { ...base, ...c.inner.describe() } : base;
   }
 

@@ -69,6 +69,18 @@ describe("config validation: one problem per mistake, with file:line:col", () =>
     ]);
   });
 
+  it("headers.remove takes names and prefixes ending in *, nothing else", async () => {
+    expect(await problemsOf(`routes:\n  - prefix: /a\n    headers: { remove: [X-Debug-*, Impersonate-User, "X-*-Id", "a b"] }\n    ${HTTP}\n`)).toEqual([
+      "<dir>/attache.yaml:3:54: routes[0].headers.remove[2]: expected a header name, or a prefix ending in * (e.g. Impersonate-*)",
+      "<dir>/attache.yaml:3:64: routes[0].headers.remove[3]: expected a header name, or a prefix ending in * (e.g. Impersonate-*)",
+    ]);
+  });
+
+  it("a kubernetes route's identityHeaders is remove or pass", async () => {
+    expect(await problemsOf(`routes:\n  - prefix: /k\n    upstream: { kubernetes: { identityHeaders: keep } }\n`)).toHaveLength(1);
+    expect(await problemsOf(`routes:\n  - prefix: /k\n    upstream: { kubernetes: { identityHeaders: pass } }\n`)).toEqual([]);
+  });
+
   it("reports a YAML syntax error with its position", async () => {
     const problems = await problemsOf("routes:\n  - prefix: /a\n   bad: [\n");
     expect(problems.length).toBeGreaterThan(0);
