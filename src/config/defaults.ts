@@ -34,6 +34,8 @@ export const DEFAULTS = {
     stripPrefix: true,
     /** Envoy's route timeout is 15s. */
     timeout: 15_000,
+    /** The API server's own request timeout (--request-timeout, 60s): a shorter one cuts requests it would complete. */
+    kubernetesTimeout: 60_000,
     maxBodySize: 10 * 1024 * 1024,
     streaming: false,
     circuitBreaker: {

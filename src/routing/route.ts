@@ -63,7 +63,7 @@ export class Route implements RouteRuntime {
         allow: c.allow?.map((r) => r.path) ?? [],
         deny: (c.deny ?? this.upstream.defaultDeny)?.map((r) => r.path) ?? [],
         timeout: formatDuration(c.timeout),
-        streaming: c.streaming ?? (this.upstream.kind === "kubernetes" ? "watch/follow" : false),
+        streaming: c.streaming ?? (this.upstream.kind === "kubernetes" ? "watch/follow/list" : false),
         retry: c.retry ? { attempts: c.retry.attempts, on: c.retry.on } : "off",
         circuitBreaker: c.circuitBreaker.enabled
           ? { errorThresholdPercentage: c.circuitBreaker.errorThresholdPercentage, volumeThreshold: c.circuitBreaker.volumeThreshold, resetTimeout: formatDuration(c.circuitBreaker.resetTimeout), maxConcurrent: c.circuitBreaker.maxConcurrent ?? null }

@@ -2,7 +2,7 @@
  * The Kubernetes API as an upstream, `kubectl proxy` done right: an HttpUpstream toward the API server
  * (one keep-alive HTTPS pool per route, the route's resilience stack), raw WebSocket/SPDY upgrades, plus
  * credentials that are found, watched and rotated (credentials.ts), a default deny (default-deny.ts),
- * long-running requests exempt from the route timeout, and Status errors (status-response.ts). A Status
+ * watches, logs and lists under the route timeout only until their headers, and Status errors (status-response.ts). A Status
  * relayed from the API server is its verdict on one request and never counts against the breaker
  * (relayed-status.ts): one aggregated API or webhook that fails does not cut the app off.
  *
@@ -229,7 +229,7 @@ export class KubernetesUpstream implements Upstream {
       authorize: (headers) => authorize(connection, headers),
       refreshCredentials: () => connection.auth.refresh(),
       isVerdict: isRelayedStatus,
-      isStreaming: (ctx) => ctx.route.config.streaming ?? isLongRunning(ctx.path, ctx.query),
+      isStreaming: (ctx) => ctx.route.config.streaming ?? (isLongRunning(ctx.path, ctx.query) || (ctx.req.method === "GET" && isList(ctx.path))),
     });
     return connection;
   }
@@ -303,6 +303,15 @@ export function isLongRunning(path: string, query: string): boolean {
   if (!query) return false;
   const params = new URLSearchParams(query.slice(1));
   return TRUE.has(params.get("watch") ?? "") || TRUE.has(params.get("follow") ?? "");
+}
+
+/**
+ * A GET of a collection (/api/v1/pods, /apis/G/V/namespaces/NS/R, /api/v1/namespaces): a list, which the
+ * API server may stream for longer than any timeout suits (an informer's list ignores `limit` when served
+ * from the watch cache). The deadline covers it until the response headers, as for a watch.
+ */
+export function isList(path: string): boolean {
+  return /^\/(?:api\/[^/]+|apis\/[^/]+\/[^/]+)(?:\/namespaces\/[^/]+)?\/[^/]+\/?$/.test(path);
 }
 
 function authKey(plan: Plan): string {

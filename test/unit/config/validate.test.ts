@@ -69,6 +69,17 @@ describe("config validation: one problem per mistake, with file:line:col", () =>
     ]);
   });
 
+  it("a kubernetes route's built-in timeout is the API server's 60 s; defaults.timeout and its own still win", async () => {
+    const routes = "routes:\n  - { prefix: /k, upstream: { kubernetes: {} } }\n  - { prefix: /own, timeout: 2s, upstream: { kubernetes: {} } }\n  - prefix: /h\n    " + HTTP + "\n";
+    for (const [root, expected] of [[routes, [60_000, 2_000, 15_000]], [`defaults: { timeout: 3s }\n${routes}`, [3_000, 2_000, 3_000]]] as const) {
+      const { dir, remove } = tempConfig(root);
+      cleanups.push(remove);
+      const { config, problems } = await loadConfig({ configPath: dir, env: {} });
+      expect(problems).toEqual([]);
+      expect(config!.routes.map((r) => r.timeout)).toEqual(expected);
+    }
+  });
+
   it("headers.remove takes names and prefixes ending in *, nothing else", async () => {
     expect(await problemsOf(`routes:\n  - prefix: /a\n    headers: { remove: [X-Debug-*, Impersonate-User, "X-*-Id", "a b"] }\n    ${HTTP}\n`)).toEqual([
       "<dir>/attache.yaml:3:54: routes[0].headers.remove[2]: expected a header name, or a prefix ending in * (e.g. Impersonate-*)",
