@@ -34,8 +34,14 @@ export const DEFAULTS = {
     stripPrefix: true,
     /** Envoy's route timeout is 15s. */
     timeout: 15_000,
-    /** The API server's own request timeout (--request-timeout, 60s): a shorter one cuts requests it would complete. */
-    kubernetesTimeout: 60_000,
+    kubernetes: {
+      /** The API server's own request timeout (--request-timeout, 60s): a shorter one cuts requests it would complete. */
+      timeout: 60_000,
+      /** client-go PINGs after 30 s without a frame and gives up 15 s later: a vanished server is noticed within 30–60 s here. */
+      pingInterval: 15_000,
+      /** Node's default SETTINGS_MAX_CONCURRENT_STREAMS; the API server allows more. */
+      maxStreams: 100,
+    },
     maxBodySize: 10 * 1024 * 1024,
     streaming: false,
     circuitBreaker: {

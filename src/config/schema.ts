@@ -142,6 +142,9 @@ const kubernetesUpstream = z.strictObject({
     .enum(["remove", "pass"])
     .optional()
     .meta({ description: "The app's Impersonate-* and X-Remote-* headers: removed (default), or passed to the API server, where they act with attache's identity." }),
+  pingInterval: duration
+    .optional()
+    .meta({ description: "HTTP/2 connections to the API server are PINGed this often; one that answers nothing for two intervals is closed, ending its watches. Default 15s; 0 turns the check off." }),
 });
 
 const redisUpstream = z

@@ -232,7 +232,7 @@ function resolveRoute(config: RouteConfig, root: RootFileConfig, source: Resolve
     ...(config.upstream.kubernetes ? { deny: [...kubernetesDeny(config, deny.floor, deny.mayLiftDeny)] } : {}),
     name: config.name ?? config.prefix,
     stripPrefix: config.stripPrefix ?? DEFAULTS.route.stripPrefix,
-    timeout: config.timeout ?? d.timeout ?? (config.upstream.kubernetes ? DEFAULTS.route.kubernetesTimeout : DEFAULTS.route.timeout),
+    timeout: config.timeout ?? d.timeout ?? (config.upstream.kubernetes ? DEFAULTS.route.kubernetes.timeout : DEFAULTS.route.timeout),
     streaming: config.streaming,
     maxBodySize: config.maxBodySize ?? d.maxBodySize ?? DEFAULTS.route.maxBodySize,
     circuitBreaker: { ...DEFAULTS.route.circuitBreaker, ...d.circuitBreaker, ...config.circuitBreaker },

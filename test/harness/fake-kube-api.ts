@@ -7,6 +7,11 @@
  * and Fairness 429s with Retry-After (`throttle`), lists streamed slowly (`slowLists`), and
  * SelfSubjectReview answering as whoever the Impersonate-* headers name (impersonation echo).
  *
+ * Like kube-apiserver it offers HTTP/2 and HTTP/1.1 by ALPN (`http2: false`: HTTP/1.1 only). Clients
+ * reach it through a TCP relay in the same process, so that `silence()` can make the connections open
+ * right now go quiet without a FIN or RST, as a server that vanished; `connections` counts TLS
+ * connections and the protocol each one chose.
+ *
  * The store is generic (group/version/kind/namespace, label and field selectors, resourceVersion,
  * watch from a resourceVersion with 410 Gone when too old), so discovery tests can add EndpointSlices:
  *   fake.store.define({ group: "discovery.k8s.io", version: "v1", kind: "EndpointSlice", plural: "endpointslices", namespaced: true });
@@ -16,11 +21,13 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createServer, type Server } from "node:https";
+import { createSecureServer, type Http2Session } from "node:http2";
+import { createServer } from "node:https";
+import { createServer as createTcpServer, connect as tcpConnect, type Server as TcpServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
-import type { TLSSocket } from "node:tls";
+import type { Server, TLSSocket } from "node:tls";
 import { WebSocketServer } from "ws";
 import { closeServer, listenOn } from "./listen.js";
 
@@ -352,6 +359,8 @@ export interface FakeKubeApiOptions {
   pods?: KubeObject[];
   /** Interval between log lines on `follow=true`. */
   logInterval?: number;
+  /** Offer HTTP/2 by ALPN besides HTTP/1.1, as kube-apiserver does (default true). */
+  http2?: boolean;
 }
 
 export interface FakeKubeApi {
@@ -374,6 +383,10 @@ export interface FakeKubeApi {
   throttle(match: RegExp, retryAfterSeconds: number, count?: number): void;
   /** The next `count` lists (GET of a collection, not a watch) are written in pieces spread over `ms`. */
   slowLists(ms: number, count?: number): void;
+  /** TLS connections accepted so far, with the protocol ALPN chose for each ("h2" or "http/1.1"). */
+  readonly connections: string[];
+  /** From now on, the connections open right now carry nothing either way and never close (no FIN, no RST). New ones work. */
+  silence(): void;
   /** A kubeconfig for this server (token or client-certificate user), written to a file; returns its path. */
   writeKubeconfig(path: string, options?: { user?: "token" | "client-cert" | "none"; context?: string; caFile?: string; token?: string }): string;
   close(): Promise<void>;
@@ -397,17 +410,30 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
   const down = new Set<string>();
   const slow = { ms: 0, left: 0 };
 
-  const server: Server = createServer(
-    { key: readFileSync(certs.serverKeyFile), cert: readFileSync(certs.serverCertFile), ca: readFileSync(certs.caFile), requestCert: true, rejectUnauthorized: false },
-    (req, res) => {
-      const hook = hooks.find((h) => h.left > 0 && h.match.test(`${req.method} ${req.url}`));
-      if (hook) {
-        hook.left--;
-        req.pause();
-        void Promise.resolve(hook.hook()).then(() => handle(req, res));
-      } else handle(req, res);
-    },
-  );
+  const tlsOptions = { key: readFileSync(certs.serverKeyFile), cert: readFileSync(certs.serverCertFile), ca: readFileSync(certs.caFile), requestCert: true, rejectUnauthorized: false };
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    const hook = hooks.find((h) => h.left > 0 && h.match.test(`${req.method} ${req.url}`));
+    if (hook) {
+      hook.left--;
+      req.pause();
+      void Promise.resolve(hook.hook()).then(() => handle(req, res));
+    } else handle(req, res);
+  };
+  // The HTTP/2 compatibility API hands out objects that behave as IncomingMessage/ServerResponse for what the fake uses.
+  const server: Server =
+    options.http2 === false ? createServer(tlsOptions, onRequest) : (createSecureServer({ ...tlsOptions, allowHTTP1: true }, onRequest as never) as unknown as Server);
+  const connections: string[] = [];
+  const sockets = new Set<TLSSocket>();
+  const sessions = new Set<Http2Session>();
+  server.on("secureConnection", (socket: TLSSocket) => {
+    connections.push(socket.alpnProtocol || "http/1.1");
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+  server.on("session", (session: Http2Session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
   function handle(req: IncomingMessage, res: ServerResponse): void {
     {
       const who = authenticate(req, volume);
@@ -569,7 +595,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     const wantsTable = /as=Table/.test(String(req.headers.accept ?? ""));
     let stop: (() => void) | undefined;
     const send = (event: WatchEvent) => res.write(`${JSON.stringify({ type: event.type, object: wantsTable ? table(type, [event.object], event.object.metadata.resourceVersion ?? "", false) : event.object })}\n`);
-    res.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked", "cache-control": "no-cache, private" });
+    res.writeHead(200, { "content-type": "application/json", "cache-control": "no-cache, private" });
     res.flushHeaders();
     streams.add(res);
     const end = () => {
@@ -591,7 +617,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
   }
 
   function podLog(req: IncomingMessage, res: ServerResponse, object: KubeObject, follow: boolean): void {
-    res.writeHead(200, { "content-type": "text/plain", ...(follow ? { "transfer-encoding": "chunked" } : {}) });
+    res.writeHead(200, { "content-type": "text/plain" });
     let n = 0;
     const line = () => `${object.metadata.name} line ${++n}\n`;
     res.write(line());
@@ -621,7 +647,24 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     };
   }
 
-  const port = await listenOn(server);
+  // The TCP relay in front: each client connection is piped to the TLS server, until `silence()`.
+  const tlsPort = await listenOn(server);
+  const relays = new Set<{ client: Socket; upstream: Socket }>();
+  const relay: TcpServer = createTcpServer((client) => {
+    const upstream = tcpConnect(tlsPort, "127.0.0.1");
+    const pair = { client, upstream };
+    relays.add(pair);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const end = () => {
+      relays.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", end).once("close", end);
+    upstream.on("error", end).once("close", end);
+  });
+  const port = await listenOn(relay);
   const url = `https://127.0.0.1:${port}`;
 
   return {
@@ -651,6 +694,16 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       slow.ms = ms;
       slow.left = count;
     },
+    connections,
+    silence() {
+      for (const { client, upstream } of relays) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        // Read and drop: nothing is answered, and nothing backs up into a close.
+        client.removeAllListeners("data").on("data", () => {});
+        upstream.removeAllListeners("data").on("data", () => {});
+      }
+    },
     writeKubeconfig(path, opts = {}) {
       const userKind = opts.user ?? "token";
       const context = opts.context ?? "fake";
@@ -670,7 +723,13 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     async close() {
       for (const s of streams) s.destroy();
       wss.close();
-      await closeServer(server);
+      for (const { client, upstream } of relays) {
+        client.destroy();
+        upstream.destroy();
+      }
+      for (const session of sessions) session.destroy();
+      for (const socket of sockets) socket.destroy();
+      await Promise.all([closeServer(relay), closeServer(server)]);
     },
   };
 }

@@ -24,7 +24,7 @@ import { respondErrorOnSocket } from "../../proxy/respond-error.js";
 import type { Route } from "../../routing/route.js";
 import { parseRetryAfter } from "../../resilience/backoff.js";
 import { classifyError, classifyStatus } from "../../resilience/classify.js";
-import { Pool } from "../../resilience/pool.js";
+import { Http2Clients, Pool, type Http2Options } from "../../resilience/pool.js";
 import type { RequestContext, Upstream } from "../upstream.js";
 import { Balancer, type Slot } from "./balancer.js";
 import { UpstreamCall } from "./upstream-call.js";
@@ -53,6 +53,13 @@ export interface HttpUpstreamOptions {
   isVerdict?: (headers: IncomingHttpHeaders, start: Buffer) => boolean;
   /** Whether this request's response may outlive the route timeout (`streaming`). */
   isStreaming?: (ctx: RequestContext) => boolean;
+  /**
+   * Requests that hold their connection for minutes (watches): given, over HTTP/1.1 they get a pool of
+   * their own, so that they never take every connection from ordinary requests.
+   */
+  isLongRunning?: (ctx: RequestContext) => boolean;
+  /** HTTP/2 when the server offers it by ALPN (resilience/pool.ts). */
+  http2?: Http2Options;
   describe?: () => Record<string, unknown>;
   /** Release what the options hold (secret watchers), with the upstream. */
   onClose?: () => void;
@@ -62,13 +69,18 @@ export class HttpUpstream implements Upstream {
   readonly kind: Upstream["kind"] = "http";
   readonly balancer: Balancer;
   readonly pool: Pool;
+  /** For long-running requests over HTTP/1.1, when the owner tells them apart (`isLongRunning`). */
+  readonly longPool: Pool | undefined;
+  private readonly http2: Http2Clients | undefined;
   private wsProxy: Promise<WsProxy> | undefined;
   private readonly unreport: () => void;
 
   constructor(private readonly options: HttpUpstreamOptions) {
     const { route, source } = options;
     const http = route.upstream.http;
-    this.pool = new Pool(route.pool, options.tls);
+    this.http2 = options.http2 && new Http2Clients(options.http2);
+    this.pool = new Pool(route.pool, options.tls, this.http2);
+    this.longPool = options.isLongRunning ? new Pool(route.pool, options.tls, this.http2) : undefined;
     if (route.pool.maxFreeSockets !== undefined) {
       log.warn({ route: route.name }, `pool.maxFreeSockets is not enforced: idle connections close after pool.idleTimeout (${route.pool.idleTimeout}ms)`);
     }
@@ -143,7 +155,7 @@ export class HttpUpstream implements Upstream {
   }
 
   describe(): Record<string, unknown> {
-    return { ...this.options.describe?.(), endpoints: this.balancer.describe(), source: this.options.source.describe(), pool: this.pool.describe() };
+    return { ...this.options.describe?.(), endpoints: this.balancer.describe(), source: this.options.source.describe(), pool: this.pool.describe(), ...(this.longPool ? { longRunningPool: this.longPool.describe() } : {}) };
   }
 
   async close(): Promise<void> {
@@ -152,6 +164,7 @@ export class HttpUpstream implements Upstream {
     this.balancer.close();
     this.options.source.close();
     this.pool.close();
+    this.longPool?.close();
   }
 
   /** One try against one endpoint; resolves with the response head, its body still to come. */
@@ -222,7 +235,9 @@ export class HttpUpstream implements Upstream {
   private dispatch(ctx: RequestContext, slot: Slot, headers: OutgoingHttpHeaders, body: Buffer | undefined, hasBody: boolean): UpstreamCall {
     const { endpoint } = slot;
     const call = new UpstreamCall(slot);
-    this.pool.dispatcher.dispatch(
+    // Over HTTP/2 a watch is one stream among many; over HTTP/1.1 it holds a connection, so watches get their own budget.
+    const pool = this.longPool && this.http2?.protocol !== "h2" && this.options.isLongRunning!(ctx) ? this.longPool : this.pool;
+    pool.dispatcher.dispatch(
       {
         origin: endpoint.origin,
         path: endpoint.basePath + ctx.path + ctx.query,

@@ -14,6 +14,7 @@
 import { statSync } from "node:fs";
 import type { OutgoingHttpHeaders } from "node:http";
 import type { Duplex } from "node:stream";
+import { DEFAULTS } from "../../config/defaults.js";
 import type { PathRuleConfig } from "../../config/schema.js";
 import type { ResolvedRoute } from "../../config/validate.js";
 import { endpointFromUrl } from "../../discovery/endpoint-source.js";
@@ -230,6 +231,8 @@ export class KubernetesUpstream implements Upstream {
       refreshCredentials: () => connection.auth.refresh(),
       isVerdict: isRelayedStatus,
       isStreaming: (ctx) => ctx.route.config.streaming ?? (isLongRunning(ctx.path, ctx.query) || (ctx.req.method === "GET" && isList(ctx.path))),
+      isLongRunning: (ctx) => isLongRunning(ctx.path, ctx.query),
+      http2: { maxStreams: DEFAULTS.route.kubernetes.maxStreams, pingInterval: route.upstream.kubernetes!.pingInterval ?? DEFAULTS.route.kubernetes.pingInterval },
     });
     return connection;
   }
