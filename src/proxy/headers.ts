@@ -1,8 +1,8 @@
 /** Request and response headers across the proxy: hop-by-hop removal, x-forwarded-*, route edits. */
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from "node:http";
 
-/** RFC 9110 §7.6.1, plus the legacy ones proxies still see. */
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"]);
+/** RFC 9110 §7.6.1, plus the legacy ones proxies still see, and HTTP2-Settings (RFC 7540 §3.2.1), which an HTTP/2 upstream request refuses. */
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "http2-settings"]);
 /** Headers attache sets on every upstream request; a route's `remove` may still take them away. */
 const OWN = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-request-id"];
 

@@ -10,7 +10,7 @@ const route = (set: Array<[string, string]> = [], remove: string[] = []) => ({ h
 describe("upstreamRequestHeaders", () => {
   it("drops hop-by-hop headers and those named in Connection", () => {
     const out = upstreamRequestHeaders(
-      req({ connection: "Keep-Alive, X-Named", "keep-alive": "timeout=5", "x-named": "1", te: "trailers", upgrade: "h2c", "transfer-encoding": "chunked", "proxy-authorization": "x", "x-kept": "yes", host: "localhost:8001" }),
+      req({ connection: "Keep-Alive, X-Named", "keep-alive": "timeout=5", "x-named": "1", te: "trailers", upgrade: "h2c", "transfer-encoding": "chunked", "proxy-authorization": "x", "http2-settings": "AAMAAABkAAQAAP__", "x-kept": "yes", host: "localhost:8001" }),
       route(),
       "rid",
     );
