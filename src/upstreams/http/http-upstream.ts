@@ -84,7 +84,7 @@ export class HttpUpstream implements Upstream {
     if (route.pool.maxFreeSockets !== undefined) {
       log.warn({ route: route.name }, `pool.maxFreeSockets is not enforced: idle connections close after pool.idleTimeout (${route.pool.idleTimeout}ms)`);
     }
-    this.unreport = reportEndpoints(route.name, () => this.balancer.figures(this.pool.connections()));
+    this.unreport = reportEndpoints(route.name, () => this.balancer.figures(this.connections()));
     this.balancer = new Balancer(route.name, source, http?.balance ?? "round-robin", http?.outlierDetection && {
       consecutiveFailures: http.outlierDetection.consecutiveFailures ?? 5,
       ejectionTime: http.outlierDetection.ejectionTime ?? 30_000,
@@ -165,6 +165,13 @@ export class HttpUpstream implements Upstream {
     this.options.source.close();
     this.pool.close();
     this.longPool?.close();
+  }
+
+  /** Open connections by origin, both pools together. */
+  private connections(): Map<string, number> {
+    const open = this.pool.connections();
+    if (this.longPool) for (const [origin, n] of this.longPool.connections()) open.set(origin, (open.get(origin) ?? 0) + n);
+    return open;
   }
 
   /** One try against one endpoint; resolves with the response head, its body still to come. */
