@@ -41,6 +41,14 @@ export const DEFAULTS = {
       pingInterval: 15_000,
       /** Node's default SETTINGS_MAX_CONCURRENT_STREAMS; the API server allows more. */
       maxStreams: 100,
+      /**
+       * Headers with which a request says who it acts as, removed from the app's requests unless the route
+       * sets `identityHeaders: pass`: the app gets what attache's ServiceAccount is granted, not whatever the
+       * ServiceAccount may impersonate. Impersonate-* (User, Group, Uid, the Impersonate-Extra-* family);
+       * X-Remote-* (the front-proxy authenticator's user, groups, extras); X-Real-Ip (the API server adds it
+       * to the audit log's sourceIPs; X-Forwarded-For is attache's own).
+       */
+      identityHeaders: ["Impersonate-*", "X-Remote-*", "X-Real-Ip"] as readonly string[],
     },
     maxBodySize: 10 * 1024 * 1024,
     streaming: false,

@@ -4,6 +4,7 @@
  * Route-level policy keys stay optional here: `defaults.ts` and the root `defaults` block fill them in.
  */
 import { z } from "zod";
+import { DEFAULTS } from "./defaults.js";
 import { pathPatternProblem } from "./path-pattern.js";
 import { parseDuration, parseSize } from "./units.js";
 
@@ -226,7 +227,20 @@ export const routeSchema = z.strictObject({
     })
     .optional(),
   maxBodySize: size.optional(),
+}).superRefine((route, ctx) => {
+  // The kind removes the app's identity headers; a route file must not put them back by `set` unless it opts in.
+  if (!route.upstream.kubernetes || route.upstream.kubernetes.identityHeaders === "pass") return;
+  for (const name of Object.keys(route.headers?.set ?? {})) {
+    if (isIdentityHeader(name)) {
+      ctx.addIssue({ code: "custom", path: ["headers", "set", name], message: `${name} is an identity header: a kubernetes route sets it only with upstream.kubernetes.identityHeaders: pass` });
+    }
+  }
 });
+
+function isIdentityHeader(name: string): boolean {
+  const lower = name.toLowerCase();
+  return DEFAULTS.route.kubernetes.identityHeaders.some((h) => (h.endsWith("*") ? lower.startsWith(h.slice(0, -1).toLowerCase()) : lower === h.toLowerCase()));
+}
 
 const defaultsSchema = z.strictObject({
   timeout: duration.optional(),

@@ -27,7 +27,6 @@ import { HttpUpstream } from "../http/http-upstream.js";
 import type { RequestContext, Upstream } from "../upstream.js";
 import { openAuthorizer, resolveCredentials, type Authorizer, type CredentialsEnvironment, type Plan, type Resolution } from "./credentials.js";
 import { DEFAULT_DENY } from "./default-deny.js";
-import { IDENTITY_HEADERS } from "./identity-headers.js";
 import { isRelayedStatus } from "./relayed-status.js";
 import { renderStatus } from "./status-response.js";
 import { proxyUpgrade } from "./upgrade-proxy.js";
@@ -70,7 +69,7 @@ export class KubernetesUpstream implements Upstream {
 
   constructor(private readonly options: KubernetesUpstreamOptions) {
     this.pollInterval = options.pollInterval ?? POLL_MS;
-    this.removeHeaders = options.route.upstream.kubernetes!.identityHeaders === "pass" ? [] : IDENTITY_HEADERS;
+    this.removeHeaders = options.route.upstream.kubernetes!.identityHeaders === "pass" ? [] : DEFAULTS.route.kubernetes.identityHeaders;
     this.resolving = this.resolve(true).finally(() => (this.resolving = undefined));
     this.timer = setInterval(() => this.poll(), this.pollInterval).unref();
   }

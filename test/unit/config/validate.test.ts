@@ -87,6 +87,16 @@ describe("config validation: one problem per mistake, with file:line:col", () =>
     ]);
   });
 
+  it("a kubernetes route cannot set an identity header unless it opts in", async () => {
+    const problems = await problemsOf(`routes:\n  - prefix: /k\n    headers: { set: { Impersonate-User: system:admin, x-remote-group: system:masters, X-Team: a } }\n    upstream: { kubernetes: {} }\n`);
+    expect(problems.map((p) => p.replace(/:\d+:\d+:/, ":L:C:"))).toEqual([
+      "<dir>/attache.yaml:L:C: routes[0].headers.set.Impersonate-User: Impersonate-User is an identity header: a kubernetes route sets it only with upstream.kubernetes.identityHeaders: pass",
+      "<dir>/attache.yaml:L:C: routes[0].headers.set.x-remote-group: x-remote-group is an identity header: a kubernetes route sets it only with upstream.kubernetes.identityHeaders: pass",
+    ]);
+    expect(await problemsOf(`routes:\n  - prefix: /k\n    headers: { set: { Impersonate-User: bob } }\n    upstream: { kubernetes: { identityHeaders: pass } }\n`)).toEqual([]);
+    expect(await problemsOf(`routes:\n  - prefix: /h\n    headers: { set: { Impersonate-User: bob } }\n    ${HTTP}\n`)).toEqual([]);
+  });
+
   it("a kubernetes route's identityHeaders is remove or pass", async () => {
     expect(await problemsOf(`routes:\n  - prefix: /k\n    upstream: { kubernetes: { identityHeaders: keep } }\n`)).toHaveLength(1);
     expect(await problemsOf(`routes:\n  - prefix: /k\n    upstream: { kubernetes: { identityHeaders: pass } }\n`)).toEqual([]);
