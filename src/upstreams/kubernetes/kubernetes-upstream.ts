@@ -1,10 +1,11 @@
 /**
  * The Kubernetes API as an upstream, `kubectl proxy` done right: an HttpUpstream toward the API server
- * (one keep-alive HTTPS pool per route, the route's resilience stack), raw WebSocket/SPDY upgrades, plus
+ * (HTTP/2 when offered, as client-go; the route's resilience stack), raw WebSocket/SPDY upgrades, plus
  * credentials that are found, watched and rotated (credentials.ts), a default deny (default-deny.ts),
- * watches, logs and lists under the route timeout only until their headers, and Status errors (status-response.ts). A Status
- * relayed from the API server is its verdict on one request and never counts against the breaker
- * (relayed-status.ts): one aggregated API or webhook that fails does not cut the app off.
+ * the app's identity headers removed, watches, logs and lists under the route timeout only until their
+ * headers, and Status errors (status-response.ts). A Status relayed from the API server is its verdict
+ * on one request and never counts against the breaker (relayed-status.ts): one aggregated API or
+ * webhook that fails does not cut the app off.
  *
  * No credentials is a state, not a crash: the route answers 502 upstream_unreachable with a Status naming what was looked
  * for, and a cheap poll (stat of a handful of files) brings it alive when a kubeconfig or token appears.
