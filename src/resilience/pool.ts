@@ -32,10 +32,13 @@ export interface Http2Options {
 export class Pool {
   readonly dispatcher: UndiciAgent;
   private readonly h2: Http2Clients | undefined;
+  /** With `http2`, until this pool's first connection is up: the first request's, which the others wait for. */
+  private opening: { promise: Promise<void>; open: () => void } | undefined;
+  private connected = false;
 
   /** `http2`: one Http2Clients may serve several pools of an upstream, so what one connection learnt serves all. */
   constructor(config: ResolvedPool, tls: ConnectionOptions = {}, http2?: Http2Clients) {
-    this.h2 = http2;
+    this.h2 = http2 && config.keepAlive ? http2 : undefined;
     this.dispatcher = new Agent({
       connections: config.maxSockets,
       // pipelining 0: one request per connection, closed after it (keepAlive: false).
@@ -46,8 +49,36 @@ export class Pool {
       headersTimeout: 0,
       bodyTimeout: 0,
       connect: { ...tls, timeout: config.connectTimeout },
-      ...(this.h2 && config.keepAlive ? this.h2.agentOptions() : {}),
+      ...(this.h2 ? this.h2.agentOptions((ok) => this.onConnected(ok)) : {}),
     });
+  }
+
+  /**
+   * With `http2`, before this pool's first connection is up: one request goes ahead (`open` the gate once
+   * its head or error is in) and the others `wait` for that connection. undici's pool counts a client that
+   * is still connecting as busy and would open a connection for each request of a burst, where one
+   * HTTP/2 connection carries them all. Undefined once a connection is up: nothing per request after.
+   */
+  gate(): { wait?: Promise<void>; open?: () => void } | undefined {
+    if (!this.h2 || this.connected) return undefined;
+    if (this.opening) return { wait: this.opening.promise };
+    let resolve!: () => void;
+    const opening = {
+      promise: new Promise<void>((r) => (resolve = r)),
+      open: () => {
+        if (this.opening === opening) this.opening = undefined;
+        resolve();
+      },
+    };
+    this.opening = opening;
+    return { open: opening.open };
+  }
+
+  /** A connection is up (or failed): after undici has widened its client, whose drain is a microtask, the waiters go. */
+  private onConnected(ok: boolean): void {
+    if (ok) this.connected = true;
+    const opening = this.opening;
+    if (opening) setImmediate(opening.open);
   }
 
   /** Open connections by origin (attache_endpoint_connections). */
@@ -81,18 +112,18 @@ export class Http2Clients {
 
   constructor(private readonly options: Http2Options) {}
 
-  /** For the Agent of one pool. */
-  agentOptions(): Record<string, unknown> {
+  /** For the Agent of one pool; `connected` runs after each of its connections is up (true) or failed. */
+  agentOptions(connected: (ok: boolean) => void): Record<string, unknown> {
     const Pool = load("undici/lib/dispatcher/pool.js") as typeof UndiciPool;
     return {
       allowH2: true,
       maxConcurrentStreams: this.options.maxStreams,
       pingInterval: this.options.pingInterval,
-      factory: (origin: URL, opts: UndiciPool.Options) => new Pool(origin, { ...opts, factory: (o: URL, co: object) => this.client(o, co as UndiciClient.Options) }),
+      factory: (origin: URL, opts: UndiciPool.Options) => new Pool(origin, { ...opts, factory: (o: URL, co: object) => this.client(o, co as UndiciClient.Options, connected) }),
     };
   }
 
-  private client(origin: URL, opts: UndiciClient.Options): UndiciClient {
+  private client(origin: URL, opts: UndiciClient.Options, connected: (ok: boolean) => void): UndiciClient {
     const Client = load("undici/lib/dispatcher/client.js") as typeof UndiciClient;
     const connect = opts.connect as buildConnector.connector;
     let h2 = this.protocol === "h2";
@@ -107,7 +138,7 @@ export class Http2Clients {
             h2 = (socket as TLSSocket).alpnProtocol === "h2";
             this.protocol = h2 ? "h2" : "http/1.1";
             if (h2 && this.options.pingInterval > 0) watchSilence(socket, 2 * this.options.pingInterval);
-          }
+          } else connected(false);
           callback(...result);
         }),
     });
@@ -115,6 +146,7 @@ export class Http2Clients {
     client.on("connect", () => {
       const width = h2 ? this.options.maxStreams : 1;
       if (client.pipelining !== width) client.pipelining = width;
+      connected(true);
     });
     return client;
   }

@@ -77,6 +77,25 @@ routes:
     await eventually(() => fake.openStreams === 0, 5_000);
   });
 
+  it("a cold start's burst of watches waits for the first connection instead of opening one each", async () => {
+    const cold = await startAttache(`
+routes:
+  - { prefix: /k8s, upstream: { kubernetes: { server: "${fake.url}", tokenFile: "${fake.volume.tokenFile}", caFile: "${fake.certs.caFile}" } } }
+`);
+    const before = fake.connections.length;
+    const streams = fake.openStreams;
+    const watches = await Promise.all(Array.from({ length: 50 }, () => watch(cold.url, "/k8s/api/v1/namespaces/default/pods?watch=true")));
+    try {
+      expect(watches.every((w) => w.res.statusCode === 200)).toBe(true);
+      await eventually(() => fake.openStreams >= streams + 50, 10_000);
+      // The first watch's connection (a pool of its own until h2 is known), and the one all the others share.
+      expect(fake.connections.length - before).toBeLessThanOrEqual(2);
+    } finally {
+      for (const w of watches) w.close();
+      await cold.stop();
+    }
+  });
+
   it("a watch on a connection gone silent ends, and the next request gets a new connection", async () => {
     const w = await watch(attache.url, "/k8s/api/v1/namespaces/default/pods?watch=true");
     await eventually(() => fake.openStreams >= 1, 5_000);

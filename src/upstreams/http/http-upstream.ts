@@ -28,7 +28,7 @@ import { Http2Clients, Pool, type Http2Options } from "../../resilience/pool.js"
 import type { RequestContext, Upstream } from "../upstream.js";
 import { Balancer, type Slot } from "./balancer.js";
 import { UpstreamCall } from "./upstream-call.js";
-import type { DeadlineSignal } from "../../resilience/deadline.js";
+import { abortable, type DeadlineSignal } from "../../resilience/deadline.js";
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 /** How a pooled connection that the upstream had closed fails when it is reused. */
@@ -183,11 +183,21 @@ export class HttpUpstream implements Upstream {
     let resent = false;
     let authRetried = false;
     for (;;) {
+      // Before the pool's first HTTP/2 connection is up, one request goes first (resilience/pool.ts).
+      const pool = this.poolFor(ctx);
+      const gate = pool.gate();
+      if (gate?.wait) await abortable(gate.wait, signal);
       ctx.attempts = (ctx.attempts ?? 0) + 1;
       const sentAt = performance.now();
-      const headers = this.requestHeaders(ctx, slot);
+      let headers: OutgoingHttpHeaders;
+      try {
+        headers = this.requestHeaders(ctx, slot);
+      } catch (err) {
+        gate?.open?.();
+        throw err;
+      }
       const span = ctx.span && tracer?.httpClientSpan(ctx.span, ctx.req.method ?? "GET", slot.endpoint, ctx.path + ctx.query, ctx.attempts - 1, headers);
-      const call = this.dispatch(ctx, slot, headers, body, hasBody);
+      const call = this.dispatch(ctx, pool, slot, headers, body, hasBody);
       calls.current = call;
       const onAbort = () => call.abort(signal.reason as Error);
       if (signal.aborted) onAbort();
@@ -210,6 +220,7 @@ export class HttpUpstream implements Upstream {
         throw err;
       } finally {
         signal.removeEventListener("abort", onAbort);
+        gate?.open?.();
       }
       ctx.upstreamMs = Math.round((performance.now() - sentAt) * 10) / 10;
       // A try's span covers dispatch to response head: which try answered, and how fast, is what it tells.
@@ -239,11 +250,14 @@ export class HttpUpstream implements Upstream {
     return headers;
   }
 
-  private dispatch(ctx: RequestContext, slot: Slot, headers: OutgoingHttpHeaders, body: Buffer | undefined, hasBody: boolean): UpstreamCall {
+  /** Over HTTP/2 a watch is one stream among many; over HTTP/1.1 it holds a connection, so watches get their own budget. */
+  private poolFor(ctx: RequestContext): Pool {
+    return this.longPool && this.http2?.protocol !== "h2" && this.options.isLongRunning!(ctx) ? this.longPool : this.pool;
+  }
+
+  private dispatch(ctx: RequestContext, pool: Pool, slot: Slot, headers: OutgoingHttpHeaders, body: Buffer | undefined, hasBody: boolean): UpstreamCall {
     const { endpoint } = slot;
     const call = new UpstreamCall(slot);
-    // Over HTTP/2 a watch is one stream among many; over HTTP/1.1 it holds a connection, so watches get their own budget.
-    const pool = this.longPool && this.http2?.protocol !== "h2" && this.options.isLongRunning!(ctx) ? this.longPool : this.pool;
     pool.dispatcher.dispatch(
       {
         origin: endpoint.origin,
