@@ -34,6 +34,22 @@ export const DEFAULTS = {
     stripPrefix: true,
     /** Envoy's route timeout is 15s. */
     timeout: 15_000,
+    kubernetes: {
+      /** The API server's own request timeout (--request-timeout, 60s): a shorter one cuts requests it would complete. */
+      timeout: 60_000,
+      /** client-go PINGs after 30 s without a frame and gives up 15 s later: a vanished server is noticed within 30–60 s here. */
+      pingInterval: 15_000,
+      /** Node's default SETTINGS_MAX_CONCURRENT_STREAMS; the API server allows more. */
+      maxStreams: 100,
+      /**
+       * Headers with which a request says who it acts as, removed from the app's requests unless the route
+       * sets `identityHeaders: pass`: the app gets what attache's ServiceAccount is granted, not whatever the
+       * ServiceAccount may impersonate. Impersonate-* (User, Group, Uid, the Impersonate-Extra-* family);
+       * X-Remote-* (the front-proxy authenticator's user, groups, extras); X-Real-Ip (the API server adds it
+       * to the audit log's sourceIPs; X-Forwarded-For is attache's own).
+       */
+      identityHeaders: ["Impersonate-*", "X-Remote-*", "X-Real-Ip"] as readonly string[],
+    },
     maxBodySize: 10 * 1024 * 1024,
     streaming: false,
     circuitBreaker: {

@@ -125,6 +125,10 @@ export function checkGrant(route: RouteConfig, grant: Grant): { problems: GrantP
       problems.push({ path: ["deny"], message: `deny: [] would lift the platform's kubernetes deny floor; ${key}.kubernetes.liftDeny grants that (deny rules written here are added to the floor)` });
     } else if (route.deny !== undefined && grant.liftDeny) matched.push("kubernetes.liftDeny (own deny list)");
     else matched.push(own ? `deny floor + ${own} rule(s)` : "deny floor");
+    // Passing the app's Impersonate-* headers lifts a promise as the deny floor does: the same grant.
+    if (kubernetes.identityHeaders === "pass" && !grant.liftDeny) {
+      problems.push({ path: ["upstream", "kubernetes", "identityHeaders"], message: `identityHeaders: pass would let the app impersonate whoever attache's ServiceAccount may; ${key}.kubernetes.liftDeny grants that` });
+    }
   }
   if (redis) checkRedis(redis, grant, key, problems, matched);
 

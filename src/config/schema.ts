@@ -4,6 +4,7 @@
  * Route-level policy keys stay optional here: `defaults.ts` and the root `defaults` block fill them in.
  */
 import { z } from "zod";
+import { DEFAULTS } from "./defaults.js";
 import { pathPatternProblem } from "./path-pattern.js";
 import { parseDuration, parseSize } from "./units.js";
 
@@ -136,7 +137,16 @@ const httpUpstream = z
     }
   });
 
-const kubernetesUpstream = z.strictObject(kubernetesConnection);
+const kubernetesUpstream = z.strictObject({
+  ...kubernetesConnection,
+  identityHeaders: z
+    .enum(["remove", "pass"])
+    .optional()
+    .meta({ description: "The app's Impersonate-* and X-Remote-* headers: removed (default), or passed to the API server, where they act with attache's identity." }),
+  pingInterval: duration
+    .optional()
+    .meta({ description: "HTTP/2 connections to the API server are PINGed this often; one that answers nothing for two intervals is closed, ending its watches. Default 15s; 0 turns the check off." }),
+});
 
 const redisUpstream = z
   .strictObject({
@@ -210,11 +220,27 @@ export const routeSchema = z.strictObject({
   headers: z
     .strictObject({
       set: z.record(z.string(), z.string()).optional(),
-      remove: z.array(z.string()).optional(),
+      remove: z
+        .array(z.string().regex(/^[!#$%&'+.^_`|~0-9A-Za-z-]+\*?$/, "expected a header name, or a prefix ending in * (e.g. Impersonate-*)"))
+        .optional()
+        .meta({ description: "Headers removed from the request to the upstream: names, or prefixes ending in * (X-Remote-*)." }),
     })
     .optional(),
   maxBodySize: size.optional(),
+}).superRefine((route, ctx) => {
+  // The kind removes the app's identity headers; a route file must not put them back by `set` unless it opts in.
+  if (!route.upstream.kubernetes || route.upstream.kubernetes.identityHeaders === "pass") return;
+  for (const name of Object.keys(route.headers?.set ?? {})) {
+    if (isIdentityHeader(name)) {
+      ctx.addIssue({ code: "custom", path: ["headers", "set", name], message: `${name} is an identity header: a kubernetes route sets it only with upstream.kubernetes.identityHeaders: pass` });
+    }
+  }
 });
+
+function isIdentityHeader(name: string): boolean {
+  const lower = name.toLowerCase();
+  return DEFAULTS.route.kubernetes.identityHeaders.some((h) => (h.endsWith("*") ? lower.startsWith(h.slice(0, -1).toLowerCase()) : lower === h.toLowerCase()));
+}
 
 const defaultsSchema = z.strictObject({
   timeout: duration.optional(),

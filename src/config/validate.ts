@@ -37,7 +37,7 @@ export interface ResolvedRoute extends Omit<RouteConfig, "name" | "stripPrefix" 
   name: string;
   stripPrefix: boolean;
   timeout: number;
-  /** undefined: the upstream kind decides per request (kubernetes: watch/follow). */
+  /** undefined: the upstream kind decides per request (kubernetes: watch, follow and GET lists). */
   streaming: boolean | undefined;
   maxBodySize: number;
   circuitBreaker: ResolvedCircuitBreaker;
@@ -238,7 +238,7 @@ function resolveRoute(config: RouteConfig, root: RootFileConfig, source: Resolve
     ...(config.upstream.kubernetes ? { deny: [...kubernetesDeny(config, deny.floor, deny.mayLiftDeny)] } : {}),
     name: config.name ?? config.prefix,
     stripPrefix: config.stripPrefix ?? DEFAULTS.route.stripPrefix,
-    timeout: config.timeout ?? d.timeout ?? DEFAULTS.route.timeout,
+    timeout: config.timeout ?? d.timeout ?? (config.upstream.kubernetes ? DEFAULTS.route.kubernetes.timeout : DEFAULTS.route.timeout),
     streaming: config.streaming,
     maxBodySize: config.maxBodySize ?? d.maxBodySize ?? DEFAULTS.route.maxBodySize,
     circuitBreaker: { ...DEFAULTS.route.circuitBreaker, ...d.circuitBreaker, ...config.circuitBreaker },

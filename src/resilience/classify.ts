@@ -4,8 +4,18 @@
  */
 
 export type FailureKind = "connect-failure" | "reset" | "timeout";
-/** What an attempt came to: success, a network failure kind, or the upstream's HTTP status. */
-export type Outcome = "success" | FailureKind | number;
+
+/**
+ * An error status the upstream answered on purpose about this one request (the Kubernetes API server's
+ * `Status` body: an aggregated API that is down, a webhook that failed). Retry may cover its status;
+ * it says nothing about the upstream's health, so the breaker and outlier detection never count it.
+ */
+export interface Verdict {
+  readonly verdict: number;
+}
+
+/** What an attempt came to: success, a network failure kind, the upstream's error status, or its verdict. */
+export type Outcome = "success" | FailureKind | number | Verdict;
 
 const CONNECT_FAILURES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL", "ECONNECT_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT", "ENOENDPOINT", "CERT_HAS_EXPIRED", "DEPTH_ZERO_SELF_SIGNED_CERT", "SELF_SIGNED_CERT_IN_CHAIN", "UNABLE_TO_VERIFY_LEAF_SIGNATURE", "ERR_TLS_CERT_ALTNAME_INVALID", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"]);
 const RESETS = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED", "ERR_STREAM_PREMATURE_CLOSE", "UND_ERR_SOCKET"]);
@@ -21,19 +31,34 @@ export function classifyError(err: unknown): FailureKind | undefined {
   return undefined;
 }
 
-/** Upstream status → outcome: 5xx is a failure, everything else (4xx included) is the app's business. */
-export function classifyStatus(status: number): Outcome {
-  return status >= 500 ? status : "success";
+/** One frozen Verdict per status: classifying costs no allocation. */
+const VERDICTS = new Map<number, Verdict>();
+
+/**
+ * Upstream status → outcome: 2xx and 3xx are success; any other status is itself, so that `retry.on`
+ * can name it (429 included). `verdict`: the upstream said why, about this request (see Verdict).
+ */
+export function classifyStatus(status: number, verdict = false): Outcome {
+  if (status < 400) return "success";
+  if (!verdict) return status;
+  let v = VERDICTS.get(status);
+  if (!v) VERDICTS.set(status, (v = Object.freeze({ verdict: status })));
+  return v;
 }
 
-/** Counts against the breaker and the endpoint's health. 429 is back-pressure, not sickness. */
+/**
+ * Counts against the breaker and the endpoint's health: network failures and 5xx answers. Not 4xx
+ * (the app's business; 429 is back-pressure, not sickness) and not a verdict.
+ */
 export function isFailure(outcome: Outcome): boolean {
-  return outcome !== "success" && (typeof outcome !== "number" || outcome >= 500);
+  if (typeof outcome === "number") return outcome >= 500;
+  return typeof outcome === "string" && outcome !== "success";
 }
 
-/** Does a retry policy's `on` list cover this outcome? */
+/** Does a retry policy's `on` list cover this outcome? Any status may be named; `5xx` covers them all. */
 export function retryCovers(on: readonly (string | number)[], outcome: Outcome): boolean {
   if (outcome === "success") return false;
-  if (typeof outcome === "number") return on.includes(outcome) || (outcome >= 500 && on.includes("5xx"));
-  return on.includes(outcome);
+  const status = typeof outcome === "object" ? outcome.verdict : outcome;
+  if (typeof status === "number") return on.includes(status) || (status >= 500 && on.includes("5xx"));
+  return on.includes(status);
 }

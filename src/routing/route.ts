@@ -2,6 +2,7 @@
 import type { ResolvedRoute } from "../config/validate.js";
 import { formatDuration } from "../config/units.js";
 import { routeMeter } from "../observability/metrics.js";
+import { compileHeaderEdits, type HeaderEdits } from "../proxy/headers.js";
 import { Resilience } from "../resilience/policy-stack.js";
 import type { RouteRuntime, Upstream } from "../upstreams/upstream.js";
 import { RoutePolicy } from "./policy.js";
@@ -10,8 +11,8 @@ export class Route implements RouteRuntime {
   readonly name: string;
   readonly prefix: string;
   readonly policy: RoutePolicy;
-  /** Header edits for the upstream request, lower-cased once here. */
-  readonly headerEdits: { set: ReadonlyArray<readonly [string, string]>; remove: readonly string[] };
+  /** Header edits for the upstream request, compiled once here: the kind's removals, then the route's. */
+  readonly headerEdits: HeaderEdits;
   /** Same key: same upstream, pools and breaker; reload carries them over (DESIGN §5). */
   readonly key: string;
   readonly meter: ReturnType<typeof routeMeter>;
@@ -25,10 +26,7 @@ export class Route implements RouteRuntime {
     this.prefix = config.prefix;
     // A route without `deny` gets its upstream kind's default deny; a route that sets `deny` (even []) replaces it.
     this.policy = new RoutePolicy(config.name, { ...config, deny: config.deny ?? upstream.defaultDeny });
-    this.headerEdits = {
-      set: Object.entries(config.headers?.set ?? {}).map(([k, v]) => [k.toLowerCase(), v] as const),
-      remove: (config.headers?.remove ?? []).map((h) => h.toLowerCase()),
-    };
+    this.headerEdits = compileHeaderEdits(config.headers?.set, [...(upstream.removeHeaders ?? []), ...(config.headers?.remove ?? [])]);
     this.key = routeKey(config);
     this.meter = routeMeter(config.name);
   }
@@ -65,7 +63,7 @@ export class Route implements RouteRuntime {
         allow: c.allow?.map((r) => r.path) ?? [],
         deny: (c.deny ?? this.upstream.defaultDeny)?.map((r) => r.path) ?? [],
         timeout: formatDuration(c.timeout),
-        streaming: c.streaming ?? (this.upstream.kind === "kubernetes" ? "watch/follow" : false),
+        streaming: c.streaming ?? (this.upstream.kind === "kubernetes" ? "watch/follow/list" : false),
         retry: c.retry ? { attempts: c.retry.attempts, on: c.retry.on } : "off",
         circuitBreaker: c.circuitBreaker.enabled
           ? { errorThresholdPercentage: c.circuitBreaker.errorThresholdPercentage, volumeThreshold: c.circuitBreaker.volumeThreshold, resetTimeout: formatDuration(c.circuitBreaker.resetTimeout), maxConcurrent: c.circuitBreaker.maxConcurrent ?? null }

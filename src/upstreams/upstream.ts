@@ -38,6 +38,8 @@ export interface Upstream {
   readonly kind: "http" | "kubernetes" | "redis";
   /** The kind's `deny` for routes that set none (kubernetes: exec, attach, portforward); a route's own `deny` replaces it. */
   readonly defaultDeny?: readonly PathRuleConfig[];
+  /** Headers (names, or prefixes ending in `*`) removed from every app request before the route's own `headers.remove` (kubernetes: identity headers). */
+  readonly removeHeaders?: readonly string[];
   /**
    * Serve one request. Errors thrown before the response has started are rendered by
    * proxy/respond-error.ts; once headers are out, the upstream ends or destroys the response itself.

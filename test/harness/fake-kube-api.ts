@@ -2,7 +2,15 @@
  * An honest fake Kubernetes API server for tests: HTTPS with its own CA (made with openssl at test
  * time), the bearer token checked against a token file on every request (or a client certificate
  * signed by that CA), discovery, a generic object store with list + watch, pod logs with follow,
- * exec/attach/portforward upgrades that echo, Status errors, and injectable failures.
+ * exec/attach/portforward upgrades that echo, Status errors, and injectable failures; and the parts of a
+ * real kube-apiserver that simple fakes lack: an aggregated API that is down (`takeDown`), API Priority
+ * and Fairness 429s with Retry-After (`throttle`), lists streamed slowly (`slowLists`), and
+ * SelfSubjectReview answering as whoever the Impersonate-* headers name (impersonation echo).
+ *
+ * Like kube-apiserver it offers HTTP/2 and HTTP/1.1 by ALPN (`http2: false`: HTTP/1.1 only). Clients
+ * reach it through a TCP relay in the same process, so that `silence()` can make the connections open
+ * right now go quiet without a FIN or RST, as a server that vanished; `connections` counts TLS
+ * connections and the protocol each one chose.
  *
  * The store is generic (group/version/kind/namespace, label and field selectors, resourceVersion,
  * watch from a resourceVersion with 410 Gone when too old), so discovery tests can add EndpointSlices:
@@ -13,11 +21,13 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createServer, type Server } from "node:https";
+import { createSecureServer, type Http2Session } from "node:http2";
+import { createServer } from "node:https";
+import { createServer as createTcpServer, connect as tcpConnect, type Server as TcpServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
-import type { TLSSocket } from "node:tls";
+import type { Server, TLSSocket } from "node:tls";
 import { WebSocketServer } from "ws";
 import { closeServer, listenOn } from "./listen.js";
 
@@ -349,6 +359,8 @@ export interface FakeKubeApiOptions {
   pods?: KubeObject[];
   /** Interval between log lines on `follow=true`. */
   logInterval?: number;
+  /** Offer HTTP/2 by ALPN besides HTTP/1.1, as kube-apiserver does (default true). */
+  http2?: boolean;
 }
 
 export interface FakeKubeApi {
@@ -365,6 +377,16 @@ export interface FakeKubeApi {
   inject(match: RegExp, response: InjectedResponse, count?: number): void;
   /** Run `hook` when the next `count` matching requests arrive, before they are authenticated (e.g. rotate the token under them). */
   before(match: RegExp, hook: () => void | Promise<void>, count?: number): void;
+  /** Requests under /apis/GROUP/VERSION answer 503 ServiceUnavailable as kube-aggregator does when the API service behind it is down. */
+  takeDown(groupVersion: string): void;
+  /** The next `count` requests matching get API Priority and Fairness' 429 with `Retry-After: seconds`. */
+  throttle(match: RegExp, retryAfterSeconds: number, count?: number): void;
+  /** The next `count` lists (GET of a collection, not a watch) are written in pieces spread over `ms`. */
+  slowLists(ms: number, count?: number): void;
+  /** TLS connections accepted so far, with the protocol ALPN chose for each ("h2" or "http/1.1"). */
+  readonly connections: string[];
+  /** From now on, the connections open right now carry nothing either way and never close (no FIN, no RST). New ones work. */
+  silence(): void;
   /** A kubeconfig for this server (token or client-certificate user), written to a file; returns its path. */
   writeKubeconfig(path: string, options?: { user?: "token" | "client-cert" | "none"; context?: string; caFile?: string; token?: string }): string;
   close(): Promise<void>;
@@ -385,18 +407,33 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
   const requests: RecordedRequest[] = [];
   const streams = new Set<ServerResponse | Duplex>();
   const logInterval = options.logInterval ?? 50;
+  const down = new Set<string>();
+  const slow = { ms: 0, left: 0 };
 
-  const server: Server = createServer(
-    { key: readFileSync(certs.serverKeyFile), cert: readFileSync(certs.serverCertFile), ca: readFileSync(certs.caFile), requestCert: true, rejectUnauthorized: false },
-    (req, res) => {
-      const hook = hooks.find((h) => h.left > 0 && h.match.test(`${req.method} ${req.url}`));
-      if (hook) {
-        hook.left--;
-        req.pause();
-        void Promise.resolve(hook.hook()).then(() => handle(req, res));
-      } else handle(req, res);
-    },
-  );
+  const tlsOptions = { key: readFileSync(certs.serverKeyFile), cert: readFileSync(certs.serverCertFile), ca: readFileSync(certs.caFile), requestCert: true, rejectUnauthorized: false };
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    const hook = hooks.find((h) => h.left > 0 && h.match.test(`${req.method} ${req.url}`));
+    if (hook) {
+      hook.left--;
+      req.pause();
+      void Promise.resolve(hook.hook()).then(() => handle(req, res));
+    } else handle(req, res);
+  };
+  // The HTTP/2 compatibility API hands out objects that behave as IncomingMessage/ServerResponse for what the fake uses.
+  const server: Server =
+    options.http2 === false ? createServer(tlsOptions, onRequest) : (createSecureServer({ ...tlsOptions, allowHTTP1: true }, onRequest as never) as unknown as Server);
+  const connections: string[] = [];
+  const sockets = new Set<TLSSocket>();
+  const sessions = new Set<Http2Session>();
+  server.on("secureConnection", (socket: TLSSocket) => {
+    connections.push(socket.alpnProtocol || "http/1.1");
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+  server.on("session", (session: Http2Session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
   function handle(req: IncomingMessage, res: ServerResponse): void {
     {
       const who = authenticate(req, volume);
@@ -461,6 +498,9 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     if (path === "/healthz" || path === "/readyz" || path === "/livez") return sendText(res, 200, "ok");
     if (path === "/api" || path === "/api/") return sendJson(res, 200, { kind: "APIVersions", versions: ["v1"], serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress: `127.0.0.1:${port}` }] });
     if (path === "/apis" || path === "/apis/") return sendJson(res, 200, groupList());
+    const groupVersion = path.match(/^\/apis\/([^/]+\/[^/]+)(?:\/|$)/)?.[1];
+    if (groupVersion && down.has(groupVersion)) return sendStatus(res, status(503, "ServiceUnavailable", "the server is currently unable to handle the request"));
+    if (method === "POST" && /^\/apis\/authentication\.k8s\.io\/v1\/selfsubjectreviews\/?$/.test(path)) return selfSubjectReview(req, res);
     const target = parseTarget(url);
     if (!target) return sendStatus(res, status(404, "NotFound", "the server could not find the requested resource"));
     if (target.discovery) {
@@ -511,15 +551,51 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     if (isTrue(q.get("watch"))) return watch(req, res, type, { ...selection, resourceVersion: q.get("resourceVersion") ?? undefined }, Number(q.get("timeoutSeconds") ?? 0));
     const list = store.list(type, selection);
     const wantsTable = /as=Table/.test(String(req.headers.accept ?? ""));
-    if (wantsTable) return sendJson(res, 200, table(type, list.items, list.resourceVersion));
-    return sendJson(res, 200, { kind: `${type.kind}List`, apiVersion: type.group ? `${type.group}/${type.version}` : type.version, metadata: { resourceVersion: list.resourceVersion }, items: list.items });
+    const body = wantsTable ? table(type, list.items, list.resourceVersion) : { kind: `${type.kind}List`, apiVersion: type.group ? `${type.group}/${type.version}` : type.version, metadata: { resourceVersion: list.resourceVersion }, items: list.items };
+    if (slow.left > 0) {
+      slow.left--;
+      return sendSlowly(res, JSON.stringify(body), slow.ms);
+    }
+    return sendJson(res, 200, body);
+  }
+
+  /** Headers at once, then the body in ten pieces over `ms`, as a big list from etcd arrives. */
+  function sendSlowly(res: ServerResponse, text: string, ms: number): void {
+    res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+    res.flushHeaders();
+    const bytes = Buffer.from(text);
+    const pieces = 10;
+    let n = 0;
+    const timer = setInterval(() => {
+      const end = n === pieces - 1 ? bytes.length : Math.floor(((n + 1) * bytes.length) / pieces);
+      res.write(bytes.subarray(Math.floor((n * bytes.length) / pieces), end));
+      if (++n === pieces) {
+        clearInterval(timer);
+        res.end();
+      }
+    }, ms / pieces);
+    res.once("close", () => clearInterval(timer));
+  }
+
+  /** SelfSubjectReview (`kubectl auth whoami`): who the request authenticated as, or whom it impersonates. */
+  function selfSubjectReview(req: IncomingMessage, res: ServerResponse): void {
+    void readBody(req).then(() => {
+      const h = req.headers;
+      const who = authenticate(req, volume).user!;
+      const list = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : v.split(",").map((x) => x.trim()));
+      const extra = Object.fromEntries(Object.keys(h).filter((k) => k.startsWith("impersonate-extra-")).map((k) => [decodeURIComponent(k.slice("impersonate-extra-".length)), list(h[k])]));
+      const userInfo = h["impersonate-user"]
+        ? { username: String(h["impersonate-user"]), groups: [...list(h["impersonate-group"]), "system:authenticated"], ...(h["impersonate-uid"] ? { uid: String(h["impersonate-uid"]) } : {}), ...(Object.keys(extra).length ? { extra } : {}) }
+        : { username: who, groups: ["system:serviceaccounts", "system:authenticated"] };
+      sendJson(res, 201, { kind: "SelfSubjectReview", apiVersion: "authentication.k8s.io/v1", metadata: { creationTimestamp: null }, status: { userInfo } });
+    });
   }
 
   function watch(req: IncomingMessage, res: ServerResponse, type: ResourceType, selection: Selection & { resourceVersion?: string | undefined }, timeoutSeconds: number): void {
     const wantsTable = /as=Table/.test(String(req.headers.accept ?? ""));
     let stop: (() => void) | undefined;
     const send = (event: WatchEvent) => res.write(`${JSON.stringify({ type: event.type, object: wantsTable ? table(type, [event.object], event.object.metadata.resourceVersion ?? "", false) : event.object })}\n`);
-    res.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked", "cache-control": "no-cache, private" });
+    res.writeHead(200, { "content-type": "application/json", "cache-control": "no-cache, private" });
     res.flushHeaders();
     streams.add(res);
     const end = () => {
@@ -541,7 +617,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
   }
 
   function podLog(req: IncomingMessage, res: ServerResponse, object: KubeObject, follow: boolean): void {
-    res.writeHead(200, { "content-type": "text/plain", ...(follow ? { "transfer-encoding": "chunked" } : {}) });
+    res.writeHead(200, { "content-type": "text/plain" });
     let n = 0;
     const line = () => `${object.metadata.name} line ${++n}\n`;
     res.write(line());
@@ -571,7 +647,24 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     };
   }
 
-  const port = await listenOn(server);
+  // The TCP relay in front: each client connection is piped to the TLS server, until `silence()`.
+  const tlsPort = await listenOn(server);
+  const relays = new Set<{ client: Socket; upstream: Socket }>();
+  const relay: TcpServer = createTcpServer((client) => {
+    const upstream = tcpConnect(tlsPort, "127.0.0.1");
+    const pair = { client, upstream };
+    relays.add(pair);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const end = () => {
+      relays.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", end).once("close", end);
+    upstream.on("error", end).once("close", end);
+  });
+  const port = await listenOn(relay);
   const url = `https://127.0.0.1:${port}`;
 
   return {
@@ -589,6 +682,27 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     },
     before(match, hook, count = 1) {
       hooks.push({ match, hook, left: count });
+    },
+    takeDown(groupVersion) {
+      down.add(groupVersion);
+    },
+    throttle(match, retryAfterSeconds, count = 1) {
+      const body = status(429, "TooManyRequests", "Too many requests, please try again later.", { retryAfterSeconds });
+      injected.push({ match, response: { status: 429, headers: { "retry-after": String(retryAfterSeconds), "x-kubernetes-pf-flowschema-uid": "fake-flowschema", "x-kubernetes-pf-prioritylevel-uid": "fake-prioritylevel" }, body }, left: count });
+    },
+    slowLists(ms, count = 1) {
+      slow.ms = ms;
+      slow.left = count;
+    },
+    connections,
+    silence() {
+      for (const { client, upstream } of relays) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        // Read and drop: nothing is answered, and nothing backs up into a close.
+        client.removeAllListeners("data").on("data", () => {});
+        upstream.removeAllListeners("data").on("data", () => {});
+      }
     },
     writeKubeconfig(path, opts = {}) {
       const userKind = opts.user ?? "token";
@@ -609,7 +723,13 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     async close() {
       for (const s of streams) s.destroy();
       wss.close();
-      await closeServer(server);
+      for (const { client, upstream } of relays) {
+        client.destroy();
+        upstream.destroy();
+      }
+      for (const session of sessions) session.destroy();
+      for (const socket of sockets) socket.destroy();
+      await Promise.all([closeServer(relay), closeServer(server)]);
     },
   };
 }

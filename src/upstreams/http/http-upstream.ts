@@ -7,7 +7,7 @@
  * where its handling of the raw socket is worth having; it is loaded on the first upgrade.
  * The kubernetes upstream composes this class with credentials, default deny and Status errors.
  */
-import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from "node:http";
 import type { AgentOptions } from "node:https";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
@@ -24,7 +24,7 @@ import { respondErrorOnSocket } from "../../proxy/respond-error.js";
 import type { Route } from "../../routing/route.js";
 import { parseRetryAfter } from "../../resilience/backoff.js";
 import { classifyError, classifyStatus } from "../../resilience/classify.js";
-import { Pool } from "../../resilience/pool.js";
+import { Http2Clients, Pool, type Http2Options } from "../../resilience/pool.js";
 import type { RequestContext, Upstream } from "../upstream.js";
 import { Balancer, type Slot } from "./balancer.js";
 import { UpstreamCall } from "./upstream-call.js";
@@ -35,6 +35,8 @@ const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"])
 const STALE_SOCKET = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"]);
 /** Bodies up to this size are buffered on idempotent requests of routes with `retry`, so a retry can resend them. */
 export const REPLAY_LIMIT = 64 * 1024;
+/** How much of a 5xx body `isVerdict` may read: an API server's Status is a few hundred bytes. */
+const VERDICT_PEEK = 16 * 1024;
 
 export interface HttpUpstreamOptions {
   route: ResolvedRoute;
@@ -44,8 +46,20 @@ export interface HttpUpstreamOptions {
   authorize?: (headers: OutgoingHttpHeaders) => void;
   /** After a 401: re-read credentials; true when they changed and the request is worth one more try. */
   refreshCredentials?: () => boolean;
+  /**
+   * Whether a 5xx answer is the upstream's verdict on this one request rather than a sign of ill health
+   * (kubernetes: a Status body), from its headers and the start of its body (resilience/classify.ts).
+   */
+  isVerdict?: (headers: IncomingHttpHeaders, start: Buffer) => boolean;
   /** Whether this request's response may outlive the route timeout (`streaming`). */
   isStreaming?: (ctx: RequestContext) => boolean;
+  /**
+   * Requests that hold their connection for minutes (watches): given, over HTTP/1.1 they get a pool of
+   * their own, so that they never take every connection from ordinary requests.
+   */
+  isLongRunning?: (ctx: RequestContext) => boolean;
+  /** HTTP/2 when the server offers it by ALPN (resilience/pool.ts). */
+  http2?: Http2Options;
   describe?: () => Record<string, unknown>;
   /** Release what the options hold (secret watchers), with the upstream. */
   onClose?: () => void;
@@ -55,17 +69,22 @@ export class HttpUpstream implements Upstream {
   readonly kind: Upstream["kind"] = "http";
   readonly balancer: Balancer;
   readonly pool: Pool;
+  /** For long-running requests over HTTP/1.1, when the owner tells them apart (`isLongRunning`). */
+  readonly longPool: Pool | undefined;
+  private readonly http2: Http2Clients | undefined;
   private wsProxy: Promise<WsProxy> | undefined;
   private readonly unreport: () => void;
 
   constructor(private readonly options: HttpUpstreamOptions) {
     const { route, source } = options;
     const http = route.upstream.http;
-    this.pool = new Pool(route.pool, options.tls);
+    this.http2 = options.http2 && new Http2Clients(options.http2);
+    this.pool = new Pool(route.pool, options.tls, this.http2);
+    this.longPool = options.isLongRunning ? new Pool(route.pool, options.tls, this.http2) : undefined;
     if (route.pool.maxFreeSockets !== undefined) {
       log.warn({ route: route.name }, `pool.maxFreeSockets is not enforced: idle connections close after pool.idleTimeout (${route.pool.idleTimeout}ms)`);
     }
-    this.unreport = reportEndpoints(route.name, () => this.balancer.figures(this.pool.connections()));
+    this.unreport = reportEndpoints(route.name, () => this.balancer.figures(this.connections()));
     this.balancer = new Balancer(route.name, source, http?.balance ?? "round-robin", http?.outlierDetection && {
       consecutiveFailures: http.outlierDetection.consecutiveFailures ?? 5,
       ejectionTime: http.outlierDetection.ejectionTime ?? 30_000,
@@ -142,7 +161,7 @@ export class HttpUpstream implements Upstream {
   }
 
   describe(): Record<string, unknown> {
-    return { ...this.options.describe?.(), endpoints: this.balancer.describe(), source: this.options.source.describe(), pool: this.pool.describe() };
+    return { ...this.options.describe?.(), endpoints: this.balancer.describe(), source: this.options.source.describe(), pool: this.pool.describe(), ...(this.longPool ? { longRunningPool: this.longPool.describe() } : {}) };
   }
 
   async close(): Promise<void> {
@@ -151,6 +170,14 @@ export class HttpUpstream implements Upstream {
     this.balancer.close();
     this.options.source.close();
     this.pool.close();
+    this.longPool?.close();
+  }
+
+  /** Open connections by origin, both pools together. */
+  private connections(): Map<string, number> {
+    const open = this.pool.connections();
+    if (this.longPool) for (const [origin, n] of this.longPool.connections()) open.set(origin, (open.get(origin) ?? 0) + n);
+    return open;
   }
 
   /** One try against one endpoint; resolves with the response head, its body still to come. */
@@ -162,23 +189,34 @@ export class HttpUpstream implements Upstream {
     let resent = false;
     let authRetried = false;
     for (;;) {
+      // Before the pool's first HTTP/2 connection is up, one request goes first (resilience/pool.ts).
+      const pool = this.poolFor(ctx);
+      const gate = pool.gate();
+      if (gate?.wait) await abortable(gate.wait, signal);
       ctx.attempts = (ctx.attempts ?? 0) + 1;
       const sentAt = performance.now();
-      const headers = this.requestHeaders(ctx, slot);
+      let headers: OutgoingHttpHeaders;
+      try {
+        headers = this.requestHeaders(ctx, slot);
+      } catch (err) {
+        gate?.open?.();
+        throw err;
+      }
       const span = ctx.span && tracer?.httpClientSpan(ctx.span, ctx.req.method ?? "GET", slot.endpoint, ctx.path + ctx.query, ctx.attempts - 1, headers);
-      const call = this.dispatch(ctx, slot, headers, body, hasBody);
+      const call = this.dispatch(ctx, pool, slot, headers, body, hasBody);
       calls.current = call;
       const onAbort = () => call.abort(signal.reason as Error);
       if (signal.aborted) onAbort();
       else signal.addEventListener("abort", onAbort);
       try {
         await call.head;
+        if (call.statusCode >= 500 && this.options.isVerdict) call.verdict = this.options.isVerdict(call.headers, await call.peek(VERDICT_PEEK));
       } catch (err) {
         // The keep-alive race: a pooled connection the upstream closed while idle fails on reuse. undici
         // does not say whether the connection was reused, so any reset before the head counts. Nothing
         // came back, so an idempotent request goes again once, even on routes without `retry` (issue 4).
         // Not a POST: the upstream may have acted on it before closing.
-        if (!resent && STALE_SOCKET.has((err as NodeJS.ErrnoException).code!) && replayable && IDEMPOTENT.has(ctx.req.method!) && !signal.aborted && !ctx.res.destroyed) {
+        if (!resent && call.statusCode === 0 && STALE_SOCKET.has((err as NodeJS.ErrnoException).code!) && replayable && IDEMPOTENT.has(ctx.req.method!) && !signal.aborted && !ctx.res.destroyed) {
           resent = true;
           continue;
         }
@@ -188,6 +226,7 @@ export class HttpUpstream implements Upstream {
         throw err;
       } finally {
         signal.removeEventListener("abort", onAbort);
+        gate?.open?.();
       }
       ctx.upstreamMs = Math.round((performance.now() - sentAt) * 10) / 10;
       // A try's span covers dispatch to response head: which try answered, and how fast, is what it tells.
@@ -205,7 +244,7 @@ export class HttpUpstream implements Upstream {
           continue;
         }
       }
-      this.balancer.report(slot, classifyStatus(call.statusCode));
+      this.balancer.report(slot, callOutcome(call));
       return call;
     }
   }
@@ -217,10 +256,15 @@ export class HttpUpstream implements Upstream {
     return headers;
   }
 
-  private dispatch(ctx: RequestContext, slot: Slot, headers: OutgoingHttpHeaders, body: Buffer | undefined, hasBody: boolean): UpstreamCall {
+  /** Over HTTP/2 a watch is one stream among many; over HTTP/1.1 it holds a connection, so watches get their own budget. */
+  private poolFor(ctx: RequestContext): Pool {
+    return this.longPool && this.http2?.protocol !== "h2" && this.options.isLongRunning!(ctx) ? this.longPool : this.pool;
+  }
+
+  private dispatch(ctx: RequestContext, pool: Pool, slot: Slot, headers: OutgoingHttpHeaders, body: Buffer | undefined, hasBody: boolean): UpstreamCall {
     const { endpoint } = slot;
     const call = new UpstreamCall(slot);
-    this.pool.dispatcher.dispatch(
+    pool.dispatcher.dispatch(
       {
         origin: endpoint.origin,
         path: endpoint.basePath + ctx.path + ctx.query,
@@ -267,7 +311,7 @@ interface InFlight {
 type WsProxy = { upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void };
 
 // What the resilience stack asks of an HTTP response; shared by every request (no per-request closures).
-const callOutcome = (call: UpstreamCall) => classifyStatus(call.statusCode);
+const callOutcome = (call: UpstreamCall) => classifyStatus(call.statusCode, call.verdict);
 const discardCall = (call: UpstreamCall) => call.discard();
 const callRetryAfter = (call: UpstreamCall) => parseRetryAfter(call.headers["retry-after"] as string | undefined);
 

@@ -19,6 +19,8 @@ type Phase = "waiting" | "head" | "ended" | "failed";
 export class UpstreamCall implements Dispatcher.DispatchHandler {
   statusCode = 0;
   headers: IncomingHttpHeaders = {};
+  /** The error status is the upstream's verdict on this request (see resilience/classify.ts), set from `peek`. */
+  verdict = false;
   readonly head: Promise<UpstreamCall>;
   private resolveHead!: (call: UpstreamCall) => void;
   private rejectHead!: (err: unknown) => void;
@@ -31,6 +33,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   private discarding = false;
   private error: Error | undefined;
   private onSettled: (() => void) | undefined;
+  private peeking: { limit: number; resolve: (start: Buffer) => void; reject: (err: unknown) => void } | undefined;
 
   /** `slot.inflight` counts this call until its response is over (least-request balancing). */
   constructor(private readonly slot: Slot) {
@@ -56,6 +59,16 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.discarding = true;
     this.held = [];
     this.controller?.resume();
+  }
+
+  /**
+   * The first `limit` bytes of the body (all of it when shorter), once they are here; before `pipeTo`.
+   * They stay held for the client. `limit` must stay below HIGH_WATER, where the upstream is paused.
+   */
+  peek(limit: number): Promise<Buffer> {
+    if (this.phase === "failed") return Promise.reject(this.error);
+    if (this.phase === "ended" || this.heldBytes >= limit) return Promise.resolve(this.start(limit));
+    return new Promise((resolve, reject) => (this.peeking = { limit, resolve, reject }));
   }
 
   /** Send the held and remaining body to `res` (its head already written); `settled` runs once the body is over or failed. */
@@ -101,12 +114,14 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
       this.held.push(chunk);
       this.heldBytes += chunk.length;
       if (this.heldBytes >= HIGH_WATER) controller.pause();
+      if (this.peeking && this.heldBytes >= this.peeking.limit) this.settlePeek();
     }
   }
 
   onResponseEnd(): void {
     this.phase = "ended";
     this.slot.inflight--;
+    if (this.peeking) this.settlePeek();
     if (this.sink) {
       this.sink.end();
       this.onSettled!();
@@ -123,12 +138,25 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.phase = "failed";
     this.error = err;
     this.slot.inflight--;
+    this.peeking?.reject(err);
+    this.peeking = undefined;
     if (before) this.rejectHead(err);
     else if (this.sink) {
       // Past the head there is no error left to send: cut the response, the client sees it truncated.
       this.sink.destroy(err);
       this.onSettled!();
     }
+  }
+
+  private settlePeek(): void {
+    const { limit, resolve } = this.peeking!;
+    this.peeking = undefined;
+    resolve(this.start(limit));
+  }
+
+  private start(limit: number): Buffer {
+    const all = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held);
+    return all.length > limit ? all.subarray(0, limit) : all;
   }
 
   private readonly resume = (): void => this.controller?.resume();

@@ -1,8 +1,11 @@
 /**
  * The Kubernetes API as an upstream, `kubectl proxy` done right: an HttpUpstream toward the API server
- * (one keep-alive HTTPS pool per route, the route's resilience stack), raw WebSocket/SPDY upgrades, plus
+ * (HTTP/2 when offered, as client-go; the route's resilience stack), raw WebSocket/SPDY upgrades, plus
  * credentials that are found, watched and rotated (credentials.ts), a default deny (default-deny.ts),
- * long-running requests exempt from the route timeout, and Status errors (status-response.ts).
+ * the app's identity headers removed, watches, logs and lists under the route timeout only until their
+ * headers, and Status errors (status-response.ts). A Status relayed from the API server is its verdict
+ * on one request and never counts against the breaker (relayed-status.ts): one aggregated API or
+ * webhook that fails does not cut the app off.
  *
  * No credentials is a state, not a crash: the route answers 502 upstream_unreachable with a Status naming what was looked
  * for, and a cheap poll (stat of a handful of files) brings it alive when a kubeconfig or token appears.
@@ -12,6 +15,7 @@
 import { statSync } from "node:fs";
 import type { OutgoingHttpHeaders } from "node:http";
 import type { Duplex } from "node:stream";
+import { DEFAULTS } from "../../config/defaults.js";
 import type { PathRuleConfig } from "../../config/schema.js";
 import type { ResolvedRoute } from "../../config/validate.js";
 import { endpointFromUrl } from "../../discovery/endpoint-source.js";
@@ -24,6 +28,7 @@ import { HttpUpstream } from "../http/http-upstream.js";
 import type { RequestContext, Upstream } from "../upstream.js";
 import { openAuthorizer, resolveCredentials, type Authorizer, type CredentialsEnvironment, type Plan, type Resolution } from "./credentials.js";
 import { DEFAULT_DENY } from "./default-deny.js";
+import { isRelayedStatus } from "./relayed-status.js";
 import { renderStatus } from "./status-response.js";
 import { proxyUpgrade } from "./upgrade-proxy.js";
 
@@ -50,6 +55,7 @@ interface Connection {
 export class KubernetesUpstream implements Upstream {
   readonly kind = "kubernetes" as const;
   readonly defaultDeny: readonly PathRuleConfig[] = DEFAULT_DENY;
+  readonly removeHeaders: readonly string[];
   private connection: Connection | undefined;
   /** Replaced connections still carrying requests or watches; each closes when its last one ends. */
   private readonly retired = new Set<Connection>();
@@ -64,6 +70,7 @@ export class KubernetesUpstream implements Upstream {
 
   constructor(private readonly options: KubernetesUpstreamOptions) {
     this.pollInterval = options.pollInterval ?? POLL_MS;
+    this.removeHeaders = options.route.upstream.kubernetes!.identityHeaders === "pass" ? [] : DEFAULTS.route.kubernetes.identityHeaders;
     this.resolving = this.resolve(true).finally(() => (this.resolving = undefined));
     this.timer = setInterval(() => this.poll(), this.pollInterval).unref();
   }
@@ -104,7 +111,7 @@ export class KubernetesUpstream implements Upstream {
 
   describe(): Record<string, unknown> {
     const c = this.connection;
-    const base = { server: c?.plan.server ?? null, credentials: this.describeCredentials() };
+    const base = { server: c?.plan.server ?? null, credentials: this.describeCredentials(), identityHeaders: this.removeHeaders.length ? "remove" : "pass" };
     return c ? { ...base, ...c.inner.describe() } : base;
   }
 
@@ -222,7 +229,10 @@ export class KubernetesUpstream implements Upstream {
       tls: plan.tls,
       authorize: (headers) => authorize(connection, headers),
       refreshCredentials: () => connection.auth.refresh(),
-      isStreaming: (ctx) => ctx.route.config.streaming ?? isLongRunning(ctx.path, ctx.query),
+      isVerdict: isRelayedStatus,
+      isStreaming: (ctx) => ctx.route.config.streaming ?? (isLongRunning(ctx.path, ctx.query) || (ctx.req.method === "GET" && isList(ctx.path))),
+      isLongRunning: (ctx) => isLongRunning(ctx.path, ctx.query),
+      http2: { maxStreams: DEFAULTS.route.kubernetes.maxStreams, pingInterval: route.upstream.kubernetes!.pingInterval ?? DEFAULTS.route.kubernetes.pingInterval },
     });
     return connection;
   }
@@ -296,6 +306,15 @@ export function isLongRunning(path: string, query: string): boolean {
   if (!query) return false;
   const params = new URLSearchParams(query.slice(1));
   return TRUE.has(params.get("watch") ?? "") || TRUE.has(params.get("follow") ?? "");
+}
+
+/**
+ * A GET of a collection (/api/v1/pods, /apis/G/V/namespaces/NS/R, /api/v1/namespaces): a list, which the
+ * API server may stream for longer than any timeout suits (an informer's list ignores `limit` when served
+ * from the watch cache). The deadline covers it until the response headers, as for a watch.
+ */
+export function isList(path: string): boolean {
+  return /^\/(?:api\/[^/]+|apis\/[^/]+\/[^/]+)(?:\/namespaces\/[^/]+)?\/[^/]+\/?$/.test(path);
 }
 
 function authKey(plan: Plan): string {

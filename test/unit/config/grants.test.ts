@@ -94,6 +94,15 @@ describe("grants", () => {
     ]);
   });
 
+  it("kubernetes: identityHeaders: pass needs liftDeny too", async () => {
+    const root = `owners:\n  ops: { prefixes: [/ops], upstreams: [kubernetes] }\n  admin: { prefixes: [/admin], upstreams: [kubernetes], kubernetes: { liftDeny: true } }\n`;
+    const refused = await load(root, `owner: ops\nroutes:\n  - prefix: /ops\n    upstream: { kubernetes: { identityHeaders: pass } }\n`);
+    expect(refused.problems).toEqual([
+      "<dir>/team.yaml:4:48: routes[0].upstream.kubernetes.identityHeaders: identityHeaders: pass would let the app impersonate whoever attache's ServiceAccount may; owners.ops.kubernetes.liftDeny grants that",
+    ]);
+    expect((await load(root, `owner: admin\nroutes:\n  - prefix: /admin\n    upstream: { kubernetes: { identityHeaders: pass } }\n`)).problems).toEqual([]);
+  });
+
   it("kubernetes discovery: another API server needs the kubernetes grant; with hosts, the namespace is named and matched", async () => {
     const { problems } = await load(
       PAY.replace("upstreams: [http, redis, kubernetes]", "upstreams: [http]"),

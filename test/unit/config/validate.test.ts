@@ -69,6 +69,39 @@ describe("config validation: one problem per mistake, with file:line:col", () =>
     ]);
   });
 
+  it("a kubernetes route's built-in timeout is the API server's 60 s; defaults.timeout and its own still win", async () => {
+    const routes = "routes:\n  - { prefix: /k, upstream: { kubernetes: {} } }\n  - { prefix: /own, timeout: 2s, upstream: { kubernetes: {} } }\n  - prefix: /h\n    " + HTTP + "\n";
+    for (const [root, expected] of [[routes, [60_000, 2_000, 15_000]], [`defaults: { timeout: 3s }\n${routes}`, [3_000, 2_000, 3_000]]] as const) {
+      const { dir, remove } = tempConfig(root);
+      cleanups.push(remove);
+      const { config, problems } = await loadConfig({ configPath: dir, env: {} });
+      expect(problems).toEqual([]);
+      expect(config!.routes.map((r) => r.timeout)).toEqual(expected);
+    }
+  });
+
+  it("headers.remove takes names and prefixes ending in *, nothing else", async () => {
+    expect(await problemsOf(`routes:\n  - prefix: /a\n    headers: { remove: [X-Debug-*, Impersonate-User, "X-*-Id", "a b"] }\n    ${HTTP}\n`)).toEqual([
+      "<dir>/attache.yaml:3:54: routes[0].headers.remove[2]: expected a header name, or a prefix ending in * (e.g. Impersonate-*)",
+      "<dir>/attache.yaml:3:64: routes[0].headers.remove[3]: expected a header name, or a prefix ending in * (e.g. Impersonate-*)",
+    ]);
+  });
+
+  it("a kubernetes route cannot set an identity header unless it opts in", async () => {
+    const problems = await problemsOf(`routes:\n  - prefix: /k\n    headers: { set: { Impersonate-User: system:admin, x-remote-group: system:masters, X-Team: a } }\n    upstream: { kubernetes: {} }\n`);
+    expect(problems.map((p) => p.replace(/:\d+:\d+:/, ":L:C:"))).toEqual([
+      "<dir>/attache.yaml:L:C: routes[0].headers.set.Impersonate-User: Impersonate-User is an identity header: a kubernetes route sets it only with upstream.kubernetes.identityHeaders: pass",
+      "<dir>/attache.yaml:L:C: routes[0].headers.set.x-remote-group: x-remote-group is an identity header: a kubernetes route sets it only with upstream.kubernetes.identityHeaders: pass",
+    ]);
+    expect(await problemsOf(`routes:\n  - prefix: /k\n    headers: { set: { Impersonate-User: bob } }\n    upstream: { kubernetes: { identityHeaders: pass } }\n`)).toEqual([]);
+    expect(await problemsOf(`routes:\n  - prefix: /h\n    headers: { set: { Impersonate-User: bob } }\n    ${HTTP}\n`)).toEqual([]);
+  });
+
+  it("a kubernetes route's identityHeaders is remove or pass", async () => {
+    expect(await problemsOf(`routes:\n  - prefix: /k\n    upstream: { kubernetes: { identityHeaders: keep } }\n`)).toHaveLength(1);
+    expect(await problemsOf(`routes:\n  - prefix: /k\n    upstream: { kubernetes: { identityHeaders: pass } }\n`)).toEqual([]);
+  });
+
   it("reports a YAML syntax error with its position", async () => {
     const problems = await problemsOf("routes:\n  - prefix: /a\n   bad: [\n");
     expect(problems.length).toBeGreaterThan(0);

@@ -18,20 +18,35 @@ describe("classify", () => {
     expect(classifyError(Object.assign(new Error("x"), { code }))).toBe(kind);
   });
 
-  it("5xx is a failure, 4xx (429 included) is not", () => {
+  it("5xx is a failure, 4xx (429 included) is not, but keeps its status for retry", () => {
     expect(classifyStatus(200)).toBe("success");
-    expect(classifyStatus(404)).toBe("success");
-    expect(classifyStatus(429)).toBe("success");
+    expect(classifyStatus(304)).toBe("success");
+    expect(classifyStatus(404)).toBe(404);
+    expect(classifyStatus(429)).toBe(429);
+    expect(isFailure(classifyStatus(429))).toBe(false);
+    expect(isFailure(classifyStatus(404))).toBe(false);
     expect(isFailure(classifyStatus(500))).toBe(true);
     expect(isFailure("reset")).toBe(true);
     expect(isFailure("success")).toBe(false);
   });
 
-  it("retryCovers reads `on`: kinds, exact statuses, and 5xx", () => {
+  it("a verdict (the upstream's Status on one request) is never a failure, and retry still sees its status", () => {
+    const verdict = classifyStatus(503, true);
+    expect(verdict).toEqual({ verdict: 503 });
+    expect(classifyStatus(503, true)).toBe(verdict);
+    expect(isFailure(verdict)).toBe(false);
+    expect(retryCovers([503], verdict)).toBe(true);
+    expect(retryCovers(["5xx"], classifyStatus(500, true))).toBe(true);
+    expect(retryCovers([502], verdict)).toBe(false);
+  });
+
+  it("retryCovers reads `on`: kinds, exact statuses (4xx too), and 5xx", () => {
     expect(retryCovers(["reset"], "reset")).toBe(true);
     expect(retryCovers([503], 503)).toBe(true);
     expect(retryCovers([503], 502)).toBe(false);
     expect(retryCovers(["5xx"], 502)).toBe(true);
+    expect(retryCovers(["5xx"], 429)).toBe(false);
+    expect(retryCovers([429], classifyStatus(429))).toBe(true);
     expect(retryCovers(["5xx"], "success")).toBe(false);
   });
 });

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ResolvedRoute } from "../../../../src/config/validate.js";
 import { AttacheError } from "../../../../src/errors.js";
-import { isLongRunning, KubernetesUpstream } from "../../../../src/upstreams/kubernetes/kubernetes-upstream.js";
+import { isList, isLongRunning, KubernetesUpstream } from "../../../../src/upstreams/kubernetes/kubernetes-upstream.js";
 import type { RequestContext } from "../../../../src/upstreams/upstream.js";
 
 let dir: string;
@@ -124,5 +124,25 @@ describe("long-running requests", () => {
     ["/api/v1/namespaces/a/pods/p/log", "?follow=false", false],
   ])("%s%s → %s", (path, query, expected) => {
     expect(isLongRunning(path, query)).toBe(expected);
+  });
+});
+
+describe("lists", () => {
+  it.each([
+    ["/api/v1/pods", true],
+    ["/api/v1/namespaces", true],
+    ["/api/v1/namespaces/a/pods", true],
+    ["/api/v1/namespaces/a/pods/", true],
+    ["/apis/apps/v1/deployments", true],
+    ["/apis/apps/v1/namespaces/a/deployments", true],
+    ["/api/v1/namespaces/a", false],
+    ["/api/v1/namespaces/a/pods/p", false],
+    ["/api/v1/namespaces/a/pods/p/log", false],
+    ["/apis/apps/v1", false],
+    ["/apis", false],
+    ["/api/v1", false],
+    ["/version", false],
+  ])("%s → %s", (path, expected) => {
+    expect(isList(path)).toBe(expected);
   });
 });
