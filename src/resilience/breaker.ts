@@ -22,8 +22,22 @@ class FailedResult<T> extends Error {
 
 type Work = () => Promise<unknown>;
 
+/** Refusals made without asking the upstream (its connection is known to be down): not the upstream's answer. */
+const NOT_COUNTED = new WeakSet<object>();
+
+/**
+ * Mark a refusal the breaker must not count: the upstream was not asked (its connection is down and
+ * is being re-established). Counting it would open the breaker and keep it open after the connection
+ * is back; the client still gets the refusal, as it is.
+ */
+export function notCounted<E extends object>(err: E): E {
+  NOT_COUNTED.add(err);
+  return err;
+}
+
 function countsAsFailure(err: unknown): boolean {
   if (err instanceof FailedResult) return true;
+  if (typeof err === "object" && err !== null && NOT_COUNTED.has(err)) return false;
   if (err instanceof AttacheError) return err.status >= 500;
   return classifyError(err) !== undefined;
 }
@@ -126,6 +140,17 @@ export class Breaker {
       }
       throw err;
     }
+  }
+
+  /**
+   * The upstream proved healthy at `at` (ms since the epoch: a Redis connection ready again, which
+   * is a successful probe). A breaker that opened before that closes now instead of waiting out
+   * its resetTimeout for a half-open probe.
+   */
+  recovered(at: number): void {
+    const cb = this.cb;
+    if (!cb || this.closed || !(cb.opened || cb.halfOpen) || at <= this.openedAt) return;
+    cb.close();
   }
 
   get state(): BreakerState {

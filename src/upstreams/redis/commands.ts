@@ -192,7 +192,11 @@ export class CommandRunner {
           sink.replyBytes(token, reply.raw ?? encodeValue(reply.value));
           sink.settled(token, undefined, 0);
         },
-        (err: unknown) => sink.settled(token, err, 1),
+        (err: unknown) => {
+          // The HTTP API's errors are counted where they are rendered (respond-error.ts); a RESP client's here.
+          if (sink !== PROMISE_SINK) countUpstreamError(this.route.name, err);
+          sink.settled(token, err, 1);
+        },
       );
       return;
     }
@@ -249,6 +253,7 @@ export class CommandRunner {
   /** The bulkhead/deadline/breaker stack around one command; counts the outcome. */
   async run<T>(resilience: Resilience, command: Prepared, attempt: (signal: DeadlineSignal) => Promise<T>): Promise<T> {
     const timeout = command.blocking === undefined ? this.route.timeout : command.blocking === Infinity ? FOREVER_MS : Math.min(FOREVER_MS, command.blocking + this.route.timeout);
+    readyAgain(resilience, this.client);
     try {
       const admitted = await resilience.exchange((signal) => attempt(signal), { retryable: false, streaming: false, outcome: () => "success", discard: () => {} }, timeout);
       admitted.release();
@@ -310,6 +315,16 @@ export class CommandRunner {
     }
     return info;
   }
+}
+
+/** A connection ready since the breaker opened is a successful probe: the breaker closes (breaker.ts). */
+function readyAgain(resilience: Resilience, client: RedisClient): void {
+  if (resilience.breaker.state !== "closed") resilience.breaker.recovered(client.readyAt);
+}
+
+function countUpstreamError(route: string, err: unknown): void {
+  const error = toAttacheError(err, route);
+  if (error.status >= 500) metrics.upstreamErrors.inc({ route, reason: error.code });
 }
 
 /** For one command (the HTTP API): its single frame, or its error. */
@@ -428,6 +443,7 @@ class Batch {
 
   send(): void {
     this.pending = this.commands.length;
+    readyAgain(this.resilience, this.runner.client);
     this.resilience.exchange((signal) => this.attempt(signal), BATCH_EXCHANGE, this.runner.route.timeout).then(
       (admitted) => admitted.release(),
       (err: unknown) => this.abandon(err),
@@ -446,7 +462,7 @@ class Batch {
   private attempt(signal: DeadlineSignal): Promise<void> {
     const client = this.runner.client;
     const state = client.rawState();
-    if (state === "down") return Promise.reject(client.unreachable(new Error(`connection is ${client.status}`)));
+    if (state === "down") return Promise.reject(client.down());
     if (state === "wait") return client.ready(signal).then(() => this.attempt(signal));
     return new Promise<void>((resolve, reject) => {
       const onAbort = () => reject(signal.reason);

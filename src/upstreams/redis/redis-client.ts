@@ -11,8 +11,9 @@
  * after the tap has seen the chunk. That holds on a connection that never enters subscriber or
  * monitor mode, which is why SUBSCRIBE, MONITOR and friends never go over this connection.
  *
- * Sentinel works through ioredis' SentinelConnector; describe() shows the master it resolved and
- * since when. Cluster (issue 7) is an ioredis Cluster: it routes each command to its slot's master and
+ * Sentinel works through sentinel-watch.ts (an ioredis Connector: every sentinel asked at once with
+ * a deadline, the last known master as fallback, +switch-master followed at once); describe() shows
+ * the master and since when. connection-watch.ts resets a connection whose Redis stops answering. Cluster (issue 7) is an ioredis Cluster: it routes each command to its slot's master and
  * follows MOVED/ASK; the tap sits on every node's connection, and a redirected command is tagged
  * again by the node that answers it last. Cluster commands take ioredis' Command path (the raw path
  * needs one socket); cluster-split.ts splits multi-key commands across slots where that is safe.
@@ -28,12 +29,23 @@ import { tlsOptions } from "../http/tls.js";
 import { DedicatedConnection, type DedicatedTarget } from "./dedicated-connection.js";
 import { RawFrame, ReplyScanner, type Frame, type RespValue } from "./resp-codec.js";
 import { abortable, type DeadlineSignal } from "../../resilience/deadline.js";
+import { backoffDelay } from "../../resilience/backoff.js";
+import { notCounted } from "../../resilience/breaker.js";
+import { clusterFailure } from "./cluster-errors.js";
+import { ConnectionWatch } from "./connection-watch.js";
+import { SentinelWatch, type Address } from "./sentinel-watch.js";
 
 /** How often a rotated password/username file is looked for (FileSecret does the watching). */
 const SECRET_POLL_MS = 1_000;
-/** Reconnect back-off: 50ms doubling to 2s, with jitter. Redis back from a restart is in use within ~2s. */
+/** Reconnect back-off (backoff.ts, full jitter): 50ms doubling to 1s. Redis back from a restart is in use within ~1s. */
 const RECONNECT_BASE_MS = 50;
-const RECONNECT_CAP_MS = 2_000;
+const RECONNECT_CAP_MS = 1_000;
+/** A health probe unanswered this long resets the connection (connection-watch.ts). */
+const PROBE_DEADLINE_MS = 2_000;
+/** Bound on one sentinel's answer. */
+const SENTINEL_TIMEOUT_MS = 1_000;
+/** A cluster failure (MOVED to a dead node, CLUSTERDOWN...) is logged at most this often per route. */
+const CLUSTER_LOG_EVERY_MS = 5_000;
 
 const FRAME = Symbol("attache.frame");
 type Tagged = Command & { [FRAME]?: Frame };
@@ -128,6 +140,13 @@ export class RedisClient {
   private secretsSeen: number;
   private everReady = false;
   private lastError: Error | undefined;
+  /** Since when the connection is away, and why (for the errors clients get), until it is ready again. */
+  private outage: { since: Date; cause: string } | undefined;
+  /** When the connection was last ready (ms): the route's breaker closes if it opened before (breaker.ts). */
+  readyAt = 0;
+  private readonly sentinel: SentinelWatch | undefined;
+  private readonly watch: ConnectionWatch | undefined;
+  private clusterLoggedAt = 0;
   private corked: { uncork(): void } | undefined;
   private closed = false;
   private warnedUntapped = false;
@@ -176,43 +195,44 @@ export class RedisClient {
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
       autoResubscribe: false,
-      retryStrategy: (times) => Math.round(Math.min(RECONNECT_CAP_MS, RECONNECT_BASE_MS * 2 ** Math.min(times, 10)) * (0.5 + Math.random() / 2)),
-      reconnectOnError: null,
+      // At least 1ms: ioredis takes 0 as "reconnect in the same turn".
+      retryStrategy: (times) => backoffDelay(times, RECONNECT_BASE_MS, RECONNECT_CAP_MS) + 1,
+      // A master demoted to a replica answers writes with READONLY: reconnect (Sentinel names the new one).
+      reconnectOnError: config.sentinels ? (err) => (err.message.startsWith("READONLY") ? 1 : false) : null,
       noDelay: true,
       keepAlive: 30_000,
     };
     if (config.url) Object.assign(options, { host: this.endpoint!.host, port: this.endpoint!.port });
     else if (config.sentinels) {
-      Object.assign(options, {
+      this.sentinel = new SentinelWatch({
+        route: route.name,
+        name: config.name!,
         sentinels: config.sentinels.map(splitHostPort),
-        name: config.name,
-        ...(this.password ? { sentinelPassword: this.password.value } : {}),
-        ...(this.tls ? { enableTLSForSentinelMode: true } : {}),
+        // Sentinels take the route's password, as before (a sentinel without one ignores it).
+        credentials: () => (this.password ? { password: this.password.value } : {}),
+        tls: this.tls,
+        timeout: Math.min(SENTINEL_TIMEOUT_MS, this.connectTimeout),
+        moved: (to, why) => this.masterMoved(to, why),
       });
+      options.Connector = this.sentinel.connector();
     }
     if (config.cluster) {
       const redis = new Cluster(config.cluster.map(splitHostPort), clusterOptions(options, this.connectTimeout));
       // Every node connection gets the tap (nodes connect lazily, and come and go with the topology).
       redis.on("+node", (node: Redis) => node.on("connect", () => this.tap(node)));
+      // Not expected (the retry strategy never gives up), but a route must never stay dead.
+      redis.on("end", () => {
+        if (!this.closed) setTimeout(() => !this.closed && redis.status === "end" && redis.connect().catch(() => {}), RECONNECT_CAP_MS).unref();
+      });
       this.redis = redis;
     } else {
       const redis = new Redis(options);
-      redis.on("connect", () => {
-        this.tap(redis);
-        this.noteMaster(redis);
-      });
+      redis.on("connect", () => this.tap(redis));
+      redis.on("ready", () => this.noteMaster(redis));
       this.redis = redis;
+      this.watch = this.watchConnection(redis);
     }
-    this.redis.on("ready", () => {
-      if (this.everReady && this.lastError) log.info({ route: this.route }, "redis connection restored");
-      this.everReady = true;
-      this.lastError = undefined;
-    });
-    this.redis.on("error", (err: Error) => {
-      // One line per outage, not one per reconnect attempt.
-      if (!this.lastError || this.lastError.message !== err.message) log.warn({ route: this.route, err: err.message }, "redis connection error");
-      this.lastError = err;
-    });
+    this.watchOutages();
     this.secretTimer = this.username || this.password ? setInterval(() => this.checkSecrets(), SECRET_POLL_MS).unref() : undefined;
   }
 
@@ -239,9 +259,13 @@ export class RedisClient {
     try {
       result = await abortable(cmd.promise, signal);
     } catch (err) {
-      const frame = cmd[FRAME];
-      if (frame && frame.raw[0] === 45 /* - */) return frame;
       if (signal?.aborted && err === signal.reason) throw err;
+      const frame = cmd[FRAME];
+      // Cluster: what ioredis gave up on (redirects exhausted, CLUSTERDOWN, MOVED to a node that is
+      // gone) is the cluster failing, not an answer for the app.
+      const failure = this.mode === "cluster" ? clusterFailure(err, frame) : undefined;
+      if (failure) throw this.clusterError(failure, err);
+      if (frame && frame.raw[0] === 45 /* - */) return frame;
       throw this.unreachable(err);
     }
     const frame = cmd[FRAME];
@@ -325,6 +349,8 @@ export class RedisClient {
       tls: this.tls !== undefined,
       status: this.redis.status,
       ...(this.lastError ? { lastError: this.lastError.message } : {}),
+      ...(this.outage ? { downSince: this.outage.since.toISOString(), downCause: this.outage.cause } : {}),
+      ...(this.sentinel ? { sentinels: this.sentinel.describe() } : {}),
       ...(this.password ? { passwordFile: this.password.path, passwordChangedAt: this.password.changedAt.toISOString() } : {}),
       ...(this.username ? { usernameFile: this.username.path } : {}),
     };
@@ -333,6 +359,8 @@ export class RedisClient {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.watch?.close();
+    this.sentinel?.close();
     if (this.secretTimer) clearInterval(this.secretTimer);
     this.username?.close();
     this.password?.close();
@@ -343,6 +371,84 @@ export class RedisClient {
     if (err instanceof AttacheError) return err;
     const detail = this.lastError?.message ?? (err as Error)?.message ?? String(err);
     return new AttacheError("upstream_unreachable", `route ${this.route}: redis unreachable (${detail})`, { route: this.route, cause: err });
+  }
+
+  /**
+   * A command refused without going to Redis: the connection is down and being re-established. The
+   * message says since when and why; the breaker does not count it (breaker.ts, notCounted).
+   */
+  down(): AttacheError {
+    const outage = this.outage;
+    const why = outage ? `connection down since ${outage.since.toISOString()}: ${outage.cause}` : `connection ${this.redis.status}`;
+    return notCounted(new AttacheError("upstream_unreachable", `route ${this.route}: redis unreachable (${why})`, { route: this.route, cause: this.lastError }));
+  }
+
+  /** A cluster failure (cluster-errors.ts) as an upstream error, logged at most every few seconds. */
+  private clusterError(cause: string, err: unknown): AttacheError {
+    const now = Date.now();
+    if (now - this.clusterLoggedAt >= CLUSTER_LOG_EVERY_MS) {
+      this.clusterLoggedAt = now;
+      log.warn({ route: this.route, err: cause }, "redis cluster command failed");
+    }
+    return new AttacheError("upstream_unreachable", `route ${this.route}: redis cluster unavailable (${cause})`, { route: this.route, cause: err });
+  }
+
+  /** Outages: one warning when one starts, one line when it ends; the cause kept for the errors clients get. */
+  private watchOutages(): void {
+    this.redis.on("ready", () => {
+      if (this.outage) log.info({ route: this.route, downSince: this.outage.since.toISOString() }, "redis connection restored");
+      this.everReady = true;
+      this.lastError = undefined;
+      this.outage = undefined;
+      this.readyAt = Date.now();
+      this.sentinel?.connected();
+    });
+    this.redis.on("error", (err: Error) => {
+      this.lastError = err;
+      this.wentDown(err.message);
+    });
+    this.redis.on("close", () => this.wentDown(this.lastError?.message ?? "the connection closed"));
+    this.redis.on("end", () => {
+      if (!this.closed) this.wentDown(this.lastError?.message ?? "the client ended");
+    });
+  }
+
+  private wentDown(cause: string): void {
+    if (this.closed) return;
+    if (this.outage) {
+      // The first cause is kept unless a later error says more (a refused reconnect after a reset).
+      if (this.outage.cause.startsWith("the connection closed")) this.outage.cause = cause;
+      return;
+    }
+    this.outage = { since: new Date(), cause };
+    log.warn({ route: this.route, err: cause }, "redis connection lost; reconnecting");
+  }
+
+  /** Health check, reset and restart for a standalone or Sentinel connection. */
+  private watchConnection(redis: Redis): ConnectionWatch {
+    return new ConnectionWatch(redis, {
+      probe: this.mode === "sentinel" ? "ROLE" : "PING",
+      deadline: PROBE_DEADLINE_MS,
+      connectTimeout: this.connectTimeout,
+      backoff: { base: RECONNECT_BASE_MS, cap: RECONNECT_CAP_MS },
+      reset: (why) => {
+        this.wentDown(why);
+        if (this.outage) this.outage.cause = why;
+      },
+      live: () => !this.closed,
+    });
+  }
+
+  /** Sentinel said the master moved: leave the old one now (its writes would be lost when it resyncs). */
+  private masterMoved(to: Address, why: string): void {
+    if (this.closed || !(this.redis instanceof Redis)) return;
+    const from = this.master?.address;
+    log.warn({ route: this.route, from, to: `${to.host}:${to.port}`, why }, "redis master moved; reconnecting");
+    const cause = `master moved to ${to.host}:${to.port} (${why})`;
+    this.wentDown(cause);
+    if (this.outage) this.outage.cause = cause;
+    const stream = (this.redis as unknown as { stream?: { destroy(): void } }).stream;
+    if (this.redis.status === "ready" || this.redis.status === "connect") stream?.destroy();
   }
 
   private credentials(): { username?: string; password?: string } {
@@ -383,7 +489,7 @@ export class RedisClient {
   private whenReady(signal?: DeadlineSignal): Promise<void> {
     const status = this.redis.status;
     if (this.closed || this.everReady || !["wait", "connecting", "connect"].includes(status)) {
-      return Promise.reject(this.unreachable(new Error(`connection is ${status}`)));
+      return Promise.reject(this.down());
     }
     return new Promise<void>((resolve, reject) => {
       const done = (err?: unknown) => {
@@ -462,15 +568,21 @@ function splitHostPort(s: string): { host: string; port: number } {
 }
 
 /**
- * The Cluster's options from the route's connection options. Failing fast as with one server: no
- * offline queue at the cluster level, the same reconnect back-off; a few redirections and quick
- * retries while slots move (a failover or resharding), bounded by the route's deadline anyway.
+ * The Cluster's options from the route's connection options: the same reconnect back-off, a few
+ * redirections and quick retries while slots move (a failover or resharding), bounded by the
+ * route's deadline anyway.
+ *
+ * The offline queue stays on: with it off, ioredis refuses a command for a node whose connection is
+ * still being made and retries it ~100ms later, behind commands the same client sent after it, so a
+ * client's writes to one key land out of order. With it on, such a command waits in that node's
+ * queue, in order, until the node is ready. Once the cluster has been ready, a cluster that is away
+ * still fails fast (RedisClient.call); a command left waiting is bounded by the route's deadline.
  */
 function clusterOptions(node: RedisOptions, connectTimeout: number): ClusterOptions {
-  const { retryStrategy, ...redisOptions } = node;
+  const { retryStrategy, reconnectOnError: _unused, ...redisOptions } = node;
   return {
     redisOptions,
-    enableOfflineQueue: false,
+    enableOfflineQueue: true,
     enableReadyCheck: true,
     clusterRetryStrategy: (times) => retryStrategy!(times) as number,
     maxRedirections: 16,
