@@ -18,6 +18,10 @@ export interface RedisServer {
   cli(...args: string[]): Promise<string>;
   /** SIGKILL: an abrupt outage. */
   kill(): Promise<void>;
+  /** SIGSTOP: a server that stops answering without closing its connections (a crash or partition). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
   /** Start again on the same port (after kill). */
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -65,7 +69,14 @@ export async function startRedis(options: { password?: string; extraArgs?: strin
       if (!c || c.exitCode !== null || c.signalCode !== null) return;
       const exited = new Promise<void>((resolve) => c.once("exit", () => resolve()));
       c.kill("SIGKILL");
+      c.kill("SIGCONT");
       await exited;
+    },
+    pause() {
+      child?.kill("SIGSTOP");
+    },
+    resume() {
+      child?.kill("SIGCONT");
     },
     async restart() {
       await server!.kill();
