@@ -147,6 +147,8 @@ export class RedisClient {
   private readonly sentinel: SentinelWatch | undefined;
   private readonly watch: ConnectionWatch | undefined;
   private clusterLoggedAt = 0;
+  /** Resolves at the first ready; shared by the commands that wait for it (whenReady). */
+  private firstReady: Promise<void> | undefined;
   private corked: { uncork(): void } | undefined;
   private closed = false;
   private warnedUntapped = false;
@@ -491,21 +493,24 @@ export class RedisClient {
     if (this.closed || this.everReady || !["wait", "connecting", "connect"].includes(status)) {
       return Promise.reject(this.down());
     }
-    return new Promise<void>((resolve, reject) => {
+    // One pair of listeners for every waiting command (a burst at start-up would add hundreds); they
+    // resume in the order they came, which keeps each client's order.
+    this.firstReady ??= new Promise<void>((resolve, reject) => {
       const done = (err?: unknown) => {
         this.redis.off("ready", onReady);
         this.redis.off("error", onError);
-        signal?.removeEventListener("abort", onAbort);
+        this.firstReady = undefined;
         if (err) reject(err);
         else resolve();
       };
       const onReady = () => done();
       const onError = (err: Error) => done(this.unreachable(err));
-      const onAbort = () => done(signal!.reason);
       this.redis.once("ready", onReady);
       this.redis.once("error", onError);
-      signal?.addEventListener("abort", onAbort, { once: true });
     });
+    // Handled by every waiter; this keeps a rejection nobody waits for any more from being "unhandled".
+    this.firstReady.catch(() => {});
+    return abortable(this.firstReady, signal);
   }
 
   /** One socket write per event-loop turn for all commands of all clients (ARCHITECTURE.md: ~2x). */
@@ -585,10 +590,15 @@ function clusterOptions(node: RedisOptions, connectTimeout: number): ClusterOpti
     enableOfflineQueue: true,
     enableReadyCheck: true,
     clusterRetryStrategy: (times) => retryStrategy!(times) as number,
+    // MOVED and ASK are followed at once, in the order the replies came, which keeps a client's order.
+    // A command retried later (ioredis' delay queue, on a lost node, CLUSTERDOWN or TRYAGAIN) would
+    // go behind commands the same client sent after it: those fail at once instead, as an upstream
+    // error (cluster-errors.ts), and the client decides.
     maxRedirections: 16,
-    retryDelayOnFailover: 100,
-    retryDelayOnClusterDown: 100,
-    retryDelayOnTryAgain: 100,
+    retryDelayOnMoved: 0,
+    retryDelayOnFailover: 0,
+    retryDelayOnClusterDown: 0,
+    retryDelayOnTryAgain: 0,
     slotsRefreshTimeout: connectTimeout,
   };
 }
