@@ -94,12 +94,31 @@ routes:
         await sleep(10);
       }
     })();
+    // The HTTP API on the killed master's slot: answers or attache's own 5xx, never a redirect as data.
+    const httpStatuses = new Set<string>();
+    const httpErrors: string[] = [];
+    const httpWriter = (async () => {
+      for (let i = 0; i < 3_000 && !stop; i++) {
+        const res = await fetch(`${attache!.url}/cache/{kill:a}:http`, { method: "PUT", body: String(i) });
+        const body = await res.text();
+        httpStatuses.add(`${res.status} ${res.headers.get("x-attache-error") ?? ""}`.trim());
+        if (res.status !== 204) {
+          httpErrors.push(body);
+          expect((JSON.parse(body) as { error: { code?: string } }).error.code).toMatch(/^(upstream_unreachable|circuit_open)$/);
+        }
+        await sleep(10);
+      }
+    })();
     await sleep(500);
     cluster.kill(victim);
     const killedAt = Date.now();
     await until(() => lastOkOnVictim > killedAt + 500, "writes to the killed master's keys to be acknowledged again", 30_000);
     stop = true;
     await writer;
+    await httpWriter;
+    for (const status of httpStatuses) expect(["204", "502 upstream_unreachable", "503 circuit_open"]).toContain(status);
+    expect(httpStatuses.has("502 upstream_unreachable")).toBe(true);
+    console.log(`cluster kill: ${errors.length} RESP errors, e.g. ${errors[0]}; HTTP e.g. ${httpErrors[0]}`);
     await Promise.all(pending);
 
     for (const key of keys) {
