@@ -17,6 +17,7 @@ import { toAttacheError } from "../../errors.js";
 import { metrics } from "../../observability/metrics.js";
 import type { Resilience } from "../../resilience/policy-stack.js";
 import { exists } from "@ioredis/commands";
+import { ClientSlotOrder } from "./cluster-order.js";
 import { splitBySlot } from "./cluster-split.js";
 import { ANSWERED_LOCALLY, ARGUMENT_CHECKED, type CommandPolicy } from "./command-policy.js";
 import type { DedicatedConnection } from "./dedicated-connection.js";
@@ -138,6 +139,8 @@ export class CommandRunner {
   /** Some commands can go to Redis as sent (NameInfo.asSent): on the raw path (not a cluster). */
   readonly takesAsSent: boolean;
   private batch: Batch | undefined;
+  /** Cluster: each RESP client's order per slot while slots move (cluster-order.ts), by its reply sink. */
+  private readonly orders = new WeakMap<object, ClientSlotOrder>();
 
   constructor(
     readonly route: ResolvedRoute,
@@ -183,8 +186,13 @@ export class CommandRunner {
     if (!this.client.fastPath) {
       // Cluster: ioredis' Command path, which routes by slot; a cross-slot command split where safe.
       const split = splitBySlot(command);
+      const order = sink === (PROMISE_SINK as unknown) ? undefined : this.orderOf(sink);
       this.run(resilience, command, async (signal) => {
-        if (!split) return single(await this.client.call(command.args, signal), command.rewrite);
+        if (!split) {
+          const call = () => this.client.call(command.args, signal);
+          const frame = order ? await order.run(command.args, (slot) => this.client.clusterNodeFor(slot), call, signal) : await call();
+          return single(frame, command.rewrite);
+        }
         const frames = await Promise.all(split.parts.map((part) => this.client.call(part.args, signal)));
         return { value: split.merge(frames.map((f) => f.value)) };
       }).then(
@@ -212,6 +220,12 @@ export class CommandRunner {
   sendAsSent<T>(resilience: Resilience, wire: Buffer, names: NameInfo[], sink: ReplySink<T>, token: T): void {
     const batch = this.batchFor(resilience);
     batch.add(new SharedCommand(batch, wire, names, undefined, sink, token));
+  }
+
+  private orderOf(client: object): ClientSlotOrder {
+    let order = this.orders.get(client);
+    if (!order) this.orders.set(client, (order = new ClientSlotOrder()));
+    return order;
   }
 
   /** The batch of this event-loop turn for this resilience stack. */

@@ -311,6 +311,11 @@ export class RedisClient {
     return this.whenReady(signal);
   }
 
+  /** Cluster: the node ("host:port") a command for `slot` goes to now, as ioredis' slot map says. */
+  clusterNodeFor(slot: number): string | undefined {
+    return this.redis instanceof Cluster ? this.redis.slots[slot]?.[0] : undefined;
+  }
+
   /** Where and how a dedicated connection connects: the same server and credentials as the shared one. */
   dedicatedTarget(): DedicatedTarget {
     let endpoint = this.endpoint;
