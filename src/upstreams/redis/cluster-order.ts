@@ -3,9 +3,11 @@
  * to the node that holds it; when the slot map changes under them (a reshard, a failover), a new
  * command would go straight to the new node while earlier ones are still in flight to the old
  * node, to be redirected there after it: a client's writes to one key would land out of order.
- * So a client's command waits while earlier commands of that client for the same slot are in flight
- * to another node, and goes once they are answered (or fail). In steady state nothing waits.
- * The wait is bounded by the command's deadline.
+ * A command redirected twice (a node that has not yet heard it owns the slot sends it back) can be
+ * overtaken even by later commands to the same node. So while slots are moving (`moving()`: a slot
+ * changed hands in the last few seconds) a client's commands for one slot go one at a time, each
+ * once the one before is answered; otherwise a command waits only while earlier ones for its slot
+ * are in flight to another node. In steady state nothing waits. Waits are bounded by the deadline.
  */
 import { getKeyIndexes } from "@ioredis/commands";
 import { keySlot } from "./cluster-split.js";
@@ -21,6 +23,9 @@ interface SlotState {
 
 export class ClientSlotOrder {
   private readonly slots = new Map<number, SlotState>();
+
+  /** `moving`: whether slots are changing hands now (RedisClient.slotsMoving). */
+  constructor(private readonly moving: () => boolean) {}
 
   /**
    * Send `args` (args[0] the name) with `send` once the client's earlier commands for its slot are
@@ -46,7 +51,7 @@ export class ClientSlotOrder {
       return result;
     };
     const node = nodeFor(slot);
-    if (s.waiting.length === 0 && (s.inflight === 0 || s.node === node)) return go(node);
+    if (s.waiting.length === 0 && (s.inflight === 0 || (s.node === node && !this.moving()))) return go(node);
     return new Promise<T>((resolve, reject) => {
       const entry = {
         node: () => nodeFor(slot),
@@ -73,7 +78,7 @@ export class ClientSlotOrder {
     while (s.waiting.length > 0) {
       const next = s.waiting[0]!;
       const target = next.node();
-      if (s.inflight > 0 && target !== node) break;
+      if (s.inflight > 0 && (target !== node || this.moving())) break;
       node = target;
       s.waiting.shift();
       next.start();

@@ -224,7 +224,7 @@ export class CommandRunner {
 
   private orderOf(client: object): ClientSlotOrder {
     let order = this.orders.get(client);
-    if (!order) this.orders.set(client, (order = new ClientSlotOrder()));
+    if (!order) this.orders.set(client, (order = new ClientSlotOrder(() => this.client.slotsMoving())));
     return order;
   }
 

@@ -44,6 +44,8 @@ const RECONNECT_CAP_MS = 1_000;
 const PROBE_DEADLINE_MS = 2_000;
 /** Bound on one sentinel's answer. */
 const SENTINEL_TIMEOUT_MS = 1_000;
+/** Cluster: how long after a slot changed hands clients' commands per slot go one at a time (cluster-order.ts). */
+const SLOTS_SETTLE_MS = 2_000;
 /** A cluster failure (MOVED to a dead node, CLUSTERDOWN...) is logged at most this often per route. */
 const CLUSTER_LOG_EVERY_MS = 5_000;
 
@@ -147,6 +149,9 @@ export class RedisClient {
   private readonly sentinel: SentinelWatch | undefined;
   private readonly watch: ConnectionWatch | undefined;
   private clusterLoggedAt = 0;
+  /** Cluster: each slot's node at the last refresh, and when a slot was last seen changing hands. */
+  private slotMap: Array<string | undefined> = [];
+  private slotsMovedAt = 0;
   /** Resolves at the first ready; shared by the commands that wait for it (whenReady). */
   private firstReady: Promise<void> | undefined;
   private corked: { uncork(): void } | undefined;
@@ -222,6 +227,7 @@ export class RedisClient {
       const redis = new Cluster(config.cluster.map(splitHostPort), clusterOptions(options, this.connectTimeout));
       // Every node connection gets the tap (nodes connect lazily, and come and go with the topology).
       redis.on("+node", (node: Redis) => node.on("connect", () => this.tap(node)));
+      this.watchSlots(redis);
       // Not expected (the retry strategy never gives up), but a route must never stay dead.
       redis.on("end", () => {
         if (!this.closed) setTimeout(() => !this.closed && redis.status === "end" && redis.connect().catch(() => {}), RECONNECT_CAP_MS).unref();
@@ -313,7 +319,25 @@ export class RedisClient {
 
   /** Cluster: the node ("host:port") a command for `slot` goes to now, as ioredis' slot map says. */
   clusterNodeFor(slot: number): string | undefined {
-    return this.redis instanceof Cluster ? this.redis.slots[slot]?.[0] : undefined;
+    if (!(this.redis instanceof Cluster)) return undefined;
+    const node = this.redis.slots[slot]?.[0];
+    // A redirect changed the map since the last refresh: slots are moving.
+    if (node !== this.slotMap[slot]) this.slotsMovedAt = Date.now();
+    return node;
+  }
+
+  /** Cluster: a slot changed hands in the last SLOTS_SETTLE_MS (a reshard or a failover is under way). */
+  slotsMoving(): boolean {
+    return Date.now() - this.slotsMovedAt < SLOTS_SETTLE_MS;
+  }
+
+  /** Cluster: after each slot map refresh, note whether any slot changed hands. */
+  private watchSlots(cluster: Cluster): void {
+    cluster.on("refresh", () => {
+      const now = cluster.slots.map((nodes) => nodes?.[0]);
+      if (this.slotMap.length > 0 && now.some((node, slot) => node !== this.slotMap[slot])) this.slotsMovedAt = Date.now();
+      this.slotMap = now;
+    });
   }
 
   /** Where and how a dedicated connection connects: the same server and credentials as the shared one. */

@@ -2,10 +2,11 @@ import { describe, expect, it } from "vitest";
 import { ClientSlotOrder } from "../../../../src/upstreams/redis/cluster-order.js";
 
 const args = (...s: string[]) => s.map((x) => Buffer.from(x));
+let moving = false;
 
 describe("one client's order per slot on a cluster route", () => {
   it("pipelines to one node, and holds a command for another node until the earlier ones are answered", async () => {
-    const order = new ClientSlotOrder();
+    const order = new ClientSlotOrder(() => moving);
     let node = "a:1";
     const sent: string[] = [];
     const answers = new Map<string, () => void>();
@@ -33,8 +34,32 @@ describe("one client's order per slot on a cluster route", () => {
     expect(await other).toBe("x");
   });
 
+  it("while slots move, one command per slot at a time, even to one node", async () => {
+    moving = true;
+    try {
+      const order = new ClientSlotOrder(() => moving);
+      const sent: string[] = [];
+      const answers: Array<() => void> = [];
+      const send = (name: string) => () => {
+        sent.push(name);
+        return new Promise<void>((resolve) => answers.push(resolve));
+      };
+      const a = order.run(args("RPUSH", "k", "1"), () => "a:1", send("1"));
+      const b = order.run(args("RPUSH", "k", "2"), () => "a:1", send("2"));
+      expect(sent).toEqual(["1"]);
+      answers[0]!();
+      await a;
+      await new Promise((r) => setImmediate(r));
+      expect(sent).toEqual(["1", "2"]);
+      answers[1]!();
+      await b;
+    } finally {
+      moving = false;
+    }
+  });
+
   it("a waiting command gives up at its deadline", async () => {
-    const order = new ClientSlotOrder();
+    const order = new ClientSlotOrder(() => moving);
     let node = "a:1";
     const controller = new AbortController();
     void order.run(args("SET", "k", "1"), () => node, () => new Promise(() => {}));
