@@ -149,7 +149,7 @@ routes:
     // Sentinel turns the old master into a replica only ~8 s later (4 hello periods): do it now.
     await cli(before, "REPLICAOF", "127.0.0.1", String(now));
     await setup.settled(now);
-    expect(writers.acked.length).toBeGreaterThan(100);
+    expect(writers.acked.length).toBeGreaterThan(20);
     // At most Sentinel's own window (~1 s of writes); in practice none: the route leaves the old
     // master as Sentinel starts the promotion.
     console.log(`switchover: ${lost.length} of ${writers.acked.length} acknowledged writes lost, ${writers.failures} refused, at ${writers.rate().toFixed(0)}/s`);
