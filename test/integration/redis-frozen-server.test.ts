@@ -12,7 +12,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe("a redis route whose server freezes", () => {
   let s: RedisRoute;
   beforeAll(async () => {
-    s = await startRedisRoute("", { routeExtra: "    timeout: 1s\n    pool: { connectTimeout: 1s }\n    circuitBreaker: { volumeThreshold: 2, errorThresholdPercentage: 50, resetTimeout: 60s }" });
+    s = await startRedisRoute("", { routeExtra: "    timeout: 1s\n    pool: { connectTimeout: 1s }\n    circuitBreaker: { volumeThreshold: 1, errorThresholdPercentage: 1, resetTimeout: 60s }" });
   });
   afterAll(async () => {
     s?.redis.resume();
@@ -25,8 +25,8 @@ describe("a redis route whose server freezes", () => {
     const codes = new Set<string>();
     const routes = async () => JSON.stringify(await (await fetch(`${s.attache.adminUrl}/routes`)).json());
     // Timeouts first (they count and open the breaker), then the health check resets the connection.
-    const end = Date.now() + 8_000;
-    while (Date.now() < end && !/"downCause":"no (answer|ready)/.test(await routes())) {
+    const end = Date.now() + 10_000;
+    while (Date.now() < end && !(codes.has("circuit_open") && /"downCause":"no (answer|ready)/.test(await routes()))) {
       const res = await fetch(`${s.base}/k`);
       expect(res.status).toBeGreaterThanOrEqual(500);
       codes.add(res.headers.get("x-attache-error") ?? "");
@@ -38,7 +38,7 @@ describe("a redis route whose server freezes", () => {
     s.redis.resume();
     // The breaker's resetTimeout is 60 s: only the connection being ready again can close it this soon.
     let status = 0;
-    for (let i = 0; i < 50 && status !== 200; i++) {
+    for (let i = 0; i < 100 && status !== 200; i++) {
       await sleep(100);
       status = (await fetch(`${s.base}/k`)).status;
     }
