@@ -12,8 +12,9 @@
  * monitor mode, which is why SUBSCRIBE, MONITOR and friends never go over this connection.
  *
  * Sentinel works through sentinel-watch.ts (an ioredis Connector: every sentinel asked at once with
- * a deadline, the last known master as fallback, +switch-master followed at once); describe() shows
- * the master and since when. connection-watch.ts resets a connection whose Redis stops answering. Cluster (issue 7) is an ioredis Cluster: it routes each command to its slot's master and
+ * a deadline, the last known master as fallback, failover events followed at once); describe()
+ * shows the master and since when. connection-watch.ts resets a connection whose Redis stops
+ * answering. Cluster (issue 7) is an ioredis Cluster: it routes each command to its slot's master and
  * follows MOVED/ASK; the tap sits on every node's connection, and a redirected command is tagged
  * again by the node that answers it last. Cluster commands take ioredis' Command path (the raw path
  * needs one socket); cluster-split.ts splits multi-key commands across slots where that is safe.
