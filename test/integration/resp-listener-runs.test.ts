@@ -25,6 +25,7 @@ async function startFakeRedis(): Promise<{ port: number; server: Server; sockets
     socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => {});
     let dribble = false;
+    let dribbling = Buffer.alloc(0);
     let out: Buffer[] = [];
     let cut = false;
     const parser = new CommandParser((args) => {
@@ -53,14 +54,16 @@ async function startFakeRedis(): Promise<{ port: number; server: Server; sockets
         socket.write(data);
         return;
       }
-      let at = 0;
+      // One dribble at a time: the replies of a later read (attache's health-check PING) go after these, as Redis sends them.
+      const idle = dribbling.length === 0;
+      dribbling = Buffer.concat([dribbling, data]);
       const next = () => {
-        if (at >= data.length || socket.destroyed) return;
-        socket.write(data.subarray(at, at + 3));
-        at += 3;
+        if (dribbling.length === 0 || socket.destroyed) return;
+        socket.write(dribbling.subarray(0, 3));
+        dribbling = dribbling.subarray(3);
         setTimeout(next, 1);
       };
-      next();
+      if (idle) next();
     });
   });
   const port = await freePort();
