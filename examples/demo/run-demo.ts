@@ -60,7 +60,9 @@ ${redis ? `  - prefix: /cache
 ` : ""}`;
   writeFileSync(join(dir, "attache.yaml"), config);
 
-  const attache = spawn(process.execPath, ["dist/main.js", "run", "-c", dir], { stdio: ["ignore", "ignore", "inherit"] });
+  // Its own process group: Ctrl-C reaches the demo alone, whose one SIGTERM starts attache's drain (a
+  // second signal, the terminal's SIGINT as well, would make attache exit at once with status 1).
+  const attache = spawn(process.execPath, ["dist/main.js", "run", "-c", dir], { stdio: ["ignore", "ignore", "inherit"], detached: true });
   children.push(attache);
   attache.once("exit", (code) => {
     process.stderr.write(`attache exited (${code})\n`);
@@ -114,7 +116,7 @@ function portOr(preferred: number): Promise<number> {
 async function startRedis(): Promise<number | undefined> {
   if (spawnSync("sh", ["-c", "command -v redis-server"]).status !== 0) return undefined;
   const port = await portOr(6390);
-  const redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+  const redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore", detached: true });
   children.push(redis);
   for (let i = 0; i < 50; i++) {
     if (spawnSync("redis-cli", ["-p", String(port), "ping"], { encoding: "utf8" }).stdout?.trim() === "PONG") return port;
