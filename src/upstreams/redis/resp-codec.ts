@@ -451,7 +451,11 @@ export class CommandParser {
   /** Multibulk in progress: args so far and how many remain. */
   private args: Buffer[] | undefined;
   private remaining = 0;
-  /** Where the multibulk command in progress starts in the current buffer; -1: in an earlier one. */
+  /**
+   * Where the multibulk command in progress starts in the buffer being parsed; -1: in an earlier
+   * one. An offset into one buffer only: every feed starts with -1 (a command whose first write ended
+   * at an argument boundary must not be sent from a stale offset into the next write).
+   */
   private start = -1;
   private failed = false;
 
@@ -472,6 +476,7 @@ export class CommandParser {
       return;
     }
     const b = this.pending.take();
+    this.start = -1;
     let pos = 0;
     while (pos < b.length) {
       if (this.onWhole && !this.args && b[pos] === 42) {
@@ -483,7 +488,6 @@ export class CommandParser {
       }
       const next = this.args ? this.bulk(b, pos) : b[pos] === 42 ? this.multibulkHeader(b, pos) : this.inline(b, pos);
       if (next === INCOMPLETE) {
-        this.start = -1;
         const rest = b.subarray(pos);
         this.pending.keep(rest, this.need === 0 ? 0 : this.need - pos);
         if (this.pending.need === 0 && rest.length > LIMITS.inlineMax) this.lineTooLong();

@@ -184,6 +184,28 @@ describe("CommandParser", () => {
     );
   });
 
+  it("property: the raw bytes handed with a command are exactly that command's bytes, at every split offset", () => {
+    // Regression: a first write ending at an argument boundary left a stale start offset, and the
+    // next write's command was handed over as the bytes from that offset (a value's bytes as a command).
+    const withRaw = (on: (v: { args: Buffer[]; raw: Buffer | undefined }) => void) =>
+      new CommandParser((args, raw) => on({ args: args.map((a) => Buffer.from(a)), raw: raw && Buffer.from(raw) }));
+    const check = (cmds: Buffer[][], wire: Buffer, cuts: number[]) => {
+      const { out, error } = feedSplit(withRaw, wire, cuts);
+      expect(error).toBeUndefined();
+      expect(out.map((o) => o.args)).toEqual(cmds);
+      out.forEach((o, i) => {
+        if (o.raw) expect(o.raw.equals(encodeCommand(cmds[i]!))).toBe(true);
+      });
+    };
+    const fixed = [[Buffer.from("SET"), Buffer.from("k"), encodeCommand(["CONFIG", "SET", "save", ""])], [Buffer.from("GET"), Buffer.from("k")]];
+    const wire = Buffer.concat(fixed.map(encodeCommand));
+    for (let at = 0; at <= wire.length; at++) check(fixed, wire, [at]);
+    fc.assert(
+      fc.property(fc.array(command, { minLength: 1, maxLength: 10 }), fc.array(fc.nat(), { maxLength: 15 }), (cmds, cuts) => check(cmds, Buffer.concat(cmds.map(encodeCommand)), cuts)),
+      { numRuns: 300 },
+    );
+  });
+
   it("property: inline commands split anywhere parse the same as whole", () => {
     const word = fc.stringMatching(/^[A-Za-z0-9:_-]{1,10}$/);
     fc.assert(
