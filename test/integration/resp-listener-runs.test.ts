@@ -15,11 +15,13 @@ const INFO = "# Server\r\nredis_version:7.0.0\r\nloading:0\r\n";
  * Answers what ioredis sends on connect (INFO for the ready check, +OK for the rest), GET k with
  * "$<len>\r\nvalue-of-k\r\n", ECHO as Redis does. Two commands steer it: ECHO cut answers what came
  * before it in the same read and closes the connection; ECHO dribble sends the replies of every
- * later read 3 bytes at a time.
+ * later read 3 bytes at a time; ECHO stray is answered, then followed by a reply nobody asked for.
  */
-async function startFakeRedis(): Promise<{ port: number; server: Server; sockets: Set<Socket> }> {
+async function startFakeRedis(): Promise<{ port: number; server: Server; sockets: Set<Socket>; accepted: () => number }> {
   const sockets = new Set<Socket>();
+  let accepted = 0;
   const server = createServer((socket) => {
+    accepted++;
     sockets.add(socket);
     socket.setNoDelay(true);
     socket.on("close", () => sockets.delete(socket));
@@ -35,6 +37,7 @@ async function startFakeRedis(): Promise<{ port: number; server: Server; sockets
       if (name === "INFO") out.push(Buffer.from(`$${INFO.length}\r\n${INFO}\r\n`));
       else if (name === "GET") out.push(Buffer.from(`$${`value-of-${arg}`.length}\r\nvalue-of-${arg}\r\n`));
       else if (name === "ECHO" && arg === "cut") cut = true;
+      else if (name === "ECHO" && arg === "stray") out.push(Buffer.from("$5\r\nstray\r\n+STRAY\r\n"));
       else if (name === "ECHO" && arg === "dribble") {
         dribble = true;
         out.push(Buffer.from("$7\r\ndribble\r\n"));
@@ -68,7 +71,7 @@ async function startFakeRedis(): Promise<{ port: number; server: Server; sockets
   });
   const port = await freePort();
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
-  return { port, server, sockets };
+  return { port, server, sockets, accepted: () => accepted };
 }
 
 const commands = (...list: string[][]) => Buffer.concat(list.map((c) => encodeCommand(c)));
@@ -116,6 +119,21 @@ describe("RESP listener: commands taken as sent, in runs", () => {
       reply = (await respExchange(resp, commands(["GET", "x"]), 1)).frames[0]?.raw.toString() ?? "";
     }
     expect(reply).toBe("$10\r\nvalue-of-x\r\n");
+  });
+
+  it("a reply no command waits for resets the shared connection, reaches no client, and the route recovers", async () => {
+    expect((await respExchange(resp, commands(["ECHO", "hi"]), 1)).frames[0]?.raw.toString()).toBe("$2\r\nhi\r\n");
+    const connections = fake.accepted();
+    const stray = await respExchange(resp, commands(["ECHO", "stray"]), 1);
+    expect(stray.frames.map((f) => f.raw.toString())).toEqual(["$5\r\nstray\r\n"]);
+    let reply = "";
+    for (let i = 0; i < 50 && reply !== "$10\r\nvalue-of-y\r\n"; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      reply = (await respExchange(resp, commands(["GET", "y"]), 1, 2_000)).frames[0]?.raw.toString() ?? "";
+      expect(reply).not.toBe("+STRAY\r\n");
+    }
+    expect(reply).toBe("$10\r\nvalue-of-y\r\n");
+    expect(fake.accepted()).toBe(connections + 1);
   });
 
   it("replies that arrive a few bytes at a time, frames split across chunks, come out whole and in order", async () => {

@@ -55,7 +55,7 @@ type Tagged = Command & { [FRAME]?: Frame };
 
 /** ioredis internals the tap relies on (ioredis 5: Redis#stream, Redis#commandQueue as a Denque). */
 interface RedisInternals {
-  stream: NodeJS.ReadableStream & NodeJS.WritableStream & { cork(): void; uncork(): void; writable: boolean; remoteAddress?: string; remotePort?: number };
+  stream: NodeJS.ReadableStream & NodeJS.WritableStream & { cork(): void; uncork(): void; destroy(err?: Error): void; writable: boolean; remoteAddress?: string; remotePort?: number };
   commandQueue: { peekAt(index: number): { command: Command | RawCommand } | undefined; push(item: { command: RawCommand; stream: undefined; select: number }): void };
   serverInfo?: Record<string, string>;
 }
@@ -574,9 +574,19 @@ export class RedisClient {
     // Per chunk: the queue entry the next frame answers, and the last raw command given a reply (the
     // queue is in reply order: only that one can still be waiting for more).
     const at: { k: number; last: RawCommand | undefined } = { k: 0, last: undefined };
+    let desynced = false;
     const scanner = new ReplyScanner((b, start, end) => {
+      if (desynced) return;
       const item = internals.commandQueue.peekAt(at.k++);
-      if (!item) return;
+      if (!item) {
+        // A reply no command waits for: every later reply would answer the wrong command (ioredis
+        // only reports it and goes on). Reset this connection: its in-flight commands fail with
+        // upstream_unreachable, ioredis reconnects, and nothing is paired wrongly meanwhile.
+        desynced = true;
+        log.warn({ route: this.route }, "redis sent a reply no command waits for; resetting the connection");
+        stream.destroy(new Error("redis sent a reply no command waits for"));
+        return;
+      }
       const command = item.command;
       if (command instanceof RawCommand) {
         command.frame(b, start, end);
