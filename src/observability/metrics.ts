@@ -69,6 +69,12 @@ export const metrics = {
     registers: r,
   }),
   clientDisconnects: new Counter({ name: "attache_client_disconnects_total", help: "Clients disconnected by attache for passing a limit, by route and reason.", labelNames: ["route", "reason"], registers: r }),
+  redisDedicatedConnections: new Gauge({
+    name: "attache_redis_dedicated_connections",
+    help: "Upstream Redis connections held by one client each (transactions, blocking commands, pub/sub), by route.",
+    labelNames: ["route"],
+    registers: r,
+  }),
   configReloads: new Counter({ name: "attache_config_reloads_total", help: "Config reloads, by result.", labelNames: ["result"], registers: r }),
   configGeneration: new Gauge({ name: "attache_config_generation", help: "Generation of the config that serves (1 at start, +1 per applied reload).", registers: r }),
   configLastReloadSuccessful: new Gauge({

@@ -26,6 +26,7 @@ import type { ResolvedRoute } from "../../config/validate.js";
 import { FileSecret } from "../../config/secrets.js";
 import { AttacheError } from "../../errors.js";
 import { log } from "../../observability/log.js";
+import { metrics } from "../../observability/metrics.js";
 import { tlsOptions } from "../http/tls.js";
 import { DedicatedConnection, type DedicatedTarget } from "./dedicated-connection.js";
 import { RawFrame, ReplyScanner, type Frame, type RespValue } from "./resp-codec.js";
@@ -362,11 +363,16 @@ export class RedisClient {
 
   async openDedicated(): Promise<DedicatedConnection> {
     const target = this.dedicatedTarget();
+    let conn: DedicatedConnection;
     try {
-      return await DedicatedConnection.open(target);
+      conn = await DedicatedConnection.open(target);
     } catch (err) {
       throw this.unreachable(err);
     }
+    const gauge = metrics.redisDedicatedConnections.labels({ route: this.route });
+    gauge.inc();
+    conn.once("close", () => gauge.dec());
+    return conn;
   }
 
   describe(): RedisTargetDescription & Record<string, unknown> {

@@ -321,7 +321,8 @@ class Session implements ReplySink<Slot> {
       }
       if (this.sharedInflight > 0) return;
       if (!this.dedicated) {
-        this.openDedicated();
+        // At most one per client: commands that arrive while it opens wait for it here.
+        if (!this.opening) this.openDedicated();
         return;
       }
       this.tasks.shift();
@@ -391,7 +392,7 @@ class Session implements ReplySink<Slot> {
           return;
         }
         this.dedicated = conn;
-        conn.on("push", (frame: Frame) => this.resolve(this.slot(), frame.raw));
+        conn.on("push", this.onPush);
         conn.once("close", () => {
           if (this.dedicated !== conn) return;
           this.dedicated = undefined;
@@ -422,13 +423,15 @@ class Session implements ReplySink<Slot> {
     this.linger.unref();
   }
 
+  /** Pub/sub messages outside any command's reply. */
+  private readonly onPush = (frame: Frame) => this.resolve(this.slot(), frame.raw);
+
   private releaseDedicated(): void {
     const conn = this.dedicated;
+    // Cleared first: the connection's close handler above then sees it is not this client's any more.
     this.dedicated = undefined;
     if (conn) {
-      conn.removeAllListeners("push");
-      conn.removeAllListeners("close");
-      conn.on("close", () => {});
+      conn.off("push", this.onPush);
       conn.close();
     }
   }
