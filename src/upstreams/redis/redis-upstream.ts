@@ -55,7 +55,7 @@ export class RedisUpstream implements Upstream, RespBackend {
     this.client = new RedisClient(route);
     this.runner = new CommandRunner(route, this.client, new CommandPolicy({ commands: config.commands, prefixed: Boolean(config.keyPrefix), db: this.client.db }), new KeyNamespace(config.keyPrefix));
     if (config.listen) {
-      this.listener = new RespListener(config.listen, this);
+      this.listener = new RespListener(config.listen, this, { ...limits.redis, maxConnections: limits.maxConnections });
       this.ready = this.listener.start();
       this.ready.catch((err: Error) => log.error({ route: route.name, listen: config.listen, err: err.message }, "redis RESP listener could not bind"));
     } else this.ready = Promise.resolve();

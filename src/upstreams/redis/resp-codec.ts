@@ -46,6 +46,29 @@ export class ProtocolError extends Error {
   override readonly name = "ProtocolError";
 }
 
+/** What one client's command may hold: attache's limits (`limits.redis`), below Redis' own. */
+export interface CommandLimits {
+  /** Largest single argument, in bytes. */
+  readonly maxBulkLength: number;
+  /** Arguments per command, its name included. */
+  readonly maxArgs: number;
+  /** Bytes of one command's arguments together (the one being read counted at its declared length). */
+  readonly maxQueryBuffer: number;
+}
+
+/** A client passed one of its CommandLimits: refused as its header arrives, before the bytes are held. */
+export class LimitError extends Error {
+  constructor(
+    message: string,
+    /** For attache_client_disconnects_total's `reason`. */
+    readonly reason: "max_args" | "max_bulk_length" | "query_buffer",
+  ) {
+    super(message);
+  }
+}
+
+const REDIS_LIMITS: CommandLimits = { maxBulkLength: LIMITS.bulkMax, maxArgs: LIMITS.multibulkMax, maxQueryBuffer: Number.MAX_SAFE_INTEGER };
+
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
@@ -459,14 +482,21 @@ export class CommandParser {
   private start = -1;
   private failed = false;
 
+  /** Bytes of the arguments of the multibulk command in progress read so far. */
+  private argBytes = 0;
+
   /** Where the arguments of the command `whole` found last are (see WholeCommandHandler). */
   private readonly offsets: number[] = [];
   private argc = 0;
+  private readonly wholeMaxArgs: number;
 
   constructor(
     private readonly onCommand: CommandHandler,
     private readonly onWhole?: WholeCommandHandler,
-  ) {}
+    private readonly limits: CommandLimits = REDIS_LIMITS,
+  ) {
+    this.wholeMaxArgs = Math.min(WHOLE_MAX_ARGS, limits.maxArgs);
+  }
 
   feed(chunk: Buffer): void {
     if (this.failed) return;
@@ -512,7 +542,8 @@ export class CommandParser {
       count = count * 10 + b[p]! - 48;
       if (p - pos > 10) return -1;
     }
-    if (count === 0 || count > WHOLE_MAX_ARGS || b[pos + 1] === 48 || b[p] !== CR || b[p + 1] !== LF) return -1;
+    if (count === 0 || count > this.wholeMaxArgs || b[pos + 1] === 48 || b[p] !== CR || b[p + 1] !== LF) return -1;
+    let bytes = 0;
     p += 2;
     for (let i = 0; i < count; i++) {
       if (b[p] !== 36 /* $ */) return -1;
@@ -522,7 +553,8 @@ export class CommandParser {
         len = len * 10 + b[p]! - 48;
         if (p - digits > 9) return -1;
       }
-      if (p === digits || (b[digits] === 48 && p - digits > 1) || len > LIMITS.bulkMax || b[p] !== CR || b[p + 1] !== LF) return -1;
+      bytes += len;
+      if (p === digits || (b[digits] === 48 && p - digits > 1) || len > this.limits.maxBulkLength || bytes > this.limits.maxQueryBuffer || b[p] !== CR || b[p + 1] !== LF) return -1;
       p += 2;
       this.offsets[2 * i] = p;
       this.offsets[2 * i + 1] = p + len;
@@ -552,6 +584,8 @@ export class CommandParser {
     const count = parseLength(b, pos + 1, cr);
     if (count === undefined || count > LIMITS.multibulkMax || cr === lf) this.fail("invalid multibulk length");
     if (count <= 0) return lf + 1; // "*0" and "*-1" are ignored, with no reply
+    if (count > this.limits.maxArgs) this.limit("max_args", `command has ${count} arguments, more than limits.redis.maxArgs (${this.limits.maxArgs})`);
+    this.argBytes = 0;
     this.start = pos;
     this.args = [];
     this.remaining = count;
@@ -569,6 +603,9 @@ export class CommandParser {
     const cr = b[lf - 1] === CR ? lf - 1 : lf;
     const len = parseLength(b, pos + 1, cr);
     if (len === undefined || len < 0 || len > LIMITS.bulkMax || cr === lf) this.fail("invalid bulk length");
+    // Checked at the header: nothing of an argument past a limit is held.
+    if (len > this.limits.maxBulkLength) this.limit("max_bulk_length", `argument of ${len} bytes, more than limits.redis.maxBulkLength (${this.limits.maxBulkLength})`);
+    if (this.argBytes + len > this.limits.maxQueryBuffer) this.limit("query_buffer", `command of more than limits.redis.maxQueryBuffer (${this.limits.maxQueryBuffer} bytes)`);
     const end = lf + 1 + len + 2;
     if (b.length < end) {
       this.need = end;
@@ -576,6 +613,7 @@ export class CommandParser {
     }
     // Redis skips the two bytes after the data without checking them; so do we.
     this.args!.push(b.subarray(lf + 1, lf + 1 + len));
+    this.argBytes += len;
     if (--this.remaining === 0) {
       const args = this.args!;
       this.args = undefined;
@@ -595,6 +633,7 @@ export class CommandParser {
     const end = lf > pos && b[lf - 1] === CR ? lf - 1 : lf;
     const args = splitArgs(b.subarray(pos, end));
     if (args === undefined) this.fail("unbalanced quotes in request");
+    if (args.length > this.limits.maxArgs) this.limit("max_args", `command has ${args.length} arguments, more than limits.redis.maxArgs (${this.limits.maxArgs})`);
     if (args.length > 0) this.onCommand(args, undefined);
     return lf + 1;
   }
@@ -603,6 +642,13 @@ export class CommandParser {
     this.failed = true;
     this.pending.clear();
     throw new ProtocolError(`Protocol error: ${message}`);
+  }
+
+  private limit(reason: LimitError["reason"], message: string): never {
+    this.failed = true;
+    this.pending.clear();
+    this.args = undefined;
+    throw new LimitError(message, reason);
   }
 }
 

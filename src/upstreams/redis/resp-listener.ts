@@ -21,13 +21,15 @@
  * copy with a keyPrefix) with one reply slot, and their replies come back as slices of Redis' chunk.
  */
 import { createServer, type Server, type Socket } from "node:net";
+import type { Limits } from "../../config/validate.js";
 import { toAttacheError } from "../../errors.js";
 import { log } from "../../observability/log.js";
+import { metrics } from "../../observability/metrics.js";
 import type { Resilience } from "../../resilience/policy-stack.js";
 import { ClientState, LOCAL, STATEFUL, type CommandRunner, type NameInfo, type Prepared, type ReplySink } from "./commands.js";
 import type { DedicatedConnection } from "./dedicated-connection.js";
 import { lastKeyIndex } from "./key-namespace.js";
-import { CommandParser, encodeValue, errorReply, ProtocolError, resp, type Frame, type RespValue } from "./resp-codec.js";
+import { CommandParser, encodeValue, errorReply, LimitError, ProtocolError, resp, type Frame, type RespValue } from "./resp-codec.js";
 
 /** A client back in a neutral state keeps its dedicated connection this long (a BLPOP loop reuses it). */
 const LINGER_MS = 2_000;
@@ -37,6 +39,14 @@ const MAX_OUTSTANDING = 10_000;
 const OK = Buffer.from("+OK\r\n");
 const RESET = Buffer.from("+RESET\r\n");
 const NOT_ALLOWED = errorReply("ERR command not allowed");
+
+/** The root `limits` a RESP port applies: its connection cap, and each client's query and output bounds. */
+export type RespLimits = Limits["redis"] & { readonly maxConnections: number };
+
+/** How long a client that was answered and ended may keep sending (into the void) before it is cut. */
+const CLOSE_GRACE_MS = 1_000;
+/** A refused connection is logged at most this often per listener (a client in a connect loop must not flood the log). */
+const REFUSAL_LOG_MS = 10_000;
 
 /** What a session needs from its upstream (RedisUpstream implements it). */
 export interface RespBackend {
@@ -71,9 +81,12 @@ export class RespListener {
   /** The bound port (useful when `listen` asked for port 0 in tests). */
   port = 0;
 
+  private lastRefusalLog = 0;
+
   constructor(
     readonly address: string,
     private readonly backend: RespBackend,
+    private readonly limits: RespLimits,
   ) {}
 
   /** Bind (or join the socket an older generation of this route holds). Rejects when the address is taken. */
@@ -82,7 +95,7 @@ export class RespListener {
     if (!shared) {
       const server = createServer({ noDelay: true }, (socket) => {
         const owner = shared!.owners[shared!.owners.length - 1];
-        if (owner) owner.accept(socket);
+        if (owner) owner.accept(socket, shared!.owners.reduce((n, o) => n + o.clients, 0));
         else socket.destroy();
       });
       const { host, port } = splitAddress(this.address);
@@ -112,12 +125,26 @@ export class RespListener {
     return this.sessions.size;
   }
 
-  accept(socket: Socket): void {
+  /** `connected`: clients on this address already, across generations (the cap is per port). */
+  accept(socket: Socket, connected: number): void {
     if (this.closed) {
       socket.destroy();
       return;
     }
-    const session = new Session(this.nextId++, socket, this.backend, () => this.sessions.delete(session));
+    if (connected >= this.limits.maxConnections) {
+      const route = this.backend.runner.route.name;
+      metrics.clientDisconnects.inc({ route, reason: "max_connections" });
+      if (Date.now() - this.lastRefusalLog > REFUSAL_LOG_MS) {
+        this.lastRefusalLog = Date.now();
+        log.warn({ route, listen: this.address, limit: this.limits.maxConnections }, "RESP connection refused: limits.maxConnections reached");
+      }
+      socket.on("error", () => {});
+      socket.end(errorReply(`ERR max number of clients reached (limits.maxConnections ${this.limits.maxConnections})`));
+      socket.resume();
+      setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+      return;
+    }
+    const session = new Session(this.nextId++, socket, this.backend, this.limits, () => this.sessions.delete(session));
     this.sessions.add(session);
   }
 
@@ -183,23 +210,32 @@ class Session implements ReplySink<Slot> {
   private ending = false;
   private destroyed = false;
   private paused = false;
+  /** The connection is ended (closeWritten). */
+  private closing = false;
   /** Output of this turn, not written yet. */
   private out: Buffer[] = [];
   private outBytes = 0;
+  /** Since when the unsent output has been above the soft limit; 0: it is not. */
+  private softSince = 0;
 
   constructor(
     private readonly id: number,
     private readonly socket: Socket,
     private readonly backend: RespBackend,
+    private readonly limits: RespLimits,
     private readonly onGone: () => void,
   ) {
     this.state = new ClientState(backend.runner.client.db);
     this.parser = new CommandParser(
       (args, raw) => this.onCommand(args, raw),
       backend.runner.takesAsSent ? (b, start, end, argc, offsets) => this.takeAsSent(b, start, end, argc, offsets) : undefined,
+      limits,
     );
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
-    socket.on("drain", () => this.maybeResume());
+    socket.on("drain", () => {
+      this.softSince = 0;
+      this.maybeResume();
+    });
     socket.on("error", () => this.destroy());
     socket.on("close", () => this.destroy());
   }
@@ -220,7 +256,8 @@ class Session implements ReplySink<Slot> {
       this.parser.feed(chunk);
     } catch (err) {
       this.sendRun();
-      if (!(err instanceof ProtocolError)) throw err;
+      if (err instanceof LimitError) this.overLimit(err.reason, err.message);
+      else if (!(err instanceof ProtocolError)) throw err;
       // As Redis: answer the protocol error, then close this connection only.
       const slot = this.slot();
       this.resolve(slot, errorReply(`ERR ${err.message}`));
@@ -589,7 +626,7 @@ class Session implements ReplySink<Slot> {
     }
     if (this.ending && this.head === this.slots.length) {
       this.writeOut();
-      this.socket.end();
+      this.closeWritten();
       return;
     }
     this.maybeResume();
@@ -604,14 +641,40 @@ class Session implements ReplySink<Slot> {
     this.outBytes += data.length;
   }
 
-  /** This turn's output in one write. */
+  /** This turn's output in one write; a client that does not read what it is sent is cut at the output limits. */
   writeOut(): void {
     const out = this.out;
     if (out.length === 0 || this.destroyed) return;
     const data = out.length === 1 ? out[0]! : Buffer.concat(out, this.outBytes);
     this.out = [];
     this.outBytes = 0;
-    if (!this.socket.write(data)) this.pause();
+    if (this.socket.write(data)) {
+      this.softSince = 0;
+      return;
+    }
+    this.pause();
+    const unsent = this.socket.writableLength;
+    const { hard, soft, softFor } = this.limits.output;
+    if (unsent <= soft) {
+      this.softSince = 0;
+      return;
+    }
+    const now = Date.now();
+    if (this.softSince === 0) this.softSince = now;
+    if (unsent > hard) this.cutOff(`${unsent} unsent reply bytes, more than limits.redis.output.hard (${hard})`);
+    else if (now - this.softSince >= softFor) this.cutOff(`more than limits.redis.output.soft (${soft}) unsent reply bytes for limits.redis.output.softFor (${softFor} ms)`);
+  }
+
+  /** A client past an output limit: closed at once (its unsent replies are dropped), as Redis does. */
+  private cutOff(message: string): void {
+    this.overLimit("output_buffer", message);
+    this.destroy();
+  }
+
+  private overLimit(reason: string, message: string): void {
+    const route = this.backend.runner.route.name;
+    metrics.clientDisconnects.inc({ route, reason });
+    log.warn({ route, client: this.id, addr: `${this.socket.remoteAddress}:${this.socket.remotePort}`, reason, detail: message }, "RESP client closed: past a limit");
   }
 
   private pause(): void {
@@ -624,6 +687,19 @@ class Session implements ReplySink<Slot> {
     if (!this.paused || this.socket.writableNeedDrain || this.unwritten > MAX_OUTSTANDING / 2) return;
     this.paused = false;
     this.socket.resume();
+  }
+
+  /**
+   * Everything is written: end the connection. What the client still sends is read and dropped (a
+   * client blocked writing a refused command would otherwise never see the end), for CLOSE_GRACE_MS
+   * at most; then the connection is destroyed whatever the client does.
+   */
+  private closeWritten(): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.socket.end();
+    this.socket.resume();
+    setTimeout(() => this.destroy(), CLOSE_GRACE_MS).unref();
   }
 
   /** Stop reading; close once every reply is out. `fail`: commands not sent yet get this reply instead. */
