@@ -13,8 +13,8 @@ export interface RedisRoute {
 }
 
 /** `redisYaml`: extra keys of the redis upstream; `routeExtra`: extra route lines (already indented). */
-export async function startRedisRoute(redisYaml: string, options: { routeExtra?: string; resp?: boolean; rootExtra?: string } = {}): Promise<RedisRoute> {
-  const redis = await startRedis();
+export async function startRedisRoute(redisYaml: string, options: { routeExtra?: string; resp?: boolean; rootExtra?: string; redisArgs?: string[] } = {}): Promise<RedisRoute> {
+  const redis = await startRedis({ extraArgs: options.redisArgs ?? [] });
   const resp = options.resp ? await freePort() : 0;
   const root = [
     ...(options.rootExtra ? [options.rootExtra] : []),

@@ -35,8 +35,8 @@ describe("RESP listener: limits", () => {
   };
 
   it("a *2147483647 header followed by a million empty arguments is refused at the header, with RSS growth under 20 MiB", async () => {
-    const before = rssMiB();
     const wire = Buffer.concat([Buffer.from("*2147483647\r\n"), Buffer.from("$0\r\n\r\n".repeat(1_000_000))]);
+    const before = rssMiB();
     const { frames, closed } = await respExchange(s.resp, wire, 2);
     expect(frames.map((f) => f.raw.toString())).toEqual(["-ERR command has 2147483647 arguments, more than limits.redis.maxArgs (10)\r\n"]);
     expect(closed).toBe(true);

@@ -66,7 +66,7 @@ describe("RESP listener: namespaced, allowlisted access", () => {
   it("answers AUTH, HELLO and CLIENT itself", async () => {
     const { frames } = await respExchange(
       s.resp,
-      Buffer.concat([encodeCommand(["AUTH", "whatever"]), encodeCommand(["HELLO", "3"]), encodeCommand(["CLIENT", "SETNAME", "app1"]), encodeCommand(["CLIENT", "GETNAME"]), encodeCommand(["HELLO"])]),
+      Buffer.concat([encodeCommand(["AUTH", "whatever"]), encodeCommand(["HELLO", "4"]), encodeCommand(["CLIENT", "SETNAME", "app1"]), encodeCommand(["CLIENT", "GETNAME"]), encodeCommand(["HELLO"])]),
       5,
     );
     expect(frames.slice(0, 4).map((f) => f.raw.toString())).toEqual(["+OK\r\n", "-NOPROTO unsupported protocol version\r\n", "+OK\r\n", "$4\r\napp1\r\n"]);

@@ -56,6 +56,8 @@ export class DedicatedConnection extends EventEmitter {
   private corked = false;
   /** AUTH and SELECT as sent on connect: sent again after a RESET, which logs out and selects db 0. */
   private handshake: Buffer[][] = [];
+  /** The protocol the connection speaks (HELLO 3 at open: 3; RESET takes it back to 2). */
+  protocol: 2 | 3 = 2;
 
   private constructor(private readonly socket: Socket) {
     super();
@@ -71,8 +73,11 @@ export class DedicatedConnection extends EventEmitter {
     socket.on("close", () => this.destroy(new UpstreamClosedError("redis closed the connection")));
   }
 
-  /** Connect, AUTH and SELECT as the shared connection does; rejects with the network or Redis error. */
-  static open(target: DedicatedTarget): Promise<DedicatedConnection> {
+  /**
+   * Connect, AUTH and SELECT as the shared connection does; rejects with the network or Redis error.
+   * `protocol` 3: the connection speaks RESP3 (HELLO 3, with the credentials), for a RESP3 client.
+   */
+  static open(target: DedicatedTarget, protocol: 2 | 3 = 2): Promise<DedicatedConnection> {
     return new Promise((resolve, reject) => {
       const socket = target.tls
         ? tlsConnect({ host: target.host, port: target.port, servername: target.host, ...target.tls })
@@ -90,14 +95,18 @@ export class DedicatedConnection extends EventEmitter {
         const conn = new DedicatedConnection(socket);
         if (target.password !== undefined) conn.handshake.push(target.username ? [b("AUTH"), b(target.username), b(target.password)] : [b("AUTH"), b(target.password)]);
         if (target.db !== 0) conn.handshake.push([b("SELECT"), b(String(target.db))]);
-        const handshake = conn.handshake.map((command) => conn.send(command));
+        // RESP3: HELLO 3 once logged in (not part of the handshake a RESET sends again: RESET means RESP2).
+        conn.protocol = protocol;
+        const logins = target.password !== undefined ? 1 : 0;
+        const commands = protocol === 3 ? [...conn.handshake.slice(0, logins), [b("HELLO"), b("3")], ...conn.handshake.slice(logins)] : conn.handshake;
+        const handshake = commands.map((command) => conn.send(command));
         Promise.all(handshake).then(
           (replies) => {
             clearTimeout(timer);
             const refused = replies.flat().find((f) => f.value.type === "error");
             if (refused) {
               conn.close();
-              reject(Object.assign(new Error(`redis refused the connection: ${refused.value.value as string}`), { code: "EAUTH" }));
+              reject(Object.assign(new Error(`redis refused the connection: ${(refused.value as { value: string }).value}`), { code: "EAUTH" }));
             } else resolve(conn);
           },
           (err: Error) => {
@@ -168,7 +177,8 @@ export class DedicatedConnection extends EventEmitter {
   private onFrame(frame: Frame): void {
     const { value } = frame;
     const head = this.pending[0];
-    const items = value.type === "array" ? value.value : null;
+    // RESP3 sends pub/sub messages and (un)subscribe confirmations as push frames; RESP2 as arrays.
+    const items = value.type === "array" || value.type === "push" ? value.value : null;
     const kind = items && items[0]?.type === "bulk" && items[0].value ? items[0].value.toString("latin1") : undefined;
     if (kind && PUSHES.has(kind) && this.subscribed) {
       // A message: delivered in upstream order, ahead of the reply Redis has not sent yet.
@@ -188,6 +198,13 @@ export class DedicatedConnection extends EventEmitter {
         this.emit("push", frame);
         return;
       }
+    }
+    if (value.type === "push" && !(kind && KIND[kind])) {
+      // Any other push (client tracking's invalidate, for one) answers no command: out of band, in
+      // upstream order ahead of the reply it came before.
+      if (head?.onFrame) head.onFrame(frame, true);
+      else this.emit("push", frame);
+      return;
     }
     if (!head) {
       this.destroy(new Error("redis sent a reply nobody asked for"));

@@ -74,7 +74,9 @@ export class KeyNamespace {
       this.rewriters.KEYS = every;
       this.rewriters.RANDOMKEY = (r) => this.strip(r);
       this.rewriters.SCAN = (r) => (r.type === "array" && r.value && r.value[1] ? withItem(r, 1, every(r.value[1])) : r);
-      const streams: ReplyRewriter = (r) => (r.type === "array" && r.value ? { type: "array", value: r.value.map((s) => first(s)) } : r);
+      // RESP3 clients get XREAD's streams as a map: stream name, entries, stream name, entries.
+      const streams: ReplyRewriter = (r) =>
+        r.type === "array" && r.value ? { type: "array", value: r.value.map((s) => first(s)) } : r.type === "map" ? { type: "map", value: r.value.map((v, i) => (i % 2 === 0 ? this.strip(v) : v)) } : r;
       this.rewriters.XREAD = streams;
       this.rewriters.XREADGROUP = streams;
     }
@@ -177,7 +179,7 @@ export class KeyNamespace {
 }
 
 function withItem(r: RespValue, index: number, item: RespValue): RespValue {
-  const items = (r.value as RespValue[]).slice();
+  const items = ((r as { value: RespValue[] }).value).slice();
   items[index] = item;
   return { type: "array", value: items };
 }

@@ -361,11 +361,12 @@ export class RedisClient {
     return { ...endpoint, tls: this.tls, username, password, db: this.db, connectTimeout: this.connectTimeout };
   }
 
-  async openDedicated(): Promise<DedicatedConnection> {
+  /** `protocol` 3: a RESP3 connection (for a RESP3 client of the listener). */
+  async openDedicated(protocol: 2 | 3 = 2): Promise<DedicatedConnection> {
     const target = this.dedicatedTarget();
     let conn: DedicatedConnection;
     try {
-      conn = await DedicatedConnection.open(target);
+      conn = await DedicatedConnection.open(target, protocol);
     } catch (err) {
       throw this.unreachable(err);
     }

@@ -1,7 +1,8 @@
 /**
- * RESP2 on the wire: a resumable reply parser that keeps every reply type exactly (status vs bulk,
- * null bulk vs null array, errors nested in arrays), a command parser for what apps send (multibulk
- * and inline, with Redis' own limits and protocol-error texts), and the encoders.
+ * RESP on the wire: a resumable reply parser that keeps every reply type exactly (status vs bulk,
+ * null bulk vs null array, errors nested in arrays, and RESP3's maps, sets, doubles, booleans, big
+ * numbers, nulls, blob errors, verbatim strings, attributes and pushes), a command parser for what
+ * apps send (multibulk and inline, with Redis' own limits and protocol-error texts), and the encoders.
  *
  * Both parsers are linear in the bytes they receive, however the stream is split: a value whose
  * length is known (a bulk string) is gathered as a list of chunks and joined once, a line waits for
@@ -9,13 +10,27 @@
  * partly received array is never parsed twice (ARCHITECTURE.md: no quadratic buffering).
  */
 
-/** One RESP2 value. Simple strings, errors and integers are kept as latin1 text: byte-exact on re-encode. */
+/**
+ * One RESP value. Line types (simple strings, errors, integers, doubles, booleans, big numbers) are
+ * kept as latin1 text: byte-exact on re-encode. A map's entries are flat: key, value, key, value.
+ * An attribute (RESP3 `|`) is kept with the value it annotates (`then`), as one element.
+ */
 export type RespValue =
   | { readonly type: "simple"; readonly value: string }
   | { readonly type: "error"; readonly value: string }
   | { readonly type: "integer"; readonly value: string }
   | { readonly type: "bulk"; readonly value: Buffer | null }
-  | { readonly type: "array"; readonly value: RespValue[] | null };
+  | { readonly type: "array"; readonly value: RespValue[] | null }
+  | { readonly type: "null" }
+  | { readonly type: "double" | "boolean" | "bignum"; readonly value: string }
+  | { readonly type: "blobError" | "verbatim"; readonly value: Buffer }
+  | { readonly type: "map" | "set" | "push"; readonly value: RespValue[] }
+  | { readonly type: "attribute"; readonly value: RespValue[]; readonly then: RespValue };
+
+/** RESP3 aggregate kinds and their type bytes. */
+type Aggregate = "array" | "map" | "set" | "push" | "attribute";
+const AGGREGATE_BYTE: Record<Aggregate, string> = { array: "*", map: "%", set: "~", push: ">", attribute: "|" };
+const LINE_BYTE = { simple: "+", error: "-", integer: ":", double: ",", boolean: "#", bignum: "(" } as const;
 
 export const resp = {
   simple: (value: string): RespValue => ({ type: "simple", value }),
@@ -81,13 +96,33 @@ export function encodeValue(value: RespValue): Buffer {
 function writeValue(value: RespValue, out: Buffer[]): void {
   switch (value.type) {
     case "simple":
-      out.push(Buffer.from(`+${value.value}\r\n`, "latin1"));
-      return;
     case "error":
-      out.push(Buffer.from(`-${value.value}\r\n`, "latin1"));
-      return;
     case "integer":
-      out.push(Buffer.from(`:${value.value}\r\n`, "latin1"));
+    case "double":
+    case "boolean":
+    case "bignum":
+      out.push(Buffer.from(`${LINE_BYTE[value.type]}${value.value}\r\n`, "latin1"));
+      return;
+    case "null":
+      out.push(Buffer.from("_\r\n"));
+      return;
+    case "blobError":
+    case "verbatim":
+      out.push(Buffer.from(`${value.type === "blobError" ? "!" : "="}${value.value.length}\r\n`), value.value, CRLF);
+      return;
+    case "map":
+      out.push(Buffer.from(`%${value.value.length / 2}\r\n`));
+      for (const item of value.value) writeValue(item, out);
+      return;
+    case "set":
+    case "push":
+      out.push(Buffer.from(`${AGGREGATE_BYTE[value.type]}${value.value.length}\r\n`));
+      for (const item of value.value) writeValue(item, out);
+      return;
+    case "attribute":
+      out.push(Buffer.from(`|${value.value.length / 2}\r\n`));
+      for (const item of value.value) writeValue(item, out);
+      writeValue(value.then, out);
       return;
     case "bulk":
       if (value.value === null) out.push(Buffer.from("$-1\r\n"));
@@ -197,7 +232,7 @@ export type FrameHandler = (value: RespValue, raw: Buffer) => void;
  */
 export class ReplyParser {
   private readonly pending = new Pending();
-  private readonly stack: Array<{ items: RespValue[]; remaining: number }> = [];
+  private readonly stack: Array<{ kind: Aggregate; items: RespValue[]; remaining: number }> = [];
   /** The current top-level frame began in an earlier buffer: its raw bytes are re-encoded. */
   private crossed = false;
   private failed = false;
@@ -222,11 +257,14 @@ export class ReplyParser {
       pos = r.end;
       let value: RespValue;
       if (r.count !== undefined) {
-        if (r.count > 0) {
-          this.stack.push({ items: [], remaining: r.count });
+        const kind = r.kind!;
+        // Elements to read: a map's pairs count twice; an attribute is followed by the value it annotates.
+        const elements = kind === "map" ? 2 * r.count : kind === "attribute" ? 2 * r.count + 1 : r.count;
+        if (elements > 0) {
+          this.stack.push({ kind, items: [], remaining: elements });
           continue;
         }
-        value = r.count === 0 ? { type: "array", value: [] } : resp.nullArray;
+        value = r.count === 0 ? aggregate(kind, []) : resp.nullArray;
       } else value = r.value!;
       // Attach upward through finished arrays.
       for (;;) {
@@ -241,7 +279,7 @@ export class ReplyParser {
         top.items.push(value);
         if (--top.remaining > 0) break;
         this.stack.pop();
-        value = { type: "array", value: top.items };
+        value = aggregate(top.kind, top.items);
       }
       if (pos >= b.length) {
         this.pending.keep(b.subarray(pos), 0);
@@ -261,7 +299,7 @@ export class ReplyParser {
 
   private need = 0;
 
-  private element(b: Buffer, pos: number): typeof INCOMPLETE | { end: number; value?: RespValue; count?: number } {
+  private element(b: Buffer, pos: number): typeof INCOMPLETE | { end: number; value?: RespValue; count?: number; kind?: Aggregate } {
     this.need = 0;
     if (pos >= b.length) return INCOMPLETE;
     const lf = b.indexOf(LF, pos + 1);
@@ -269,6 +307,42 @@ export class ReplyParser {
     if (b[lf - 1] !== CR) return this.fail("expected CRLF");
     const type = b[pos];
     switch (type) {
+      case 95: // _
+        if (lf - pos !== 2) return this.fail("invalid null");
+        return { end: lf + 1, value: RESP3_NULL };
+      case 44: // ,
+        return { end: lf + 1, value: { type: "double", value: b.toString("latin1", pos + 1, lf - 1) } };
+      case 35: // #
+        if (lf - pos !== 3 || (b[pos + 1] !== 116 && b[pos + 1] !== 102)) return this.fail("invalid boolean");
+        return { end: lf + 1, value: { type: "boolean", value: b.toString("latin1", pos + 1, lf - 1) } };
+      case 40: {
+        // (
+        const text = b.toString("latin1", pos + 1, lf - 1);
+        if (!/^-?\d+$/.test(text)) return this.fail(`invalid big number ${JSON.stringify(text)}`);
+        return { end: lf + 1, value: { type: "bignum", value: text } };
+      }
+      case 33: // !
+      case 61: {
+        // =
+        const len = parseLength(b, pos + 1, lf - 1);
+        if (len === undefined || len < 0) return this.fail("invalid blob length");
+        const end = lf + 1 + len + 2;
+        if (b.length < end) {
+          this.need = end;
+          return INCOMPLETE;
+        }
+        if (b[end - 2] !== CR || b[end - 1] !== LF) return this.fail("blob not followed by CRLF");
+        return { end, value: { type: type === 33 ? "blobError" : "verbatim", value: b.subarray(lf + 1, lf + 1 + len) } };
+      }
+      case 37: // %
+      case 126: // ~
+      case 62: // >
+      case 124: {
+        // |
+        const count = parseLength(b, pos + 1, lf - 1);
+        if (count === undefined || count < 0) return this.fail("invalid aggregate length");
+        return { end: lf + 1, count, kind: type === 37 ? "map" : type === 126 ? "set" : type === 62 ? "push" : "attribute" };
+      }
       case 43: // +
         // "+OK", the commonest reply, shares one value object.
         if (lf - pos === 4 && b[pos + 1] === 79 && b[pos + 2] === 75) return { end: lf + 1, value: resp.ok };
@@ -298,7 +372,7 @@ export class ReplyParser {
         // *
         const count = parseLength(b, pos + 1, lf - 1);
         if (count === undefined || count < -1) return this.fail("invalid multibulk length");
-        return { end: lf + 1, count };
+        return { end: lf + 1, count, kind: "array" };
       }
       default:
         return this.fail(`unexpected type byte 0x${(type ?? 0).toString(16)}`);
@@ -309,6 +383,20 @@ export class ReplyParser {
     this.failed = true;
     this.pending.clear();
     throw new ProtocolError(`Protocol error: ${message}`);
+  }
+}
+
+const RESP3_NULL: RespValue = { type: "null" };
+
+/** An aggregate's value from its elements (an attribute's last element is the value it annotates). */
+function aggregate(kind: Aggregate, items: RespValue[]): RespValue {
+  switch (kind) {
+    case "array":
+      return { type: "array", value: items };
+    case "attribute":
+      return { type: "attribute", value: items.slice(0, -1), then: items[items.length - 1]! };
+    default:
+      return { type: kind, value: items };
   }
 }
 
@@ -398,14 +486,24 @@ export class ReplyScanner {
     switch (b[pos]) {
       case 43: // +
       case 45: // -
+      case 44: // , (RESP3 double)
+        break;
+      case 95: // _ (RESP3 null)
+        if (lf - pos !== 2) this.fail("invalid null");
+        break;
+      case 35: // # (RESP3 boolean)
+        if (lf - pos !== 3 || (b[pos + 1] !== 116 && b[pos + 1] !== 102)) this.fail("invalid boolean");
         break;
       case 58: // :
+      case 40: // ( (RESP3 big number)
         if (!isInteger(b, pos + 1, lf - 1)) this.fail(`invalid integer ${JSON.stringify(b.toString("latin1", pos + 1, lf - 1))}`);
         break;
-      case 36: {
-        // $
+      case 36: // $
+      case 33: // ! (RESP3 blob error)
+      case 61: {
+        // = (RESP3 verbatim string)
         const len = parseLength(b, pos + 1, lf - 1);
-        if (len === undefined || len < -1) this.fail("invalid bulk length");
+        if (len === undefined || len < (b[pos] === 36 ? -1 : 0)) this.fail("invalid bulk length");
         if (len === -1) break;
         const end = lf + 1 + len + 2;
         if (b.length < end) {
@@ -421,6 +519,16 @@ export class ReplyScanner {
         const count = parseLength(b, pos + 1, lf - 1);
         if (count === undefined || count < -1) this.fail("invalid multibulk length");
         if (count > 0) this.remaining += count;
+        break;
+      }
+      case 126: // ~ (RESP3 set)
+      case 62: // > (RESP3 push)
+      case 37: // % (RESP3 map: pairs)
+      case 124: {
+        // | (RESP3 attribute: pairs, then the value it annotates, all one element)
+        const count = parseLength(b, pos + 1, lf - 1);
+        if (count === undefined || count < 0) this.fail("invalid aggregate length");
+        this.remaining += b[pos] === 37 ? 2 * count : b[pos] === 124 ? 2 * count + 1 : count;
         break;
       }
       default:

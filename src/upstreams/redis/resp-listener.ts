@@ -1,6 +1,6 @@
 /**
- * The optional RESP listener (`listen`): ordinary Redis clients talk RESP2 to attache, which applies
- * the allowlist and keyPrefix and relays to the route's Redis.
+ * The optional RESP listener (`listen`): ordinary Redis clients talk RESP2 or RESP3 to attache, which
+ * applies the allowlist and keyPrefix and relays to the route's Redis.
  *
  * Per client connection: commands are read in order (multibulk or inline), each gets a reply slot,
  * and slots are written strictly in order however the replies arrive. Ordinary commands share the
@@ -9,6 +9,15 @@
  * back in a neutral state and idle for LINGER_MS. Before a client moves from one connection to the
  * other, its replies from the first are awaited, so its commands run in the order it sent them.
  * AUTH, HELLO, CLIENT, QUIT and (unless allowed) INFO are answered here: the app needs no password.
+ *
+ * RESP3 (HELLO 3): the client gets a dedicated connection that itself said HELLO 3, for as long as
+ * it speaks RESP3, and every reply is Redis' own frame, byte for byte (maps, sets, doubles, big
+ * numbers, nulls, attributes, pushes). Why not a shared RESP3 connection beside the RESP2 one: the
+ * shared connection is ioredis, whose parser cannot read RESP3, and a second shared pipe would need
+ * its own reconnect, readiness and batching; while pub/sub, client tracking and attributes would
+ * still need per-client connections in RESP3. The cost is one Redis connection per RESP3 client, as
+ * if the app spoke to Redis directly (attache_redis_dedicated_connections shows them); RESP2 clients
+ * keep the shared connection. HELLO 2 (or RESET) takes the client back once its connection is quiet.
  * Replies and upstream writes are batched per event-loop turn (issue 10): a client's replies are
  * gathered and written in one write at the end of the turn (one write per turn for all clients'
  * shared commands upstream is commands.ts' batch). A reply frame is written as the tap kept it, a
@@ -175,7 +184,8 @@ interface Slot {
   readonly commands: number;
 }
 
-type Task = { refused: true } | { refused: false; command: Prepared; slot: Slot };
+/** `protocol`: the client's protocol when it sent the command (HELLO changes it for later commands only). */
+type Task = { refused: true } | { refused: false; command: Prepared; slot: Slot; protocol: 2 | 3 };
 
 /** Sessions with output gathered in this event-loop turn; written once at its end. */
 let outputDue: Session[] = [];
@@ -205,6 +215,8 @@ class Session implements ReplySink<Slot> {
   private opening = false;
   private linger: NodeJS.Timeout | undefined;
   private name: Buffer | null = null;
+  /** The protocol the client asked for with HELLO (see the file comment on RESP3). */
+  private protocol: 2 | 3 = 2;
   private readonly since = Date.now();
   /** No more reading; end the socket once every reply is out (QUIT, protocol error, lost transaction). */
   private ending = false;
@@ -270,7 +282,7 @@ class Session implements ReplySink<Slot> {
   /** A whole command in the chunk: taken when it can go to Redis as sent, right now (see the file comment). */
   private takeAsSent(b: Buffer, start: number, end: number, argc: number, offsets: readonly number[]): boolean {
     if (this.ending) return true;
-    if (this.tasks.length > 0 || this.dedicated || this.opening) return false;
+    if (this.tasks.length > 0 || this.dedicated || this.opening || this.protocol === 3) return false;
     const info = this.backend.runner.lookup(b, offsets[0]!, offsets[1]!);
     if (!info?.asSent) return false;
     // Commands are taken in order and any other command sends the run first: the run is contiguous.
@@ -322,13 +334,15 @@ class Session implements ReplySink<Slot> {
       this.tasks.push({ refused: true });
     } else {
       const { command } = prepared;
-      if (this.tasks.length === 0 && !this.dedicated && !this.opening && command.blocking === undefined && !STATEFUL.has(command.name)) {
+      if (this.protocol === 2 && this.tasks.length === 0 && !this.dedicated && !this.opening && command.blocking === undefined && !STATEFUL.has(command.name)) {
         // Nothing queued ahead and no connection switch: straight to the shared connection.
         this.sendShared(command, slot);
         if (this.unwritten > MAX_OUTSTANDING) this.pause();
         return;
       }
-      this.tasks.push({ refused: false, command, slot });
+      this.tasks.push({ refused: false, command, slot, protocol: this.protocol });
+      // RESET answered by Redis (on a dedicated connection) takes the connection back to RESP2.
+      if (command.name === "RESET") this.protocol = 2;
     }
     this.pump();
     if (this.unwritten > MAX_OUTSTANDING) this.pause();
@@ -344,26 +358,34 @@ class Session implements ReplySink<Slot> {
         continue;
       }
       const { command } = task;
-      if (command.name === "RESET" && !this.dedicated && !this.opening) {
+      const conn = this.dedicated;
+      if (command.name === "RESET" && !conn && !this.opening) {
         // Nothing to reset upstream, and the shared connection must never see RESET (it would leave the route's db).
         this.tasks.shift();
         this.resolve(task.slot, RESET);
         continue;
       }
-      const wantDedicated = this.dedicated !== undefined || this.opening || STATEFUL.has(command.name) || command.blocking !== undefined;
+      if (conn && conn.protocol !== task.protocol) {
+        // The client changed protocol (HELLO, RESET): once the connection is quiet it goes, and the
+        // next command gets a connection in its own protocol.
+        if (conn.inflight > 0) return;
+        this.releaseDedicated();
+        continue;
+      }
+      const wantDedicated = task.protocol === 3 || conn !== undefined || this.opening || STATEFUL.has(command.name) || command.blocking !== undefined;
       if (!wantDedicated) {
         this.tasks.shift();
         this.sendShared(command, task.slot);
         continue;
       }
       if (this.sharedInflight > 0) return;
-      if (!this.dedicated) {
+      if (!conn) {
         // At most one per client: commands that arrive while it opens wait for it here.
-        if (!this.opening) this.openDedicated();
+        if (!this.opening) this.openDedicated(task.protocol);
         return;
       }
       this.tasks.shift();
-      this.sendDedicated(this.dedicated, command, task.slot);
+      this.sendDedicated(conn, command, task.slot);
     }
   }
 
@@ -405,8 +427,11 @@ class Session implements ReplySink<Slot> {
     this.backend.runner.dedicated(this.backend.resilience(), conn, command, onFrame).then(
       (frames) => {
         this.state.replied(command, frames[frames.length - 1]!.value);
+        if (command.name === "RESET") conn.protocol = 2;
         if (substitute) this.append(slot, substitute);
         this.finish(slot);
+        // Commands held back for a change of protocol go once the connection is quiet.
+        if (this.tasks.length > 0 && conn.inflight === 0) this.pump();
         this.maybeRelease();
       },
       (err: unknown) => {
@@ -419,9 +444,9 @@ class Session implements ReplySink<Slot> {
     );
   }
 
-  private openDedicated(): void {
+  private openDedicated(protocol: 2 | 3): void {
     this.opening = true;
-    this.backend.runner.client.openDedicated().then(
+    this.backend.runner.client.openDedicated(protocol).then(
       (conn) => {
         this.opening = false;
         if (this.destroyed) {
@@ -451,7 +476,8 @@ class Session implements ReplySink<Slot> {
 
   private maybeRelease(): void {
     const conn = this.dedicated;
-    if (!conn || conn.inflight > 0 || this.tasks.length > 0 || !this.state.neutral || conn.subscribed) return;
+    // A RESP3 client keeps its connection: it is the only one that speaks its protocol.
+    if (!conn || conn.inflight > 0 || this.tasks.length > 0 || !this.state.neutral || conn.subscribed || conn.protocol === 3) return;
     if (this.linger) clearTimeout(this.linger);
     this.linger = setTimeout(() => {
       this.linger = undefined;
@@ -491,11 +517,13 @@ class Session implements ReplySink<Slot> {
       case "CLIENT":
         return this.client(args);
       case "INFO":
-        return this.backend.runner.policy.isListed("INFO") ? undefined : encodeValue(resp.bulk(this.backend.infoText()));
+        return this.backend.runner.policy.isListed("INFO") ? undefined : this.text(this.backend.infoText());
       case "RESET":
         this.name = null;
         // With a dedicated connection, Redis resets it in order, and it is logged in and in the route's db again (dedicated-connection.ts).
-        return this.dedicated || this.opening || this.tasks.length > 0 ? undefined : RESET;
+        if (this.dedicated || this.opening || this.tasks.length > 0) return undefined;
+        this.protocol = 2;
+        return RESET;
       case "SELECT":
         // The route's db (selectsElsewhere refused any other): already there. Forwarded, in order,
         // behind a dedicated connection's commands (in MULTI Redis answers QUEUED).
@@ -518,29 +546,39 @@ class Session implements ReplySink<Slot> {
     return true;
   }
 
+  /** HELLO [2|3] [AUTH user pass] [SETNAME name]: as Redis answers it; the protocol applies to the commands after it. */
   private hello(args: Buffer[]): Buffer {
     let i = 1;
+    let protocol = this.protocol;
     if (args.length >= 2) {
       const text = args[1]!.toString("latin1");
       if (!/^-?\d+$/.test(text)) return errorReply("ERR Protocol version is not an integer or out of range");
-      // attache speaks RESP2 to apps (ARCHITECTURE.md); clients fall back on NOPROTO.
-      if (Number(text) !== 2) return errorReply("NOPROTO unsupported protocol version");
+      if (text !== "2" && text !== "3") return errorReply("NOPROTO unsupported protocol version");
+      protocol = text === "3" ? 3 : 2;
       i = 2;
     }
+    let name = this.name;
     for (; i < args.length; i++) {
       const option = args[i]!.toString("latin1");
       const upper = option.toUpperCase();
+      // The app needs no password (attache holds Redis' credentials): any AUTH is accepted.
       if (upper === "AUTH" && i + 2 < args.length) i += 2;
-      else if (upper === "SETNAME" && i + 1 < args.length) this.name = args[++i]!;
+      else if (upper === "SETNAME" && i + 1 < args.length) name = args[++i]!;
       else return errorReply(`ERR Syntax error in HELLO option '${option}'`);
     }
+    this.protocol = protocol;
+    this.name = name;
     const b = resp.bulk;
-    return encodeValue(
-      resp.array([
-        b("server"), b("redis"), b("version"), b(this.backend.serverVersion()), b("proto"), resp.integer(2), b("id"), resp.integer(this.id),
-        b("mode"), b("standalone"), b("role"), b("master"), b("modules"), resp.array([]),
-      ]),
-    );
+    const fields = [
+      b("server"), b("redis"), b("version"), b(this.backend.serverVersion()), b("proto"), resp.integer(protocol), b("id"), resp.integer(this.id),
+      b("mode"), b("standalone"), b("role"), b("master"), b("modules"), resp.array([]),
+    ];
+    return encodeValue(protocol === 3 ? { type: "map", value: fields } : resp.array(fields));
+  }
+
+  /** Text as Redis sends INFO and CLIENT INFO: a bulk string, a verbatim string in RESP3. */
+  private text(text: string): Buffer {
+    return encodeValue(this.protocol === 3 ? { type: "verbatim", value: Buffer.from(`txt:${text}`) } : resp.bulk(text));
   }
 
   private client(args: Buffer[]): Buffer {
@@ -555,7 +593,7 @@ class Session implements ReplySink<Slot> {
         return OK;
       }
       case "GETNAME":
-        return encodeValue(resp.bulk(this.name));
+        return encodeValue(this.name === null && this.protocol === 3 ? { type: "null" } : resp.bulk(this.name));
       case "ID":
         return encodeValue(resp.integer(this.id));
       case "SETINFO":
@@ -565,8 +603,8 @@ class Session implements ReplySink<Slot> {
         return OK;
       case "INFO":
       case "LIST": {
-        const line = `id=${this.id} addr=${this.socket.remoteAddress}:${this.socket.remotePort} laddr=${this.socket.localAddress}:${this.socket.localPort} name=${this.name?.toString("latin1") ?? ""} age=${Math.floor((Date.now() - this.since) / 1000)} db=${this.state.db} multi=${this.state.inMulti ? 0 : -1} lib-name=attache\n`;
-        return encodeValue(resp.bulk(line));
+        const line = `id=${this.id} addr=${this.socket.remoteAddress}:${this.socket.remotePort} laddr=${this.socket.localAddress}:${this.socket.localPort} name=${this.name?.toString("latin1") ?? ""} age=${Math.floor((Date.now() - this.since) / 1000)} db=${this.state.db} multi=${this.state.inMulti ? 0 : -1} resp=${this.protocol} lib-name=attache\n`;
+        return this.text(line);
       }
       default:
         return NOT_ALLOWED;

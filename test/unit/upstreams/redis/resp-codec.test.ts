@@ -32,10 +32,39 @@ const respValue: fc.Arbitrary<RespValue> = fc.letrec<{ v: RespValue }>((tie) => 
     fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map((n) => ({ type: "integer" as const, value: n.toString() })),
     fc.option(bytes, { nil: null }).map((value) => ({ type: "bulk" as const, value })),
     fc.option(fc.array(tie("v"), { maxLength: 5 }), { nil: null }).map((value) => ({ type: "array" as const, value })),
+    // RESP3
+    fc.constant({ type: "null" as const }),
+    fc.oneof(fc.double({ noNaN: true }).map(String), fc.constantFrom("inf", "-inf", "nan")).map((value) => ({ type: "double" as const, value })),
+    fc.constantFrom("t", "f").map((value) => ({ type: "boolean" as const, value })),
+    fc.bigInt({ min: -(2n ** 200n), max: 2n ** 200n }).map((n) => ({ type: "bignum" as const, value: n.toString() })),
+    bytes.map((value) => ({ type: "blobError" as const, value })),
+    bytes.map((value) => ({ type: "verbatim" as const, value: Buffer.concat([Buffer.from("txt:"), value]) })),
+    fc.array(fc.tuple(tie("v"), tie("v")), { maxLength: 3 }).map((pairs) => ({ type: "map" as const, value: pairs.flat() })),
+    fc.array(tie("v"), { maxLength: 4 }).map((value) => ({ type: "set" as const, value })),
+    fc.array(tie("v"), { maxLength: 4 }).map((value) => ({ type: "push" as const, value })),
+    fc.tuple(fc.array(fc.tuple(tie("v"), tie("v")), { maxLength: 2 }), tie("v")).map(([pairs, then]) => ({ type: "attribute" as const, value: pairs.flat(), then })),
   ),
 })).v;
 
 describe("ReplyParser", () => {
+  it("reads every RESP3 type as Redis' DEBUG PROTOCOL sends it", () => {
+    const wire = Buffer.from(
+      "%2\r\n$1\r\na\r\n:1\r\n$1\r\nb\r\n,2.5\r\n~2\r\n:1\r\n:2\r\n,inf\r\n(12345678901234567890\r\n_\r\n#t\r\n!9\r\nERR oops!\r\n=15\r\ntxt:Some string\r\n" +
+        "|1\r\n+key-popularity\r\n*2\r\n$1\r\na\r\n,0.1923\r\n*2\r\n:2039123\r\n:9543892\r\n>3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n",
+    );
+    const { out, error } = feedSplit(replies, wire, []);
+    expect(error).toBeUndefined();
+    expect(out.map((f) => f.value.type)).toEqual(["map", "set", "double", "bignum", "null", "boolean", "blobError", "verbatim", "attribute", "push"]);
+    expect(out[8]!.value).toMatchObject({ type: "attribute", then: { type: "array" } });
+    expect(Buffer.concat(out.map((f) => f.raw)).equals(wire)).toBe(true);
+    for (const cut of Array.from({ length: wire.length }, (_, i) => i)) {
+      const split = feedSplit(replies, wire, [cut]);
+      expect(Buffer.concat(split.out.map((f) => f.raw)).equals(wire)).toBe(true);
+      const frames = feedSplit(scanned, wire, [cut]);
+      expect(frames.out.map((f) => f.toString("latin1"))).toEqual(out.map((f) => f.raw.toString("latin1")));
+    }
+  });
+
   it("keeps every reply type apart: status vs bulk, null bulk vs null array, errors inside arrays", () => {
     const wire = Buffer.from("+OK\r\n$2\r\nOK\r\n$-1\r\n*-1\r\n*2\r\n-ERR x\r\n:5\r\n*0\r\n$0\r\n\r\n");
     const { out } = feedSplit(replies, wire, []);
