@@ -138,6 +138,12 @@ export class CommandRunner {
   private readonly byBytes = new Map<number, NameInfo[]>();
   /** Some commands can go to Redis as sent (NameInfo.asSent): on the raw path (not a cluster). */
   readonly takesAsSent: boolean;
+  /**
+   * INFO goes to Redis (monitoring tools read keyspace and memory through attache) when `commands`
+   * lists it, or is ["*"] on a route without a keyPrefix (INFO keyspace counts every tenant's keys,
+   * like DBSIZE); otherwise attache answers it, saying it is an ambassador.
+   */
+  readonly forwardsInfo: boolean;
   private batch: Batch | undefined;
   /** Cluster: each RESP client's order per slot while slots move (cluster-order.ts), by its reply sink. */
   private readonly orders = new WeakMap<object, ClientSlotOrder>();
@@ -149,6 +155,7 @@ export class CommandRunner {
     readonly namespace: KeyNamespace,
   ) {
     this.takesAsSent = client.fastPath;
+    this.forwardsInfo = policy.isListed("INFO") || (policy.all && !namespace.prefix);
   }
 
   /**

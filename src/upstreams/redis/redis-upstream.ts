@@ -76,7 +76,8 @@ export class RedisUpstream implements Upstream, RespBackend {
 
   infoText(): string {
     return [
-      "# Server", `redis_version:${this.serverVersion()}`, "redis_mode:standalone", `attache_route:${this.route.name}`, "",
+      "# Server", `redis_version:${this.serverVersion()}`, "redis_mode:standalone", `attache_route:${this.route.name}`,
+      `attache:this is attache, an ambassador for route ${this.route.name}; INFO is answered by attache (list INFO in the route's commands to read Redis' own)`, "",
       "# Replication", "role:master", "",
       "# Persistence", "loading:0", "",
     ].join("\r\n");
@@ -157,7 +158,7 @@ export class RedisUpstream implements Upstream, RespBackend {
     const name = args[0]!.toString("latin1").toUpperCase();
     if (SUBSCRIBE_FAMILY.has(name)) throw this.badRequest(`${name} is not available as a command over HTTP: use GET ${this.route.prefix}/subscribe/{channel}`);
     if (ANSWERED_LOCALLY.has(name) || name === "RESET") throw this.badRequest(`${name} has no meaning over HTTP: attache holds the connection`);
-    if (name === "INFO" && !this.runner.policy.isListed("INFO")) return { local: { type: "bulk", value: Buffer.from(this.infoText()) } };
+    if (name === "INFO" && !this.runner.forwardsInfo) return { local: { type: "bulk", value: Buffer.from(this.infoText()) } };
     const prepared = this.runner.prepare(args);
     if (!prepared.ok) throw this.notAllowed(name, prepared.reason);
     // SELECT of the route's own db (prepare refuses any other): already there, nothing to send.

@@ -8,7 +8,8 @@
  * a blocking command) gives the client a dedicated upstream connection, which it keeps until it is
  * back in a neutral state and idle for LINGER_MS. Before a client moves from one connection to the
  * other, its replies from the first are awaited, so its commands run in the order it sent them.
- * AUTH, HELLO, CLIENT, QUIT and (unless allowed) INFO are answered here: the app needs no password.
+ * AUTH, HELLO, CLIENT, QUIT and (unless forwarded: CommandRunner.forwardsInfo) INFO are answered
+ * here: the app needs no password.
  *
  * RESP3 (HELLO 3): the client gets a dedicated connection that itself said HELLO 3, for as long as
  * it speaks RESP3, and every reply is Redis' own frame, byte for byte (maps, sets, doubles, big
@@ -62,7 +63,7 @@ export interface RespBackend {
   readonly runner: CommandRunner;
   /** The route's resilience stack, shared with the HTTP side. */
   resilience(): Resilience;
-  /** INFO as attache answers it (when INFO is not in `commands`). */
+  /** INFO as attache answers it (when not forwarded: CommandRunner.forwardsInfo). */
   infoText(): string;
   serverVersion(): string;
 }
@@ -517,7 +518,7 @@ class Session implements ReplySink<Slot> {
       case "CLIENT":
         return this.client(args);
       case "INFO":
-        return this.backend.runner.policy.isListed("INFO") ? undefined : this.text(this.backend.infoText());
+        return this.backend.runner.forwardsInfo ? undefined : this.text(this.backend.infoText());
       case "RESET":
         this.name = null;
         // With a dedicated connection, Redis resets it in order, and it is logged in and in the route's db again (dedicated-connection.ts).
