@@ -415,7 +415,7 @@ async function redisSection(): Promise<void> {
   const redis = await startRedis();
   if (redis.unavailable || !which("redis-benchmark")) {
     const why = redis.unavailable ? `redis-server ${redis.unavailable}` : "redis-benchmark not installed";
-    const rows = ["redis direct", "attache RESP listener", "node TCP pipe (floor)", "twemproxy (nutcracker)"].map((t) => makeRow(t, [], [], why));
+    const rows = ["redis direct", "attache RESP listener", "attache RESP listener, RESP3", "node TCP pipe (floor)", "twemproxy (nutcracker)"].map((t) => makeRow(t, [], [], why));
     sections.push({ id: "redis", title, rows });
     tables.push(httpTable(title, rows, "× pipe"));
     await stopProc(redis.proc);
@@ -436,7 +436,10 @@ async function redisSection(): Promise<void> {
   }
   const pipe = await startTcpPipe(redisPort);
   const twem = await startTwemproxy(redisPort);
-  const targets = [redis, attache, pipe, twem];
+  // RESP3 clients get a connection of their own each (resp-listener.ts says why): measured beside RESP2.
+  const attache3: Target = { ...attache, name: "attache RESP listener, RESP3" };
+  const targets = [redis, attache, attache3, pipe, twem];
+  const protocol = (t: Target) => (t === attache3 ? 3 : 2);
   const rowsOut: Row[] = [];
   const table: TableSection = { title, header: ["target", "mode", "SET req/s (min–max)", "GET req/s (min–max)", "GET p50", "GET p99", "× pipe SET/GET", "CPU µs/cmd"], rows: [], notes: ["latency in ms from redis-benchmark; CPU µs/cmd: the proxy's CPU per command"] };
   const modeData: Record<string, unknown> = {};
@@ -448,7 +451,7 @@ async function redisSection(): Promise<void> {
     for (const t of targets) {
       if (t.unavailable) continue;
       try {
-        const r = await redisBenchmark({ port: t.port!, clients: settings.redisClients, pipeline, requests: pipeline === 1 ? 20_000 : 100_000 });
+        const r = await redisBenchmark({ port: t.port!, clients: settings.redisClients, pipeline, requests: pipeline === 1 ? 20_000 : 100_000, protocol: protocol(t) });
         sizes.set(t.name, Math.min(5_000_000, Math.max(10_000, Math.round(Math.min(r.SET.rps, r.GET.rps) * settings.redisSeconds))));
       } catch (err) {
         sizes.set(t.name, 0);
@@ -460,7 +463,7 @@ async function redisSection(): Promise<void> {
       const n = sizes.get(t.name) ?? 0;
       if (!n) throw new Error("calibration failed");
       const cpu0 = t.proc && t !== redis ? groupCpuSeconds(t.proc.pid) : undefined;
-      const r = await redisBenchmark({ port: t.port!, clients: settings.redisClients, pipeline, requests: n });
+      const r = await redisBenchmark({ port: t.port!, clients: settings.redisClients, pipeline, requests: n, protocol: protocol(t) });
       const cpuUs = cpu0 !== undefined ? ((groupCpuSeconds(t.proc!.pid) - cpu0) * 1e6) / (2 * n) : undefined;
       const slot = perCommand.get(t.name)!;
       slot.SET.push({ ...r.SET, ...(cpuUs !== undefined ? { cpuUs } : {}) });

@@ -117,13 +117,15 @@ export interface RedisLoad {
   clients: number;
   pipeline: number;
   requests: number;
+  /** 3: redis-benchmark -3 (HELLO 3 on every connection). */
+  protocol?: 2 | 3;
 }
 
 export type RedisResult = Record<"SET" | "GET", LoadResult>;
 
 /** redis-benchmark -t set,get --csv: one run gives both commands. */
 export async function redisBenchmark(load: RedisLoad): Promise<RedisResult> {
-  const args = ["-h", "127.0.0.1", "-p", String(load.port), "-c", String(load.clients), "-n", String(load.requests), "-t", "set,get", "-P", String(load.pipeline), "--csv"];
+  const args = ["-h", "127.0.0.1", "-p", String(load.port), "-c", String(load.clients), "-n", String(load.requests), "-t", "set,get", "-P", String(load.pipeline), "--csv", ...(load.protocol === 3 ? ["-3"] : [])];
   const out = await runToEnd("redis-benchmark", "redis-benchmark", args, 180_000);
   const rows = new Map<string, string[]>();
   for (const line of out.split("\n")) {

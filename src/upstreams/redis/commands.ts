@@ -271,6 +271,42 @@ export class CommandRunner {
     );
   }
 
+  /**
+   * Commands on a client's dedicated connection as one resilience exchange (a RESP3 client's plain
+   * commands of one event-loop turn: one deadline and breaker call for all, as the shared batch has).
+   * `onFrame` streams each command's frames; `onDone(i, err)` once per command, in order of replies.
+   */
+  dedicatedMany(resilience: Resilience, conn: DedicatedConnection, commands: readonly Prepared[], onFrame: (i: number, frame: Frame, push: boolean) => void, onDone: (i: number, err?: unknown) => void): void {
+    const done = new Array<boolean>(commands.length).fill(false);
+    const attempt = (signal: DeadlineSignal) =>
+      abortable(
+        Promise.all(
+          commands.map((command, i) =>
+            conn.send(command.args, (frame, push) => onFrame(i, frame, push)).then((frames) => {
+              done[i] = true;
+              this.countReply(this.nameInfo(command.name), frames[frames.length - 1]!.value.type === "error");
+              onDone(i);
+            }),
+          ),
+        ).catch((err: unknown) => {
+          throw this.client.unreachable(err);
+        }),
+        signal,
+      );
+    resilience.exchange(attempt, BATCH_EXCHANGE, this.route.timeout).then(
+      (admitted) => admitted.release(),
+      (err: unknown) => {
+        const code = toAttacheError(err, this.route.name).code;
+        commands.forEach((command, i) => {
+          if (done[i]) return;
+          done[i] = true;
+          this.count(command.name, code);
+          onDone(i, err);
+        });
+      },
+    );
+  }
+
   /** The bulkhead/deadline/breaker stack around one command; counts the outcome. */
   async run<T>(resilience: Resilience, command: Prepared, attempt: (signal: DeadlineSignal) => Promise<T>): Promise<T> {
     const timeout = command.blocking === undefined ? this.route.timeout : command.blocking === Infinity ? FOREVER_MS : Math.min(FOREVER_MS, command.blocking + this.route.timeout);

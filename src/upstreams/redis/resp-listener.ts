@@ -36,7 +36,7 @@ import { toAttacheError } from "../../errors.js";
 import { log } from "../../observability/log.js";
 import { metrics } from "../../observability/metrics.js";
 import type { Resilience } from "../../resilience/policy-stack.js";
-import { ClientState, LOCAL, STATEFUL, type CommandRunner, type NameInfo, type Prepared, type ReplySink } from "./commands.js";
+import { ClientState, LOCAL, STATEFUL, TRANSACTION, type CommandRunner, type NameInfo, type Prepared, type ReplySink } from "./commands.js";
 import type { DedicatedConnection } from "./dedicated-connection.js";
 import { lastKeyIndex } from "./key-namespace.js";
 import { CommandParser, encodeValue, errorReply, LimitError, ProtocolError, resp, type Frame, type RespValue } from "./resp-codec.js";
@@ -213,6 +213,8 @@ class Session implements ReplySink<Slot> {
   private readonly tasks: Task[] = [];
   private sharedInflight = 0;
   private dedicated: DedicatedConnection | undefined;
+  /** RESP3 plain commands of this turn, not sent yet (sendPlain). */
+  private plain: { conn: DedicatedConnection; commands: Prepared[]; slots: Slot[] } | undefined;
   private opening = false;
   private linger: NodeJS.Timeout | undefined;
   private name: Buffer | null = null;
@@ -369,6 +371,7 @@ class Session implements ReplySink<Slot> {
       if (conn && conn.protocol !== task.protocol) {
         // The client changed protocol (HELLO, RESET): once the connection is quiet it goes, and the
         // next command gets a connection in its own protocol.
+        this.sendPlain();
         if (conn.inflight > 0) return;
         this.releaseDedicated();
         continue;
@@ -386,6 +389,14 @@ class Session implements ReplySink<Slot> {
         return;
       }
       this.tasks.shift();
+      if (conn.protocol === 3 && this.state.neutral && !conn.subscribed && command.blocking === undefined && !TRANSACTION.has(command.name) && !STATEFUL.has(command.name)) {
+        // A RESP3 client's plain commands: gathered for the turn and sent as one exchange.
+        (this.plain ??= { conn, commands: [], slots: [] }).commands.push(command);
+        this.plain.slots.push(task.slot);
+        if (this.plain.commands.length === 1) setImmediate(() => this.sendPlain());
+        continue;
+      }
+      this.sendPlain();
       this.sendDedicated(conn, command, task.slot);
     }
   }
@@ -408,6 +419,32 @@ class Session implements ReplySink<Slot> {
     }
     this.finish(slot);
     if (--this.sharedInflight === 0 && this.tasks.length > 0) this.pump();
+  }
+
+  /** The RESP3 plain commands gathered (see pump), in one exchange on the client's connection. */
+  private sendPlain(): void {
+    const plain = this.plain;
+    if (!plain) return;
+    this.plain = undefined;
+    if (this.destroyed) return;
+    const { conn, commands, slots } = plain;
+    this.backend.runner.dedicatedMany(
+      this.backend.resilience(),
+      conn,
+      commands,
+      (i, frame, push) => this.append(slots[i]!, push || !commands[i]!.rewrite ? frame.raw : encodeValue(commands[i]!.rewrite!(frame.value))),
+      (i, err) => {
+        if (err !== undefined) {
+          const reply = this.failure(err);
+          this.append(slots[i]!, reply);
+          this.finish(slots[i]!);
+          this.endAfterReplies(reply);
+          return;
+        }
+        this.finish(slots[i]!);
+        if (this.tasks.length > 0 && conn.inflight === 0) this.pump();
+      },
+    );
   }
 
   private sendDedicated(conn: DedicatedConnection, original: Prepared, slot: Slot): void {
