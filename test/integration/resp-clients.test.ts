@@ -1,7 +1,7 @@
 /**
  * The clients users install, unmodified, against the RESP listener: node-redis 6 (RESP3 by default,
  * and RESP2), node-redis 4, ioredis, redis-cli (-3, --pipe with 100,000 commands, --scan). Each on a
- * route without a keyPrefix with commands ["*"], and on one with a keyPrefix and an allowlist:
+ * route without a keyPrefix with commands ["*"] (and EVAL, which ["*"] leaves out), and on one with a keyPrefix and an allowlist:
  * connect, a 20,000-command pipeline, MULTI/EXEC, WATCH, pub/sub, blocking pops, scripts where allowed.
  */
 import { Redis } from "ioredis";
@@ -148,7 +148,7 @@ interface Shape {
   scripts: boolean;
 }
 const SHAPES: Shape[] = [
-  { name: 'no keyPrefix, commands ["*"]', yaml: 'commands: ["*"]', prefix: "", scripts: true },
+  { name: 'no keyPrefix, commands ["*", "EVAL"]', yaml: 'commands: ["*", "EVAL"]', prefix: "", scripts: true },
   {
     name: "keyPrefix and an allowlist",
     yaml: 'keyPrefix: "m:"\ncommands: ["GET", "SET", "INCR", "DEL", "RPUSH", "BLPOP", "MULTI", "WATCH", "SUBSCRIBE", "PUBLISH", "EXISTS"]',
