@@ -24,6 +24,7 @@ interface Cmd {
 }
 
 const NOT_ALLOWED = "-ERR command not allowed\r\n";
+const HEALTH_CHECK = "*1\r\n$4\r\nPING\r\n";
 const b = (s: string) => Buffer.from(s);
 
 const key = fc.constantFrom("k1", "k2", "k3", "list").map(b);
@@ -31,7 +32,7 @@ const word = fc.stringMatching(/^[a-z0-9]{1,8}$/).map(b);
 /** Binary values that look like RESP: CRLF, headers, a refused command's encoding. */
 const value = fc.oneof(
   fc.uint8Array({ maxLength: 24 }).map((a) => Buffer.from(a)),
-  fc.constantFrom(b("*1\r\n$4\r\nPING\r\n"), b("\r\n"), b("$"), b("*3\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$7\r\nappendonly\r\n"), encodeCommand(["FLUSHALL"])),
+  fc.constantFrom(b("*1\r\n$4\r\nPONG\r\n"), b("\r\n"), b("$"), b("*3\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$7\r\nappendonly\r\n"), encodeCommand(["FLUSHALL"])),
 );
 
 const multibulk: fc.Arbitrary<Cmd> = fc.oneof(
@@ -45,14 +46,13 @@ const multibulk: fc.Arbitrary<Cmd> = fc.oneof(
   fc.tuple(key, key).map(([k, l]) => ({ args: [b("MGET"), k, l], keys: [1, 2] })),
   fc.tuple(value).map(([v]) => ({ args: [b("RPUSH"), b("list"), v], keys: [1] })),
   value.map((v) => ({ args: [b("ECHO"), v], keys: [] })),
-  fc.constant(0).map(() => ({ args: [b("PING")], keys: [] as number[] })),
   fc.constant(0).map(() => ({ args: [b("INCR"), b("counter")], keys: [1] })),
 ).map((c) => ({ ...c, inline: false, refused: false }));
 
 const inline: fc.Arbitrary<Cmd> = fc.oneof(
   fc.tuple(key, word).map(([k, v]) => ({ args: [b("SET"), k, v], keys: [1] })),
   key.map((k) => ({ args: [b("GET"), k], keys: [1] })),
-  fc.constant(0).map(() => ({ args: [b("PING")], keys: [] as number[] })),
+  fc.constant(0).map(() => ({ args: [b("ECHO"), b("p")], keys: [] as number[] })),
   fc.constant(0).map(() => ({ args: [b("INCR"), b("counter")], keys: [1] })),
 ).map((c) => ({ ...c, inline: true, refused: false }));
 
@@ -157,7 +157,8 @@ describe("RESP listener: exact framing under any chunking", () => {
     }
     await done;
     socket.destroy();
-    const sent = sharedOf(shape)!.bytes();
+    // The shared connection's health check (a PING a second) is not the client's: the streams have no PING.
+    const sent = Buffer.from(sharedOf(shape)!.bytes().toString("latin1").split(HEALTH_CHECK).join(""), "latin1");
     const at = sent.lastIndexOf(marker);
     expect(at).toBeGreaterThanOrEqual(0);
     expect(out[0]).toBe(`$${`run-${runs}`.length}\r\nrun-${runs}\r\n`);

@@ -68,33 +68,6 @@ describe("RESP listener: limits", () => {
     expect((await respExchange(s.resp, encodeCommand(["PING"]), 1)).frames[0]?.raw.toString()).toBe("+PONG\r\n");
   });
 
-  it("past maxConnections a client gets -ERR naming the limit and is closed; once one leaves, the next gets in", async () => {
-    const open = await Promise.all(
-      Array.from({ length: 4 }, async () => {
-        const socket = new Socket();
-        await new Promise<void>((resolve) => socket.connect(s.resp, "127.0.0.1", () => resolve()));
-        return socket;
-      }),
-    );
-    // The four are accepted (each answers).
-    for (const socket of open) {
-      const reply = new Promise<string>((resolve) => socket.once("data", (c: Buffer) => resolve(c.toString())));
-      socket.write(encodeCommand(["PING"]));
-      expect(await reply).toBe("+PONG\r\n");
-    }
-    const refused = await respExchange(s.resp, encodeCommand(["PING"]), 1);
-    expect(refused.frames.map((f) => f.raw.toString())).toEqual(["-ERR max number of clients reached (limits.maxConnections 4)\r\n"]);
-    expect(await disconnects("max_connections")).toBe(1);
-    open[0]!.destroy();
-    let reply = "";
-    for (let i = 0; i < 50 && reply !== "+PONG\r\n"; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      reply = (await respExchange(s.resp, encodeCommand(["PING"]), 1)).frames[0]?.raw.toString() ?? "";
-    }
-    expect(reply).toBe("+PONG\r\n");
-    for (const socket of open) socket.destroy();
-  });
-
   it("a subscriber that never reads is cut off at the output limit with RSS bounded; other subscribers keep their messages", async () => {
     // The clients of the test before are gone (their sockets close asynchronously).
     for (let i = 0; i < 100 && (await respExchange(s.resp, encodeCommand(["PING"]), 1)).frames[0]?.raw.toString() !== "+PONG\r\n"; i++) await new Promise((r) => setTimeout(r, 20));
@@ -133,5 +106,31 @@ describe("RESP listener: limits", () => {
     publisher.disconnect();
     lazy.destroy();
     reader.destroy();
+  });
+  it("past maxConnections a client gets -ERR naming the limit and is closed; once one leaves, the next gets in", async () => {
+    const open = await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        const socket = new Socket();
+        await new Promise<void>((resolve) => socket.connect(s.resp, "127.0.0.1", () => resolve()));
+        return socket;
+      }),
+    );
+    // The four are accepted (each answers).
+    for (const socket of open) {
+      const reply = new Promise<string>((resolve) => socket.once("data", (c: Buffer) => resolve(c.toString())));
+      socket.write(encodeCommand(["PING"]));
+      expect(await reply).toBe("+PONG\r\n");
+    }
+    const refused = await respExchange(s.resp, encodeCommand(["PING"]), 1);
+    expect(refused.frames.map((f) => f.raw.toString())).toEqual(["-ERR max number of clients reached (limits.maxConnections 4)\r\n"]);
+    expect(await disconnects("max_connections")).toBe(1);
+    open[0]!.destroy();
+    let reply = "";
+    for (let i = 0; i < 50 && reply !== "+PONG\r\n"; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      reply = (await respExchange(s.resp, encodeCommand(["PING"]), 1)).frames[0]?.raw.toString() ?? "";
+    }
+    expect(reply).toBe("+PONG\r\n");
+    for (const socket of open) socket.destroy();
   });
 });
