@@ -8,6 +8,7 @@ import { tempConfig } from "../harness/attache.js";
 import { eventually, send } from "../harness/http.js";
 import { closeServer, listenOn } from "../harness/listen.js";
 import { startOrigin, type Origin } from "../harness/origin.js";
+import { startFakeKubeApi } from "../harness/fake-kube-api.js";
 import { startRedisRoute } from "../harness/redis-route.js";
 import { spawnAttache, type SpawnedAttache } from "../harness/spawn-attache.js";
 
@@ -168,6 +169,35 @@ describe("tracing", () => {
     expect(receiver.received.every((r) => r.path === "/otlp/v1/traces")).toBe(true);
     expect(new Set(spansOf(receiver.received).map((x) => x.traceId))).toEqual(new Set([TRACE]));
     expect(spans.filter((x) => x.kind === SERVER)).toHaveLength(1);
+  });
+
+  it("a Kubernetes route's call is a client span to the API server, whose parent the API server receives", async () => {
+    const receiver = await startReceiver();
+    cleanup.push(receiver.close);
+    const fake = await startFakeKubeApi();
+    cleanup.push(() => fake.close());
+    const config = tempConfig(`listen: 127.0.0.1:0
+admin: 127.0.0.1:0
+routes:
+  - prefix: /k8s
+    upstream: { kubernetes: { server: "${fake.url}", tokenFile: "${fake.volume.tokenFile}", caFile: "${fake.certs.caFile}" } }
+`);
+    cleanup.push(() => config.remove());
+    const attache = await spawnAttache(config.dir, { OTEL_BSP_SCHEDULE_DELAY: "50", OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url });
+    cleanup.push(() => attache.kill());
+    const res = await send(attache.url, "/k8s/api/v1/namespaces/default/pods/web-1", { headers: { traceparent: `00-${TRACE}-${APP_SPAN}-01` } });
+    expect(res.status).toBe(200);
+    const spans = (await eventually(() => {
+      const s = spansOf(receiver.received).filter((x) => x.traceId === TRACE);
+      return s.length >= 2 ? s : undefined;
+    }, 15_000))!;
+    const server = spans.find((x) => x.kind === SERVER)!;
+    const client = spans.find((x) => x.kind === CLIENT)!;
+    expect(server).toMatchObject({ name: "GET /k8s", parentSpanId: APP_SPAN });
+    expect(client).toMatchObject({ name: "GET", parentSpanId: server.spanId });
+    expect([Number(attr(client, "server.port")), Number(attr(client, "http.response.status_code"))]).toEqual([fake.port, 200]);
+    const upstream = fake.requests.find((r) => r.url === "/api/v1/namespaces/default/pods/web-1")!;
+    expect(upstream.headers.traceparent).toBe(`00-${TRACE}-${client.spanId}-01`);
   });
 
   it("a Redis HTTP API call is a Redis client span under the request's server span", async () => {
