@@ -190,7 +190,7 @@ const circuitBreaker = z.strictObject({
 
 const pool = z.strictObject({
   keepAlive: z.boolean().optional(),
-  maxSockets: z.number().int().min(1).optional(),
+  maxSockets: z.number().int().min(1).optional().meta({ description: "Connections per endpoint. Routes with equal pool and TLS settings share one pool (their keep-alive connections), and this bounds them together." }),
   maxFreeSockets: z.number().int().min(0).optional().meta({ description: "Accepted (DESIGN names it) but not enforced by the undici pool: idle connections close after idleTimeout." }),
   idleTimeout: duration.optional(),
   connectTimeout: duration.optional(),

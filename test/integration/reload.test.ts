@@ -313,9 +313,9 @@ describe("reload from a kubelet-style ConfigMap volume", () => {
     expect((await send(att.url, "/flaky/x")).headers["x-attache-error"]).toBe("circuit_open");
     for (let i = 0; i < 3; i++) expect((await send(att.url, "/stable/x")).status).toBe(200);
     expect(stable.connections).toBe(stableConnections);
-    // The changed route has a new upstream with its own pool: a new connection to its origin.
+    // The changed route has a new upstream, but its pool settings are the same: it keeps the connection (resilience/shared-pools.ts).
     expect((await send(att.url, "/other/x")).status).toBe(200);
-    expect(other.connections).toBe(otherConnections + 1);
+    expect(other.connections).toBe(otherConnections);
   });
 
   it("a changed route's old upstream finishes its requests on the old settings, then closes its pool", async () => {
@@ -323,14 +323,17 @@ describe("reload from a kubelet-style ConfigMap volume", () => {
     const released = new Promise<void>((r) => (release = r));
     const o = (await origin()).route("/hold", (_req, res) => void released.then(() => res.end("old upstream answered")));
     const openConnections = () => new Promise<number>((resolve) => o.server.getConnections((_err, n) => resolve(n)));
-    // A long idleTimeout: only close() can explain the pool's keep-alive socket going away.
-    const file = (timeout: string) => routeFile([{ prefix: "/a", url: o.url, extra: `    timeout: ${timeout}\n    pool: { idleTimeout: 60s }\n` }]);
-    const att = await startAttache({ root: `admin: 127.0.0.1:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\n`, files: { "routes.d/a.yaml": file("9s") } });
+    // Long idle timeouts on both sides (undici honours the origin's Keep-Alive hint): only close() can
+    // explain the pool's keep-alive socket going away. The new settings are another pool's
+    // (resilience/shared-pools.ts), so the old one is the old route's alone.
+    o.server.keepAliveTimeout = 120_000;
+    const file = (timeout: string, idle: string) => routeFile([{ prefix: "/a", url: o.url, extra: `    timeout: ${timeout}\n    pool: { idleTimeout: ${idle} }\n` }]);
+    const att = await startAttache({ root: `admin: 127.0.0.1:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\n`, files: { "routes.d/a.yaml": file("9s", "60s") } });
     cleanup.push(() => att.stop());
 
     const held = send(att.url, "/a/hold");
     await eventually(() => o.requests === 1);
-    writeFileSync(join(att.dir, "routes.d/a.yaml"), file("8s"));
+    writeFileSync(join(att.dir, "routes.d/a.yaml"), file("8s", "59s"));
     await eventually(async () => (await configView(att.adminUrl)).generation === 2, 3000);
     expect(await openConnections()).toBe(1);
 

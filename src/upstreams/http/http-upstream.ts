@@ -25,6 +25,7 @@ import type { Route } from "../../routing/route.js";
 import { parseRetryAfter } from "../../resilience/backoff.js";
 import { classifyError, classifyStatus } from "../../resilience/classify.js";
 import { Http2Clients, Pool, type Http2Options } from "../../resilience/pool.js";
+import { leasePool, type PoolLease } from "../../resilience/shared-pools.js";
 import type { RequestContext, Upstream } from "../upstream.js";
 import { Balancer, type Slot } from "./balancer.js";
 import { UpstreamCall } from "./upstream-call.js";
@@ -72,6 +73,8 @@ export class HttpUpstream implements Upstream {
   /** For long-running requests over HTTP/1.1, when the owner tells them apart (`isLongRunning`). */
   readonly longPool: Pool | undefined;
   private readonly http2: Http2Clients | undefined;
+  /** Without HTTP/2: the pool is shared with the routes of equal settings (resilience/shared-pools.ts). */
+  private readonly lease: PoolLease | undefined;
   private wsProxy: Promise<WsProxy> | undefined;
   private readonly unreport: () => void;
 
@@ -79,7 +82,9 @@ export class HttpUpstream implements Upstream {
     const { route, source } = options;
     const http = route.upstream.http;
     this.http2 = options.http2 && new Http2Clients(options.http2);
-    this.pool = new Pool(route.pool, options.tls, this.http2);
+    // HTTP/2 pools learn their protocol per upstream (Http2Clients), so they stay the route's own.
+    this.lease = this.http2 ? undefined : leasePool(route.pool, options.tls);
+    this.pool = this.lease?.pool ?? new Pool(route.pool, options.tls, this.http2);
     this.longPool = options.isLongRunning ? new Pool(route.pool, options.tls, this.http2) : undefined;
     if (route.pool.maxFreeSockets !== undefined) {
       log.warn({ route: route.name }, `pool.maxFreeSockets is not enforced: idle connections close after pool.idleTimeout (${route.pool.idleTimeout}ms)`);
@@ -161,7 +166,7 @@ export class HttpUpstream implements Upstream {
   }
 
   describe(): Record<string, unknown> {
-    return { ...this.options.describe?.(), endpoints: this.balancer.describe(), source: this.options.source.describe(), pool: this.pool.describe(), ...(this.longPool ? { longRunningPool: this.longPool.describe() } : {}) };
+    return { ...this.options.describe?.(), endpoints: this.balancer.describe(), source: this.options.source.describe(), pool: { ...this.pool.describe(), ...(this.lease ? { sharedByRoutes: this.lease.users() } : {}) }, ...(this.longPool ? { longRunningPool: this.longPool.describe() } : {}) };
   }
 
   async close(): Promise<void> {
@@ -169,7 +174,8 @@ export class HttpUpstream implements Upstream {
     this.options.onClose?.();
     this.balancer.close();
     this.options.source.close();
-    this.pool.close();
+    if (this.lease) this.lease.release();
+    else this.pool.close();
     this.longPool?.close();
   }
 
