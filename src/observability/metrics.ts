@@ -96,7 +96,7 @@ export const metrics = {
   endpointErrors: new Counter({ name: "attache_endpoint_errors_total", help: "Tries to each endpoint that failed (connect failure, reset, timeout, 5xx).", labelNames: ["route", "endpoint"], registers: r }),
   endpointEjections: new Counter({ name: "attache_endpoint_ejections_total", help: "Outlier ejections of each endpoint.", labelNames: ["route", "endpoint"], registers: r }),
   endpointActive: new Gauge({ name: "attache_endpoint_active_requests", help: "Requests in flight to each endpoint.", labelNames: ["route", "endpoint"], registers: r }),
-  endpointConnections: new Gauge({ name: "attache_endpoint_connections", help: "Open upstream connections to each endpoint, busy or idle.", labelNames: ["route", "endpoint"], registers: r }),
+  endpointConnections: new Gauge({ name: "attache_endpoint_connections", help: "Open upstream connections to each endpoint, busy or idle, in the route's pool (routes with equal pool settings share one).", labelNames: ["route", "endpoint"], registers: r }),
   inflight: new Gauge({
     name: "attache_inflight_requests",
     help: "Requests in flight, by route.",
