@@ -39,6 +39,7 @@ export function afterFirstResolution(upstream: Upstream, source: EndpointSource)
       if (!settled) await ready;
       return upstream.handle(ctx);
     },
+    readiness: () => upstream.readiness(),
     describe: () => upstream.describe(),
     close: () => upstream.close(),
   };

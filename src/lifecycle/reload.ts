@@ -11,7 +11,7 @@
  * Each rejected version is logged and counted once (`attache_config_reloads_total{result="error"}`)
  * and stays at /config until that file is fixed or removed.
  *
- * Redis routes may own a RESP listener: a new upstream's listener must be bound (`ready`) before
+ * Redis routes may own a RESP listener: a new upstream's listener must be bound (`readiness()`) before
  * its table is swapped in; one that cannot bind sends its file back to the last good version.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -20,7 +20,7 @@ import { isDynamicPattern } from "tinyglobby";
 import { expandIncludes, readSource, type FindOptions, type SourceFile } from "../config/load.js";
 import { formatProblem, type ConfigProblem } from "../config/problems.js";
 import type { RootFileConfig, RouteFileConfig } from "../config/schema.js";
-import { assemble, checkRootFile, checkRouteFile, includeOf, type CheckedFile, type Config, type Limits, type ResolvedRoute } from "../config/validate.js";
+import { assemble, checkRootFile, checkRouteFile, includeOf, type CheckedFile, type Config, type Limits } from "../config/validate.js";
 import { configureLog, log } from "../observability/log.js";
 import { forgetRoute, metrics } from "../observability/metrics.js";
 import { RouteTable, type UpstreamFactory } from "../routing/route-table.js";
@@ -28,8 +28,8 @@ import { loadUpstreamKinds } from "../upstreams/create-upstream.js";
 import { routeKey } from "../routing/route.js";
 import { makeGeneration, type State } from "./generation.js";
 import { splitAddress } from "./listen.js";
-import type { Upstream } from "../upstreams/upstream.js";
 import type { Retirement } from "./retire.js";
+import { RouteBuildError } from "./route-build.js";
 
 type RootFile = CheckedFile<RootFileConfig>;
 type TeamFile = CheckedFile<RouteFileConfig>;
@@ -43,38 +43,6 @@ export interface ReloadOutcome {
   generation: number;
   /** Every outstanding rejection, as /config shows it. */
   problems: ConfigProblem[];
-}
-
-/** An upstream that could not be built for a route that validated (e.g. a TLS file that cannot be read). */
-export class RouteBuildError extends Error {
-  constructor(
-    readonly route: ResolvedRoute,
-    cause: unknown,
-  ) {
-    super((cause as Error)?.message ?? String(cause), { cause });
-    this.name = "RouteBuildError";
-  }
-}
-
-/**
- * Resolves once the upstream's own listener (a redis route's RESP port) is bound. Duck-typed: only
- * the redis upstream binds, and kubernetes' `ready()` (first credential lookup) is another matter.
- */
-export function readyOf(upstream: Upstream): Promise<void> {
-  const ready = (upstream as { ready?: unknown }).ready;
-  return ready instanceof Promise ? (ready as Promise<void>) : Promise.resolve();
-}
-
-/** Tags build failures with their route, so a reload can reject the file that holds it. */
-export function attributeFailures(create: UpstreamFactory): UpstreamFactory {
-  // Arguments are passed through as they are: this wrapper does not care what a factory takes besides the route.
-  return (...args: Parameters<UpstreamFactory>) => {
-    try {
-      return create(...args);
-    } catch (err) {
-      throw new RouteBuildError(args[0], err);
-    }
-  };
 }
 
 export interface ReloaderOptions {
@@ -325,7 +293,7 @@ export class Reloader {
     const table = RouteTable.build(config, this.o.createUpstream, { routes: reusable });
     const kept = new Set(reusable.map((r) => r.upstream));
     const fresh = table.routes.filter((r) => !kept.has(r.upstream));
-    const bound = await Promise.allSettled(fresh.map((r) => readyOf(r.upstream)));
+    const bound = await Promise.allSettled(fresh.map((r) => r.upstream.readiness()));
     const failed = bound.findIndex((b) => b.status === "rejected");
     if (failed >= 0) {
       await Promise.all(fresh.map((r) => this.o.retirement.closeNow(r.upstream, r.resilience, r.name)));

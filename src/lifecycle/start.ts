@@ -16,8 +16,9 @@ import { Closer } from "./closer.js";
 import { drain } from "./drain.js";
 import { makeGeneration, State } from "./generation.js";
 import { listen, ListenError } from "./listen.js";
-import { attributeFailures, readyOf, Reloader, RouteBuildError, type ReloadOutcome } from "./reload.js";
+import { Reloader, type ReloadOutcome } from "./reload.js";
 import { Retirement, trackInflight } from "./retire.js";
+import { attributeFailures, awaitReadiness, RouteBuildError } from "./route-build.js";
 import { ConfigWatcher, type WatchOptions } from "./watch-config.js";
 import { VERSION } from "../version.js";
 
@@ -63,12 +64,10 @@ export async function start(options: FindOptions = {}, startOptions: StartOption
   const state = new State(makeGeneration(1, config, table));
   const retirement = new Retirement();
   // RESP listeners of redis routes bind as their upstream is built: a taken port fails the start.
-  const bound = await Promise.allSettled(table.routes.map((r) => readyOf(r.upstream)));
-  const unbound = bound.findIndex((b) => b.status === "rejected");
-  if (unbound >= 0) {
-    await Promise.all(table.routes.map((r) => retirement.closeNow(r.upstream, r.resilience, r.name)));
-    const route = table.routes[unbound]!.config;
-    const err = (bound[unbound] as PromiseRejectedResult).reason as NodeJS.ErrnoException;
+  const unready = await awaitReadiness(table.routes, retirement);
+  if (unready) {
+    const route = unready.route.config;
+    const err = unready.reason as NodeJS.ErrnoException;
     const reason = err.code === "EADDRINUSE" ? "address already in use" : err.code === "EACCES" ? "permission denied" : err.message;
     throw new ListenError(`cannot listen on ${route.upstream.redis?.listen} (route ${route.prefix}): ${reason}`);
   }

@@ -49,6 +49,11 @@ export interface Upstream {
   upgrade?(ctx: RequestContext, socket: Duplex, head: Buffer): Promise<void>;
   /** Kind-specific error body (kubernetes: a Status object). Absent: DESIGN §3 JSON. */
   renderError?(err: AttacheError): { contentType: string; body: string };
+  /**
+   * Resolves once the upstream may be swapped into a table: the listener it owns (a redis route's
+   * RESP port) is bound. Rejects when it cannot bind; the start or reload then fails for its route.
+   */
+  readiness(): Promise<void>;
   /** Kind-specific, credential-free state for /routes and `attache routes`. */
   describe(): Record<string, unknown>;
   /** Release sockets, timers, watches. Called once, when the route is gone and idle. */

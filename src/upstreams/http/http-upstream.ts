@@ -165,6 +165,11 @@ export class HttpUpstream implements Upstream {
     proxy.upgrade(req, socket as Socket, head);
   }
 
+  /** No listener of its own: ready at once (discovery gates requests, not the swap: see discovery/create-source.ts). */
+  readiness(): Promise<void> {
+    return Promise.resolve();
+  }
+
   describe(): Record<string, unknown> {
     return { ...this.options.describe?.(), endpoints: this.balancer.describe(), source: this.options.source.describe(), pool: { ...this.pool.describe(), ...(this.lease ? { sharedByRoutes: this.lease.users() } : {}) }, ...(this.longPool ? { longRunningPool: this.longPool.describe() } : {}) };
   }

@@ -109,6 +109,11 @@ export class KubernetesUpstream implements Upstream {
     return renderStatus(err, this.explain(err));
   }
 
+  /** No listener of its own: ready at once. The credential look-up (`ready()`) goes on in the background. */
+  readiness(): Promise<void> {
+    return Promise.resolve();
+  }
+
   describe(): Record<string, unknown> {
     const c = this.connection;
     const base = { server: c?.plan.server ?? null, credentials: this.describeCredentials(), identityHeaders: this.removeHeaders.length ? "remove" : "pass" };

@@ -119,6 +119,11 @@ export class RedisUpstream implements Upstream, RespBackend {
     }
   }
 
+  /** The RESP listener bound (`ready`). */
+  readiness(): Promise<void> {
+    return this.ready;
+  }
+
   describe(): Record<string, unknown> {
     const config = this.route.upstream.redis!;
     return {

@@ -54,7 +54,7 @@ describe("afterFirstResolution", () => {
     return Object.assign(new EventEmitter(), { kind: "stub", start: () => started, endpoints: () => [], describe: () => ({ source: "stub" }), close: () => {}, finish });
   }
   function stubUpstream(calls: string[]): Upstream {
-    return { kind: "http", handle: async () => void calls.push("handle"), describe: () => ({ inner: true }), close: async () => void calls.push("close") };
+    return { kind: "http", handle: async () => void calls.push("handle"), readiness: async () => {}, describe: () => ({ inner: true }), close: async () => void calls.push("close") };
   }
 
   it("holds requests until the source's first attempt settles, then passes everything through", async () => {
