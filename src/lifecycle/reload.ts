@@ -14,9 +14,7 @@
  * Redis routes may own a RESP listener: a new upstream's listener must be bound (`readiness()`) before
  * its table is swapped in; one that cannot bind sends its file back to the last good version.
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { dirname, isAbsolute, join, resolve } from "node:path";
-import { isDynamicPattern } from "tinyglobby";
+import { readFileSync } from "node:fs";
 import { expandIncludes, readSource, type FindOptions, type SourceFile } from "../config/load.js";
 import { formatProblem, type ConfigProblem } from "../config/problems.js";
 import type { RootFileConfig, RouteFileConfig } from "../config/schema.js";
@@ -25,11 +23,11 @@ import { configureLog, log } from "../observability/log.js";
 import { forgetRoute, metrics } from "../observability/metrics.js";
 import { RouteTable, type UpstreamFactory } from "../routing/route-table.js";
 import { loadUpstreamKinds } from "../upstreams/create-upstream.js";
-import { routeKey } from "../routing/route.js";
 import { makeGeneration, type State } from "./generation.js";
-import { splitAddress } from "./listen.js";
+import { handOverRespPorts } from "./resp-handover.js";
 import type { Retirement } from "./retire.js";
-import { RouteBuildError } from "./route-build.js";
+import { awaitReadiness, RouteBuildError } from "./route-build.js";
+import { watchDirs } from "./watch-dirs.js";
 
 type RootFile = CheckedFile<RootFileConfig>;
 type TeamFile = CheckedFile<RouteFileConfig>;
@@ -271,34 +269,14 @@ export class Reloader {
    */
   private async build(config: Config): Promise<RouteTable> {
     await loadUpstreamKinds(config);
-    const previous = this.o.state.current.table;
-    const keys = new Set(config.routes.map(routeKey));
-    const oldKeys = new Set(previous.routes.map((r) => r.key));
-    const wanted = new Map<number, string>();
-    for (const r of config.routes) {
-      const listen = r.upstream.redis?.listen;
-      if (listen && !oldKeys.has(routeKey(r)) && splitAddress(listen).port !== 0) wanted.set(splitAddress(listen).port, listen);
-    }
-    for (const r of previous.routes) {
-      const listen = r.config.upstream.redis?.listen;
-      if (!listen || keys.has(r.key)) continue;
-      const other = wanted.get(splitAddress(listen).port);
-      if (other !== undefined && other !== listen) {
-        log.info({ route: r.name, listen, next: other }, "closing the old RESP listener first: the new one binds the same port");
-        await this.o.retirement.closeNow(r.upstream, r.resilience, r.name);
-      }
-    }
-    // Routes closed above (or by an earlier failed build) must not be carried over.
-    const reusable = previous.routes.filter((r) => !this.o.retirement.isClosed(r.upstream));
+    const reusable = await handOverRespPorts(config, this.o.state.current.table.routes, this.o.retirement);
     const table = RouteTable.build(config, this.o.createUpstream, { routes: reusable });
     const kept = new Set(reusable.map((r) => r.upstream));
-    const fresh = table.routes.filter((r) => !kept.has(r.upstream));
-    const bound = await Promise.allSettled(fresh.map((r) => r.upstream.readiness()));
-    const failed = bound.findIndex((b) => b.status === "rejected");
-    if (failed >= 0) {
-      await Promise.all(fresh.map((r) => this.o.retirement.closeNow(r.upstream, r.resilience, r.name)));
-      throw new RouteBuildError(fresh[failed]!.config, (bound[failed] as PromiseRejectedResult).reason);
-    }
+    const unready = await awaitReadiness(
+      table.routes.filter((r) => !kept.has(r.upstream)),
+      this.o.retirement,
+    );
+    if (unready) throw new RouteBuildError(unready.route.config, unready.reason);
     return table;
   }
 
@@ -378,55 +356,4 @@ function sameTeams(a: Map<string, TeamFile>, b: Map<string, TeamFile>): boolean 
 
 function fingerprint(root: Pick<SourceFile, "path" | "text">, teams: ReadonlyArray<Pick<SourceFile, "path" | "text">>): string {
   return JSON.stringify([root.path, root.text, ...teams.map((t) => [t.path, t.text])]);
-}
-
-/** Upper bound on folders watched for one glob: a `**` over a big tree must not cost thousands of watches. */
-const MAX_GLOB_FOLDERS = 200;
-
-/**
- * The folders whose changes can change the config: the root file's, each included file's, and for
- * each glob its fixed base folder and the folders under it that the glob can reach (so a file
- * created in a new team folder is seen). Dot folders (`..data`, `..2026_…`) are not descended into:
- * the kubelet's swap shows up in the folder that holds `..data`.
- */
-export function watchDirs(rootPath: string, include: readonly string[], files: readonly string[]): Set<string> {
-  const dirs = new Set<string>([dirname(rootPath)]);
-  for (const file of files) dirs.add(dirname(file));
-  for (const pattern of include) {
-    const full = isAbsolute(pattern) ? pattern : resolve(dirname(rootPath), pattern);
-    if (!isDynamicPattern(pattern)) {
-      dirs.add(dirname(full));
-      continue;
-    }
-    const segments = full.split("/");
-    const firstDynamic = segments.findIndex((s) => isDynamicPattern(s));
-    const base = segments.slice(0, firstDynamic).join("/") || "/";
-    const dirSegments = segments.slice(firstDynamic, -1);
-    const depth = dirSegments.includes("**") ? 4 : dirSegments.length;
-    dirs.add(base);
-    let budget = MAX_GLOB_FOLDERS;
-    const walk = (dir: string, left: number) => {
-      if (left <= 0) return;
-      let names: string[];
-      try {
-        names = readdirSync(dir);
-      } catch {
-        return;
-      }
-      for (const name of names) {
-        if (name.startsWith(".") || budget <= 0) continue;
-        const sub = join(dir, name);
-        try {
-          if (!statSync(sub).isDirectory()) continue;
-        } catch {
-          continue;
-        }
-        budget--;
-        dirs.add(sub);
-        walk(sub, left - 1);
-      }
-    };
-    walk(base, depth);
-  }
-  return dirs;
 }
