@@ -1,36 +1,25 @@
 /**
- * Reload (DESIGN §5): read every file again, validate, build the new route table (routes whose
- * settings did not change keep their upstream and resilience), swap it in with one assignment.
- *
- * Failures stay with their owner:
- * - An invalid root file (or one that its team files in use no longer fit) rejects the whole update.
- * - A team file that is invalid on its own, or whose new routes collide with another file's (prefix,
- *   name, address), or whose upstream cannot be built, is rejected alone: that file keeps its last
- *   good version; every other file's change applies. Changed files are tried one at a time against
- *   the files already accepted, so the problem is always reported in the file that caused it.
- * Each rejected version is logged and counted once (`attache_config_reloads_total{result="error"}`)
- * and stays at /config until that file is fixed or removed.
- *
- * Redis routes may own a RESP listener: a new upstream's listener must be bound (`readiness()`) before
- * its table is swapped in; one that cannot bind sends its file back to the last good version.
+ * Reload: read every file again, plan which versions serve (reload-plan.ts decides, without I/O),
+ * build the new route table (routes whose settings did not change keep their upstream and
+ * resilience), wait for its new upstreams to be ready, swap it in with one assignment, retire the
+ * old upstreams. Each rejected version is logged and counted once
+ * (`attache_config_reloads_total{result="error"}`) and stays at /config until that file is fixed or
+ * removed; a rejected file keeps its last good version serving.
  */
 import { readFileSync } from "node:fs";
 import { expandIncludes, readSource, type FindOptions, type SourceFile } from "../config/load.js";
 import { formatProblem, type ConfigProblem } from "../config/problems.js";
-import type { RootFileConfig, RouteFileConfig } from "../config/schema.js";
-import { assemble, checkRootFile, checkRouteFile, includeOf, type CheckedFile, type Config, type Limits } from "../config/validate.js";
+import { checkRootFile, checkRouteFile, includeOf, type Config, type Limits } from "../config/validate.js";
 import { configureLog, log } from "../observability/log.js";
 import { forgetRoute, metrics } from "../observability/metrics.js";
 import { RouteTable, type UpstreamFactory } from "../routing/route-table.js";
 import { loadUpstreamKinds } from "../upstreams/create-upstream.js";
 import { makeGeneration, type State } from "./generation.js";
+import { afterBuildFailure, planReload, type Rejection, type RootFile, type TeamFile } from "./reload-plan.js";
 import { handOverRespPorts } from "./resp-handover.js";
 import type { Retirement } from "./retire.js";
 import { awaitReadiness, RouteBuildError } from "./route-build.js";
 import { watchDirs } from "./watch-dirs.js";
-
-type RootFile = CheckedFile<RootFileConfig>;
-type TeamFile = CheckedFile<RouteFileConfig>;
 
 export interface ReloadOutcome {
   /** A new generation is serving. */
@@ -58,7 +47,7 @@ export interface ReloaderOptions {
   applyLimits(limits: Limits): void;
 }
 
-interface Rejection {
+interface Reported {
   /** The file's text and problems: the same rejection is not logged or counted twice. */
   key: string;
   problems: ConfigProblem[];
@@ -71,7 +60,7 @@ export class Reloader {
   private lastSeen: string;
   /** The include list of the last look: with an unchanged root file, it is the include list still. */
   private lastInclude: readonly string[];
-  private rejected = new Map<string, Rejection>();
+  private rejected = new Map<string, Reported>();
   private queue: Promise<unknown> = Promise.resolve();
   private queued: { force: boolean; promise: Promise<ReloadOutcome> } | undefined;
   private stopped = false;
@@ -112,6 +101,37 @@ export class Reloader {
     await this.queue;
   }
 
+  private async run(reason: string, force: boolean): Promise<ReloadOutcome> {
+    const { state } = this.o;
+    if (this.stopped || state.draining) return this.outcome(false, true);
+    const rootPath = state.current.config.rootFile;
+
+    // The periodic recheck and most watch events find nothing changed: the texts tell, without parsing
+    // and validating everything (for 1,000 routes, a YAML parse of ~0.3 s every 10 s).
+    if (!force && (await this.sameTexts(rootPath))) return this.outcome(false, true);
+
+    // Read everything first: the fingerprint decides whether there is anything to do.
+    const { root, sources, seen } = await this.read(rootPath);
+    if (!force && seen === this.lastSeen) return this.outcome(false, true);
+    this.lastSeen = seen;
+    log.info({ reason }, "config reload");
+
+    const accepted = { root: this.acceptedRoot, teams: this.acceptedTeams };
+    let plan = planReload(root, accepted, sources.map(checkRouteFile));
+    // An upstream that cannot be built (or bound) sends its file back to its last good version: plan again.
+    for (let attempt = 0; plan.teams && plan.changed; attempt++) {
+      try {
+        const table = await this.build(plan.config);
+        this.swap(root, plan.teams, plan.config, table);
+        return this.settle(plan.rejections, true, force);
+      } catch (err) {
+        const route = err instanceof RouteBuildError ? err.route : undefined;
+        plan = afterBuildFailure(plan, accepted, root, { route, message: (err as Error)?.message ?? String(err) }, attempt);
+      }
+    }
+    return this.settle(plan.rejections, false, force);
+  }
+
   /**
    * Whether the root file and the files its include list names now are exactly those of the last look
    * (read as text, nothing parsed). Anything unusual (a file that cannot be read, an include that names
@@ -131,21 +151,12 @@ export class Reloader {
     }
   }
 
-  private outcome(applied: boolean, unchanged = false): ReloadOutcome {
-    return { applied, unchanged, generation: this.o.state.current.id, problems: this.o.state.lastError?.problems ?? [] };
-  }
-
-  private async run(reason: string, force: boolean): Promise<ReloadOutcome> {
-    const { state } = this.o;
-    if (this.stopped || state.draining) return this.outcome(false, true);
+  /**
+   * The root file (its include list's problems among its own) and the team files it names now, read
+   * but not yet checked; the folders to watch are updated on the way.
+   */
+  private async read(rootPath: string): Promise<{ root: RootFile; sources: SourceFile[]; seen: string }> {
     const env = this.o.find.env ?? process.env;
-    const rootPath = state.current.config.rootFile;
-
-    // The periodic recheck and most watch events find nothing changed: the texts tell, without parsing
-    // and validating everything (for 1,000 routes, a YAML parse of ~0.3 s every 10 s).
-    if (!force && (await this.sameTexts(rootPath))) return this.outcome(false, true);
-
-    // Read everything first: the fingerprint decides whether there is anything to do.
     const rootSource = await readSource(rootPath, env);
     const root = checkRootFile(rootSource);
     // A root file that does not parse still names its files through the last good include list.
@@ -154,119 +165,10 @@ export class Reloader {
     const included = await expandIncludes(rootPath, include, rootSource.locate);
     const sources = await Promise.all(included.files.map((f) => readSource(f, env)));
     this.o.watch(watchDirs(rootPath, include, included.files));
-    const seen = fingerprint(rootSource, sources);
-    if (!force && seen === this.lastSeen) return this.outcome(false, true);
-    this.lastSeen = seen;
-    log.info({ reason }, "config reload");
-
-    const teams = sources.map(checkRouteFile);
-    const changed = teams.filter((t) => this.acceptedTeams.get(t.source.path)?.source.text !== t.source.text);
-    const failures = new Map<string, { text: string; problems: ConfigProblem[] }>();
-    for (const t of changed) if (t.problems.length > 0) failures.set(t.source.path, { text: t.source.text, problems: t.problems });
-
-    const rootProblems = [...root.problems, ...included.problems];
-    if (rootProblems.length > 0 || !root.value) {
-      failures.set(rootPath, { text: rootSource.text, problems: rootProblems });
-      return this.settle(failures, false, force);
-    }
-
-    // Start from the new root and the team files in use; the root must fit them. A file in use that
-    // the new root no longer fits but that changed too (root and team moved together, e.g. an owners
-    // grant and the prefix under it) must take its new version instead: it leaves the base.
-    const set = new Map<string, TeamFile>();
-    for (const t of teams) {
-      const accepted = this.acceptedTeams.get(t.source.path);
-      if (accepted) set.set(t.source.path, accepted);
-    }
-    const replaceable = new Set(changed.filter((t) => t.problems.length === 0).map((t) => t.source.path));
-    const mustMove = new Set<string>();
-    for (;;) {
-      const base = assemble(root, sorted(set));
-      if (base.problems.length === 0) break;
-      const blamed = new Set(base.problems.map((p) => p.file));
-      if (![...blamed].every((f) => replaceable.has(f) && set.has(f))) {
-        failures.set(rootPath, { text: rootSource.text, problems: [rootMisfit(rootPath), ...base.problems] });
-        return this.settle(failures, false, force);
-      }
-      for (const f of blamed) {
-        set.delete(f);
-        mustMove.add(f);
-      }
-    }
-
-    // Then each changed team file, on its own, against what is accepted so far. A file rejected in
-    // one pass may fit once another file has moved away from its prefix: passes repeat while any lands.
-    let pending = changed.filter((t) => t.problems.length === 0);
-    for (let progress = true; progress && pending.length > 0; ) {
-      progress = false;
-      const left: TeamFile[] = [];
-      for (const candidate of pending) {
-        const trial = new Map(set);
-        trial.delete(candidate.source.path);
-        // The candidate goes last: a clash is then reported in the candidate, the file that caused it.
-        const tried = assemble(root, [...sorted(trial), candidate]);
-        if (tried.problems.length === 0) {
-          set.set(candidate.source.path, candidate);
-          failures.delete(candidate.source.path);
-          progress = true;
-        } else {
-          failures.set(candidate.source.path, { text: candidate.source.text, problems: tried.problems });
-          left.push(candidate);
-        }
-      }
-      pending = left;
-    }
-    const stuck = pending.filter((t) => mustMove.has(t.source.path));
-    if (stuck.length > 0) {
-      // Neither the file's last good version (the new root refuses it) nor its new one fits.
-      const problems = stuck.flatMap((t) => failures.get(t.source.path)?.problems ?? []);
-      for (const t of stuck) failures.delete(t.source.path);
-      failures.set(rootPath, { text: rootSource.text, problems: [rootMisfit(rootPath), ...problems] });
-      return this.settle(failures, false, force);
-    }
-
-    // Build; an upstream that cannot be built sends its file back to its last good version.
-    for (let attempt = 0; ; attempt++) {
-      const assembled = assemble(root, sorted(set));
-      if (!assembled.config) {
-        // Cannot happen (each file was accepted against the others); reject rather than guess.
-        failures.set(rootPath, { text: rootSource.text, problems: assembled.problems });
-        return this.settle(failures, false, force);
-      }
-      const sameFiles = root.source.text === this.acceptedRoot.source.text && sameTeams(set, this.acceptedTeams);
-      if (sameFiles) return this.settle(failures, false, force);
-      try {
-        const table = await this.build(assembled.config);
-        this.swap(root, set, assembled.config, table);
-        return this.settle(failures, true, force);
-      } catch (err) {
-        if (!(err instanceof RouteBuildError) || err.route.source.file === rootPath || attempt > set.size) {
-          const route = err instanceof RouteBuildError ? err.route : undefined;
-          const problem: ConfigProblem = route
-            ? { file: route.source.file, line: route.source.line, col: route.source.col, path: "", message: `route ${route.prefix}: ${err instanceof Error ? err.message : String(err)}` }
-            : { file: rootPath, line: 0, col: 0, path: "", message: `cannot build the route table: ${(err as Error).message}` };
-          failures.set(rootPath, { text: rootSource.text, problems: [problem] });
-          return this.settle(failures, false, force);
-        }
-        const file = err.route.source.file;
-        const bad = set.get(file)!;
-        failures.set(file, {
-          text: bad.source.text,
-          problems: [{ file, line: err.route.source.line, col: err.route.source.col, path: "", message: `route ${err.route.prefix}: ${err.message}` }],
-        });
-        const accepted = this.acceptedTeams.get(file);
-        if (accepted && accepted !== bad) set.set(file, accepted);
-        else set.delete(file);
-      }
-    }
+    return { root: { ...root, problems: [...root.problems, ...included.problems] }, sources, seen: fingerprint(rootSource, sources) };
   }
 
-  /**
-   * The new table, its RESP listeners bound. The redis upstream shares a listening socket between
-   * generations of a route with the same `listen` string (the new route takes new connections, the
-   * old one finishes its clients). The same port written differently (`localhost:6380` after
-   * `127.0.0.1:6380`) cannot be shared: the old route is closed first and its RESP clients reconnect.
-   */
+  /** The new table; its new upstreams ready (RESP listeners bound, after the handover of their ports). */
   private async build(config: Config): Promise<RouteTable> {
     await loadUpstreamKinds(config);
     const reusable = await handOverRespPorts(config, this.o.state.current.table.routes, this.o.retirement);
@@ -280,7 +182,7 @@ export class Reloader {
     return table;
   }
 
-  private swap(root: RootFile, teams: Map<string, TeamFile>, config: Config, table: RouteTable): void {
+  private swap(root: RootFile, teams: ReadonlyMap<string, TeamFile>, config: Config, table: RouteTable): void {
     const { state, retirement } = this.o;
     const old = state.current;
     state.current = makeGeneration(old.id + 1, config, table);
@@ -312,9 +214,9 @@ export class Reloader {
   }
 
   /** Log and count new rejections once, keep every outstanding one for /config. */
-  private settle(failures: Map<string, { text: string; problems: ConfigProblem[] }>, applied: boolean, force: boolean): ReloadOutcome {
+  private settle(failures: ReadonlyMap<string, Rejection>, applied: boolean, force: boolean): ReloadOutcome {
     const { state } = this.o;
-    const next = new Map<string, Rejection>();
+    const next = new Map<string, Reported>();
     let fresh = 0;
     for (const [file, f] of failures) {
       const key = `${f.text}\u0000${f.problems.map(formatProblem).join("\n")}`;
@@ -338,20 +240,10 @@ export class Reloader {
     if (applied || (force && fresh === 0 && next.size === 0)) metrics.configReloads.inc({ result: "success" });
     return this.outcome(applied);
   }
-}
 
-function rootMisfit(rootPath: string): ConfigProblem {
-  return { file: rootPath, line: 0, col: 0, path: "", message: "root file change rejected: the route files in use no longer fit it (see the problems that follow)" };
-}
-
-function sorted(files: Map<string, TeamFile>): TeamFile[] {
-  return [...files.keys()].sort().map((k) => files.get(k)!);
-}
-
-function sameTeams(a: Map<string, TeamFile>, b: Map<string, TeamFile>): boolean {
-  if (a.size !== b.size) return false;
-  for (const [path, file] of a) if (b.get(path)?.source.text !== file.source.text) return false;
-  return true;
+  private outcome(applied: boolean, unchanged = false): ReloadOutcome {
+    return { applied, unchanged, generation: this.o.state.current.id, problems: this.o.state.lastError?.problems ?? [] };
+  }
 }
 
 function fingerprint(root: Pick<SourceFile, "path" | "text">, teams: ReadonlyArray<Pick<SourceFile, "path" | "text">>): string {
