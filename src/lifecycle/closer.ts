@@ -1,14 +1,15 @@
+/** Closer: the ordered close hooks that shutdown runs once. */
+import { log } from "../observability/log.js";
+
+/** @default 5s: well inside terminationGracePeriodSeconds once drainTimeout has been spent. */
+const HOOK_TIMEOUT_MS = 5_000;
+
 /**
  * Closer: ordered close hooks (fastify's onClose). Whoever opens a socket, a timer or a watch registers
  * how to close it; shutdown runs the hooks once, in registration order, and one failing hook does not
  * keep the others from running. A hook that hangs (a server waiting for a client that never leaves)
  * is given up on after HOOK_TIMEOUT_MS: shutdown must end before the kubelet's SIGKILL does it.
  */
-import { log } from "../observability/log.js";
-
-/** @default 5s: well inside terminationGracePeriodSeconds once drainTimeout has been spent. */
-const HOOK_TIMEOUT_MS = 5_000;
-
 export class Closer {
   private readonly hooks: Array<{ name: string; close: () => Promise<void> | void }> = [];
   private closing: Promise<void> | undefined;

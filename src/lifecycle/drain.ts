@@ -1,5 +1,11 @@
+/** Drain: /readyz answers 503 at once, requests are still served until idle or drainTimeout, then everything closes. */
+import { log } from "../observability/log.js";
+import type { State } from "./generation.js";
+
+const POLL_MS = 50;
+
 /**
- * Drain (DESIGN §5): /readyz turns 503 at once, but requests are still served, because the app in the
+ * /readyz turns 503 at once, but requests are still served, because the app in the
  * same pod may still be finishing its own work. Stop once nothing has been in flight for idleGrace,
  * or when drainTimeout has passed, whichever comes first; then close everything.
  *
@@ -7,11 +13,6 @@
  * together with the app, and an attache that had been idle for a minute must still answer the calls
  * the app makes while it shuts down.
  */
-import { log } from "../observability/log.js";
-import type { State } from "./generation.js";
-
-const POLL_MS = 50;
-
 export async function drain(state: State, closeAll: () => Promise<void>): Promise<void> {
   state.draining = true;
   const { drainTimeout, idleGrace } = state.current.config.shutdown;

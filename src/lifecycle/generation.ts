@@ -1,12 +1,13 @@
-/**
- * Generation: one loaded config and its route table. The pipeline reads `state.current` once per
- * request, so a reload is one reference swap and in-flight requests finish on the table they began with.
- */
+/** Generation and State: the config and route table serving now, and where the config stands. */
 import type { Config } from "../config/validate.js";
 import type { ConfigProblem } from "../config/problems.js";
 import { metrics } from "../observability/metrics.js";
 import type { RouteTable } from "../routing/route-table.js";
 
+/**
+ * Generation: one loaded config and its route table. The pipeline reads `state.current` once per
+ * request, so a reload is one reference swap and in-flight requests finish on the table they began with.
+ */
 export interface Generation {
   readonly id: number;
   readonly config: Config;

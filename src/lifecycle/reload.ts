@@ -1,11 +1,4 @@
-/**
- * Reload: read every file again, plan which versions serve (reload-plan.ts decides, without I/O),
- * build the new route table (routes whose settings did not change keep their upstream and
- * resilience), wait for its new upstreams to be ready, swap it in with one assignment, retire the
- * old upstreams. Each rejected version is logged and counted once
- * (`attache_config_reloads_total{result="error"}`) and stays at /config until that file is fixed or
- * removed; a rejected file keeps its last good version serving.
- */
+/** Reload: the shell around reload-plan.ts; reads the files, builds, swaps and reports. */
 import { readFileSync } from "node:fs";
 import { expandIncludes, readSource, type FindOptions, type SourceFile } from "../config/load.js";
 import { formatProblem, type ConfigProblem } from "../config/problems.js";
@@ -54,6 +47,14 @@ interface Reported {
   at: Date;
 }
 
+/**
+ * Read every file again, plan which versions serve (reload-plan.ts decides, without I/O),
+ * build the new route table (routes whose settings did not change keep their upstream and
+ * resilience), wait for its new upstreams to be ready, swap it in with one assignment, retire the
+ * old upstreams. Each rejected version is logged and counted once
+ * (`attache_config_reloads_total{result="error"}`) and stays at /config until that file is fixed or
+ * removed; a rejected file keeps its last good version serving.
+ */
 export class Reloader {
   private acceptedRoot: RootFile;
   private acceptedTeams: Map<string, TeamFile>;

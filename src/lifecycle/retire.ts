@@ -1,5 +1,12 @@
+/** Retirement: a replaced upstream finishes its requests in flight, then closes. */
+import type { Duplex } from "node:stream";
+import { log } from "../observability/log.js";
+import type { Resilience } from "../resilience/policy-stack.js";
+import type { Route } from "../routing/route.js";
+import type { RequestContext, Upstream } from "../upstreams/upstream.js";
+
 /**
- * Retirement of upstreams that left the route table on a reload (DESIGN §5): a changed or removed
+ * Upstreams that left the route table on a reload: a changed or removed
  * route's old upstream keeps serving the requests that started on it and is closed once none is left
  * (or, for streams that never end, once `shutdown.drainTimeout` has passed).
  *
@@ -8,12 +15,6 @@
  * socket) closes. The pipeline calls `handle()` synchronously in the same turn in which it reads
  * `state.current`, so no request can pick an upstream from the table and reach it after it retired.
  */
-import type { Duplex } from "node:stream";
-import { log } from "../observability/log.js";
-import type { Resilience } from "../resilience/policy-stack.js";
-import type { Route } from "../routing/route.js";
-import type { RequestContext, Upstream } from "../upstreams/upstream.js";
-
 interface Counter {
   inflight: number;
   waiters: Array<() => void>;

@@ -1,4 +1,4 @@
-/** Start: validate everything → build the route table → bind listeners → ready → watch the config (DESIGN §5). */
+/** Start: validate everything → build the route table → bind listeners → ready → watch the config. */
 import type { Server } from "node:http";
 import { ConfigError } from "../config/problems.js";
 import { isLoopback, loadConfig } from "../config/validate.js";
