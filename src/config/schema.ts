@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { DEFAULTS } from "./defaults.js";
 import { pathPatternProblem } from "./path-pattern.js";
-import { parseDuration, parseSize } from "./units.js";
+import { formatDuration, formatSize, parseDuration, parseSize } from "./units.js";
 
 const duration = z
   .union([z.string(), z.number()])
@@ -18,7 +18,7 @@ const duration = z
     }
     return out;
   })
-  .meta({ description: "Duration: a string such as 250ms, 5s, 2m, or integer milliseconds." });
+  .meta({ title: "duration", description: "Duration: a string such as 250ms, 5s, 2m, or integer milliseconds." });
 
 const size = z
   .union([z.string(), z.number()])
@@ -30,7 +30,7 @@ const size = z
     }
     return out;
   })
-  .meta({ description: "Size: a string such as 512kb, 1mb, or integer bytes." });
+  .meta({ title: "size", description: "Size: a string such as 512kb, 1mb, or integer bytes." });
 
 const regex = z
   .string()
@@ -38,14 +38,22 @@ const regex = z
     const problem = pathPatternProblem(source);
     if (problem) ctx.addIssue({ code: "custom", message: problem });
   })
-  .meta({ description: "Regular expression in RE2 syntax (matched in linear time; no lookaround or backreferences)." });
+  .meta({ title: "RE2 regex", description: "Regular expression in RE2 syntax (matched in linear time; no lookaround or backreferences)." });
 
 /** host:port; IPv6 hosts in brackets ("[::1]:8001"). */
 const address = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "expected host:port, e.g. 127.0.0.1:8001 or [::1]:8001");
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "expected host:port, e.g. 127.0.0.1:8001 or [::1]:8001")
+  .meta({ title: "host:port" });
 
-const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "expected host:port");
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "expected host:port")
+  .meta({ title: "host:port" });
+
+/** Defaults in descriptions come from DEFAULTS, written the way a config file would say them. */
+const d = formatDuration;
+const route = DEFAULTS.route;
 
 /**
  * URLs carry no credentials: userinfo would be printed wherever the URL is (routes, logs, problems),
@@ -66,7 +74,7 @@ const httpUrl = withoutUserinfo(anyHttpUrl(), "auth.bearerTokenFile, or tls.cert
 const apiServerUrl = withoutUserinfo(anyHttpUrl(), "tokenFile, or kubeconfig");
 
 /** A file the process must be able to read; checked at load (`validate.ts`) and re-read when it changes. */
-const filePath = z.string().min(1).meta({ description: "Path of a file that attache reads (and re-reads when it changes)." });
+const filePath = z.string().min(1).meta({ title: "file", description: "Path of a file that attache reads (and re-reads when it changes)." });
 
 /** An object with exactly one of the given keys set (upstream kinds, discovery sources). */
 function exactlyOne<T extends Record<string, z.ZodType>>(shape: T, what: string) {
@@ -82,54 +90,82 @@ const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TR
 const method = z.enum(METHODS);
 
 const tls = z.strictObject({
-  caFile: filePath.optional(),
-  certFile: filePath.optional(),
-  keyFile: filePath.optional(),
-  servername: z.string().optional(),
+  caFile: filePath.optional().meta({ description: "PEM file of the CA certificates that verify the server. Default: Node's built-in CAs." }),
+  certFile: filePath.optional().meta({ description: "PEM client certificate, for mutual TLS (with keyFile)." }),
+  keyFile: filePath.optional().meta({ description: "PEM private key of certFile." }),
+  servername: z
+    .string()
+    .optional()
+    .meta({ description: "Name sent in SNI and checked in the server's certificate. Default: the host connected to; set it for HTTPS to discovered IP addresses." }),
   insecureSkipVerify: z.boolean().optional().meta({ description: "Skip server certificate verification. For tests only." }),
 });
 
 /** Connection keys shared by the kubernetes upstream and kubernetes discovery. */
 const kubernetesConnection = {
   server: apiServerUrl.optional().meta({ description: "API server URL. Default: in-cluster, else the kubeconfig context." }),
-  tokenFile: filePath.optional(),
-  caFile: filePath.optional(),
+  tokenFile: filePath.optional().meta({ description: "Bearer token file, re-read when the kubelet rotates it (and once after a 401). Default in-cluster: the service-account token." }),
+  caFile: filePath.optional().meta({ description: "CA bundle that verifies the API server. Default in-cluster: the service account's ca.crt." }),
   kubeconfig: z.string().optional().meta({ description: "kubeconfig path; default $KUBECONFIG, then ~/.kube/config." }),
-  context: z.string().optional(),
+  context: z.string().optional().meta({ description: "kubeconfig context to use. Default: the kubeconfig's current context." }),
 };
 
 const discovery = exactlyOne(
   {
-    dns: z.strictObject({
-      name: z.string().min(1),
-      port: z.number().int().min(1).max(65535).optional().meta({ description: "Omitted: SRV records are used." }),
-      interval: duration.optional(),
+    dns: z
+      .strictObject({
+      name: z.string().min(1).meta({ description: "DNS name whose A and AAAA records (a headless Service: one per pod) are the endpoints." }),
+      port: z.number().int().min(1).max(65535).optional().meta({ description: "Port of every endpoint. Omitted: SRV records are used." }),
+      interval: duration.optional().meta({ description: "How often the name is resolved again; a failed or empty answer keeps the last good set. Default 10s." }),
       servers: z.array(hostPort).optional().meta({ description: "DNS servers (ip:port) instead of the system resolvers." }),
-    }),
-    kubernetes: z.strictObject({
-      service: z.string().min(1),
-      namespace: z.string().min(1).optional(),
-      port: z.union([z.string().min(1), z.number().int().min(1).max(65535)]),
+      })
+      .meta({ description: "Resolve a DNS name every interval." }),
+    kubernetes: z
+      .strictObject({
+      service: z.string().min(1).meta({ description: "Service whose EndpointSlices are watched; only ready endpoints are used." }),
+      namespace: z.string().min(1).optional().meta({ description: "Namespace of the Service. Default: the connection's (in-cluster: attache's own; kubeconfig: the context's), else default." }),
+      port: z
+        .union([z.string().min(1), z.number().int().min(1).max(65535)])
+        .meta({ description: "Port number, or the name of a port of the Service (resolved per EndpointSlice)." }),
       ...kubernetesConnection,
-    }),
+      })
+      .meta({ description: "Watch a Service's EndpointSlices; same connection keys and credentials as the kubernetes upstream. RBAC: list and watch endpointslices in the namespace." }),
   },
   "discovery",
 );
 
 const httpUpstream = z
   .strictObject({
-    endpoints: z.array(httpUrl).min(1).optional(),
-    discovery: discovery.optional(),
-    balance: z.enum(["round-robin", "least-request", "random"]).optional(),
-    tls: tls.optional(),
-    auth: z.strictObject({ bearerTokenFile: filePath }).optional(),
+    endpoints: z.array(httpUrl).min(1).optional().meta({ description: "Static endpoints (http:// or https:// URLs, no credentials). Exactly one of endpoints or discovery." }),
+    discovery: discovery.optional().meta({ description: "Endpoints found at run time: exactly one of dns or kubernetes (EndpointSlices)." }),
+    balance: z
+      .enum(["round-robin", "least-request", "random"])
+      .optional()
+      .meta({ description: `How a request picks its endpoint. Default ${route.balance}.` }),
+    tls: tls.optional().meta({ description: "TLS settings for https:// endpoints." }),
+    auth: z
+      .strictObject({ bearerTokenFile: filePath.meta({ description: "File holding the token sent as `Authorization: Bearer`; re-read when it changes." }) })
+      .optional()
+      .meta({ description: "Credentials attache adds: they replace the client's Authorization header." }),
     outlierDetection: z
       .strictObject({
-        consecutiveFailures: z.number().int().min(1).optional(),
-        ejectionTime: duration.optional(),
-        maxEjectionPercent: z.number().min(0).max(100).optional(),
+        consecutiveFailures: z
+          .number()
+          .int()
+          .min(1)
+          .optional()
+          .meta({ description: `Failures in a row that eject an endpoint. Default ${route.outlierDetection.consecutiveFailures}.` }),
+        ejectionTime: duration
+          .optional()
+          .meta({ description: `Ejection time, multiplied by the number of times the endpoint has been ejected. Default ${d(route.outlierDetection.ejectionTime)}.` }),
+        maxEjectionPercent: z
+          .number()
+          .min(0)
+          .max(100)
+          .optional()
+          .meta({ description: `Never eject more than this share of the endpoints, and never the last one. Default ${route.outlierDetection.maxEjectionPercent}.` }),
       })
-      .optional(),
+      .optional()
+      .meta({ description: "Ejects an endpoint that fails again and again for a while." }),
   })
   .superRefine((value, ctx) => {
     if ((value.endpoints === undefined) === (value.discovery === undefined)) {
@@ -142,7 +178,10 @@ const kubernetesUpstream = z.strictObject({
   identityHeaders: z
     .enum(["remove", "pass"])
     .optional()
-    .meta({ description: "The app's Impersonate-* and X-Remote-* headers: removed (default), or passed to the API server, where they act with attache's identity." }),
+    .meta({
+      description:
+        "The app's identity headers (Impersonate-*, X-Remote-*, X-Real-Ip): remove (default), or pass, and the app may act as anyone attache's ServiceAccount may impersonate. Without pass, headers.set of one is a config error.",
+    }),
   pingInterval: duration
     .optional()
     .meta({ description: "HTTP/2 connections to the API server are PINGed this often; one that answers nothing for two intervals is closed, ending its watches. Default 15s; 0 turns the check off." }),
@@ -150,16 +189,32 @@ const kubernetesUpstream = z.strictObject({
 
 const redisUpstream = z
   .strictObject({
-    url: withoutUserinfo(z.url({ protocol: /^rediss?$/, error: "expected a redis:// or rediss:// URL" }), "usernameFile, passwordFile").optional(),
-    sentinels: z.array(hostPort).min(1).optional(),
+    url: withoutUserinfo(z.url({ protocol: /^rediss?$/, error: "expected a redis:// or rediss:// URL" }), "usernameFile, passwordFile")
+      .optional()
+      .meta({ description: "A standalone Redis: redis://host:port/db, or rediss:// for TLS. Exactly one of url, sentinels or cluster." }),
+    sentinels: z
+      .array(hostPort)
+      .min(1)
+      .optional()
+      .meta({ description: "Sentinels (host:port), all of them (SENTINEL SENTINELS is not used); every reconnect asks them all and follows the majority." }),
     name: z.string().min(1).optional().meta({ description: "Sentinel master name." }),
-    cluster: z.array(hostPort).min(1).optional(),
-    usernameFile: filePath.optional(),
-    passwordFile: filePath.optional(),
-    tls: tls.optional(),
-    keyPrefix: z.string().optional(),
-    commands: z.array(z.string().min(1)).min(1).optional(),
-    listen: address.optional().meta({ description: "Optional RESP listener for ordinary Redis clients." }),
+    cluster: z.array(hostPort).min(1).optional().meta({ description: "Redis Cluster seed nodes (host:port)." }),
+    usernameFile: filePath.optional().meta({ description: "File with the ACL user name; re-read and re-sent when it changes." }),
+    passwordFile: filePath.optional().meta({ description: "File with the password; re-read and re-sent when it changes." }),
+    tls: tls.optional().meta({ description: "TLS to Redis (and to the sentinels). A rediss:// url turns it on too." }),
+    keyPrefix: z
+      .string()
+      .optional()
+      .meta({ description: "Added to every key argument and removed from keys in replies: the app sees its keys without it. KEYS and SCAN patterns are confined; commands whose keys cannot be confined are refused. Channels are not prefixed." }),
+    commands: z
+      .array(z.string().min(1))
+      .min(1)
+      .optional()
+      .meta({
+        description:
+          'Commands allowed (others: 403 command_not_allowed, or -ERR on RESP). Default: a safe set of data-type, expiry, per-key keyspace, transaction and blocking commands. ["*"]: everything proxyable except scripts, functions, CONFIG and ACL, which must be listed by name.',
+      }),
+    listen: address.optional().meta({ description: "Optional RESP listener (host:port) for ordinary Redis clients, e.g. redis-cli -p 6380. Loopback unless allowNonLoopback." }),
   })
   .superRefine((value, ctx) => {
     const modes = [value.url, value.sentinels, value.cluster].filter((v) => v !== undefined).length;
@@ -167,66 +222,122 @@ const redisUpstream = z
     if (value.sentinels && !value.name) ctx.addIssue({ code: "custom", path: ["name"], message: "sentinels need the master's name" });
   });
 
-const upstream = exactlyOne({ http: httpUpstream, kubernetes: kubernetesUpstream, redis: redisUpstream }, "upstream");
+const upstream = exactlyOne(
+  {
+    http: httpUpstream.meta({ description: "Plain HTTP or HTTPS services." }),
+    kubernetes: kubernetesUpstream.meta({ description: "The Kubernetes API, like kubectl proxy: in a pod in-cluster, on a laptop the current kubeconfig context." }),
+    redis: redisUpstream.meta({ description: "Redis through ioredis, over an HTTP API at the prefix and optionally a RESP listener." }),
+  },
+  "upstream",
+);
 
-const retryCondition = z.union([z.enum(["connect-failure", "reset", "timeout", "5xx"]), z.number().int().min(100).max(599)]);
+const retryCondition = z
+  .union([z.enum(["connect-failure", "reset", "timeout", "5xx"]), z.number().int().min(100).max(599)])
+  .meta({ description: "connect-failure, reset, timeout, 5xx, or a status code (4xx included, e.g. 429)." });
 
 const retry = z.strictObject({
   attempts: z.number().int().min(1).max(10).meta({ description: "Total tries, the first one included." }),
-  on: z.array(retryCondition).min(1).optional(),
-  backoff: duration.optional(),
-  maxBackoff: duration.optional(),
+  on: z
+    .array(retryCondition)
+    .min(1)
+    .optional()
+    .meta({ description: `What is retried. With timeout listed, each try gets an equal share of the route timeout. Default [${route.retry.on.join(", ")}].` }),
+  backoff: duration.optional().meta({ description: `Base of the exponential back-off with full jitter. Default ${d(route.retry.backoff)}.` }),
+  maxBackoff: duration.optional().meta({ description: `Cap of one back-off. Default ${d(route.retry.maxBackoff)}.` }),
 });
 
 const circuitBreaker = z.strictObject({
-  enabled: z.boolean().optional(),
-  errorThresholdPercentage: z.number().min(1).max(100).optional(),
-  volumeThreshold: z.number().int().min(0).optional(),
-  resetTimeout: duration.optional(),
-  rollingCountTimeout: duration.optional(),
-  rollingCountBuckets: z.number().int().min(1).optional(),
-  maxConcurrent: z.number().int().min(1).optional().meta({ description: "Bulkhead: in-flight requests above this get 503 overloaded." }),
+  enabled: z.boolean().optional().meta({ description: `Turns the breaker on or off (the bulkhead stays). Default ${route.circuitBreaker.enabled}.` }),
+  errorThresholdPercentage: z
+    .number()
+    .min(1)
+    .max(100)
+    .optional()
+    .meta({ description: `Failed share of the requests in the window that opens the breaker. Default ${route.circuitBreaker.errorThresholdPercentage}.` }),
+  volumeThreshold: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .meta({ description: `Fewer requests than this in the window never open the breaker. Default ${route.circuitBreaker.volumeThreshold}.` }),
+  resetTimeout: duration.optional().meta({ description: `How long an open breaker refuses (503 circuit_open) before one trial request. Default ${d(route.circuitBreaker.resetTimeout)}.` }),
+  rollingCountTimeout: duration.optional().meta({ description: `Length of the window the breaker counts over. Default ${d(route.circuitBreaker.rollingCountTimeout)}.` }),
+  rollingCountBuckets: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .meta({ description: `Buckets the window is divided into. Default ${route.circuitBreaker.rollingCountBuckets}.` }),
+  maxConcurrent: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .meta({ description: "Bulkhead: in-flight requests above this get 503 overloaded at once (not counted by the breaker). Default: unlimited." }),
 });
 
 const pool = z.strictObject({
-  keepAlive: z.boolean().optional(),
-  maxSockets: z.number().int().min(1).optional().meta({ description: "Connections per endpoint. Routes with equal pool and TLS settings share one pool (their keep-alive connections), and this bounds them together." }),
-  maxFreeSockets: z.number().int().min(0).optional().meta({ description: "Accepted (DESIGN names it) but not enforced by the undici pool: idle connections close after idleTimeout." }),
-  idleTimeout: duration.optional(),
-  connectTimeout: duration.optional(),
+  keepAlive: z.boolean().optional().meta({ description: `Reuse upstream connections. Default ${route.pool.keepAlive}.` }),
+  maxSockets: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .meta({
+      description: `Connections per endpoint. Routes with equal pool and TLS settings share one pool (their keep-alive connections), and this bounds them together. Default ${route.pool.maxSockets}.`,
+    }),
+  maxFreeSockets: z.number().int().min(0).optional().meta({ description: "Accepted but not enforced by the undici pool: idle connections close after idleTimeout; attache logs a warning." }),
+  idleTimeout: duration
+    .optional()
+    .meta({ description: `An idle pooled connection is closed after this (below Node servers' 5s keep-alive; shortened by the server's Keep-Alive hint). Default ${d(route.pool.idleTimeout)}.` }),
+  connectTimeout: duration.optional().meta({ description: `Limit on opening a connection (TCP and TLS; Redis: until ready). Default ${d(route.pool.connectTimeout)}.` }),
 });
 
 const pathRule = z.strictObject({
-  path: regex,
-  methods: z.array(method).min(1).optional(),
+  path: regex.meta({ description: "RE2 regular expression matched against the normalised path after the prefix (deny rules ignore case)." }),
+  methods: z.array(method).min(1).optional().meta({ description: "Methods the rule applies to. Default: all." }),
 });
 
 export const routeSchema = z.strictObject({
   prefix: z
     .string()
     .regex(/^\/([A-Za-z0-9._~!$&'()*+,;=:@-]+(\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)*)?$/, "prefix must start with / and contain plain path segments (no trailing /, no empty, . or .. segments)")
-    .refine((p) => !p.split("/").some((s) => s === "." || s === ".."), "prefix must not contain . or .. segments"),
-  name: z.string().regex(/^[A-Za-z0-9_.:-]+$/, "name may contain letters, digits and _ . : -").optional(),
-  stripPrefix: z.boolean().optional(),
-  upstream,
-  methods: z.array(method).min(1).optional(),
-  allow: z.array(pathRule).optional(),
-  deny: z.array(pathRule).optional(),
-  timeout: duration.optional(),
-  streaming: z.boolean().optional(),
-  retry: retry.optional(),
-  circuitBreaker: circuitBreaker.optional(),
-  pool: pool.optional(),
+    .refine((p) => !p.split("/").some((s) => s === "." || s === ".."), "prefix must not contain . or .. segments")
+    .meta({ description: "Path prefix on the app listener; unique across files; longest prefix wins; matches on segment boundaries (/pay never matches /payments)." }),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]+$/, "name may contain letters, digits and _ . : -")
+    .optional()
+    .meta({ description: "Stable id in metrics and logs. Default: the prefix." }),
+  stripPrefix: z.boolean().optional().meta({ description: `Remove the prefix before forwarding (policy checks the path after the prefix either way). Default ${route.stripPrefix}.` }),
+  upstream: upstream.meta({ description: "Where the route goes: exactly one of http, kubernetes, redis." }),
+  methods: z.array(method).min(1).optional().meta({ description: "Allowed methods; others get 405 with Allow. Default: all." }),
+  allow: z.array(pathRule).optional().meta({ description: "If set, only paths matching a rule pass (403 path_denied). Default: allow all." }),
+  deny: z
+    .array(pathRule)
+    .optional()
+    .meta({ description: "Paths refused with 403 path_denied; deny wins over allow. Matched against the strict and a lenient (most-decoded) reading of the path. Kubernetes routes: see the deny floor." }),
+  timeout: duration
+    .optional()
+    .meta({ description: `Deadline for the whole exchange, up to the last byte, retries included. Default: defaults.timeout, else ${d(route.timeout)} (kubernetes: ${d(route.kubernetes.timeout)}).` }),
+  streaming: z
+    .boolean()
+    .optional()
+    .meta({ description: `true: timeout applies only until the response headers arrive. Default ${route.streaming}; kubernetes routes: on for watch=true, follow=true and GET lists.` }),
+  retry: retry.optional().meta({ description: "Retries of idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE) whose body can be sent again (none, or declared ≤ 64 KiB). Default: off." }),
+  circuitBreaker: circuitBreaker.optional().meta({ description: "Breaker (opossum) and bulkhead of the route. Default: defaults.circuitBreaker, else the built-in values." }),
+  pool: pool.optional().meta({ description: "Keep-alive connection pool of the route." }),
   headers: z
     .strictObject({
-      set: z.record(z.string(), z.string()).optional(),
+      set: z.record(z.string(), z.string()).optional().meta({ description: "Headers set on the request to the upstream." }),
       remove: z
         .array(z.string().regex(/^[!#$%&'+.^_`|~0-9A-Za-z-]+\*?$/, "expected a header name, or a prefix ending in * (e.g. Impersonate-*)"))
         .optional()
         .meta({ description: "Headers removed from the request to the upstream: names, or prefixes ending in * (X-Remote-*)." }),
     })
-    .optional(),
-  maxBodySize: size.optional(),
+    .optional()
+    .meta({ description: "Changes to the request headers sent upstream. Default: none (kubernetes routes remove identity headers)." }),
+  maxBodySize: size.optional().meta({ description: `Request body limit; past it 413 body_too_large. Default ${formatSize(route.maxBodySize)}.` }),
 }).superRefine((route, ctx) => {
   // The kind removes the app's identity headers; a route file must not put them back by `set` unless it opts in.
   if (!route.upstream.kubernetes || route.upstream.kubernetes.identityHeaders === "pass") return;
@@ -243,33 +354,50 @@ function isIdentityHeader(name: string): boolean {
 }
 
 const defaultsSchema = z.strictObject({
-  timeout: duration.optional(),
-  retry: retry.optional(),
-  circuitBreaker: circuitBreaker.optional(),
-  pool: pool.optional(),
-  maxBodySize: size.optional(),
+  timeout: duration.optional().meta({ description: `Route timeout where a route sets none (kubernetes routes keep ${d(route.kubernetes.timeout)}). Built in: ${d(route.timeout)}.` }),
+  retry: retry.optional().meta({ description: "Retry of every route that sets none. Built in: off." }),
+  circuitBreaker: circuitBreaker.optional().meta({ description: "Breaker settings of every route that sets none." }),
+  pool: pool.optional().meta({ description: "Pool settings of every route that sets none." }),
+  maxBodySize: size.optional().meta({ description: `Request body limit of every route that sets none. Built in: ${formatSize(route.maxBodySize)}.` }),
 });
 
 /** Bounds on what one client may hold or cost (DESIGN §7); every value has a default in `defaults.ts`. */
 const limits = z.strictObject({
-  headersTimeout: duration.optional().meta({ description: "A request head must arrive whole within this time (slowloris cannot extend it)." }),
-  keepAliveTimeout: duration.optional().meta({ description: "An idle keep-alive connection is closed after this time." }),
-  maxConnections: z.number().int().min(1).optional().meta({ description: "Connections per listener (app, admin, each RESP port); more are refused." }),
+  headersTimeout: duration
+    .optional()
+    .meta({ description: `A request head must arrive whole within this time from its first byte (slowloris cannot extend it); past it 408 request_timeout. Default ${d(DEFAULTS.limits.headersTimeout)}.` }),
+  keepAliveTimeout: duration.optional().meta({ description: `An idle keep-alive connection is closed after this time. Default ${d(DEFAULTS.limits.keepAliveTimeout)}.` }),
+  maxConnections: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .meta({ description: `Connections per listener (app, admin, probe, each RESP port); more get 503 overloaded. Default ${DEFAULTS.limits.maxConnections}.` }),
   redis: z
     .strictObject({
-      maxQueryBuffer: size.optional().meta({ description: "Unparsed bytes one RESP client may have pending (Redis: client-query-buffer-limit)." }),
-      maxBulkLength: size.optional().meta({ description: "Largest single argument (Redis: proto-max-bulk-len)." }),
-      maxArgs: z.number().int().min(1).optional().meta({ description: "Arguments per command, RESP and HTTP API alike." }),
+      maxQueryBuffer: size
+        .optional()
+        .meta({ description: `Unparsed bytes one RESP client (or one HTTP API JSON body) may have pending (Redis: client-query-buffer-limit). Default ${formatSize(DEFAULTS.limits.redis.maxQueryBuffer)}.` }),
+      maxBulkLength: size.optional().meta({ description: `Largest single argument (Redis: proto-max-bulk-len). Default ${formatSize(DEFAULTS.limits.redis.maxBulkLength)}.` }),
+      maxArgs: z
+        .number()
+        .int()
+        .min(1)
+        .optional()
+        .meta({ description: `Arguments per command, RESP and HTTP API alike. Default ${DEFAULTS.limits.redis.maxArgs}.` }),
       output: z
         .strictObject({
-          hard: size.optional().meta({ description: "Unsent reply bytes that disconnect a client at once." }),
-          soft: size.optional().meta({ description: "Unsent reply bytes that disconnect a client when held for softFor." }),
-          softFor: duration.optional(),
+          hard: size.optional().meta({ description: `Unsent reply bytes that disconnect a client at once; 0: off. Default ${formatSize(DEFAULTS.limits.redis.output.hard)}.` }),
+          soft: size
+            .optional()
+            .meta({ description: `Unsent reply bytes that disconnect a client when held for softFor; 0: off. Default ${formatSize(DEFAULTS.limits.redis.output.soft)}.` }),
+          softFor: duration.optional().meta({ description: `How long a client may stay above soft. Default ${d(DEFAULTS.limits.redis.output.softFor)}.` }),
         })
         .optional()
         .meta({ description: "Output buffer limits for RESP clients and SSE streams (Redis: client-output-buffer-limit pubsub)." }),
     })
-    .optional(),
+    .optional()
+    .meta({ description: "Bounds on RESP clients and on the Redis HTTP API." }),
 });
 
 /** OpenTelemetry tracing; the standard OTEL_* environment variables win over these keys, as in the OTel SDKs. */
@@ -318,9 +446,13 @@ const grant = z.strictObject({
     .meta({ description: "Route files (or folders of them), relative to the root file, that may name this owner: e.g. the team's ConfigMap mount. Default: any included file." }),
   kubernetes: z
     .strictObject({
-      liftDeny: z.boolean().optional().meta({ description: "Its kubernetes routes may set deny freely (deny: [] lifts the deny floor). Default: false: their deny rules add to the floor." }),
+      liftDeny: z
+        .boolean()
+        .optional()
+        .meta({ description: "Its kubernetes routes may set deny freely (deny: [] lifts the deny floor) and set identityHeaders: pass. Default: false: their deny rules add to the floor." }),
     })
-    .optional(),
+    .optional()
+    .meta({ description: "What its kubernetes routes may change (needs kubernetes in upstreams)." }),
   redis: z
     .strictObject({
       urls: z
@@ -329,16 +461,17 @@ const grant = z.strictObject({
         .optional()
         .meta({ description: "Servers its redis routes may use (scheme, host and port; sentinels and cluster nodes by host and port). Default: any." }),
       keyPrefix: z.string().min(1).optional().meta({ description: "Every redis route of the team must set a keyPrefix that starts with this." }),
-      db: z.number().int().min(0).optional().meta({ description: "Every redis route of the team must use this database." }),
+      db: z.number().int().min(0).optional().meta({ description: "Every redis route of the team must use this database (its url must select it)." }),
     })
-    .optional(),
+    .optional()
+    .meta({ description: "Bounds on its redis routes (needs redis in upstreams); each key optional." }),
 });
 
 export type GrantConfig = z.output<typeof grant>;
 
 export const rootSchema = z.strictObject({
-  listen: address.optional(),
-  admin: address.optional(),
+  listen: address.optional().meta({ description: `App-facing HTTP listener, host:port. Default ${DEFAULTS.listen}.` }),
+  admin: address.optional().meta({ description: `Admin listener (health, readiness, metrics, routes, config, drain), host:port. Default ${DEFAULTS.admin}.` }),
   probe: address
     .optional()
     .meta({ description: "Optional listener serving only /healthz and /readyz, for kubelet probes; it may bind beyond loopback without allowNonLoopback." }),
@@ -346,30 +479,51 @@ export const rootSchema = z.strictObject({
     .boolean()
     .optional()
     .meta({ description: "Allow listen/admin/RESP addresses outside loopback. Off: an ambassador holding credentials must not be reachable from the network by accident." }),
-  acceptHosts: z.array(z.string().min(1)).optional(),
-  include: z.array(z.string().min(1)).optional(),
-  owner: owner.optional().meta({ description: "Owner of the routes in this file." }),
+  acceptHosts: z
+    .array(z.string().min(1))
+    .optional()
+    .meta({ description: `Host header allowlist, port ignored (the DNS-rebinding guard); others get 403 host_not_allowed. Default [${DEFAULTS.acceptHosts.join(", ")}].` }),
+  include: z
+    .array(z.string().min(1))
+    .optional()
+    .meta({ description: "Globs of team route files, relative to this file; their folders are watched. Default: none." }),
+  owner: owner.optional().meta({ description: "Owner of the routes in this file. In a team route file: the team, which must be a key of the root's owners when owners is set." }),
   owners: z
     .record(owner, z.union([z.array(z.string().startsWith("/")), grant]))
     .optional()
-    .meta({ description: "Which team may claim what. Short form `team: [/prefix]`: prefixes only, http only, no secret files; long form: a grant." }),
+    .meta({
+      description:
+        "Which team may claim what. Short form `team: [/prefix]`: prefixes only, http only, no secret files; long form: a grant. When set, every team file must name its owner. Default: none, everything allowed.",
+    }),
   kubernetes: z
     .strictObject({
       deny: z.array(pathRule).optional().meta({ description: "Added to the built-in deny (exec, attach, portforward, proxy) of every kubernetes route: the deny floor." }),
     })
-    .optional(),
-  shutdown: z.strictObject({ drainTimeout: duration.optional(), idleGrace: duration.optional() }).optional(),
+    .optional()
+    .meta({ description: "Settings of every kubernetes route." }),
+  shutdown: z
+    .strictObject({
+      drainTimeout: duration
+        .optional()
+        .meta({ description: `Longest drain, streams included; keep terminationGracePeriodSeconds above it + 5s. Default ${d(DEFAULTS.shutdown.drainTimeout)}.` }),
+      idleGrace: duration
+        .optional()
+        .meta({ description: `The drain ends once nothing has been in flight for this long (counted from its start). Default ${d(DEFAULTS.shutdown.idleGrace)}.` }),
+    })
+    .optional()
+    .meta({ description: "The drain on SIGTERM, SIGINT or POST /quitquitquit." }),
   log: z
     .strictObject({
-      level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).optional(),
-      format: z.enum(["json", "pretty"]).optional(),
-      access: z.boolean().optional(),
+      level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).optional().meta({ description: `Log level; ATTACHE_LOG_LEVEL wins. Default ${DEFAULTS.log.level}.` }),
+      format: z.enum(["json", "pretty"]).optional().meta({ description: `Default ${DEFAULTS.log.format}; pretty is accepted and writes the same JSON lines.` }),
+      access: z.boolean().optional().meta({ description: `One access line per request. Default ${DEFAULTS.log.access}.` }),
     })
-    .optional(),
-  defaults: defaultsSchema.optional(),
-  limits: limits.optional(),
-  tracing: tracing.optional(),
-  routes: z.array(routeSchema).optional(),
+    .optional()
+    .meta({ description: "Logs (pino, to stdout)." }),
+  defaults: defaultsSchema.optional().meta({ description: "Policy for every route that does not set its own." }),
+  limits: limits.optional().meta({ description: "Bounds on what any one client can hold, sized for a 256 MiB container. Each HTTP listener applies them on its own; a reload applies them to running listeners." }),
+  tracing: tracing.optional().meta({ description: "OpenTelemetry tracing, off by default. Read at start: a change needs a restart." }),
+  routes: z.array(routeSchema).optional().meta({ description: "Routes. In the root file they are not restricted by owners." }),
 });
 
 export const routeFileSchema = z.strictObject({

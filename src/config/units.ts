@@ -21,3 +21,8 @@ export function parseSize(value: string | number): number | undefined {
 export function formatDuration(msValue: number): string {
   return ms(msValue);
 }
+
+/** Bytes as a config file would write them: 16777216 → "16mb". */
+export function formatSize(value: number): string {
+  return (bytes.format(value, { unitSeparator: "" }) ?? String(value)).toLowerCase();
+}
