@@ -474,7 +474,7 @@ export const rootSchema = z.strictObject({
   admin: address.optional().meta({ description: `Admin listener (health, readiness, metrics, routes, config, drain), host:port. Default ${DEFAULTS.admin}.` }),
   probe: address
     .optional()
-    .meta({ description: "Optional listener serving only /healthz and /readyz, for kubelet probes; it may bind beyond loopback without allowNonLoopback." }),
+    .meta({ description: "Optional listener serving only GET /healthz and /readyz (no Host check), for kubelet probes; it may bind beyond loopback without allowNonLoopback. Default: none." }),
   allowNonLoopback: z
     .boolean()
     .optional()
