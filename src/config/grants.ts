@@ -1,5 +1,5 @@
 /**
- * Grants: what a team's route file may reach, from the root file's `owners` (see README, Grants).
+ * Grants: what a team's route file may reach, from the root file's `owners` (see docs/teams-and-grants.md).
  * Modelled on the Gateway API: a grant lists what may attach (prefixes, upstream kinds, hosts) and what
  * may be referenced (secret folders, Redis servers); anything not granted is refused, and the problem
  * names the grant key that would allow it. Checked once, at load; nothing here runs per request.
