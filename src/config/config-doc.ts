@@ -56,7 +56,7 @@ Formats:
 - Durations and sizes that show a default here (\`Default 15s\`) take it from \`src/config/defaults.ts\`.
 
 Editors: start a file with \`# yaml-language-server: $schema=<path or URL of attache.schema.json>\` and the
-YAML language server checks it as you type (the files in \`config/\` and \`examples/\` do, with relative paths).
+YAML language server (VS Code's YAML extension and others) checks it as you type (the files in \`config/\` and \`examples/\` do, with relative paths).
 
 More than one key can say: [teams and grants](teams-and-grants.md), [routes and what the app sees](routes.md),
 [limits](limits.md), [Kubernetes](kubernetes.md), [Redis](redis.md), [operations](operations.md).

@@ -294,7 +294,7 @@ const pool = z.strictObject({
 });
 
 const pathRule = z.strictObject({
-  path: regex.meta({ description: "RE2 regular expression matched against the normalised path after the prefix (deny rules ignore case)." }),
+  path: regex.meta({ description: "Regular expression in RE2 syntax (no lookaround or backreferences; matched in time linear in the path) against the normalised path after the prefix. Deny rules ignore case." }),
   methods: z.array(method).min(1).optional().meta({ description: "Methods the rule applies to. Default: all." }),
 });
 
