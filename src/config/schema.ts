@@ -290,7 +290,7 @@ const pool = z.strictObject({
   idleTimeout: duration
     .optional()
     .meta({ description: `An idle pooled connection is closed after this (below Node servers' 5s keep-alive; shortened by the server's Keep-Alive hint). Default ${d(route.pool.idleTimeout)}.` }),
-  connectTimeout: duration.optional().meta({ description: `Limit on opening a connection (TCP and TLS; Redis: until ready). Default ${d(route.pool.connectTimeout)}.` }),
+  connectTimeout: duration.optional().meta({ description: `Limit on opening an upstream connection (Redis: until its ready check answers). Default ${d(route.pool.connectTimeout)}.` }),
 });
 
 const pathRule = z.strictObject({
@@ -521,7 +521,7 @@ export const rootSchema = z.strictObject({
     .optional()
     .meta({ description: "Logs (pino, to stdout)." }),
   defaults: defaultsSchema.optional().meta({ description: "Policy for every route that does not set its own." }),
-  limits: limits.optional().meta({ description: "Bounds on what any one client can hold, sized for a 256 MiB container. Each HTTP listener applies them on its own; a reload applies them to running listeners." }),
+  limits: limits.optional().meta({ description: "Bounds on what any one client can hold, sized for a 256 MiB container. Each HTTP listener applies them on its own; a reload applies headersTimeout, keepAliveTimeout and maxConnections to the running listeners." }),
   tracing: tracing.optional().meta({ description: "OpenTelemetry tracing, off by default. Read at start: a change needs a restart." }),
   routes: z.array(routeSchema).optional().meta({ description: "Routes. In the root file they are not restricted by owners." }),
 });
