@@ -47,13 +47,13 @@ team route files share it: \`owner\` and \`routes\` are root keys too, and a tea
 Formats:
 - **Durations**: \`250ms\`, \`5s\`, \`2m\`, or integer milliseconds. **Sizes**: \`512kb\`, \`1mb\` (powers of 1024), or integer bytes.
 - Any string may use \`\${VAR}\` or \`\${VAR:-default}\`; an unset variable with no default is an error
-  (a team file may read only the variables its grant lists in \`env\`).
+  (with \`owners\` set, a team file may read only the variables its grant lists in \`env\`).
 - Secrets are read from files (\`*File\` keys), never inlined: a URL with a user or password is refused.
   A \`*File\` is a regular file of at most 64 KiB (\`kubeconfig\`: 1 MiB), opened without blocking and
   read up to that bound; its contents are never printed. attache re-reads it when it changes: it
   watches the folder, because Kubernetes swaps a \`..data\` symlink, and also re-reads it every 30 s.
 - Relative paths are resolved from the file that names them.
-- Durations and sizes that show a default here (\`Default 15s\`) take it from \`src/config/defaults.ts\`.
+- The defaults shown are the built-in ones (most from \`src/config/defaults.ts\`); the root file's \`defaults\` block overrides some of them for every route.
 
 Editors: start a file with \`# yaml-language-server: $schema=<path or URL of attache.schema.json>\` and the
 YAML language server (VS Code's YAML extension and others) checks it as you type (the files in \`config/\` and \`examples/\` do, with relative paths).
