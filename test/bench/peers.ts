@@ -33,6 +33,10 @@ export const ROOT = resolve(import.meta.dirname, "../..");
 export function attacheMain(): string {
   return resolve(ROOT, process.env.ATTACHE_BENCH_MAIN ?? "dist/main.js");
 }
+/** The node binary that runs attache: ATTACHE_BENCH_NODE (bench.ts's --node PATH, e.g. the image's Node 24), else this one. */
+export function attacheNode(): string {
+  return process.env.ATTACHE_BENCH_NODE ?? process.execPath;
+}
 const TSX = ["--import", "tsx"];
 
 export function tempDir(name: string): string {
@@ -61,6 +65,14 @@ export async function startHttpPipe(originPort: number): Promise<Target> {
   const proc = nodeServer("http-pipe", "http-pipe.ts", [port, originPort]);
   await waitTcp(proc, port);
   return { name: "node:http pipe (floor)", base: `http://127.0.0.1:${port}`, prefix: "/svc", proc };
+}
+
+/** The Node limit: node:http forwarding with undici at attache's default pool settings (servers/undici-pipe.ts). */
+export async function startUndiciPipe(originPort: number): Promise<Target> {
+  const port = await freePort();
+  const proc = nodeServer("undici-pipe", "undici-pipe.ts", [port, originPort]);
+  await waitTcp(proc, port);
+  return { name: "node:http + undici (no policy)", base: `http://127.0.0.1:${port}`, prefix: "/svc", proc };
 }
 
 /** A collector endpoint for attache's traces (servers/otlp-sink.ts). */
@@ -122,6 +134,8 @@ export interface AttacheOptions {
   /** Extra node flags (--cpu-prof ...). */
   nodeArgs?: string[];
   env?: NodeJS.ProcessEnv;
+  /** Another build's main.js (default attacheMain()). */
+  main?: string;
 }
 
 export interface AttacheTarget extends Target {
@@ -145,7 +159,7 @@ export async function attacheConfig(options: AttacheOptions): Promise<{ dir: str
 /** `node dist/main.js run -c DIR`, ready when /readyz says 200; a failure is kept as "attache: <reason>". */
 export async function startAttache(name: string, options: AttacheOptions, prefix = ""): Promise<AttacheTarget> {
   const { dir, port, adminPort } = await attacheConfig(options);
-  const proc = spawnTracked(name, process.execPath, [...(options.nodeArgs ?? []), attacheMain(), "run", "-c", dir], { cwd: ROOT, env: { ...process.env, ...options.env } });
+  const proc = spawnTracked(name, attacheNode(), [...(options.nodeArgs ?? []), options.main ?? attacheMain(), "run", "-c", dir], { cwd: ROOT, env: { ...process.env, ...options.env } });
   try {
     const readyMs = await waitHttp200(proc, `http://127.0.0.1:${adminPort}/readyz`, 20_000, 5);
     return { name, base: `http://127.0.0.1:${port}`, prefix, proc, dir, admin: `http://127.0.0.1:${adminPort}`, readyMs };
@@ -170,14 +184,17 @@ export interface FakeKube {
   caFile: string;
   token: string;
   kubeconfig: string;
+  /** What the fake offers by ALPN. */
+  protocols: string[];
 }
 
-export async function startFakeKube(): Promise<FakeKube> {
+/** servers/fake-kube.ts; `http1`: HTTP/1.1 only (else HTTP/2 and HTTP/1.1 by ALPN, as kube-apiserver). */
+export async function startFakeKube(options: { http1?: boolean } = {}): Promise<FakeKube> {
   const kubeconfig = join(tempDir("kube"), "kubeconfig");
   let announced: (info: FakeKube) => void = () => {};
   const ready = new Promise<FakeKube>((res) => (announced = res));
   let buffer = "";
-  const proc = spawnTracked("fake-kube-api", process.execPath, [...TSX, "test/bench/servers/fake-kube.ts", kubeconfig], {
+  const proc = spawnTracked("fake-kube-api", process.execPath, [...TSX, "test/bench/servers/fake-kube.ts", kubeconfig, ...(options.http1 ? ["--http1"] : [])], {
     cwd: ROOT,
     onStdout: (chunk) => {
       buffer += chunk;

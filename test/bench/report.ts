@@ -61,13 +61,18 @@ export function renderTable(sections: TableSection[]): string {
 
 export interface TargetCheck {
   name: string;
+  /** What the figure is compared with ("node:http + undici", "kubectl proxy", "-" for an absolute goal). */
+  reference: string;
   goal: string;
   measured: string;
   met: boolean | undefined;
 }
 
+/** One row per target: target, reference, goal, measured, ✔ / ✘ (n/a when a peer or figure is missing). */
 export function renderTargets(checks: TargetCheck[]): string {
-  const w = Math.max(...checks.map((c) => c.name.length));
-  const g = Math.max(...checks.map((c) => c.goal.length));
-  return ["", "Targets (issue 10)", ...checks.map((c) => `  ${c.met === undefined ? "n/a " : c.met ? "MET " : "MISS"}  ${c.name.padEnd(w)}  ${c.goal.padEnd(g)}  ${c.measured}`)].join("\n");
+  const header = ["target", "reference", "goal", "measured", "met"];
+  const rows = checks.map((c) => [c.name, c.reference, c.goal, c.measured, c.met === undefined ? "n/a" : c.met ? "✔" : "✘"]);
+  const widths = header.slice(0, 3).map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => `  ${r[4]!.padEnd(3)}  ${r.slice(0, 3).map((c, i) => c.padEnd(widths[i]!)).join("  ")}  ${r[3]}`.trimEnd();
+  return ["", "Targets", line(header), ...rows.map(line)].join("\n");
 }
