@@ -222,11 +222,14 @@ describe("docker/Dockerfile", () => {
         }
   });
 
-  it("copies everything the build reads: the tsconfig chain and what it includes", () => {
+  it("copies everything the build reads: the build script, the tsconfig chain it names and what it includes", () => {
     const copied = keyword(build, "COPY").flatMap((i) => copyParts(i).sources);
     const buildScript = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).scripts.build as string;
-    const project = /-p\s+(\S+)/.exec(buildScript)?.[1];
-    expect(project, buildScript).toBeDefined();
+    const script = /^node\s+(\S+)$/.exec(buildScript)?.[1];
+    expect(script, buildScript).toBeDefined();
+    expect(copied, `${script} is copied`).toContain(script);
+    const project = /tsconfig:\s*"([^"]+)"/.exec(readFileSync(join(ROOT, script!), "utf8"))?.[1];
+    expect(project, `${script} names its tsconfig`).toBeDefined();
     // Every file of the extends chain, and the include list of the nearest file that has one.
     let config: string | undefined = project;
     let include: string[] | undefined;
