@@ -75,7 +75,7 @@ const settings = {
   /** Seconds per redis-benchmark test (SET, then GET), sized from a calibration run. */
   redisSeconds: quick ? 1.5 : 3,
   /** Repetitions of `validate` and of start-to-ready. */
-  startRuns: quick ? 3 : 7,
+  startRuns: Number(option("start-runs") ?? (quick ? 3 : 7)),
   connections: 32,
   opRate: 1000,
   opConnections: 64,
@@ -752,6 +752,8 @@ async function startSection(originPort: number): Promise<void> {
     const { dir } = await attacheConfig({ routes });
     const validateMs = new Map<string, number[]>(builds.map((b) => [b.name, []]));
     const readyMs = new Map<string, number[]>(builds.map((b) => [b.name, []]));
+    // CPU time the process used until ready: what start-up costs, much less moved by other work than wall time.
+    const readyCpuMs = new Map<string, number[]>(builds.map((b) => [b.name, []]));
     const errors = new Map<string, string>();
     for (let i = 0; i < settings.startRuns; i++) {
       for (let k = 0; k < builds.length; k++) {
@@ -765,8 +767,10 @@ async function startSection(originPort: number): Promise<void> {
       for (let k = 0; k < builds.length; k++) {
         const b = builds[(i + k) % builds.length]!;
         const t = await startAttache(`attache start ${label}`, { routes, main: b.main });
-        if (t.readyMs !== undefined) readyMs.get(b.name)!.push(t.readyMs);
-        else errors.set(`ready ${b.name}`, t.unavailable ?? "not ready");
+        if (t.readyMs !== undefined && t.proc) {
+          readyCpuMs.get(b.name)!.push(groupCpuSeconds(t.proc.pid) * 1000);
+          readyMs.get(b.name)!.push(t.readyMs);
+        } else errors.set(`ready ${b.name}`, t.unavailable ?? "not ready");
         await stopProc(t.proc);
       }
     }
@@ -774,21 +778,26 @@ async function startSection(originPort: number): Promise<void> {
       const v = errors.get(`validate ${b.name}`) ?? summarize(validateMs.get(b.name)!);
       const r = errors.get(`ready ${b.name}`) ?? summarize(readyMs.get(b.name)!);
       timing[`validate ${label}${b === builds[0] ? "" : ` (${b.name})`}`] = v;
+      const c = errors.get(`ready ${b.name}`) ?? summarize(readyCpuMs.get(b.name)!);
       timing[`start→ready ${label}${b === builds[0] ? "" : ` (${b.name})`}`] = r;
-      rows.push([`${label}, ${b.name}`, fmt(v), fmt(r)]);
+      timing[`CPU to ready ${label}${b === builds[0] ? "" : ` (${b.name})`}`] = c;
+      rows.push([`${label}, ${b.name}`, fmt(v), fmt(r), fmt(c)]);
     }
     if (baselineMain && !errors.size) {
       const pairs = (m: Map<string, number[]>) => summarize(m.get("this build")!.map((x, i) => x / m.get("baseline")![i]!));
       const pv = pairs(validateMs);
       const pr = pairs(readyMs);
-      rows.push([`${label}: this / baseline, per round`, pv ? `${pv.median.toFixed(2)} × (${pv.min.toFixed(2)}–${pv.max.toFixed(2)})` : "-", pr ? `${pr.median.toFixed(2)} × (${pr.min.toFixed(2)}–${pr.max.toFixed(2)})` : "-"]);
+      const pc = pairs(readyCpuMs);
+      const x = (p: Summary | undefined) => (p ? `${p.median.toFixed(2)} × (${p.min.toFixed(2)}–${p.max.toFixed(2)})` : "-");
+      rows.push([`${label}: this / baseline, per round`, x(pv), x(pr), x(pc)]);
       timing[`start→ready ${label} this/baseline`] = pr;
+      timing[`CPU to ready ${label} this/baseline`] = pc;
     }
   }
   const title = `Start-up: ${settings.startRuns} runs each, fresh process (node ${attacheNode() === process.execPath ? process.version : attacheNode()})`;
   tables.push({
     title,
-    header: ["config, build", "validate -c DIR (wall, incl. Node start)", "run → /readyz 200 (polled every 5 ms)"],
+    header: ["config, build", "validate -c DIR (wall, incl. Node start)", "run → /readyz 200 (polled every 5 ms)", "CPU until ready (user+sys)"],
     rows,
     notes: [`builds: ${builds.map((b) => `${b.name} ${b.main}`).join(", ")}`, `load average before: ${load0}, after: ${loadAverage()}`],
   });
