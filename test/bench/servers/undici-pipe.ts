@@ -14,6 +14,8 @@ const agent = new Agent({ connections: 256, pipelining: 1, keepAliveTimeout: 4_0
 
 class Relay implements Dispatcher.DispatchHandler {
   constructor(private readonly res: ServerResponse) {}
+  // Its presence is what tells undici that this handler speaks the controller API.
+  onRequestStart(): void {}
   onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     this.res.writeHead(statusCode, headers);
   }
