@@ -137,10 +137,10 @@ export async function respExchange(
   wire: Buffer | string,
   frames: number,
   timeoutMs = 10_000,
-): Promise<{ frames: Array<{ value: import("../../src/upstreams/redis/resp-codec.js").RespValue; raw: Buffer }>; closed: boolean }> {
-  const { ReplyParser } = await import("../../src/upstreams/redis/resp-codec.js");
+): Promise<{ frames: Array<{ value: import("../../src/upstreams/redis/resp/value.js").RespValue; raw: Buffer }>; closed: boolean }> {
+  const { ReplyParser } = await import("../../src/upstreams/redis/resp/reply-parser.js");
   return new Promise((resolve) => {
-    const out: Array<{ value: import("../../src/upstreams/redis/resp-codec.js").RespValue; raw: Buffer }> = [];
+    const out: Array<{ value: import("../../src/upstreams/redis/resp/value.js").RespValue; raw: Buffer }> = [];
     const socket = new Socket();
     let settled = false;
     const done = (closed: boolean) => {

@@ -10,7 +10,7 @@ import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
 import { startCluster, until, type ClusterSetup } from "../harness/redis-cluster.js";
 import { clusterCli } from "../harness/redis-cluster.js";
 import { freePort } from "../harness/redis-server.js";
-import { keySlot } from "../../src/upstreams/redis/cluster-split.js";
+import { keySlot } from "../../src/upstreams/redis/commands/cluster-split.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -6,7 +6,7 @@
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeCommand } from "../../src/upstreams/redis/resp-codec.js";
+import { encodeCommand } from "../../src/upstreams/redis/resp/encoder.js";
 import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
 import { freePort, respExchange, run, startRedis, type RedisServer } from "../harness/redis-server.js";
 

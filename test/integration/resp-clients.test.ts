@@ -8,7 +8,7 @@ import { Redis } from "ioredis";
 import { createClient as createClient6 } from "redis";
 import { createClient as createClient4 } from "redis4";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeCommand } from "../../src/upstreams/redis/resp-codec.js";
+import { encodeCommand } from "../../src/upstreams/redis/resp/encoder.js";
 import { startRedisRoute, type RedisRoute } from "../harness/redis-route.js";
 import { run } from "../harness/redis-server.js";
 

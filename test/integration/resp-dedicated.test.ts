@@ -1,7 +1,8 @@
 /** Dedicated upstream connections of RESP clients: at most one per client, closed when the client leaves the stateful mode or disconnects. */
 import { Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeCommand, ReplyParser } from "../../src/upstreams/redis/resp-codec.js";
+import { encodeCommand } from "../../src/upstreams/redis/resp/encoder.js";
+import { ReplyParser } from "../../src/upstreams/redis/resp/reply-parser.js";
 import { startRedisRoute, type RedisRoute } from "../harness/redis-route.js";
 
 const connectedClients = async (s: RedisRoute) => Number(/connected_clients:(\d+)/.exec(await s.redis.cli("INFO", "clients"))![1]);

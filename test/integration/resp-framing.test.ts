@@ -9,7 +9,8 @@
 import { Socket } from "node:net";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeCommand, ReplyParser } from "../../src/upstreams/redis/resp-codec.js";
+import { encodeCommand } from "../../src/upstreams/redis/resp/encoder.js";
+import { ReplyParser } from "../../src/upstreams/redis/resp/reply-parser.js";
 import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
 import { freePort, respExchange, startRedis, type RedisServer } from "../harness/redis-server.js";
 import { startTcpTap, type TcpTap } from "../harness/tcp-tap.js";

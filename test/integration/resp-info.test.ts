@@ -1,6 +1,6 @@
 /** INFO through the RESP listener: Redis' own where the route's commands allow it, else attache's answer naming the route. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeCommand } from "../../src/upstreams/redis/resp-codec.js";
+import { encodeCommand } from "../../src/upstreams/redis/resp/encoder.js";
 import { startRedisRoute, type RedisRoute } from "../harness/redis-route.js";
 import { respExchange, run } from "../harness/redis-server.js";
 

@@ -6,7 +6,7 @@
 import { Socket } from "node:net";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeCommand } from "../../src/upstreams/redis/resp-codec.js";
+import { encodeCommand } from "../../src/upstreams/redis/resp/encoder.js";
 import { startRedisRoute, type RedisRoute } from "../harness/redis-route.js";
 import { respExchange } from "../harness/redis-server.js";
 

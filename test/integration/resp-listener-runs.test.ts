@@ -5,7 +5,8 @@
  */
 import { createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CommandParser, encodeCommand } from "../../src/upstreams/redis/resp-codec.js";
+import { CommandParser } from "../../src/upstreams/redis/resp/command-parser.js";
+import { encodeCommand } from "../../src/upstreams/redis/resp/encoder.js";
 import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
 import { freePort, respExchange } from "../harness/redis-server.js";
 

@@ -2,7 +2,8 @@
 import { Socket } from "node:net";
 import { createClient } from "redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeCommand, ReplyParser } from "../../src/upstreams/redis/resp-codec.js";
+import { encodeCommand } from "../../src/upstreams/redis/resp/encoder.js";
+import { ReplyParser } from "../../src/upstreams/redis/resp/reply-parser.js";
 import { startRedisRoute, type RedisRoute } from "../harness/redis-route.js";
 
 /** A RESP conversation on one connection: send commands, get the next `n` reply frames' bytes. */

@@ -5,7 +5,7 @@
  */
 import { Socket } from "node:net";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { encodeCommand } from "../../src/upstreams/redis/resp-codec.js";
+import { encodeCommand } from "../../src/upstreams/redis/resp/encoder.js";
 import { startRedisRoute, type RedisRoute } from "../harness/redis-route.js";
 import { respExchange } from "../harness/redis-server.js";
 

@@ -24,14 +24,16 @@ import { metrics } from "../../observability/metrics.js";
 import { tracer } from "../../observability/tracing.js";
 import type { Resilience } from "../../resilience/policy-stack.js";
 import type { RequestContext, Upstream } from "../upstream.js";
-import { ANSWERED_LOCALLY, CommandPolicy } from "./command-policy.js";
-import { ClientState, CommandRunner, SUBSCRIBE_FAMILY, TRANSACTION, single, type Prepared, type Reply } from "./commands.js";
-import { readBody, readJsonCommands, type BodyBounds } from "./http-body.js";
-import { KeyNamespace } from "./key-namespace.js";
-import { OutputLimit } from "./output-limit.js";
-import { RedisClient } from "./redis-client.js";
-import { RespListener, type RespBackend } from "./resp-listener.js";
-import type { Frame, RespValue } from "./resp-codec.js";
+import { ANSWERED_LOCALLY } from "./command-sets.js";
+import { CommandPolicy } from "./commands/command-policy.js";
+import { ClientState, CommandRunner, single, type Prepared, type Reply } from "./commands/commands.js";
+import { SUBSCRIBE_FAMILY, TRANSACTION } from "./command-sets.js";
+import { readBody, readJsonCommands, type BodyBounds } from "./http/http-body.js";
+import { KeyNamespace } from "./commands/key-namespace.js";
+import { OutputLimit } from "./http/output-limit.js";
+import { RedisClient } from "./client/redis-client.js";
+import { RespListener, type RespBackend } from "./listener/resp-listener.js";
+import type { Frame, RespValue } from "./resp/value.js";
 
 /** A comment line on idle SSE streams, so proxies and clients see the stream is alive. */
 const SSE_HEARTBEAT_MS = 15_000;

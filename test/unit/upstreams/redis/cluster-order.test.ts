@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ClientSlotOrder } from "../../../../src/upstreams/redis/cluster-order.js";
+import { ClientSlotOrder } from "../../../../src/upstreams/redis/failover/cluster-order.js";
 
 const args = (...s: string[]) => s.map((x) => Buffer.from(x));
 let moving = false;

@@ -1,8 +1,9 @@
 import { list } from "@ioredis/commands";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { KeyNamespace, lastKeyIndex } from "../../../../src/upstreams/redis/key-namespace.js";
-import { CommandParser, encodeCommand } from "../../../../src/upstreams/redis/resp-codec.js";
+import { KeyNamespace, lastKeyIndex } from "../../../../src/upstreams/redis/commands/key-namespace.js";
+import { CommandParser } from "../../../../src/upstreams/redis/resp/command-parser.js";
+import { encodeCommand } from "../../../../src/upstreams/redis/resp/encoder.js";
 
 const ns = new KeyNamespace("app:");
 

@@ -1,6 +1,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { CommandParser, decodeReply, encodeCommand, encodeValue, ProtocolError, RawFrame, ReplyParser, ReplyScanner, splitArgs, type RespValue } from "../../../../src/upstreams/redis/resp-codec.js";
+import { CommandParser } from "../../../../src/upstreams/redis/resp/command-parser.js";
+import { decodeReply, RawFrame, ReplyParser } from "../../../../src/upstreams/redis/resp/reply-parser.js";
+import { encodeCommand, encodeValue } from "../../../../src/upstreams/redis/resp/encoder.js";
+import { ProtocolError } from "../../../../src/upstreams/redis/resp/wire.js";
+import { ReplyScanner } from "../../../../src/upstreams/redis/resp/reply-scanner.js";
+import { splitArgs } from "../../../../src/upstreams/redis/resp/inline-args.js";
+import { type RespValue } from "../../../../src/upstreams/redis/resp/value.js";
 
 /** Feed `data` cut at the given points; collect what comes out and the error, if any. */
 function feedSplit<T>(make: (on: (v: T) => void) => { feed(b: Buffer): void }, data: Buffer, cuts: number[]): { out: T[]; error?: unknown } {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseEvent } from "../../../../src/upstreams/redis/sentinel-watch.js";
+import { parseEvent } from "../../../../src/upstreams/redis/failover/sentinel-watch.js";
 
 describe("Sentinel failover events", () => {
   it("name the new master for our master name only", () => {

@@ -8,7 +8,7 @@
  * error: splitting it would lose its atomicity. A {hash tag} in the keys keeps them in one slot.
  */
 import type { Prepared } from "./commands.js";
-import type { RespValue } from "./resp-codec.js";
+import type { RespValue } from "../resp/value.js";
 
 /** Commands whose arguments after the name are all keys, each one independent of the others. */
 const SPLITTABLE: Record<string, "values" | "sum"> = { MGET: "values", DEL: "sum", UNLINK: "sum", EXISTS: "sum", TOUCH: "sum" };

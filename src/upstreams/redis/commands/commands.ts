@@ -12,31 +12,22 @@
  * Commands a RESP client sent back to back that can go exactly as sent (NameInfo.asSent) are one
  * entry of the batch, one slice of the client's bytes; their replies come back as slices of Redis'.
  */
-import type { ResolvedRoute } from "../../config/validate.js";
-import { toAttacheError } from "../../errors.js";
-import { metrics } from "../../observability/metrics.js";
-import type { Resilience } from "../../resilience/policy-stack.js";
+import type { ResolvedRoute } from "../../../config/validate.js";
+import { toAttacheError } from "../../../errors.js";
+import { metrics } from "../../../observability/metrics.js";
+import type { Resilience } from "../../../resilience/policy-stack.js";
 import { exists } from "@ioredis/commands";
-import { ClientSlotOrder } from "./cluster-order.js";
+import { ClientSlotOrder } from "../failover/cluster-order.js";
 import { splitBySlot } from "./cluster-split.js";
-import { ANSWERED_LOCALLY, ARGUMENT_CHECKED, type CommandPolicy } from "./command-policy.js";
-import type { DedicatedConnection } from "./dedicated-connection.js";
+import { ARGUMENT_CHECKED, LOCAL, STATEFUL } from "../command-sets.js";
+import type { CommandPolicy } from "./command-policy.js";
+import type { DedicatedConnection } from "../client/dedicated-connection.js";
 import type { KeyNamespace, KeySpec, ReplyRewriter } from "./key-namespace.js";
-import { RawCommand, type RedisClient } from "./redis-client.js";
-import { decodeReply, encodeCommand, encodeValue, RawFrame, type Frame, type RespValue } from "./resp-codec.js";
-import { abortable, type DeadlineSignal } from "../../resilience/deadline.js";
-
-/** Commands that put a connection in a state only its own client may see: they need a dedicated connection. */
-export const STATEFUL: ReadonlySet<string> = new Set(["MULTI", "WATCH", "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"]);
-export const SUBSCRIBE_FAMILY: ReadonlySet<string> = new Set(["SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"]);
-/** Commands that are meaningful only with a dedicated connection (transactions). */
-export const TRANSACTION: ReadonlySet<string> = new Set(["MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH", "RESET"]);
-
-/**
- * Names the RESP listener may answer itself: INFO unless listed; RESET and SELECT (of the route's db:
- * a no-op) without a dedicated connection.
- */
-export const LOCAL: ReadonlySet<string> = new Set([...ANSWERED_LOCALLY, "INFO", "RESET", "SELECT"]);
+import { RawCommand, type RedisClient } from "../client/redis-client.js";
+import { decodeReply, RawFrame } from "../resp/reply-parser.js";
+import { encodeCommand, encodeValue } from "../resp/encoder.js";
+import { type Frame, type RespValue } from "../resp/value.js";
+import { abortable, type DeadlineSignal } from "../../../resilience/deadline.js";
 
 /** setTimeout's ceiling (~24.8 days): "block forever" as a deadline. */
 const FOREVER_MS = 2 ** 31 - 1;

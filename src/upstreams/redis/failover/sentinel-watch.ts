@@ -16,8 +16,8 @@
 import { createConnection } from "node:net";
 import { connect as tlsConnect, type ConnectionOptions } from "node:tls";
 import { AbstractConnector, Redis } from "ioredis";
-import { log } from "../../observability/log.js";
-import { backoffDelay, sleep } from "../../resilience/backoff.js";
+import { log } from "../../../observability/log.js";
+import { backoffDelay, sleep } from "../../../resilience/backoff.js";
 
 export interface Address {
   host: string;

@@ -4,7 +4,7 @@
  * up on (redirects exhausted, MOVED to a node that is gone, a cluster still down) is an upstream
  * error (upstream_unreachable), not a reply to hand over as data.
  */
-import type { Frame } from "./resp-codec.js";
+import type { Frame } from "../resp/value.js";
 
 const CLUSTER_REPLIES = /^-(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /;
 

@@ -31,15 +31,19 @@
  * copy with a keyPrefix) with one reply slot, and their replies come back as slices of Redis' chunk.
  */
 import { createServer, type Server, type Socket } from "node:net";
-import type { Limits } from "../../config/validate.js";
-import { toAttacheError } from "../../errors.js";
-import { log } from "../../observability/log.js";
-import { metrics } from "../../observability/metrics.js";
-import type { Resilience } from "../../resilience/policy-stack.js";
-import { ClientState, LOCAL, STATEFUL, TRANSACTION, type CommandRunner, type NameInfo, type Prepared, type ReplySink } from "./commands.js";
-import type { DedicatedConnection } from "./dedicated-connection.js";
-import { lastKeyIndex } from "./key-namespace.js";
-import { CommandParser, encodeValue, errorReply, LimitError, ProtocolError, resp, type Frame, type RespValue } from "./resp-codec.js";
+import type { Limits } from "../../../config/validate.js";
+import { toAttacheError } from "../../../errors.js";
+import { log } from "../../../observability/log.js";
+import { metrics } from "../../../observability/metrics.js";
+import type { Resilience } from "../../../resilience/policy-stack.js";
+import { ClientState, type CommandRunner, type NameInfo, type Prepared, type ReplySink } from "../commands/commands.js";
+import { LOCAL, STATEFUL, TRANSACTION } from "../command-sets.js";
+import type { DedicatedConnection } from "../client/dedicated-connection.js";
+import { lastKeyIndex } from "../commands/key-namespace.js";
+import { CommandParser, LimitError } from "../resp/command-parser.js";
+import { encodeValue, errorReply } from "../resp/encoder.js";
+import { ProtocolError } from "../resp/wire.js";
+import { resp, type Frame, type RespValue } from "../resp/value.js";
 
 /** A client back in a neutral state keeps its dedicated connection this long (a BLPOP loop reuses it). */
 const LINGER_MS = 2_000;

@@ -3,7 +3,7 @@
  * files, TLS, reconnect with capped back-off, and commands that fail fast while Redis is away.
  *
  * Replies are read twice: ioredis parses them for its own bookkeeping, and a tap on the same socket
- * (resp-codec's ReplyScanner, run just before ioredis' parser on every chunk) finds each reply
+ * (resp/reply-scanner.ts' ReplyScanner, run just before ioredis' parser on every chunk) finds each reply
  * frame's bounds and keeps its bytes exactly as Redis sent them, building no value. ioredis' parsed replies cannot tell `+OK` from `$2 OK`, nor a null array
  * from a null bulk (ARCHITECTURE.md, library traps), and the RESP listener must not change either.
  * The tap pairs frames with commands through ioredis' command queue: the k-th frame completed in a
@@ -22,20 +22,22 @@
 import { Cluster, Command, Redis, type ClusterOptions, type RedisOptions } from "ioredis";
 import { exists } from "@ioredis/commands";
 import type { ConnectionOptions } from "node:tls";
-import type { ResolvedRoute } from "../../config/validate.js";
-import { FileSecret } from "../../config/secrets.js";
-import { AttacheError } from "../../errors.js";
-import { log } from "../../observability/log.js";
-import { metrics } from "../../observability/metrics.js";
-import { tlsOptions } from "../http/tls.js";
+import type { ResolvedRoute } from "../../../config/validate.js";
+import { FileSecret } from "../../../config/secrets.js";
+import { AttacheError } from "../../../errors.js";
+import { log } from "../../../observability/log.js";
+import { metrics } from "../../../observability/metrics.js";
+import { tlsOptions } from "../../http/tls.js";
 import { DedicatedConnection, type DedicatedTarget } from "./dedicated-connection.js";
-import { RawFrame, ReplyScanner, type Frame, type RespValue } from "./resp-codec.js";
-import { abortable, type DeadlineSignal } from "../../resilience/deadline.js";
-import { backoffDelay } from "../../resilience/backoff.js";
-import { notCounted } from "../../resilience/breaker.js";
-import { clusterFailure } from "./cluster-errors.js";
+import { RawFrame } from "../resp/reply-parser.js";
+import { ReplyScanner } from "../resp/reply-scanner.js";
+import { type Frame, type RespValue } from "../resp/value.js";
+import { abortable, type DeadlineSignal } from "../../../resilience/deadline.js";
+import { backoffDelay } from "../../../resilience/backoff.js";
+import { notCounted } from "../../../resilience/breaker.js";
+import { clusterFailure } from "../failover/cluster-errors.js";
 import { ConnectionWatch } from "./connection-watch.js";
-import { SentinelWatch, type Address } from "./sentinel-watch.js";
+import { SentinelWatch, type Address } from "../failover/sentinel-watch.js";
 
 /** How often a rotated password/username file is looked for (FileSecret does the watching). */
 const SECRET_POLL_MS = 1_000;

@@ -8,7 +8,7 @@
  * slices, so that no request holds the loop for long.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { AttacheError } from "../../errors.js";
+import { AttacheError } from "../../../errors.js";
 
 export interface BodyBounds {
   /** Largest body, in bytes. */

@@ -10,7 +10,8 @@
  */
 import { createRequire } from "node:module";
 import { exists, getKeyIndexes, hasFlag } from "@ioredis/commands";
-import type { RespValue } from "./resp-codec.js";
+import { CHANNEL_COMMANDS, KEY_FIRST_REPLY } from "../command-sets.js";
+import type { RespValue } from "../resp/value.js";
 
 /** The command table getKeyIndexes reads (its key specs are not exported otherwise). */
 const COMMAND_TABLE = createRequire(import.meta.url)("@ioredis/commands/built/commands.json") as Record<string, { keyStart: number; keyStop: number; step: number }>;
@@ -32,9 +33,6 @@ const NUMKEYS_AT: Record<string, number> = {
   zunionstore: 1, zinterstore: 1, zdiffstore: 1, eval: 1, evalsha: 1, eval_ro: 1, evalsha_ro: 1, fcall: 1, fcall_ro: 1, blmpop: 1, bzmpop: 1,
   sintercard: 0, lmpop: 0, zunion: 0, zinter: 0, zmpop: 0, zintercard: 0, zdiff: 0, msetex: 0,
 };
-
-/** Shard channels carry key specs in the table but are channels: not namespaced, like SUBSCRIBE's. */
-const CHANNEL_COMMANDS = new Set(["spublish", "ssubscribe", "sunsubscribe"]);
 
 export type ReplyRewriter = (reply: RespValue) => RespValue;
 
@@ -70,7 +68,7 @@ export class KeyNamespace {
     if (this.prefix) {
       const first: ReplyRewriter = (r) => (r.type === "array" && r.value && r.value[0] ? withItem(r, 0, this.strip(r.value[0])) : r);
       const every: ReplyRewriter = (r) => (r.type === "array" && r.value ? { type: "array", value: r.value.map((v) => this.strip(v)) } : r);
-      for (const name of ["BLPOP", "BRPOP", "BZPOPMIN", "BZPOPMAX", "BLMPOP", "LMPOP", "ZMPOP", "BZMPOP"]) this.rewriters[name] = first;
+      for (const name of KEY_FIRST_REPLY) this.rewriters[name] = first;
       this.rewriters.KEYS = every;
       this.rewriters.RANDOMKEY = (r) => this.strip(r);
       this.rewriters.SCAN = (r) => (r.type === "array" && r.value && r.value[1] ? withItem(r, 1, every(r.value[1])) : r);

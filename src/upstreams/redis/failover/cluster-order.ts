@@ -10,8 +10,8 @@
  * are in flight to another node. In steady state nothing waits. Waits are bounded by the deadline.
  */
 import { getKeyIndexes } from "@ioredis/commands";
-import { keySlot } from "./cluster-split.js";
-import type { DeadlineSignal } from "../../resilience/deadline.js";
+import { keySlot } from "../commands/cluster-split.js";
+import type { DeadlineSignal } from "../../../resilience/deadline.js";
 
 interface SlotState {
   /** The node the in-flight commands went to. */

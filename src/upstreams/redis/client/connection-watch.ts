@@ -10,7 +10,7 @@
  * A reset fails the commands in flight at once; ioredis reconnects (Sentinel: asks again).
  */
 import type { Redis } from "ioredis";
-import { backoffDelay } from "../../resilience/backoff.js";
+import { backoffDelay } from "../../../resilience/backoff.js";
 
 const PROBE_EVERY_MS = 1_000;
 

@@ -10,7 +10,10 @@
 import { EventEmitter } from "node:events";
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect, type ConnectionOptions } from "node:tls";
-import { encodeCommand, ReplyParser, type Frame } from "./resp-codec.js";
+import { SUBSCRIBE, UNSUBSCRIBE } from "../command-sets.js";
+import { encodeCommand } from "../resp/encoder.js";
+import { ReplyParser } from "../resp/reply-parser.js";
+import { type Frame } from "../resp/value.js";
 
 export interface DedicatedTarget {
   host: string;
@@ -35,8 +38,6 @@ interface Pending {
   reject(err: Error): void;
 }
 
-const SUBSCRIBE = new Set(["SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"]);
-const UNSUBSCRIBE: Record<string, "channels" | "patterns" | "shard"> = { UNSUBSCRIBE: "channels", PUNSUBSCRIBE: "patterns", SUNSUBSCRIBE: "shard" };
 const KIND: Record<string, "channels" | "patterns" | "shard"> = {
   subscribe: "channels", unsubscribe: "channels", psubscribe: "patterns", punsubscribe: "patterns", ssubscribe: "shard", sunsubscribe: "shard",
 };
