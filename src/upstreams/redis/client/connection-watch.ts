@@ -11,6 +11,7 @@
  */
 import type { Redis } from "ioredis";
 import { backoffDelay } from "../../../resilience/backoff.js";
+import { resetSocket } from "./ioredis-tap.js";
 
 const PROBE_EVERY_MS = 1_000;
 
@@ -89,9 +90,7 @@ export class ConnectionWatch {
     this.probeSent = 0;
     this.connectSince = 0;
     this.setup.reset(why);
-    const stream = (this.redis as unknown as { stream?: { destroy(): void } }).stream;
-    if (stream) stream.destroy();
-    else this.redis.disconnect(true);
+    if (!resetSocket(this.redis)) this.redis.disconnect(true);
   }
 
   private ended(): void {

@@ -29,6 +29,7 @@ import { log } from "../../../observability/log.js";
 import { metrics } from "../../../observability/metrics.js";
 import { tlsOptions } from "../../http/tls.js";
 import { DedicatedConnection, type DedicatedTarget } from "./dedicated-connection.js";
+import { enqueue, queuedAt, resetSocket, serverVersionOf, socketOf, type QueuedCommand } from "./ioredis-tap.js";
 import { RawFrame } from "../resp/reply-parser.js";
 import { ReplyScanner } from "../resp/reply-scanner.js";
 import { type Frame, type RespValue } from "../resp/value.js";
@@ -56,13 +57,6 @@ const CLUSTER_LOG_EVERY_MS = 5_000;
 const FRAME = Symbol("attache.frame");
 type Tagged = Command & { [FRAME]?: Frame };
 
-/** ioredis internals the tap relies on (ioredis 5: Redis#stream, Redis#commandQueue as a Denque). */
-interface RedisInternals {
-  stream: NodeJS.ReadableStream & NodeJS.WritableStream & { cork(): void; uncork(): void; destroy(err?: Error): void; writable: boolean; remoteAddress?: string; remotePort?: number };
-  commandQueue: { peekAt(index: number): { command: Command | RawCommand } | undefined; push(item: { command: RawCommand; stream: undefined; select: number }): void };
-  serverInfo?: Record<string, string>;
-}
-
 /**
  * Commands on the fast path (issue 10): their bytes are written to ioredis' socket as they are,
  * and they stand in ioredis' command queue in place of Commands, one entry per reply expected, so
@@ -72,7 +66,7 @@ interface RedisInternals {
  * ioredis sees a command named "attache", which matches none of its flag tables (subscriber mode,
  * monitor, blocking). No promise, no Command object, no argument conversion per command.
  */
-export abstract class RawCommand {
+export abstract class RawCommand implements QueuedCommand {
   /** What ioredis' bookkeeping reads: a name in none of its flag tables, no arguments. */
   readonly name = "attache";
   readonly args: readonly never[] = [];
@@ -254,7 +248,7 @@ export class RedisClient {
 
   /** The server's version from ioredis' ready check (for HELLO / INFO answered by attache). */
   get serverVersion(): string | undefined {
-    return (this.redis as unknown as RedisInternals).serverInfo?.redis_version;
+    return this.redis instanceof Redis ? serverVersionOf(this.redis) : undefined;
   }
 
   /**
@@ -296,7 +290,7 @@ export class RedisClient {
    */
   rawState(): "ready" | "wait" | "down" {
     const status = this.redis.status;
-    if (status === "ready") return (this.redis as unknown as RedisInternals).stream?.writable ? "ready" : "down";
+    if (status === "ready") return this.redis instanceof Redis && socketOf(this.redis)?.writable ? "ready" : "down";
     if (this.closed || this.everReady || !["wait", "connecting", "connect"].includes(status)) return "down";
     return "wait";
   }
@@ -306,14 +300,10 @@ export class RedisClient {
    * the same order. Only when `rawState()` is "ready".
    */
   writeRaw(wire: Buffer, commands: readonly RawCommand[]): void {
-    const internals = this.redis as unknown as RedisInternals;
-    internals.stream.write(wire);
-    const queue = internals.commandQueue;
-    for (const command of commands) {
-      // ioredis only reads its queue entries: one entry stands in every position of a command's replies.
-      const entry = { command, stream: undefined, select: this.db };
-      for (let i = 0; i < command.expected; i++) queue.push(entry);
-    }
+    const redis = this.redis as Redis;
+    socketOf(redis)!.write(wire);
+    // ioredis only reads its queue entries: one entry stands in every position of a command's replies.
+    for (const command of commands) enqueue(redis, command, command.expected, this.db);
   }
 
   /** Before the first ready: resolves once it is (bounded by `signal`); rejects when Redis is away. */
@@ -355,7 +345,7 @@ export class RedisClient {
       endpoint = { host: node.options.host ?? "127.0.0.1", port: node.options.port ?? 6379 };
     } else if (!endpoint) {
       // Sentinel: the master ioredis resolved is the other end of its live socket.
-      const stream = (this.redis as unknown as RedisInternals).stream;
+      const stream = this.redis instanceof Redis ? socketOf(this.redis) : undefined;
       if (this.redis.status !== "ready" || !stream?.remoteAddress || !stream.remotePort) throw this.unreachable(new Error("no master resolved yet"));
       endpoint = { host: stream.remoteAddress, port: stream.remotePort };
     }
@@ -488,8 +478,7 @@ export class RedisClient {
     const cause = `master moved to ${to.host}:${to.port} (${why})`;
     this.wentDown(cause);
     if (this.outage) this.outage.cause = cause;
-    const stream = (this.redis as unknown as { stream?: { destroy(): void } }).stream;
-    if (this.redis.status === "ready" || this.redis.status === "connect") stream?.destroy();
+    if (this.redis.status === "ready" || this.redis.status === "connect") resetSocket(this.redis);
   }
 
   private credentials(): { username?: string; password?: string } {
@@ -555,7 +544,7 @@ export class RedisClient {
   /** One socket write per event-loop turn for all commands of all clients (ARCHITECTURE.md: ~2x). */
   private cork(): void {
     if (this.corked) return;
-    const stream = (this.redis as unknown as RedisInternals).stream;
+    const stream = this.redis instanceof Redis ? socketOf(this.redis) : undefined;
     if (!stream || typeof stream.cork !== "function") return;
     stream.cork();
     this.corked = stream;
@@ -568,7 +557,7 @@ export class RedisClient {
   /** Sentinel: note the master the connection went to, and when it changed. */
   private noteMaster(redis: Redis): void {
     if (this.mode !== "sentinel") return;
-    const stream = (redis as unknown as RedisInternals).stream;
+    const stream = socketOf(redis);
     if (!stream?.remoteAddress) return;
     const address = `${stream.remoteAddress}:${stream.remotePort}`;
     if (this.master?.address === address) return;
@@ -578,16 +567,15 @@ export class RedisClient {
 
   /** Attach the frame tap to a freshly connected socket, ahead of ioredis' own parser. */
   private tap(redis: Redis): void {
-    const internals = redis as unknown as RedisInternals;
-    const stream = internals.stream;
+    const stream = socketOf(redis)!;
     // Per chunk: the queue entry the next frame answers, and the last raw command given a reply (the
     // queue is in reply order: only that one can still be waiting for more).
     const at: { k: number; last: RawCommand | undefined } = { k: 0, last: undefined };
     let desynced = false;
     const scanner = new ReplyScanner((b, start, end) => {
       if (desynced) return;
-      const item = internals.commandQueue.peekAt(at.k++);
-      if (!item) {
+      const command = queuedAt(redis, at.k++);
+      if (!command) {
         // A reply no command waits for: every later reply would answer the wrong command (ioredis
         // only reports it and goes on). Reset this connection: its in-flight commands fail with
         // upstream_unreachable, ioredis reconnects, and nothing is paired wrongly meanwhile.
@@ -596,7 +584,6 @@ export class RedisClient {
         stream.destroy(new Error("redis sent a reply no command waits for"));
         return;
       }
-      const command = item.command;
       if (command instanceof RawCommand) {
         command.frame(b, start, end);
         at.last = command;

@@ -15,7 +15,8 @@
  */
 import { createConnection } from "node:net";
 import { connect as tlsConnect, type ConnectionOptions } from "node:tls";
-import { AbstractConnector, Redis } from "ioredis";
+import { Redis, type AbstractConnector } from "ioredis";
+import { CustomConnector } from "../client/ioredis-tap.js";
 import { log } from "../../../observability/log.js";
 import { backoffDelay, sleep } from "../../../resilience/backoff.js";
 
@@ -71,7 +72,7 @@ export class SentinelWatch {
   /** The ioredis Connector for this watch: ioredis makes one per Redis instance. */
   connector(): new (options: unknown) => AbstractConnector {
     const watch = this;
-    return class SentinelMasterConnector extends AbstractConnector {
+    return class SentinelMasterConnector extends CustomConnector {
       constructor() {
         super(1_000);
       }
@@ -82,23 +83,19 @@ export class SentinelWatch {
       }
 
       async connect(emit: (type: string, err: Error) => void) {
-        this.connecting = true;
-        this.firstError = undefined;
+        this.begin();
         for (let round = 1; ; round++) {
           const found = await watch.master();
-          if (!this.connecting) throw new Error("Connection is closed.");
+          if (!this.wanted) throw new Error("Connection is closed.");
           if ("address" in found) {
             watch.target = found.address;
             const { host, port } = found.address;
             const options = { host, port };
-            const stream = watch.setup.tls ? tlsConnect({ ...watch.setup.tls, ...options }) : createConnection(options);
-            stream.once("error", (err: Error) => (this.firstError = err));
-            this.stream = stream;
-            return stream;
+            return this.made(watch.setup.tls ? tlsConnect({ ...watch.setup.tls, ...options }) : createConnection(options));
           }
           emit("error", found.error);
           await sleep(backoffDelay(round, ROUND_BASE_MS, ROUND_CAP_MS));
-          if (!this.connecting) throw new Error("Connection is closed.");
+          if (!this.wanted) throw new Error("Connection is closed.");
         }
       }
     };
