@@ -26,13 +26,16 @@ import type { Resilience } from "../../resilience/policy-stack.js";
 import type { RequestContext, Upstream } from "../upstream.js";
 import { ANSWERED_LOCALLY } from "./command-sets.js";
 import { CommandPolicy } from "./commands/command-policy.js";
-import { ClientState, CommandRunner, single, type Prepared, type Reply } from "./commands/commands.js";
+import { ClientState } from "./commands/client-state.js";
+import { CommandRunner } from "./commands/command-runner.js";
+import { single, type Prepared, type Reply } from "./commands/prepared.js";
 import { SUBSCRIBE_FAMILY, TRANSACTION } from "./command-sets.js";
 import { readBody, readJsonCommands, type BodyBounds } from "./http/http-body.js";
 import { KeyNamespace } from "./commands/key-namespace.js";
 import { OutputLimit } from "./http/output-limit.js";
 import { RedisClient } from "./client/redis-client.js";
-import { RespListener, type RespBackend } from "./listener/resp-listener.js";
+import { RespListener } from "./listener/resp-listener.js";
+import { type RespBackend } from "./listener/backend.js";
 import type { Frame, RespValue } from "./resp/value.js";
 
 /** A comment line on idle SSE streams, so proxies and clients see the stream is alive. */

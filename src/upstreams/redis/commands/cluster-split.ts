@@ -7,7 +7,7 @@
  * Anything else (MSET, SUNIONSTORE, RENAME, EVAL...) goes as it is and gets Redis' own CROSSSLOT
  * error: splitting it would lose its atomicity. A {hash tag} in the keys keeps them in one slot.
  */
-import type { Prepared } from "./commands.js";
+import type { Prepared } from "./prepared.js";
 import type { RespValue } from "../resp/value.js";
 
 /** Commands whose arguments after the name are all keys, each one independent of the others. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { keySlot, splitBySlot } from "../../../../src/upstreams/redis/commands/cluster-split.js";
-import type { Prepared } from "../../../../src/upstreams/redis/commands/commands.js";
+import type { Prepared } from "../../../../src/upstreams/redis/commands/prepared.js";
 
 const b = (s: string) => Buffer.from(s);
 const command = (...args: string[]): Prepared => ({ name: args[0]!, args: args.map(b), rewrite: undefined, blocking: undefined });

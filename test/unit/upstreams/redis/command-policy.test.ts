@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { CommandPolicy } from "../../../../src/upstreams/redis/commands/command-policy.js";
 import { DEFAULT_COMMANDS, REFUSED_FAMILIES } from "../../../../src/upstreams/redis/command-sets.js";
-import { blockingMs, ClientState } from "../../../../src/upstreams/redis/commands/commands.js";
+import { blockingMs } from "../../../../src/upstreams/redis/commands/blocking.js";
+import { ClientState } from "../../../../src/upstreams/redis/commands/client-state.js";
 import { KeyNamespace } from "../../../../src/upstreams/redis/commands/key-namespace.js";
 
 const args = (...a: string[]) => a.map((s) => Buffer.from(s));

@@ -1,0 +1,406 @@
+/**
+ * One RESP client connection: its commands read in order (multibulk or inline), each given a reply
+ * slot (output.ts writes them strictly in order however the replies arrive), and sent to the shared
+ * connection, to the client's dedicated one, or answered here (local-commands.ts).
+ *
+ * Ordinary commands share the route's ioredis connection; the first stateful command (MULTI, WATCH,
+ * the SUBSCRIBE family, a blocking command) gives the client a dedicated upstream connection, which
+ * it keeps until it is back in a neutral state and idle for LINGER_MS. Before a client moves from
+ * one connection to the other, its replies from the first are awaited, so its commands run in the
+ * order it sent them.
+ *
+ * RESP3 (HELLO 3): the client gets a dedicated connection that itself said HELLO 3, for as long as
+ * it speaks RESP3, and every reply is Redis' own frame, byte for byte (maps, sets, doubles, big
+ * numbers, nulls, attributes, pushes). Why not a shared RESP3 connection beside the RESP2 one: the
+ * shared connection is ioredis, whose parser cannot read RESP3, and a second shared pipe would need
+ * its own reconnect, readiness and batching; while pub/sub, client tracking and attributes would
+ * still need per-client connections in RESP3. The cost is one Redis connection per RESP3 client, as
+ * if the app spoke to Redis directly (attache_redis_dedicated_connections shows them); RESP2 clients
+ * keep the shared connection. HELLO 2 (or RESET) takes the client back once its connection is quiet.
+ *
+ * Replies and upstream writes are batched per event-loop turn: a client's replies are gathered and
+ * written in one write at the end of the turn (output.ts; one write per turn for all clients'
+ * shared commands upstream is commands.ts' batch). A reply frame is written as the tap kept it, a
+ * slice of the upstream chunk: no copy until the one write.
+ *
+ * The common case costs little per command: commands that go to Redis as the client sent them, with
+ * at most the keyPrefix put in front of keys found from the argument count alone (NameInfo.asSent:
+ * no reply rewriting, no state, not blocking) are taken straight from the client's chunk, before
+ * any argument is cut out of it (as-sent-run.ts); back-to-back ones travel as one slice (one copy
+ * with a keyPrefix) with one reply slot, and their replies come back as slices of Redis' chunk.
+ */
+import type { Socket } from "node:net";
+import { toAttacheError } from "../../../errors.js";
+import { log } from "../../../observability/log.js";
+import { metrics } from "../../../observability/metrics.js";
+import type { DedicatedConnection } from "../client/dedicated-connection.js";
+import { LOCAL, STATEFUL, TRANSACTION } from "../command-sets.js";
+import { ClientState } from "../commands/client-state.js";
+import { type Prepared, type ReplySink } from "../commands/prepared.js";
+import { CommandParser, LimitError } from "../resp/command-parser.js";
+import { encodeValue, errorReply } from "../resp/encoder.js";
+import type { Frame } from "../resp/value.js";
+import { ProtocolError } from "../resp/wire.js";
+import { AsSentRun } from "./as-sent-run.js";
+import type { RespBackend, RespLimits } from "./backend.js";
+import { answerLocally, NOT_ALLOWED, RESET, type ClientIdentity, type LocalContext } from "./local-commands.js";
+import { ReplyOutput, type Slot } from "./output.js";
+
+/** A client back in a neutral state keeps its dedicated connection this long (a BLPOP loop reuses it). */
+const LINGER_MS = 2_000;
+
+/** `protocol`: the client's protocol when it sent the command (HELLO changes it for later commands only). */
+type Task = { refused: true } | { refused: false; command: Prepared; slot: Slot; protocol: 2 | 3 };
+
+/** The client's upstream connections: the shared one's commands in flight, and its own dedicated one. */
+interface Upstream {
+  sharedInflight: number;
+  dedicated: DedicatedConnection | undefined;
+  opening: boolean;
+  /** Ends the dedicated connection of a client back in a neutral state (LINGER_MS). */
+  linger: NodeJS.Timeout | undefined;
+  /** RESP3 plain commands of this turn, not sent yet (sendPlain). */
+  plain: { conn: DedicatedConnection; commands: Prepared[]; slots: Slot[] } | undefined;
+}
+
+export class Session implements ReplySink<Slot> {
+  /** Request framing, and the commands taken as sent from the chunk being parsed. */
+  private readonly input: { readonly parser: CommandParser; readonly run: AsSentRun };
+  /** Reply ordering, back-pressure and output limits. */
+  private readonly output: ReplyOutput;
+  /** Commands waiting, in order, for their connection (a switch of connection holds them back). */
+  private readonly tasks: Task[] = [];
+  private readonly upstream: Upstream = { sharedInflight: 0, dedicated: undefined, opening: false, linger: undefined, plain: undefined };
+  /** Identity and protocol (RESP2/RESP3), as HELLO, CLIENT and RESET set them. */
+  private readonly client: ClientIdentity;
+  /** Transaction, WATCH and db state, read from the replies. */
+  private readonly state: ClientState;
+  private readonly local: LocalContext;
+
+  constructor(
+    id: number,
+    private readonly socket: Socket,
+    private readonly backend: RespBackend,
+    limits: RespLimits,
+    private readonly onGone: () => void,
+  ) {
+    this.client = { id, since: Date.now(), protocol: 2, name: null };
+    this.state = new ClientState(backend.runner.client.db);
+    this.input = {
+      parser: new CommandParser(
+        (args, raw) => this.onCommand(args, raw),
+        backend.runner.takesAsSent ? (b, start, end, argc, offsets) => this.takeAsSent(b, start, end, argc, offsets) : undefined,
+        limits,
+      ),
+      run: new AsSentRun(),
+    };
+    this.output = new ReplyOutput(socket, limits.output, this);
+    this.local = { client: this.client, backend, socket, state: this.state, upstreamBusy: () => this.upstream.dedicated !== undefined || this.upstream.opening || this.tasks.length > 0 };
+    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("error", () => this.destroy());
+    socket.on("close", () => this.destroy());
+  }
+
+  destroy(): void {
+    if (this.output.destroyed) return;
+    this.output.discard();
+    if (this.upstream.linger) clearTimeout(this.upstream.linger);
+    this.releaseDedicated();
+    this.socket.destroy();
+    this.onGone();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.output.ending || this.output.destroyed) return;
+    try {
+      this.input.parser.feed(chunk);
+    } catch (err) {
+      this.sendRun();
+      if (err instanceof LimitError) this.overLimit(err.reason, err.message);
+      else if (!(err instanceof ProtocolError)) throw err;
+      // As Redis: answer the protocol error, then close this connection only.
+      const slot = this.output.slot();
+      this.output.resolve(slot, errorReply(`ERR ${err.message}`));
+      this.endAfterReplies();
+      return;
+    }
+    this.sendRun();
+  }
+
+  /** A whole command in the chunk: taken when it can go to Redis as sent, right now (see the file comment). */
+  private takeAsSent(b: Buffer, start: number, end: number, argc: number, offsets: readonly number[]): boolean {
+    if (this.output.ending) return true;
+    if (this.tasks.length > 0 || this.upstream.dedicated || this.upstream.opening || this.client.protocol === 3) return false;
+    const info = this.backend.runner.lookup(b, offsets[0]!, offsets[1]!);
+    if (!info?.asSent) return false;
+    this.input.run.add(info, b, start, end, argc, offsets);
+    return true;
+  }
+
+  /** The commands taken as sent so far go to the shared connection, with one reply slot. */
+  private sendRun(): void {
+    const run = this.input.run.take(this.backend.runner.namespace);
+    if (!run) return;
+    const slot = this.output.slot(run.names.length);
+    this.upstream.sharedInflight++;
+    this.backend.runner.sendAsSent(this.backend.resilience(), run.wire, run.names, this, slot);
+    this.output.pauseIfBacklogged();
+  }
+
+  private onCommand(args: Buffer[], raw: Buffer | undefined): void {
+    if (this.output.ending) return;
+    // Commands taken as sent before this one go first.
+    this.sendRun();
+    const name = args[0]!.toString("latin1").toUpperCase();
+    const slot = this.output.slot();
+    if (name === "SELECT" && this.selectsElsewhere(args, slot)) return;
+    const local = LOCAL.has(name) ? answerLocally(this.local, name, args) : undefined;
+    if (local) {
+      this.output.resolve(slot, local);
+      if (name === "QUIT") this.endAfterReplies();
+      return;
+    }
+    const prepared = this.backend.runner.prepare(args, name, raw);
+    if (!prepared.ok) {
+      this.output.resolve(slot, NOT_ALLOWED);
+      this.tasks.push({ refused: true });
+    } else {
+      const { command } = prepared;
+      const upstream = this.upstream;
+      if (this.client.protocol === 2 && this.tasks.length === 0 && !upstream.dedicated && !upstream.opening && command.blocking === undefined && !STATEFUL.has(command.name)) {
+        // Nothing queued ahead and no connection switch: straight to the shared connection.
+        this.sendShared(command, slot);
+        this.output.pauseIfBacklogged();
+        return;
+      }
+      this.tasks.push({ refused: false, command, slot, protocol: this.client.protocol });
+      // RESET answered by Redis (on a dedicated connection) takes the connection back to RESP2.
+      if (command.name === "RESET") this.client.protocol = 2;
+    }
+    this.pump();
+    this.output.pauseIfBacklogged();
+  }
+
+  /** Send queued commands in order, holding back a switch of connection until the other one is quiet. */
+  private pump(): void {
+    const upstream = this.upstream;
+    while (this.tasks.length > 0 && !this.output.destroyed) {
+      const task = this.tasks[0]!;
+      if (task.refused) {
+        this.tasks.shift();
+        if (upstream.dedicated && this.state.inTransaction) this.state.refusedInTransaction();
+        continue;
+      }
+      const { command } = task;
+      const conn = upstream.dedicated;
+      if (command.name === "RESET" && !conn && !upstream.opening) {
+        // Nothing to reset upstream, and the shared connection must never see RESET (it would leave the route's db).
+        this.tasks.shift();
+        this.output.resolve(task.slot, RESET);
+        continue;
+      }
+      if (conn && conn.protocol !== task.protocol) {
+        // The client changed protocol (HELLO, RESET): once the connection is quiet it goes, and the
+        // next command gets a connection in its own protocol.
+        this.sendPlain();
+        if (conn.inflight > 0) return;
+        this.releaseDedicated();
+        continue;
+      }
+      const wantDedicated = task.protocol === 3 || conn !== undefined || upstream.opening || STATEFUL.has(command.name) || command.blocking !== undefined;
+      if (!wantDedicated) {
+        this.tasks.shift();
+        this.sendShared(command, task.slot);
+        continue;
+      }
+      if (upstream.sharedInflight > 0) return;
+      if (!conn) {
+        // At most one per client: commands that arrive while it opens wait for it here.
+        if (!upstream.opening) this.openDedicated(task.protocol);
+        return;
+      }
+      this.tasks.shift();
+      if (conn.protocol === 3 && this.state.neutral && !conn.subscribed && command.blocking === undefined && !TRANSACTION.has(command.name) && !STATEFUL.has(command.name)) {
+        // A RESP3 client's plain commands: gathered for the turn and sent as one exchange.
+        (upstream.plain ??= { conn, commands: [], slots: [] }).commands.push(command);
+        upstream.plain.slots.push(task.slot);
+        if (upstream.plain.commands.length === 1) setImmediate(() => this.sendPlain());
+        continue;
+      }
+      this.sendPlain();
+      this.sendDedicated(conn, command, task.slot);
+    }
+  }
+
+  private sendShared(command: Prepared, slot: Slot): void {
+    this.upstream.sharedInflight++;
+    this.backend.runner.sendShared(this.backend.resilience(), command, this, slot);
+  }
+
+  /** Replies to shared commands (ReplySink). */
+  replyBytes(slot: Slot, bytes: Buffer): void {
+    this.output.append(slot, bytes);
+  }
+
+  /** Shared commands all answered, the last `unanswered` of them with `err` (ReplySink). */
+  settled(slot: Slot, err: unknown, unanswered: number): void {
+    if (unanswered > 0) {
+      const reply = this.failure(err);
+      for (let i = 0; i < unanswered; i++) this.output.append(slot, reply);
+    }
+    this.output.finish(slot);
+    if (--this.upstream.sharedInflight === 0 && this.tasks.length > 0) this.pump();
+  }
+
+  /** The RESP3 plain commands gathered (see pump), in one exchange on the client's connection. */
+  private sendPlain(): void {
+    const plain = this.upstream.plain;
+    if (!plain) return;
+    this.upstream.plain = undefined;
+    if (this.output.destroyed) return;
+    const { conn, commands, slots } = plain;
+    const output = this.output;
+    this.backend.runner.dedicatedMany(
+      this.backend.resilience(),
+      conn,
+      commands,
+      (i, frame, push) => output.append(slots[i]!, push || !commands[i]!.rewrite ? frame.raw : encodeValue(commands[i]!.rewrite!(frame.value))),
+      (i, err) => {
+        if (err !== undefined) {
+          const reply = this.failure(err);
+          output.append(slots[i]!, reply);
+          output.finish(slots[i]!);
+          this.endAfterReplies(reply);
+          return;
+        }
+        output.finish(slots[i]!);
+        if (this.tasks.length > 0 && conn.inflight === 0) this.pump();
+      },
+    );
+  }
+
+  private sendDedicated(conn: DedicatedConnection, original: Prepared, slot: Slot): void {
+    if (this.upstream.linger) clearTimeout(this.upstream.linger);
+    this.upstream.linger = undefined;
+    let command = original;
+    let substitute: Buffer | undefined;
+    if (command.name === "EXEC" && this.state.dirty) {
+      // A command of this transaction was refused by attache: end it and answer as Redis does after a queuing error.
+      command = { name: "DISCARD", args: [Buffer.from("DISCARD")], rewrite: undefined, blocking: undefined };
+      substitute = errorReply("EXECABORT Transaction discarded because of previous errors.");
+    }
+    const rewrite = this.state.sending(command);
+    const output = this.output;
+    const onFrame = (frame: Frame, push: boolean) => {
+      if (substitute) return;
+      output.append(slot, push || !rewrite ? frame.raw : encodeValue(rewrite(frame.value)));
+    };
+    this.backend.runner.dedicated(this.backend.resilience(), conn, command, onFrame).then(
+      (frames) => {
+        this.state.replied(command, frames[frames.length - 1]!.value);
+        if (command.name === "RESET") conn.protocol = 2;
+        if (substitute) output.append(slot, substitute);
+        output.finish(slot);
+        // Commands held back for a change of protocol go once the connection is quiet.
+        if (this.tasks.length > 0 && conn.inflight === 0) this.pump();
+        this.maybeRelease();
+      },
+      (err: unknown) => {
+        // The dedicated connection's state (transaction, subscriptions) is lost: the client must know.
+        const reply = this.failure(err);
+        output.append(slot, reply);
+        output.finish(slot);
+        this.endAfterReplies(reply);
+      },
+    );
+  }
+
+  private openDedicated(protocol: 2 | 3): void {
+    const upstream = this.upstream;
+    upstream.opening = true;
+    this.backend.runner.client.openDedicated(protocol).then(
+      (conn) => {
+        upstream.opening = false;
+        if (this.output.destroyed) {
+          conn.close();
+          return;
+        }
+        upstream.dedicated = conn;
+        conn.on("push", this.onPush);
+        conn.once("close", () => {
+          if (upstream.dedicated !== conn) return;
+          upstream.dedicated = undefined;
+          if (!this.output.destroyed && !this.output.ending) {
+            log.warn({ route: this.backend.runner.route.name, client: this.client.id }, "dedicated redis connection lost; closing the client connection");
+            this.endAfterReplies(errorReply("ERR redis connection lost"));
+          }
+        });
+        this.pump();
+      },
+      (err: unknown) => {
+        upstream.opening = false;
+        // Every command waiting for the dedicated connection fails; the client may try again.
+        const reply = this.failure(err);
+        for (const task of this.tasks.splice(0)) if (!task.refused) this.output.resolve(task.slot, reply);
+      },
+    );
+  }
+
+  private maybeRelease(): void {
+    const upstream = this.upstream;
+    const conn = upstream.dedicated;
+    // A RESP3 client keeps its connection: it is the only one that speaks its protocol.
+    if (!conn || conn.inflight > 0 || this.tasks.length > 0 || !this.state.neutral || conn.subscribed || conn.protocol === 3) return;
+    if (upstream.linger) clearTimeout(upstream.linger);
+    upstream.linger = setTimeout(() => {
+      upstream.linger = undefined;
+      if (upstream.dedicated === conn && conn.inflight === 0 && this.tasks.length === 0 && this.state.neutral && !conn.subscribed) this.releaseDedicated();
+    }, LINGER_MS);
+    upstream.linger.unref();
+  }
+
+  /** Pub/sub messages outside any command's reply. */
+  private readonly onPush = (frame: Frame) => this.output.resolve(this.output.slot(), frame.raw);
+
+  private releaseDedicated(): void {
+    const conn = this.upstream.dedicated;
+    // Cleared first: the connection's close handler above then sees it is not this client's any more.
+    this.upstream.dedicated = undefined;
+    if (conn) {
+      conn.off("push", this.onPush);
+      conn.close();
+    }
+  }
+
+  private failure(err: unknown): Buffer {
+    return errorReply(`ERR ${toAttacheError(err, this.backend.runner.route.name).message}`);
+  }
+
+  /**
+   * SELECT of another db: refused with the route's db named, and the connection closed after the
+   * reply, so that a client that believed it switched cannot go on writing to the route's db.
+   */
+  private selectsElsewhere(args: Buffer[], slot: Slot): boolean {
+    const verdict = this.backend.runner.policy.checkArguments("SELECT", args);
+    if (verdict.allowed) return false;
+    this.backend.runner.count("SELECT", "refused");
+    this.output.resolve(slot, errorReply(`ERR ${verdict.reason} (attache route ${this.backend.runner.route.name}); closing the connection`));
+    this.endAfterReplies();
+    return true;
+  }
+
+  /** A client past a limit (OutputOwner): counted and logged; the caller closes it. */
+  overLimit(reason: string, message: string): void {
+    const route = this.backend.runner.route.name;
+    metrics.clientDisconnects.inc({ route, reason });
+    log.warn({ route, client: this.client.id, addr: `${this.socket.remoteAddress}:${this.socket.remotePort}`, reason, detail: message }, "RESP client closed: past a limit");
+  }
+
+  /** Stop reading; close once every reply is out. `fail`: commands not sent yet get this reply instead. */
+  private endAfterReplies(fail?: Buffer): void {
+    this.output.ending = true;
+    if (fail) for (const task of this.tasks.splice(0)) if (!task.refused) this.output.resolve(task.slot, fail);
+    this.socket.pause();
+    this.output.flush();
+  }
+}
