@@ -3,45 +3,43 @@
  * files, TLS, reconnect with capped back-off, and commands that fail fast while Redis is away.
  *
  * Replies are read twice: ioredis parses them for its own bookkeeping, and a tap on the same socket
- * (resp/reply-scanner.ts' ReplyScanner, run just before ioredis' parser on every chunk) finds each reply
- * frame's bounds and keeps its bytes exactly as Redis sent them, building no value. ioredis' parsed replies cannot tell `+OK` from `$2 OK`, nor a null array
+ * (reply-tap.ts, run just before ioredis' parser on every chunk) finds each reply frame's bounds and keeps its bytes exactly as Redis sent them, building no value. ioredis' parsed replies cannot tell `+OK` from `$2 OK`, nor a null array
  * from a null bulk (ARCHITECTURE.md, library traps), and the RESP listener must not change either.
  * The tap pairs frames with commands through ioredis' command queue: the k-th frame completed in a
  * chunk answers the k-th queue entry, because ioredis shifts that queue once per reply and only
  * after the tap has seen the chunk. That holds on a connection that never enters subscriber or
  * monitor mode, which is why SUBSCRIBE, MONITOR and friends never go over this connection.
  *
- * Sentinel works through sentinel-watch.ts (an ioredis Connector: every sentinel asked at once with
+ * Sentinel works through failover/sentinel-watch.ts (an ioredis Connector: every sentinel asked at once with
  * a deadline, the last known master as fallback, failover events followed at once); describe()
  * shows the master and since when. connection-watch.ts resets a connection whose Redis stops
  * answering. Cluster (issue 7) is an ioredis Cluster: it routes each command to its slot's master and
  * follows MOVED/ASK; the tap sits on every node's connection, and a redirected command is tagged
  * again by the node that answers it last. Cluster commands take ioredis' Command path (the raw path
- * needs one socket); cluster-split.ts splits multi-key commands across slots where that is safe.
+ * needs one socket); commands/cluster-split.ts splits multi-key commands across slots where that is safe.
  */
-import { Cluster, Command, Redis, type ClusterOptions, type RedisOptions } from "ioredis";
-import { exists } from "@ioredis/commands";
+import { Cluster, Command, Redis, type RedisOptions } from "ioredis";
 import type { ConnectionOptions } from "node:tls";
 import type { ResolvedRoute } from "../../../config/validate.js";
-import { FileSecret } from "../../../config/secrets.js";
 import { AttacheError } from "../../../errors.js";
 import { log } from "../../../observability/log.js";
 import { metrics } from "../../../observability/metrics.js";
 import { tlsOptions } from "../../http/tls.js";
+import { RouteCredentials } from "./credentials.js";
 import { DedicatedConnection, type DedicatedTarget } from "./dedicated-connection.js";
-import { enqueue, queuedAt, resetSocket, serverVersionOf, socketOf, type QueuedCommand } from "./ioredis-tap.js";
-import { RawFrame } from "../resp/reply-parser.js";
-import { ReplyScanner } from "../resp/reply-scanner.js";
-import { type Frame, type RespValue } from "../resp/value.js";
+import { enqueue, resetSocket, serverVersionOf, socketOf } from "./ioredis-tap.js";
+import { clusterOptions, commandName, fromParsed, splitHostPort } from "./ioredis-options.js";
+import type { RawCommand } from "./raw-command.js";
+import { FRAME, tapReplies, type Tagged } from "./reply-tap.js";
+import type { Frame } from "../resp/value.js";
 import { abortable, type DeadlineSignal } from "../../../resilience/deadline.js";
 import { backoffDelay } from "../../../resilience/backoff.js";
 import { notCounted } from "../../../resilience/breaker.js";
 import { clusterFailure } from "../failover/cluster-errors.js";
+import { SlotWatch } from "../failover/cluster-slots.js";
 import { ConnectionWatch } from "./connection-watch.js";
 import { SentinelWatch, type Address } from "../failover/sentinel-watch.js";
 
-/** How often a rotated password/username file is looked for (FileSecret does the watching). */
-const SECRET_POLL_MS = 1_000;
 /** Reconnect back-off (backoff.ts, full jitter): 50ms doubling to 1s. Redis back from a restart is in use within ~1s. */
 const RECONNECT_BASE_MS = 50;
 const RECONNECT_CAP_MS = 1_000;
@@ -49,73 +47,10 @@ const RECONNECT_CAP_MS = 1_000;
 const PROBE_DEADLINE_MS = 2_000;
 /** Bound on one sentinel's answer. */
 const SENTINEL_TIMEOUT_MS = 1_000;
-/** Cluster: how long after a slot changed hands clients' commands per slot go one at a time (cluster-order.ts). */
-const SLOTS_SETTLE_MS = 2_000;
 /** A cluster failure (MOVED to a dead node, CLUSTERDOWN...) is logged at most this often per route. */
 const CLUSTER_LOG_EVERY_MS = 5_000;
 
-const FRAME = Symbol("attache.frame");
-type Tagged = Command & { [FRAME]?: Frame };
 
-/**
- * Commands on the fast path (issue 10): their bytes are written to ioredis' socket as they are,
- * and they stand in ioredis' command queue in place of Commands, one entry per reply expected, so
- * ioredis keeps pairing replies with the queue (and its reconnect, AUTH and ready check keep
- * working on the same socket) while the replies themselves come from the tap, with their exact
- * bytes. One RawCommand may be many commands a client sent back to back (`expected` replies).
- * ioredis sees a command named "attache", which matches none of its flag tables (subscriber mode,
- * monitor, blocking). No promise, no Command object, no argument conversion per command.
- */
-export abstract class RawCommand implements QueuedCommand {
-  /** What ioredis' bookkeeping reads: a name in none of its flag tables, no arguments. */
-  readonly name = "attache";
-  readonly args: readonly never[] = [];
-  settled = false;
-  /** Replies the tap has handed over so far. */
-  protected received = 0;
-  /** ioredis' calls for replies it parsed (resolve, or reject for an error reply). */
-  private answered = 0;
-
-  constructor(
-    /** The commands' bytes, as Redis is to receive them. */
-    readonly wire: Buffer,
-    /** Replies expected: one per command in `wire`. */
-    readonly expected: number,
-  ) {}
-
-  /** The next reply, b[start, end). Called at most `expected` times, and never after `failed`. */
-  protected abstract replied(b: Buffer, start: number, end: number): void;
-  /** The connection failed before every reply came (ioredis flushed its queue). */
-  protected abstract failed(err: Error): void;
-  /** The tap is done with a chunk: replies held back to be joined with the next ones should go now. */
-  chunkEnd(): void {}
-
-  /** From the tap. */
-  frame(b: Buffer, start: number, end: number): void {
-    if (this.settled) return;
-    this.received++;
-    this.replied(b, start, end);
-  }
-
-  fail(err: Error): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.failed(err);
-  }
-
-  /** ioredis' own parse of a reply: the tap has delivered it already. */
-  resolve(): void {
-    this.answered++;
-  }
-
-  /**
-   * ioredis: an error reply (the tap has delivered it already), or a flushed queue (the connection
-   * is lost), which is a call for a reply the tap has not seen.
-   */
-  reject(err: Error): void {
-    if (++this.answered > this.received) this.fail(err);
-  }
-}
 
 export interface RedisTargetDescription {
   mode: "url" | "sentinel" | "cluster";
@@ -132,12 +67,8 @@ export class RedisClient {
   readonly db: number;
   private readonly endpoint: { host: string; port: number } | undefined;
   private readonly tls: ConnectionOptions | undefined;
-  private readonly username: FileSecret | undefined;
-  private readonly password: FileSecret | undefined;
-  private readonly urlCredentials: { username?: string; password?: string };
-  private readonly secretTimer: NodeJS.Timeout | undefined;
+  private readonly login: RouteCredentials;
   private readonly connectTimeout: number;
-  private secretsSeen: number;
   private everReady = false;
   private lastError: Error | undefined;
   /** Since when the connection is away, and why (for the errors clients get), until it is ready again. */
@@ -147,9 +78,8 @@ export class RedisClient {
   private readonly sentinel: SentinelWatch | undefined;
   private readonly watch: ConnectionWatch | undefined;
   private clusterLoggedAt = 0;
-  /** Cluster: each slot's node at the last refresh, and when a slot was last seen changing hands. */
-  private slotMap: Array<string | undefined> = [];
-  private slotsMovedAt = 0;
+  /** Cluster: slots changing hands. */
+  private readonly slots: SlotWatch | undefined;
   /** Resolves at the first ready; shared by the commands that wait for it (whenReady). */
   private firstReady: Promise<void> | undefined;
   private corked: { uncork(): void } | undefined;
@@ -165,20 +95,17 @@ export class RedisClient {
     const config = route.upstream.redis!;
     this.route = route.name;
     this.routeConfig = config;
-    this.username = config.usernameFile ? new FileSecret(config.usernameFile) : undefined;
-    this.password = config.passwordFile ? new FileSecret(config.passwordFile) : undefined;
-    this.secretsSeen = this.secretStamp();
+    this.login = new RouteCredentials(config);
     this.connectTimeout = route.pool.connectTimeout;
 
     let useTls = config.tls !== undefined;
-    this.urlCredentials = {};
     if (config.url) {
       const url = new URL(config.url);
       useTls ||= url.protocol === "rediss:";
       this.endpoint = { host: url.hostname.replace(/^\[|\]$/g, ""), port: url.port ? Number(url.port) : 6379 };
       this.db = url.pathname.length > 1 ? Number(url.pathname.slice(1)) || 0 : 0;
-      if (url.username) this.urlCredentials.username = decodeURIComponent(url.username);
-      if (url.password) this.urlCredentials.password = decodeURIComponent(url.password);
+      if (url.username) this.login.fromUrl.username = decodeURIComponent(url.username);
+      if (url.password) this.login.fromUrl.password = decodeURIComponent(url.password);
       this.mode = "url";
     } else {
       this.endpoint = undefined;
@@ -189,7 +116,7 @@ export class RedisClient {
     this.tls = useTls ? (tlsOptions(config.tls) as ConnectionOptions) : undefined;
 
     const options: RedisOptions = {
-      ...this.credentials(),
+      ...this.login.current(),
       db: this.db,
       ...(this.tls ? { tls: this.tls } : {}),
       connectionName: `attache:${route.name}`,
@@ -214,7 +141,7 @@ export class RedisClient {
         name: config.name!,
         sentinels: config.sentinels.map(splitHostPort),
         // Sentinels take the route's password, as before (a sentinel without one ignores it).
-        credentials: () => (this.password ? { password: this.password.value } : {}),
+        credentials: () => (this.login.password ? { password: this.login.password.value } : {}),
         tls: this.tls,
         timeout: Math.min(SENTINEL_TIMEOUT_MS, this.connectTimeout),
         moved: (to, why) => this.masterMoved(to, why),
@@ -224,8 +151,8 @@ export class RedisClient {
     if (config.cluster) {
       const redis = new Cluster(config.cluster.map(splitHostPort), clusterOptions(options, this.connectTimeout));
       // Every node connection gets the tap (nodes connect lazily, and come and go with the topology).
-      redis.on("+node", (node: Redis) => node.on("connect", () => this.tap(node)));
-      this.watchSlots(redis);
+      redis.on("+node", (node: Redis) => node.on("connect", () => tapReplies(node, this.route)));
+      this.slots = new SlotWatch(redis);
       // Not expected (the retry strategy never gives up), but a route must never stay dead.
       redis.on("end", () => {
         if (!this.closed) setTimeout(() => !this.closed && redis.status === "end" && redis.connect().catch(() => {}), RECONNECT_CAP_MS).unref();
@@ -233,13 +160,13 @@ export class RedisClient {
       this.redis = redis;
     } else {
       const redis = new Redis(options);
-      redis.on("connect", () => this.tap(redis));
+      redis.on("connect", () => tapReplies(redis, this.route));
       redis.on("ready", () => this.noteMaster(redis));
       this.redis = redis;
       this.watch = this.watchConnection(redis);
     }
     this.watchOutages();
-    this.secretTimer = this.username || this.password ? setInterval(() => this.checkSecrets(), SECRET_POLL_MS).unref() : undefined;
+    this.login.watch(() => this.rotated());
   }
 
   get status(): string {
@@ -313,25 +240,12 @@ export class RedisClient {
 
   /** Cluster: the node ("host:port") a command for `slot` goes to now, as ioredis' slot map says. */
   clusterNodeFor(slot: number): string | undefined {
-    if (!(this.redis instanceof Cluster)) return undefined;
-    const node = this.redis.slots[slot]?.[0];
-    // A redirect changed the map since the last refresh: slots are moving.
-    if (node !== this.slotMap[slot]) this.slotsMovedAt = Date.now();
-    return node;
+    return this.slots?.nodeFor(slot);
   }
 
-  /** Cluster: a slot changed hands in the last SLOTS_SETTLE_MS (a reshard or a failover is under way). */
+  /** Cluster: a slot changed hands just now (a reshard or a failover is under way: failover/cluster-slots.ts). */
   slotsMoving(): boolean {
-    return Date.now() - this.slotsMovedAt < SLOTS_SETTLE_MS;
-  }
-
-  /** Cluster: after each slot map refresh, note whether any slot changed hands. */
-  private watchSlots(cluster: Cluster): void {
-    cluster.on("refresh", () => {
-      const now = cluster.slots.map((nodes) => nodes?.[0]);
-      if (this.slotMap.length > 0 && now.some((node, slot) => node !== this.slotMap[slot])) this.slotsMovedAt = Date.now();
-      this.slotMap = now;
-    });
+    return this.slots?.moving() ?? false;
   }
 
   /** Where and how a dedicated connection connects: the same server and credentials as the shared one. */
@@ -349,7 +263,7 @@ export class RedisClient {
       if (this.redis.status !== "ready" || !stream?.remoteAddress || !stream.remotePort) throw this.unreachable(new Error("no master resolved yet"));
       endpoint = { host: stream.remoteAddress, port: stream.remotePort };
     }
-    const { username, password } = this.credentials();
+    const { username, password } = this.login.current();
     return { ...endpoint, tls: this.tls, username, password, db: this.db, connectTimeout: this.connectTimeout };
   }
 
@@ -382,8 +296,7 @@ export class RedisClient {
       ...(this.lastError ? { lastError: this.lastError.message } : {}),
       ...(this.outage ? { downSince: this.outage.since.toISOString(), downCause: this.outage.cause } : {}),
       ...(this.sentinel ? { sentinels: this.sentinel.describe() } : {}),
-      ...(this.password ? { passwordFile: this.password.path, passwordChangedAt: this.password.changedAt.toISOString() } : {}),
-      ...(this.username ? { usernameFile: this.username.path } : {}),
+      ...this.login.describe(),
     };
   }
 
@@ -392,9 +305,7 @@ export class RedisClient {
     this.closed = true;
     this.watch?.close();
     this.sentinel?.close();
-    if (this.secretTimer) clearInterval(this.secretTimer);
-    this.username?.close();
-    this.password?.close();
+    this.login.close();
     this.redis.disconnect();
   }
 
@@ -481,25 +392,12 @@ export class RedisClient {
     if (this.redis.status === "ready" || this.redis.status === "connect") resetSocket(this.redis);
   }
 
-  private credentials(): { username?: string; password?: string } {
-    const username = this.username?.value ?? this.urlCredentials.username;
-    const password = this.password?.value ?? this.urlCredentials.password;
-    return { ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}) };
-  }
-
-  private secretStamp(): number {
-    return (this.username?.changedAt.getTime() ?? 0) + (this.password?.changedAt.getTime() ?? 0);
-  }
-
   /**
    * A rotated secret: the next (re)connect uses it, and the live connection re-authenticates now
    * with AUTH, so a rotation costs no reconnect and no failed command.
    */
-  private checkSecrets(): void {
-    const stamp = this.secretStamp();
-    if (stamp === this.secretsSeen) return;
-    this.secretsSeen = stamp;
-    const creds = this.credentials();
+  private rotated(): void {
+    const creds = this.login.current();
     if (this.redis instanceof Cluster) {
       // New node connections log in with the new secret; live ones keep their login until they reconnect.
       Object.assign(this.redis.options.redisOptions ?? {}, creds);
@@ -565,93 +463,5 @@ export class RedisClient {
     this.master = { address, since: new Date() };
   }
 
-  /** Attach the frame tap to a freshly connected socket, ahead of ioredis' own parser. */
-  private tap(redis: Redis): void {
-    const stream = socketOf(redis)!;
-    // Per chunk: the queue entry the next frame answers, and the last raw command given a reply (the
-    // queue is in reply order: only that one can still be waiting for more).
-    const at: { k: number; last: RawCommand | undefined } = { k: 0, last: undefined };
-    let desynced = false;
-    const scanner = new ReplyScanner((b, start, end) => {
-      if (desynced) return;
-      const command = queuedAt(redis, at.k++);
-      if (!command) {
-        // A reply no command waits for: every later reply would answer the wrong command (ioredis
-        // only reports it and goes on). Reset this connection: its in-flight commands fail with
-        // upstream_unreachable, ioredis reconnects, and nothing is paired wrongly meanwhile.
-        desynced = true;
-        log.warn({ route: this.route }, "redis sent a reply no command waits for; resetting the connection");
-        stream.destroy(new Error("redis sent a reply no command waits for"));
-        return;
-      }
-      if (command instanceof RawCommand) {
-        command.frame(b, start, end);
-        at.last = command;
-      } else (command as Tagged)[FRAME] = new RawFrame(b.subarray(start, end));
-    });
-    stream.prependListener("data", (chunk: Buffer) => {
-      at.k = 0;
-      try {
-        scanner.feed(chunk);
-      } catch {
-        // ioredis' parser meets the same bytes and treats them as fatal (reconnect).
-      }
-      const last = at.last;
-      at.last = undefined;
-      last?.chunkEnd();
-    });
   }
-}
 
-function splitHostPort(s: string): { host: string; port: number } {
-  const cut = s.lastIndexOf(":");
-  return { host: s.slice(0, cut).replace(/^\[|\]$/g, ""), port: Number(s.slice(cut + 1)) };
-}
-
-/**
- * The Cluster's options from the route's connection options: the same reconnect back-off, a few
- * redirections and quick retries while slots move (a failover or resharding), bounded by the
- * route's deadline anyway.
- *
- * The offline queue stays on: with it off, ioredis refuses a command for a node whose connection is
- * still being made and retries it ~100ms later, behind commands the same client sent after it, so a
- * client's writes to one key land out of order. With it on, such a command waits in that node's
- * queue, in order, until the node is ready. Once the cluster has been ready, a cluster that is away
- * still fails fast (RedisClient.call); a command left waiting is bounded by the route's deadline.
- */
-function clusterOptions(node: RedisOptions, connectTimeout: number): ClusterOptions {
-  const { retryStrategy, reconnectOnError: _unused, ...redisOptions } = node;
-  return {
-    redisOptions,
-    enableOfflineQueue: true,
-    enableReadyCheck: true,
-    clusterRetryStrategy: (times) => retryStrategy!(times) as number,
-    // MOVED and ASK are followed at once, in the order the replies came, which keeps a client's order.
-    // A command retried later (ioredis' delay queue, on a lost node, CLUSTERDOWN or TRYAGAIN) would
-    // go behind commands the same client sent after it: those fail at once instead, as an upstream
-    // error (cluster-errors.ts), and the client decides.
-    maxRedirections: 16,
-    retryDelayOnMoved: 0,
-    retryDelayOnFailover: 0,
-    retryDelayOnClusterDown: 0,
-    retryDelayOnTryAgain: 0,
-    slotsRefreshTimeout: connectTimeout,
-  };
-}
-
-/** Upper-case a known command's name: ioredis keys its argument/reply transformers (hset, hgetall) by lower-case name. */
-function commandName(arg: Buffer): string {
-  const text = arg.toString("latin1");
-  const lower = text.toLowerCase();
-  return exists(lower) ? lower.toUpperCase() : arg.toString();
-}
-
-function fromParsed(value: unknown): RespValue {
-  if (value === null || value === undefined) return { type: "bulk", value: null };
-  if (Buffer.isBuffer(value)) return { type: "bulk", value };
-  if (typeof value === "number") return { type: "integer", value: String(value) };
-  if (typeof value === "string") return { type: "bulk", value: Buffer.from(value) };
-  if (Array.isArray(value)) return { type: "array", value: value.map(fromParsed) };
-  if (value instanceof Error) return { type: "error", value: value.message };
-  return { type: "bulk", value: Buffer.from(String(value)) };
-}

@@ -1,0 +1,60 @@
+/** A Redis route's login: username/password files (FileSecret watches them for rotation) over the url's, and notice of a rotation. */
+import { FileSecret } from "../../../config/secrets.js";
+
+/** How often a rotated password/username file is looked for (FileSecret does the watching). */
+const SECRET_POLL_MS = 1_000;
+
+export interface Login {
+  username?: string;
+  password?: string;
+}
+
+export class RouteCredentials {
+  readonly username: FileSecret | undefined;
+  readonly password: FileSecret | undefined;
+  /** From the url (userinfo), below the files. */
+  readonly fromUrl: Login = {};
+  private seen: number;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(files: { usernameFile?: string | undefined; passwordFile?: string | undefined }) {
+    this.username = files.usernameFile ? new FileSecret(files.usernameFile) : undefined;
+    this.password = files.passwordFile ? new FileSecret(files.passwordFile) : undefined;
+    this.seen = this.stamp();
+  }
+
+  /** Call `rotated` when a secret file changed (checked every SECRET_POLL_MS; never without files). */
+  watch(rotated: () => void): void {
+    if (!this.username && !this.password) return;
+    this.timer = setInterval(() => {
+      const stamp = this.stamp();
+      if (stamp === this.seen) return;
+      this.seen = stamp;
+      rotated();
+    }, SECRET_POLL_MS).unref();
+  }
+
+  /** The login now: the files' values, else the url's. */
+  current(): Login {
+    const username = this.username?.value ?? this.fromUrl.username;
+    const password = this.password?.value ?? this.fromUrl.password;
+    return { ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}) };
+  }
+
+  describe(): Record<string, unknown> {
+    return {
+      ...(this.password ? { passwordFile: this.password.path, passwordChangedAt: this.password.changedAt.toISOString() } : {}),
+      ...(this.username ? { usernameFile: this.username.path } : {}),
+    };
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.username?.close();
+    this.password?.close();
+  }
+
+  private stamp(): number {
+    return (this.username?.changedAt.getTime() ?? 0) + (this.password?.changedAt.getTime() ?? 0);
+  }
+}
