@@ -10,7 +10,7 @@ export const NOT_PROXYABLE: ReadonlySet<string> = new Set(["MONITOR", "SYNC", "P
 /** Reach past the route's database (another db, every db, another server): never proxied either. */
 export const LEAVES_DB: ReadonlySet<string> = new Set(["MOVE", "SWAPDB", "MIGRATE", "FLUSHALL"]);
 
-/** Always allowed (rule 2). SELECT and RESET keep the client in the route's db (see resp-listener.ts). */
+/** Always allowed (rule 2). SELECT and RESET keep the client in the route's db (see listener/local-commands.ts). */
 export const CONNECTION: ReadonlySet<string> = new Set(["PING", "ECHO", "QUIT", "RESET", "AUTH", "HELLO", "CLIENT", "COMMAND", "INFO", "SELECT"]);
 
 /** Scripts and functions: refused under ["*"] unless listed by name (rule 4). */

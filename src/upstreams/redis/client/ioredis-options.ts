@@ -29,7 +29,7 @@ export function clusterOptions(node: RedisOptions, connectTimeout: number): Clus
     // MOVED and ASK are followed at once, in the order the replies came, which keeps a client's order.
     // A command retried later (ioredis' delay queue, on a lost node, CLUSTERDOWN or TRYAGAIN) would
     // go behind commands the same client sent after it: those fail at once instead, as an upstream
-    // error (cluster-errors.ts), and the client decides.
+    // error (failover/cluster-errors.ts), and the client decides.
     maxRedirections: 16,
     retryDelayOnMoved: 0,
     retryDelayOnFailover: 0,

@@ -26,6 +26,7 @@ import { log } from "../../../observability/log.js";
 import { metrics } from "../../../observability/metrics.js";
 import { tlsOptions } from "../../http/tls.js";
 import { RouteCredentials } from "./credentials.js";
+import { Outages } from "./outages.js";
 import { DedicatedConnection, type DedicatedTarget } from "./dedicated-connection.js";
 import { enqueue, resetSocket, serverVersionOf, socketOf } from "./ioredis-tap.js";
 import { clusterOptions, commandName, fromParsed, splitHostPort } from "./ioredis-options.js";
@@ -34,7 +35,6 @@ import { FRAME, tapReplies, type Tagged } from "./reply-tap.js";
 import type { Frame } from "../resp/value.js";
 import { abortable, type DeadlineSignal } from "../../../resilience/deadline.js";
 import { backoffDelay } from "../../../resilience/backoff.js";
-import { notCounted } from "../../../resilience/breaker.js";
 import { clusterFailure } from "../failover/cluster-errors.js";
 import { SlotWatch } from "../failover/cluster-slots.js";
 import { ConnectionWatch } from "./connection-watch.js";
@@ -69,13 +69,8 @@ export class RedisClient {
   private readonly tls: ConnectionOptions | undefined;
   private readonly login: RouteCredentials;
   private readonly connectTimeout: number;
-  private everReady = false;
-  private lastError: Error | undefined;
-  /** Since when the connection is away, and why (for the errors clients get), until it is ready again. */
-  private outage: { since: Date; cause: string } | undefined;
-  /** When the connection was last ready (ms): the route's breaker closes if it opened before (breaker.ts). */
-  readyAt = 0;
   private readonly sentinel: SentinelWatch | undefined;
+  private readonly outages: Outages;
   private readonly watch: ConnectionWatch | undefined;
   private clusterLoggedAt = 0;
   /** Cluster: slots changing hands. */
@@ -95,6 +90,7 @@ export class RedisClient {
     const config = route.upstream.redis!;
     this.route = route.name;
     this.routeConfig = config;
+    this.outages = new Outages(route.name, () => this.closed);
     this.login = new RouteCredentials(config);
     this.connectTimeout = route.pool.connectTimeout;
 
@@ -165,7 +161,7 @@ export class RedisClient {
       this.redis = redis;
       this.watch = this.watchConnection(redis);
     }
-    this.watchOutages();
+    this.outages.watch(this.redis, () => this.sentinel?.connected());
     this.login.watch(() => this.rotated());
   }
 
@@ -218,7 +214,7 @@ export class RedisClient {
   rawState(): "ready" | "wait" | "down" {
     const status = this.redis.status;
     if (status === "ready") return this.redis instanceof Redis && socketOf(this.redis)?.writable ? "ready" : "down";
-    if (this.closed || this.everReady || !["wait", "connecting", "connect"].includes(status)) return "down";
+    if (this.closed || this.outages.everReady || !["wait", "connecting", "connect"].includes(status)) return "down";
     return "wait";
   }
 
@@ -293,8 +289,7 @@ export class RedisClient {
       db: this.db,
       tls: this.tls !== undefined,
       status: this.redis.status,
-      ...(this.lastError ? { lastError: this.lastError.message } : {}),
-      ...(this.outage ? { downSince: this.outage.since.toISOString(), downCause: this.outage.cause } : {}),
+      ...this.outages.describe(),
       ...(this.sentinel ? { sentinels: this.sentinel.describe() } : {}),
       ...this.login.describe(),
     };
@@ -309,23 +304,21 @@ export class RedisClient {
     this.redis.disconnect();
   }
 
+  /** When the connection was last ready (ms): the route's breaker closes if it opened before (breaker.ts). */
+  get readyAt(): number {
+    return this.outages.readyAt;
+  }
+
   unreachable(err: unknown): AttacheError {
-    if (err instanceof AttacheError) return err;
-    const detail = this.lastError?.message ?? (err as Error)?.message ?? String(err);
-    return new AttacheError("upstream_unreachable", `route ${this.route}: redis unreachable (${detail})`, { route: this.route, cause: err });
+    return this.outages.unreachable(err);
   }
 
-  /**
-   * A command refused without going to Redis: the connection is down and being re-established. The
-   * message says since when and why; the breaker does not count it (breaker.ts, notCounted).
-   */
+  /** A command refused without going to Redis: the connection is down and being re-established. */
   down(): AttacheError {
-    const outage = this.outage;
-    const why = outage ? `connection down since ${outage.since.toISOString()}: ${outage.cause}` : `connection ${this.redis.status}`;
-    return notCounted(new AttacheError("upstream_unreachable", `route ${this.route}: redis unreachable (${why})`, { route: this.route, cause: this.lastError }));
+    return this.outages.down(this.redis.status);
   }
 
-  /** A cluster failure (cluster-errors.ts) as an upstream error, logged at most every few seconds. */
+  /** A cluster failure (failover/cluster-errors.ts) as an upstream error, logged at most every few seconds. */
   private clusterError(cause: string, err: unknown): AttacheError {
     const now = Date.now();
     if (now - this.clusterLoggedAt >= CLUSTER_LOG_EVERY_MS) {
@@ -333,37 +326,6 @@ export class RedisClient {
       log.warn({ route: this.route, err: cause }, "redis cluster command failed");
     }
     return new AttacheError("upstream_unreachable", `route ${this.route}: redis cluster unavailable (${cause})`, { route: this.route, cause: err });
-  }
-
-  /** Outages: one warning when one starts, one line when it ends; the cause kept for the errors clients get. */
-  private watchOutages(): void {
-    this.redis.on("ready", () => {
-      if (this.outage) log.info({ route: this.route, downSince: this.outage.since.toISOString() }, "redis connection restored");
-      this.everReady = true;
-      this.lastError = undefined;
-      this.outage = undefined;
-      this.readyAt = Date.now();
-      this.sentinel?.connected();
-    });
-    this.redis.on("error", (err: Error) => {
-      this.lastError = err;
-      this.wentDown(err.message);
-    });
-    this.redis.on("close", () => this.wentDown(this.lastError?.message ?? "the connection closed"));
-    this.redis.on("end", () => {
-      if (!this.closed) this.wentDown(this.lastError?.message ?? "the client ended");
-    });
-  }
-
-  private wentDown(cause: string): void {
-    if (this.closed) return;
-    if (this.outage) {
-      // The first cause is kept unless a later error says more (a refused reconnect after a reset).
-      if (this.outage.cause.startsWith("the connection closed")) this.outage.cause = cause;
-      return;
-    }
-    this.outage = { since: new Date(), cause };
-    log.warn({ route: this.route, err: cause }, "redis connection lost; reconnecting");
   }
 
   /** Health check, reset and restart for a standalone or Sentinel connection. */
@@ -374,8 +336,7 @@ export class RedisClient {
       connectTimeout: this.connectTimeout,
       backoff: { base: RECONNECT_BASE_MS, cap: RECONNECT_CAP_MS },
       reset: (why) => {
-        this.wentDown(why);
-        if (this.outage) this.outage.cause = why;
+        this.outages.resetBy(why);
       },
       live: () => !this.closed,
     });
@@ -387,8 +348,7 @@ export class RedisClient {
     const from = this.master?.address;
     log.warn({ route: this.route, from, to: `${to.host}:${to.port}`, why }, "redis master moved; reconnecting");
     const cause = `master moved to ${to.host}:${to.port} (${why})`;
-    this.wentDown(cause);
-    if (this.outage) this.outage.cause = cause;
+    this.outages.resetBy(cause);
     if (this.redis.status === "ready" || this.redis.status === "connect") resetSocket(this.redis);
   }
 
@@ -416,7 +376,7 @@ export class RedisClient {
   /** Before the first ready: wait for it (bounded by the deadline). After: Redis is away, fail now. */
   private whenReady(signal?: DeadlineSignal): Promise<void> {
     const status = this.redis.status;
-    if (this.closed || this.everReady || !["wait", "connecting", "connect"].includes(status)) {
+    if (this.closed || this.outages.everReady || !["wait", "connecting", "connect"].includes(status)) {
       return Promise.reject(this.down());
     }
     // One pair of listeners for every waiting command (a burst at start-up would add hundreds); they

@@ -82,7 +82,7 @@ export class ClientState {
         if (ok) this.db = Number(command.args[1]!.toString("latin1"));
         break;
       case "RESET":
-        // Redis went back to db 0; the dedicated connection selects the route's db again (dedicated-connection.ts).
+        // Redis went back to db 0; the dedicated connection selects the route's db again (client/dedicated-connection.ts).
         this.inMulti = false;
         this.watching = false;
         this.db = this.baseDb;

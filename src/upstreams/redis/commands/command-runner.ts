@@ -45,7 +45,7 @@ export class CommandRunner {
    */
   readonly forwardsInfo: boolean;
   private batch: Batch | undefined;
-  /** Cluster: each RESP client's order per slot while slots move (cluster-order.ts), by its reply sink. */
+  /** Cluster: each RESP client's order per slot while slots move (failover/cluster-order.ts), by its reply sink. */
   private readonly orders = new WeakMap<object, ClientSlotOrder>();
   /** What was decided about each command name, and the counters. */
   readonly names: CommandNames;

@@ -49,7 +49,7 @@ export function answerLocally(ctx: LocalContext, name: string, args: Buffer[]): 
       return ctx.backend.runner.forwardsInfo ? undefined : text(ctx.client, ctx.backend.infoText());
     case "RESET":
       ctx.client.name = null;
-      // With a dedicated connection, Redis resets it in order, and it is logged in and in the route's db again (dedicated-connection.ts).
+      // With a dedicated connection, Redis resets it in order, and it is logged in and in the route's db again (client/dedicated-connection.ts).
       if (ctx.upstreamBusy()) return undefined;
       ctx.client.protocol = 2;
       return RESET;

@@ -20,7 +20,7 @@
  *
  * Replies and upstream writes are batched per event-loop turn: a client's replies are gathered and
  * written in one write at the end of the turn (output.ts; one write per turn for all clients'
- * shared commands upstream is commands.ts' batch). A reply frame is written as the tap kept it, a
+ * shared commands upstream is commands/shared-batch.ts). A reply frame is written as the tap kept it, a
  * slice of the upstream chunk: no copy until the one write.
  *
  * The common case costs little per command: commands that go to Redis as the client sent them, with
@@ -34,6 +34,7 @@ import { toAttacheError } from "../../../errors.js";
 import { log } from "../../../observability/log.js";
 import { metrics } from "../../../observability/metrics.js";
 import type { DedicatedConnection } from "../client/dedicated-connection.js";
+import { DedicatedLease } from "./dedicated-lease.js";
 import { LOCAL, STATEFUL, TRANSACTION } from "../command-sets.js";
 import { ClientState } from "../commands/client-state.js";
 import { type Prepared, type ReplySink } from "../commands/prepared.js";
@@ -46,22 +47,8 @@ import type { RespBackend, RespLimits } from "./backend.js";
 import { answerLocally, NOT_ALLOWED, RESET, type ClientIdentity, type LocalContext } from "./local-commands.js";
 import { ReplyOutput, type Slot } from "./output.js";
 
-/** A client back in a neutral state keeps its dedicated connection this long (a BLPOP loop reuses it). */
-const LINGER_MS = 2_000;
-
 /** `protocol`: the client's protocol when it sent the command (HELLO changes it for later commands only). */
 type Task = { refused: true } | { refused: false; command: Prepared; slot: Slot; protocol: 2 | 3 };
-
-/** The client's upstream connections: the shared one's commands in flight, and its own dedicated one. */
-interface Upstream {
-  sharedInflight: number;
-  dedicated: DedicatedConnection | undefined;
-  opening: boolean;
-  /** Ends the dedicated connection of a client back in a neutral state (LINGER_MS). */
-  linger: NodeJS.Timeout | undefined;
-  /** RESP3 plain commands of this turn, not sent yet (sendPlain). */
-  plain: { conn: DedicatedConnection; commands: Prepared[]; slots: Slot[] } | undefined;
-}
 
 export class Session implements ReplySink<Slot> {
   /** Request framing, and the commands taken as sent from the chunk being parsed. */
@@ -70,7 +57,10 @@ export class Session implements ReplySink<Slot> {
   private readonly output: ReplyOutput;
   /** Commands waiting, in order, for their connection (a switch of connection holds them back). */
   private readonly tasks: Task[] = [];
-  private readonly upstream: Upstream = { sharedInflight: 0, dedicated: undefined, opening: false, linger: undefined, plain: undefined };
+  /** The shared connection's commands of this client in flight. */
+  private sharedInflight = 0;
+  /** The client's own connection, when it needs one. */
+  private readonly lease: DedicatedLease;
   /** Identity and protocol (RESP2/RESP3), as HELLO, CLIENT and RESET set them. */
   private readonly client: ClientIdentity;
   /** Transaction, WATCH and db state, read from the replies. */
@@ -95,7 +85,22 @@ export class Session implements ReplySink<Slot> {
       run: new AsSentRun(),
     };
     this.output = new ReplyOutput(socket, limits.output, this);
-    this.local = { client: this.client, backend, socket, state: this.state, upstreamBusy: () => this.upstream.dedicated !== undefined || this.upstream.opening || this.tasks.length > 0 };
+    this.lease = new DedicatedLease(backend.runner.client, {
+      gone: () => this.output.destroyed,
+      opened: () => this.pump(),
+      lost: () => {
+        if (this.output.destroyed || this.output.ending) return;
+        log.warn({ route: this.backend.runner.route.name, client: this.client.id }, "dedicated redis connection lost; closing the client connection");
+        this.endAfterReplies(errorReply("ERR redis connection lost"));
+      },
+      failed: (err) => {
+        // Every command waiting for the dedicated connection fails; the client may try again.
+        const reply = this.failure(err);
+        for (const task of this.tasks.splice(0)) if (!task.refused) this.output.resolve(task.slot, reply);
+      },
+      push: (frame) => this.output.resolve(this.output.slot(), frame.raw),
+    });
+    this.local = { client: this.client, backend, socket, state: this.state, upstreamBusy: () => this.lease.held || this.tasks.length > 0 };
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
     socket.on("error", () => this.destroy());
     socket.on("close", () => this.destroy());
@@ -104,8 +109,8 @@ export class Session implements ReplySink<Slot> {
   destroy(): void {
     if (this.output.destroyed) return;
     this.output.discard();
-    if (this.upstream.linger) clearTimeout(this.upstream.linger);
-    this.releaseDedicated();
+    this.lease.stopLinger();
+    this.lease.release();
     this.socket.destroy();
     this.onGone();
   }
@@ -130,7 +135,7 @@ export class Session implements ReplySink<Slot> {
   /** A whole command in the chunk: taken when it can go to Redis as sent, right now (see the file comment). */
   private takeAsSent(b: Buffer, start: number, end: number, argc: number, offsets: readonly number[]): boolean {
     if (this.output.ending) return true;
-    if (this.tasks.length > 0 || this.upstream.dedicated || this.upstream.opening || this.client.protocol === 3) return false;
+    if (this.tasks.length > 0 || this.lease.held || this.client.protocol === 3) return false;
     const info = this.backend.runner.lookup(b, offsets[0]!, offsets[1]!);
     if (!info?.asSent) return false;
     this.input.run.add(info, b, start, end, argc, offsets);
@@ -142,7 +147,7 @@ export class Session implements ReplySink<Slot> {
     const run = this.input.run.take(this.backend.runner.namespace);
     if (!run) return;
     const slot = this.output.slot(run.names.length);
-    this.upstream.sharedInflight++;
+    this.sharedInflight++;
     this.backend.runner.sendAsSent(this.backend.resilience(), run.wire, run.names, this, slot);
     this.output.pauseIfBacklogged();
   }
@@ -166,8 +171,7 @@ export class Session implements ReplySink<Slot> {
       this.tasks.push({ refused: true });
     } else {
       const { command } = prepared;
-      const upstream = this.upstream;
-      if (this.client.protocol === 2 && this.tasks.length === 0 && !upstream.dedicated && !upstream.opening && command.blocking === undefined && !STATEFUL.has(command.name)) {
+      if (this.client.protocol === 2 && this.tasks.length === 0 && !this.lease.held && command.blocking === undefined && !STATEFUL.has(command.name)) {
         // Nothing queued ahead and no connection switch: straight to the shared connection.
         this.sendShared(command, slot);
         this.output.pauseIfBacklogged();
@@ -183,17 +187,17 @@ export class Session implements ReplySink<Slot> {
 
   /** Send queued commands in order, holding back a switch of connection until the other one is quiet. */
   private pump(): void {
-    const upstream = this.upstream;
+    const lease = this.lease;
     while (this.tasks.length > 0 && !this.output.destroyed) {
       const task = this.tasks[0]!;
       if (task.refused) {
         this.tasks.shift();
-        if (upstream.dedicated && this.state.inTransaction) this.state.refusedInTransaction();
+        if (lease.conn && this.state.inTransaction) this.state.refusedInTransaction();
         continue;
       }
       const { command } = task;
-      const conn = upstream.dedicated;
-      if (command.name === "RESET" && !conn && !upstream.opening) {
+      const conn = lease.conn;
+      if (command.name === "RESET" && !conn && !lease.opening) {
         // Nothing to reset upstream, and the shared connection must never see RESET (it would leave the route's db).
         this.tasks.shift();
         this.output.resolve(task.slot, RESET);
@@ -204,27 +208,27 @@ export class Session implements ReplySink<Slot> {
         // next command gets a connection in its own protocol.
         this.sendPlain();
         if (conn.inflight > 0) return;
-        this.releaseDedicated();
+        lease.release();
         continue;
       }
-      const wantDedicated = task.protocol === 3 || conn !== undefined || upstream.opening || STATEFUL.has(command.name) || command.blocking !== undefined;
+      const wantDedicated = task.protocol === 3 || conn !== undefined || lease.opening || STATEFUL.has(command.name) || command.blocking !== undefined;
       if (!wantDedicated) {
         this.tasks.shift();
         this.sendShared(command, task.slot);
         continue;
       }
-      if (upstream.sharedInflight > 0) return;
+      if (this.sharedInflight > 0) return;
       if (!conn) {
         // At most one per client: commands that arrive while it opens wait for it here.
-        if (!upstream.opening) this.openDedicated(task.protocol);
+        if (!lease.opening) lease.open(task.protocol);
         return;
       }
       this.tasks.shift();
       if (conn.protocol === 3 && this.state.neutral && !conn.subscribed && command.blocking === undefined && !TRANSACTION.has(command.name) && !STATEFUL.has(command.name)) {
         // A RESP3 client's plain commands: gathered for the turn and sent as one exchange.
-        (upstream.plain ??= { conn, commands: [], slots: [] }).commands.push(command);
-        upstream.plain.slots.push(task.slot);
-        if (upstream.plain.commands.length === 1) setImmediate(() => this.sendPlain());
+        (lease.plain ??= { conn, commands: [], slots: [] }).commands.push(command);
+        lease.plain.slots.push(task.slot);
+        if (lease.plain.commands.length === 1) setImmediate(() => this.sendPlain());
         continue;
       }
       this.sendPlain();
@@ -233,7 +237,7 @@ export class Session implements ReplySink<Slot> {
   }
 
   private sendShared(command: Prepared, slot: Slot): void {
-    this.upstream.sharedInflight++;
+    this.sharedInflight++;
     this.backend.runner.sendShared(this.backend.resilience(), command, this, slot);
   }
 
@@ -249,14 +253,14 @@ export class Session implements ReplySink<Slot> {
       for (let i = 0; i < unanswered; i++) this.output.append(slot, reply);
     }
     this.output.finish(slot);
-    if (--this.upstream.sharedInflight === 0 && this.tasks.length > 0) this.pump();
+    if (--this.sharedInflight === 0 && this.tasks.length > 0) this.pump();
   }
 
   /** The RESP3 plain commands gathered (see pump), in one exchange on the client's connection. */
   private sendPlain(): void {
-    const plain = this.upstream.plain;
+    const plain = this.lease.plain;
     if (!plain) return;
-    this.upstream.plain = undefined;
+    this.lease.plain = undefined;
     if (this.output.destroyed) return;
     const { conn, commands, slots } = plain;
     const output = this.output;
@@ -280,8 +284,7 @@ export class Session implements ReplySink<Slot> {
   }
 
   private sendDedicated(conn: DedicatedConnection, original: Prepared, slot: Slot): void {
-    if (this.upstream.linger) clearTimeout(this.upstream.linger);
-    this.upstream.linger = undefined;
+    this.lease.inUse();
     let command = original;
     let substitute: Buffer | undefined;
     if (command.name === "EXEC" && this.state.dirty) {
@@ -315,61 +318,11 @@ export class Session implements ReplySink<Slot> {
     );
   }
 
-  private openDedicated(protocol: 2 | 3): void {
-    const upstream = this.upstream;
-    upstream.opening = true;
-    this.backend.runner.client.openDedicated(protocol).then(
-      (conn) => {
-        upstream.opening = false;
-        if (this.output.destroyed) {
-          conn.close();
-          return;
-        }
-        upstream.dedicated = conn;
-        conn.on("push", this.onPush);
-        conn.once("close", () => {
-          if (upstream.dedicated !== conn) return;
-          upstream.dedicated = undefined;
-          if (!this.output.destroyed && !this.output.ending) {
-            log.warn({ route: this.backend.runner.route.name, client: this.client.id }, "dedicated redis connection lost; closing the client connection");
-            this.endAfterReplies(errorReply("ERR redis connection lost"));
-          }
-        });
-        this.pump();
-      },
-      (err: unknown) => {
-        upstream.opening = false;
-        // Every command waiting for the dedicated connection fails; the client may try again.
-        const reply = this.failure(err);
-        for (const task of this.tasks.splice(0)) if (!task.refused) this.output.resolve(task.slot, reply);
-      },
-    );
-  }
-
   private maybeRelease(): void {
-    const upstream = this.upstream;
-    const conn = upstream.dedicated;
+    const conn = this.lease.conn;
     // A RESP3 client keeps its connection: it is the only one that speaks its protocol.
     if (!conn || conn.inflight > 0 || this.tasks.length > 0 || !this.state.neutral || conn.subscribed || conn.protocol === 3) return;
-    if (upstream.linger) clearTimeout(upstream.linger);
-    upstream.linger = setTimeout(() => {
-      upstream.linger = undefined;
-      if (upstream.dedicated === conn && conn.inflight === 0 && this.tasks.length === 0 && this.state.neutral && !conn.subscribed) this.releaseDedicated();
-    }, LINGER_MS);
-    upstream.linger.unref();
-  }
-
-  /** Pub/sub messages outside any command's reply. */
-  private readonly onPush = (frame: Frame) => this.output.resolve(this.output.slot(), frame.raw);
-
-  private releaseDedicated(): void {
-    const conn = this.upstream.dedicated;
-    // Cleared first: the connection's close handler above then sees it is not this client's any more.
-    this.upstream.dedicated = undefined;
-    if (conn) {
-      conn.off("push", this.onPush);
-      conn.close();
-    }
+    this.lease.releaseWhenIdle(conn, () => conn.inflight === 0 && this.tasks.length === 0 && this.state.neutral && !conn.subscribed);
   }
 
   private failure(err: unknown): Buffer {

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { CommandScanner } from "../../../../src/upstreams/redis/http/http-body.js";
+import { CommandScanner } from "../../../../src/upstreams/redis/http/json-commands.js";
 
 /** What JSON.parse makes of a body, by the API's rules: the commands' bytes, or undefined when refused. */
 function reference(text: string): { single: boolean; commands: string[][] } | undefined {

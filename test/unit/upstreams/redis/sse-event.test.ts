@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { sseEvent, toJson } from "../../../../src/upstreams/redis/redis-upstream.js";
+import { sseEvent, toJson } from "../../../../src/upstreams/redis/http/json-reply.js";
 import type { RespValue } from "../../../../src/upstreams/redis/resp/value.js";
 
 const bulk = (b: Uint8Array | string): RespValue => ({ type: "bulk", value: Buffer.from(b as Uint8Array) });
