@@ -21,7 +21,6 @@ import type { ServerResponse } from "node:http";
 import type { Limits, ResolvedRoute } from "../../config/validate.js";
 import { AttacheError, toAttacheError } from "../../errors.js";
 import { log } from "../../observability/log.js";
-import { metrics } from "../../observability/metrics.js";
 import { tracer } from "../../observability/tracing.js";
 import type { Resilience } from "../../resilience/policy-stack.js";
 import type { RequestContext, Upstream } from "../upstream.js";
@@ -33,15 +32,12 @@ import { single, type Prepared, type Reply } from "./commands/prepared.js";
 import { SUBSCRIBE_FAMILY, TRANSACTION } from "./command-sets.js";
 import { readBody, readJsonCommands, type BodyBounds } from "./http/http-body.js";
 import { KeyNamespace } from "./commands/key-namespace.js";
-import { OutputLimit } from "./http/output-limit.js";
 import { RedisClient } from "./client/redis-client.js";
 import { RespListener } from "./listener/resp-listener.js";
 import { type RespBackend } from "./listener/backend.js";
-import type { Frame, RespValue } from "./resp/value.js";
-import { percentDecode, sseEvent, toJson } from "./http/json-reply.js";
-
-/** A comment line on idle SSE streams, so proxies and clients see the stream is alive. */
-const SSE_HEARTBEAT_MS = 15_000;
+import type { RespValue } from "./resp/value.js";
+import { percentDecode, toJson } from "./http/json-reply.js";
+import { streamEvents } from "./http/sse-stream.js";
 
 export class RedisUpstream implements Upstream, RespBackend {
   readonly kind = "redis" as const;
@@ -251,7 +247,7 @@ export class RedisUpstream implements Upstream, RespBackend {
       { retryable: false, streaming: true, outcome: () => "success", discard: (r) => r.conn.close() },
     );
     const { conn, frames } = admitted.result;
-    const { req, res } = ctx;
+    const { res } = ctx;
     const refused = frames.find((f) => f.value.type === "error");
     if (refused || conn.isClosed) {
       conn.close();
@@ -261,44 +257,7 @@ export class RedisUpstream implements Upstream, RespBackend {
       throw this.client.unreachable(new Error("subscription connection closed"));
     }
     this.runner.count(name, "ok");
-    res.writeHead(200, {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-store",
-      "x-accel-buffering": "no",
-      "x-request-id": ctx.requestId,
-    });
-    // A subscriber that does not read must not make attache hold every message for it (see README, limits).
-    const limit = new OutputLimit(this.limits.redis.output, () => res.writableLength, (reason, unsent) => {
-      log.warn({ route: this.route.name, requestId: ctx.requestId, reason, unsent }, "SSE subscriber disconnected: output buffer limit");
-      metrics.clientDisconnects.inc({ route: this.route.name, reason });
-      res.destroy();
-    });
-    const write = (data: string | Buffer) => {
-      if (res.destroyed) return;
-      res.write(data);
-      limit.check();
-    };
-    write(`: subscribed to ${JSON.stringify(channel.toString())}\n\n`);
-    const heartbeat = setInterval(() => write(": keep-alive\n\n"), SSE_HEARTBEAT_MS);
-    heartbeat.unref();
-    conn.on("push", (frame: Frame) => {
-      const event = sseEvent(frame.value);
-      if (event) write(event);
-    });
-    res.on("drain", () => limit.check());
-    const end = () => {
-      clearInterval(heartbeat);
-      limit.stop();
-      conn.close();
-      admitted.release();
-    };
-    res.once("close", end);
-    req.once("close", () => {
-      if (!res.writableEnded) res.end();
-    });
-    conn.once("close", () => {
-      if (!res.writableEnded) res.end();
-    });
+    streamEvents(ctx, this.route.name, conn, channel, this.limits.redis.output, () => admitted.release());
   }
 
   private redisError(res: ServerResponse, reply: RespValue): void {
