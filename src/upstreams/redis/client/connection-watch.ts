@@ -8,6 +8,7 @@
  *   is reset too: ioredis' connectTimeout ends at the TCP connect.
  * - A client that ended (ioredis gave up) is connected again: a route never stays dead.
  * A reset fails the commands in flight at once; ioredis reconnects (Sentinel: asks again).
+ * In client/: it keeps the route's one connection healthy, whatever the topology (not a failover).
  */
 import type { Redis } from "ioredis";
 import { backoffDelay } from "../../../resilience/backoff.js";

@@ -3,6 +3,7 @@
  * app: ioredis follows MOVED and ASK and retries TRYAGAIN and CLUSTERDOWN, and what it finally gives
  * up on (redirects exhausted, MOVED to a node that is gone, a cluster still down) is an upstream
  * error (upstream_unreachable), not a reply to hand over as data.
+ * In failover/: it tells a failing cluster from an answer; client/redis-client.ts asks it.
  */
 import type { Frame } from "../resp/value.js";
 

@@ -8,6 +8,7 @@
  * changed hands in the last few seconds) a client's commands for one slot go one at a time, each
  * once the one before is answered; otherwise a command waits only while earlier ones for its slot
  * are in flight to another node. In steady state nothing waits. Waits are bounded by the deadline.
+ * In failover/: it exists for slots changing hands; commands/ calls it only on Cluster routes.
  */
 import { getKeyIndexes } from "@ioredis/commands";
 import { keySlot } from "../commands/cluster-split.js";

@@ -12,6 +12,7 @@
  *   as Sentinel tells the replica to become master: from then on the connection goes only there
  *   (for HINT_MS; the ready check refuses it until it is a master), so the old master gets no
  *   more writes. `+promoted-slave` and `+switch-master` follow.
+ * In failover/: it decides where the connection goes when the topology changes; client/ only connects.
  */
 import { createConnection } from "node:net";
 import { connect as tlsConnect, type ConnectionOptions } from "node:tls";
