@@ -22,6 +22,7 @@ import { FileWatcher, foldersOf, statSignature } from "../../fs/watch-files.js";
 import { StaticSource } from "../../discovery/static.js";
 import { AttacheError } from "../../errors.js";
 import { log } from "../../observability/log.js";
+import { InflightCounter, RequestLease } from "../../resilience/inflight.js";
 import { upstreamRequestHeaders } from "../../proxy/headers.js";
 import type { Route } from "../../routing/route.js";
 import { HttpUpstream } from "../http/http-upstream.js";
@@ -48,8 +49,7 @@ interface Connection {
   /** Identity of the authorizer's inputs: an unchanged one is kept across re-resolutions. */
   authKey: string;
   /** Requests and upgrades under way on this connection. */
-  active: number;
-  retired: boolean;
+  requests: InflightCounter;
 }
 
 export class KubernetesUpstream implements Upstream {
@@ -86,7 +86,7 @@ export class KubernetesUpstream implements Upstream {
 
   async handle(ctx: RequestContext): Promise<void> {
     const connection = await this.current();
-    ctx.res.once("close", this.track(connection));
+    new RequestLease(connection.requests).releaseOnClose(ctx.res);
     await this.prepare(connection);
     return connection.inner.handle(ctx);
   }
@@ -94,7 +94,7 @@ export class KubernetesUpstream implements Upstream {
   /** WebSocket and SPDY alike (exec, attach, portforward once a route lifts the deny): see upgrade-proxy.ts. */
   async upgrade(ctx: RequestContext, socket: Duplex, head: Buffer): Promise<void> {
     const connection = await this.current();
-    socket.once("close", this.track(connection));
+    new RequestLease(connection.requests).releaseOnClose(socket);
     await this.prepare(connection);
     const { plan } = connection;
     const endpoint = endpointFromUrl(plan.server);
@@ -157,18 +157,6 @@ export class KubernetesUpstream implements Upstream {
     }
   }
 
-  /** Count a request or upgrade on a connection; the returned function ends it (closing a retired pool when idle). */
-  private track(connection: Connection): () => void {
-    connection.active++;
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      connection.active--;
-      if (connection.retired && connection.active === 0) void this.dispose(connection);
-    };
-  }
-
   private poll(): void {
     if (this.resolving || this.closed) return;
     if (statSignature(this.watched) === this.signature) return;
@@ -211,9 +199,8 @@ export class KubernetesUpstream implements Upstream {
     this.connection = connection;
     if (old) {
       if (old.auth !== auth) old.auth.close();
-      old.retired = true;
       this.retired.add(old);
-      if (old.active === 0) void this.dispose(old);
+      void old.requests.whenIdle().then(() => this.dispose(old));
     }
     log.info(summary, initial ? "kubernetes route: credentials loaded" : old ? "kubernetes route: API server or TLS settings changed; new connections use them" : "kubernetes route: credentials found; forwarding");
   }
@@ -228,7 +215,7 @@ export class KubernetesUpstream implements Upstream {
 
   private connect(plan: Plan, auth: Authorizer, key: string): Connection {
     const route = this.options.route;
-    const connection = { plan, auth, authKey: key, active: 0, retired: false } as Connection;
+    const connection = { plan, auth, authKey: key, requests: new InflightCounter() } as Connection;
     connection.inner = new HttpUpstream({
       route,
       source: new StaticSource([plan.server]),
