@@ -95,6 +95,7 @@ const RECHECK_MS = 30_000;
 export class FileSecret {
   private current: string;
   private readonly watcher: FileWatcher;
+  private readonly listeners: Array<() => void> = [];
   /** When the value last changed (for /routes). */
   changedAt = new Date();
 
@@ -109,19 +110,26 @@ export class FileSecret {
     return this.current;
   }
 
+  /** Call `listener` after every change of the value (a holder that must act at once, e.g. re-authenticate). */
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
   /** Re-read now (e.g. after a 401). Returns true when the value changed. A failed read keeps the old value. */
   reload(): boolean {
+    let next: string;
     try {
-      const next = readSecretFile(this.path).toString("utf8").trim();
-      if (next === this.current || next === "") return false;
-      this.current = next;
-      this.changedAt = new Date();
-      log.info({ file: this.path }, "secret file changed; new value in use");
-      return true;
+      next = readSecretFile(this.path).toString("utf8").trim();
     } catch (err) {
       log.warn({ file: this.path, err: (err as Error).message }, "secret file unreadable; keeping the last value");
       return false;
     }
+    if (next === this.current || next === "") return false;
+    this.current = next;
+    this.changedAt = new Date();
+    log.info({ file: this.path }, "secret file changed; new value in use");
+    for (const listener of this.listeners) listener();
+    return true;
   }
 
   close(): void {

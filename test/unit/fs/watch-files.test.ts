@@ -110,10 +110,13 @@ describe("FileSecret through the watcher", () => {
     const { dir, swap } = volume({ token: "one\n" });
     const secret = new FileSecret(join(dir, "token"));
     cleanups.push(() => secret.close());
+    const told: string[] = [];
+    secret.onChange(() => told.push(secret.value));
     expect(secret.value).toBe("one");
     swap({ token: "two\n" });
     const until = Date.now() + 5_000;
     while (secret.value !== "two" && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(secret.value).toBe("two");
+    expect(told).toEqual(["two"]);
   });
 });
