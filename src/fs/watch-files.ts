@@ -1,18 +1,4 @@
-/**
- * The one file watcher: config folders, secret files and Kubernetes credentials are all kept current
- * through it. Calls back, debounced, when anything in the watched folders changes, and periodically.
- *
- * Folders, not files: the kubelet updates a ConfigMap or Secret volume by writing a new `..<timestamp>`
- * folder and renaming a `..data_tmp` symlink over `..data`; the file names the app sees are symlinks
- * through `..data`. A watch on such a file follows the symlink to the old timestamp folder, which is
- * deleted right after the swap, so it goes silent. The folder holding the links sees the rename of
- * `..data`, and a plain editor save is seen there too. A folder that is itself a symlink (an item path
- * `sub/token` makes `sub -> ..data/sub`) is watched through its target and in the folder that holds
- * the link (where the swap happens); after every event its target is resolved again and re-watched
- * when it moved. The periodic recheck backs up fs.watch where it misses events (network and some FUSE
- * volumes) and covers folders that do not exist yet; the caller re-reads or re-stats (statSignature)
- * what it needs, so a recheck with nothing changed costs a few system calls.
- */
+/** The one file watcher: config folders, secret files and Kubernetes credentials are kept current through it. */
 import { lstatSync, realpathSync, statSync, watch, type FSWatcher } from "node:fs";
 import { dirname } from "node:path";
 import { log } from "../observability/log.js";
@@ -31,6 +17,20 @@ export type WatchReason = "change" | "recheck";
 /** @default 150ms quiet, at most 1s after the first event, recheck every 10s. */
 const WATCH_DEFAULTS: Required<WatchOptions> = { debounceMs: 150, maxDelayMs: 1_000, recheckMs: 10_000 };
 
+/**
+ * Calls back, debounced, when anything in the watched folders changes, and periodically.
+ *
+ * Folders, not files: the kubelet updates a ConfigMap or Secret volume by writing a new `..<timestamp>`
+ * folder and renaming a `..data_tmp` symlink over `..data`; the file names the app sees are symlinks
+ * through `..data`. A watch on such a file follows the symlink to the old timestamp folder, which is
+ * deleted right after the swap, so it goes silent. The folder holding the links sees the rename of
+ * `..data`, and a plain editor save is seen there too. A folder that is itself a symlink (an item path
+ * `sub/token` makes `sub -> ..data/sub`) is watched through its target and in the folder that holds
+ * the link (where the swap happens); after every event its target is resolved again and re-watched
+ * when it moved. The periodic recheck backs up fs.watch where it misses events (network and some FUSE
+ * volumes) and covers folders that do not exist yet; the caller re-reads or re-stats (statSignature)
+ * what it needs, so a recheck with nothing changed costs a few system calls.
+ */
 export class FileWatcher {
   private readonly watchers = new Map<string, { real: string; watcher: FSWatcher }>();
   private wanted: readonly string[] = [];

@@ -5,9 +5,6 @@ import { formatHostPort, parseHostPort } from "../net/address.js";
 
 export class ListenError extends Error {}
 
-/** Kept for the reload planner's imports; the parser is net/address.ts. */
-export { parseHostPort as splitAddress };
-
 /** Resolves with the bound address as "host:port" (the real port when 0 was asked). */
 export function listen(server: Server | NetServer, address: string, what: string): Promise<string> {
   const { host, port } = parseHostPort(address, what);

@@ -1,9 +1,4 @@
-/**
- * The one in-flight accounting: a counter of what is under way (drain, retirement, bulkhead, the
- * kubernetes upstream's connections, attache_inflight_requests all count with it) and the request
- * lease that takes a place in several counters at once and gives every place back exactly once,
- * whichever of finish, close or error comes first, and however often it is called.
- */
+/** The one in-flight accounting: a counter, and the request lease that counts one request in several of them. */
 
 /** Gives back what an acquire took; calls after the first do nothing. */
 export type Release = () => void;
@@ -13,6 +8,7 @@ export interface Counts {
   acquire(): Release;
 }
 
+/** What is under way: drain, retirement, the bulkhead and the kubernetes upstream's connections count with it. */
 export class InflightCounter implements Counts {
   private count = 0;
   private lastChange = Date.now();
@@ -62,7 +58,10 @@ interface Closable {
   once(event: "close", listener: () => void): unknown;
 }
 
-/** One request's places in the counters it is counted in; `release` gives them all back, once. */
+/**
+ * One request's places in the counters it is counted in (drain, attache_inflight_requests, retirement):
+ * `release` gives them all back exactly once, whichever of finish, close or error comes first.
+ */
 export class RequestLease {
   private readonly releases: Release[] = [];
   private released = false;
