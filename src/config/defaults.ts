@@ -84,5 +84,11 @@ export const DEFAULTS = {
       maxEjectionPercent: 50,
     },
     balance: "round-robin" as const,
+    /**
+     * Re-resolve period of `discovery.dns` when `interval` is not set: the lifetime of a CoreDNS cache entry
+     * for a Service is 5–30 s; 10 s notices a scaled Deployment within about one readiness period without
+     * loading the resolver (one A + one AAAA query).
+     */
+    dnsInterval: 10_000,
   },
 } as const;

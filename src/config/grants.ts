@@ -6,6 +6,7 @@
  */
 import { realpathSync } from "node:fs";
 import { resolve } from "node:path";
+import { formatHostPort, urlHostPort } from "../net/address.js";
 import { DEFAULT_DENY } from "../upstreams/kubernetes/default-deny.js";
 import { kubeconfigReferences } from "./kubeconfig-references.js";
 import type { GrantConfig, PathRuleConfig, RootFileConfig, RouteConfig } from "./schema.js";
@@ -207,7 +208,10 @@ function checkRedis(redis: RedisConfig, grant: Grant, key: string, problems: Gra
   const urls = grant.redis.urls;
   if (urls) {
     const granted = urls.map((u) => new URL(u));
-    const hostPort = (u: URL) => `${u.hostname.toLowerCase()}:${u.port || "6379"}`;
+    const hostPort = (u: URL) => {
+      const { host, port } = urlHostPort(u);
+      return formatHostPort(host.toLowerCase(), port);
+    };
     if (redis.url) {
       const want = new URL(redis.url);
       const hit = granted.find((g) => g.protocol === want.protocol && hostPort(g) === hostPort(want));

@@ -115,7 +115,7 @@ const discovery = exactlyOne(
       .strictObject({
       name: z.string().min(1).meta({ description: "DNS name whose A and AAAA records (a headless Service: one per pod) are the endpoints." }),
       port: z.number().int().min(1).max(65535).optional().meta({ description: "Port of every endpoint. Omitted: SRV records are used." }),
-      interval: duration.optional().meta({ description: "How often the name is resolved again; a failed or empty answer keeps the last good set. Default 10s." }),
+      interval: duration.optional().meta({ description: `How often the name is resolved again; a failed or empty answer keeps the last good set. Default ${d(route.dnsInterval)}.` }),
       servers: z.array(hostPort).optional().meta({ description: "DNS servers (ip:port) instead of the system resolvers." }),
       })
       .meta({ description: "Resolve a DNS name every interval." }),

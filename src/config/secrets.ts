@@ -1,15 +1,15 @@
 /**
  * Secret files (`*File` keys): read only when they are regular files of bounded size, and kept
  * current. Kubernetes rotates projected tokens and Secret volumes by swapping a `..data` symlink, so
- * the folder is watched, with a periodic re-read as a backstop (fs.watch can miss events on some
- * volume types). The value is never logged.
+ * the folder is watched (fs/watch-files.ts), with a periodic re-read as a backstop (fs.watch can miss
+ * events on some volume types). The value is never logged.
  *
  * A FIFO, a device (/dev/zero) or a directory is refused from its stat, before anything is opened
  * for reading; the open itself is non-blocking and the read stops at the bound, so a path that
  * changes kind after validation cannot stall the event loop or fill the memory either.
  */
-import { closeSync, constants, fstatSync, openSync, readSync, statSync, watch, type FSWatcher, type Stats } from "node:fs";
-import { dirname } from "node:path";
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from "node:fs";
+import { FileWatcher, foldersOf } from "../fs/watch-files.js";
 import { log } from "../observability/log.js";
 
 /** Largest `*File` attache reads: tokens, passwords, keys and certificates are far smaller. */
@@ -94,53 +94,45 @@ const RECHECK_MS = 30_000;
 
 export class FileSecret {
   private current: string;
-  private watcher: FSWatcher | undefined;
-  private readonly timer: NodeJS.Timeout;
-  private debounce: NodeJS.Timeout | undefined;
+  private readonly watcher: FileWatcher;
+  private readonly listeners: Array<() => void> = [];
   /** When the value last changed (for /routes). */
   changedAt = new Date();
 
   /** Throws when the file cannot be read as a secret (see readSecretFile). */
   constructor(readonly path: string) {
     this.current = readSecretFile(path).toString("utf8").trim();
-    try {
-      this.watcher = watch(dirname(path), () => this.soon());
-      this.watcher.on("error", () => this.watcher?.close());
-      this.watcher.unref();
-    } catch {
-      this.watcher = undefined;
-    }
-    this.timer = setInterval(() => this.reload(), RECHECK_MS).unref();
+    this.watcher = new FileWatcher(() => this.reload(), { debounceMs: 20, recheckMs: RECHECK_MS });
+    this.watcher.watch(foldersOf([path]));
   }
 
   get value(): string {
     return this.current;
   }
 
+  /** Call `listener` after every change of the value (a holder that must act at once, e.g. re-authenticate). */
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
   /** Re-read now (e.g. after a 401). Returns true when the value changed. A failed read keeps the old value. */
   reload(): boolean {
+    let next: string;
     try {
-      const next = readSecretFile(this.path).toString("utf8").trim();
-      if (next === this.current || next === "") return false;
-      this.current = next;
-      this.changedAt = new Date();
-      log.info({ file: this.path }, "secret file changed; new value in use");
-      return true;
+      next = readSecretFile(this.path).toString("utf8").trim();
     } catch (err) {
       log.warn({ file: this.path, err: (err as Error).message }, "secret file unreadable; keeping the last value");
       return false;
     }
+    if (next === this.current || next === "") return false;
+    this.current = next;
+    this.changedAt = new Date();
+    log.info({ file: this.path }, "secret file changed; new value in use");
+    for (const listener of this.listeners) listener();
+    return true;
   }
 
   close(): void {
-    clearInterval(this.timer);
-    if (this.debounce) clearTimeout(this.debounce);
-    this.watcher?.close();
-  }
-
-  private soon(): void {
-    if (this.debounce) clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => this.reload(), 20);
-    this.debounce.unref();
+    this.watcher.close();
   }
 }

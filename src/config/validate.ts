@@ -7,6 +7,7 @@ import { homedir } from "node:os";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { closest, distance } from "fastest-levenshtein";
 import type { z } from "zod";
+import { parseHostPort } from "../net/address.js";
 import { DEFAULTS } from "./defaults.js";
 import { checkGrant, fileMayClaim, kubernetesDeny, kubernetesDenyFloor, resolveGrants, variableProblems, type Admission } from "./grants.js";
 import { expandIncludes, findRootConfig, readSource, type FindOptions, type SourceFile } from "./load.js";
@@ -363,7 +364,7 @@ function where(route: ResolvedRoute): string {
 }
 
 export function isLoopback(address: string): boolean {
-  const host = address.slice(0, address.lastIndexOf(":")).replace(/^\[|\]$/g, "");
+  const { host } = parseHostPort(address);
   return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 

@@ -10,18 +10,13 @@
 import { lookup, Resolver } from "node:dns/promises";
 import { isIP } from "node:net";
 import { EventEmitter } from "node:events";
+import { DEFAULTS } from "../config/defaults.js";
 import { formatDuration } from "../config/units.js";
 import { log } from "../observability/log.js";
 import { metrics } from "../observability/metrics.js";
 import type { Endpoint, EndpointSource } from "./endpoint-source.js";
 import { EndpointSet, endpointForAddress } from "./endpoint-set.js";
 
-/**
- * Re-resolve period when `interval` is not set.
- * @default 10s — the lifetime of a CoreDNS cache entry for a Service is 5–30 s; 10 s notices a scaled
- * Deployment within about one readiness period without loading the resolver (one A + one AAAA query).
- */
-export const DEFAULT_DNS_INTERVAL = 10_000;
 /** Below this an `interval` is raised to it: a re-resolve loop must never spin. */
 export const MIN_DNS_INTERVAL = 50;
 /**
@@ -65,7 +60,7 @@ export class DnsSource extends EventEmitter implements EndpointSource {
 
   constructor(private readonly options: DnsSourceOptions) {
     super();
-    this.interval = Math.max(options.interval ?? DEFAULT_DNS_INTERVAL, MIN_DNS_INTERVAL);
+    this.interval = Math.max(options.interval ?? DEFAULTS.route.dnsInterval, MIN_DNS_INTERVAL);
     this.protocol = options.protocol ?? "http:";
   }
 

@@ -3,6 +3,7 @@
  * (cf. ioredis' ConnectionPool.reset): a refresh that finds the same set is no change, and the
  * balancer keeps the health of kept endpoints because their ids are stable.
  */
+import { formatHostPort } from "../net/address.js";
 import { endpointFromUrl, type Endpoint } from "./endpoint-source.js";
 
 export interface EndpointDiff {
@@ -43,7 +44,7 @@ export function diffEndpoints(old: readonly Endpoint[], next: readonly Endpoint[
 
 /** An endpoint for a discovered address: IPv6 literals are bracketed in the id, as in a URL. */
 export function endpointForAddress(protocol: Endpoint["protocol"], host: string, port: number): Endpoint {
-  return endpointFromUrl(`${protocol}//${host.includes(":") ? `[${host}]` : host}:${port}`);
+  return endpointFromUrl(`${protocol}//${formatHostPort(host, port)}`);
 }
 
 function dedupe(list: readonly Endpoint[]): Endpoint[] {

@@ -1,5 +1,6 @@
 /** The seam every discovery source implements (static, dns, kubernetes EndpointSlices). */
 import type { EventEmitter } from "node:events";
+import { urlHostPort } from "../net/address.js";
 
 export interface Endpoint {
   /** Stable identity across refreshes: "http://10.0.0.1:8080". */
@@ -28,8 +29,7 @@ export interface EndpointSource extends EventEmitter {
 export function endpointFromUrl(url: string): Endpoint {
   const u = new URL(url);
   const protocol = u.protocol as Endpoint["protocol"];
-  const port = u.port ? Number(u.port) : protocol === "https:" ? 443 : 80;
-  const host = u.hostname.replace(/^\[|\]$/g, "");
+  const { host, port } = urlHostPort(u);
   const basePath = u.pathname.replace(/\/+$/, "");
   return Object.freeze({ id: `${protocol}//${u.host}${basePath}`, protocol, host, port, basePath, authority: u.host, origin: u.origin });
 }

@@ -19,6 +19,7 @@ import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders 
 import { Agent, request as httpsRequest, type AgentOptions } from "node:https";
 import { log } from "../observability/log.js";
 import { metrics } from "../observability/metrics.js";
+import { reconnectDelay } from "../resilience/backoff.js";
 import type { Endpoint, EndpointSource } from "./endpoint-source.js";
 import { EndpointSet, endpointForAddress } from "./endpoint-set.js";
 
@@ -55,7 +56,7 @@ export interface KubernetesEndpointSliceOptions {
 }
 
 /**
- * Back-off between failed list/watch attempts, doubled per failure up to the maximum.
+ * Back-off between failed list/watch attempts (resilience/backoff.ts: the ceiling doubles per failure, jittered).
  * @default 250 ms → 30 s — the first retry is quick (an API server restart or a dropped connection),
  * and a long outage costs the API server one request per 30 s per route.
  */
@@ -327,8 +328,8 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
     this.lastError = { message, at: new Date() };
     metrics.upstreamErrors.inc({ route: this.options.route, reason: "discovery_failed" });
     if (this.failures === 0) log.warn({ route: this.options.route, service: this.options.service, endpoints: this.set.current.length, err: message }, "endpointslice list/watch failed: keeping the last good endpoints");
-    const delay = Math.min(KUBE_RETRY_MIN * 2 ** this.failures, KUBE_RETRY_MAX);
     this.failures++;
+    const delay = reconnectDelay(this.failures, KUBE_RETRY_MIN, KUBE_RETRY_MAX);
     this.state = "backoff";
     this.timer = setTimeout(() => {
       this.timer = undefined;

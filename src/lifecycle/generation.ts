@@ -2,6 +2,7 @@
 import type { Config } from "../config/validate.js";
 import type { ConfigProblem } from "../config/problems.js";
 import { metrics } from "../observability/metrics.js";
+import { InflightCounter } from "../resilience/inflight.js";
 import type { RouteTable } from "../routing/route-table.js";
 
 /**
@@ -28,14 +29,12 @@ export interface ConfigState {
 
 export class State {
   private generation!: Generation;
-  /** Requests in flight across all generations; drain waits for zero. */
-  inflight = 0;
+  /** Requests in flight across all generations (each holds a RequestLease on it); drain waits for zero. */
+  readonly requests = new InflightCounter();
   ready = false;
   draining = false;
   lastError: { at: Date; problems: ConfigProblem[] } | undefined;
   private configState!: ConfigState;
-  private lastChange = Date.now();
-  private readonly idleWaiters = new Set<() => void>();
 
   constructor(first: Generation) {
     this.current = first;
@@ -65,15 +64,9 @@ export class State {
     metrics.configRejectedFiles.set(rejectedFiles.length);
   }
 
-  begin(): void {
-    this.inflight++;
-    this.lastChange = Date.now();
-  }
-
-  end(): void {
-    this.inflight--;
-    this.lastChange = Date.now();
-    if (this.inflight === 0) for (const wake of this.idleWaiters) wake();
+  /** Requests in flight now. */
+  get inflight(): number {
+    return this.requests.active;
   }
 
   /**
@@ -82,21 +75,14 @@ export class State {
    */
   idleFor(): number {
     const now = Date.now();
-    let idle = this.inflight > 0 ? 0 : now - this.lastChange;
+    let idle = this.requests.idleFor(now);
     for (const route of this.current.table.routes) idle = Math.min(idle, route.resilience.bulkhead.idleFor(now));
     return idle;
   }
 
   /** Resolves the next time nothing is in flight (at once if nothing is). */
   whenIdle(): Promise<void> {
-    if (this.inflight === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const wake = () => {
-        this.idleWaiters.delete(wake);
-        resolve();
-      };
-      this.idleWaiters.add(wake);
-    });
+    return this.requests.whenIdle();
   }
 }
 

@@ -2,7 +2,7 @@
 import type { Config } from "../config/validate.js";
 import { log } from "../observability/log.js";
 import { routeKey, type Route } from "../routing/route.js";
-import { splitAddress } from "./listen.js";
+import { parseHostPort } from "../net/address.js";
 import type { Retirement } from "./retire.js";
 
 /**
@@ -17,13 +17,13 @@ export function listenersInTheWay(config: Config, previous: readonly Route[]): A
   const wanted = new Map<number, string>();
   for (const r of config.routes) {
     const listen = r.upstream.redis?.listen;
-    if (listen && !oldKeys.has(routeKey(r)) && splitAddress(listen).port !== 0) wanted.set(splitAddress(listen).port, listen);
+    if (listen && !oldKeys.has(routeKey(r)) && parseHostPort(listen).port !== 0) wanted.set(parseHostPort(listen).port, listen);
   }
   const inTheWay: Array<{ route: Route; next: string }> = [];
   for (const r of previous) {
     const listen = r.config.upstream.redis?.listen;
     if (!listen || keys.has(r.key)) continue;
-    const other = wanted.get(splitAddress(listen).port);
+    const other = wanted.get(parseHostPort(listen).port);
     if (other !== undefined && other !== listen) inTheWay.push({ route: r, next: other });
   }
   return inTheWay;

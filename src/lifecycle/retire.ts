@@ -1,6 +1,7 @@
 /** Retirement: a replaced upstream finishes its requests in flight, then closes. */
 import type { Duplex } from "node:stream";
 import { log } from "../observability/log.js";
+import { InflightCounter, RequestLease } from "../resilience/inflight.js";
 import type { Resilience } from "../resilience/policy-stack.js";
 import type { Route } from "../routing/route.js";
 import type { RequestContext, Upstream } from "../upstreams/upstream.js";
@@ -15,38 +16,20 @@ import type { RequestContext, Upstream } from "../upstreams/upstream.js";
  * socket) closes. The pipeline calls `handle()` synchronously in the same turn in which it reads
  * `state.current`, so no request can pick an upstream from the table and reach it after it retired.
  */
-interface Counter {
-  inflight: number;
-  waiters: Array<() => void>;
-}
-
-const counters = new WeakMap<Upstream, Counter>();
+const counters = new WeakMap<Upstream, InflightCounter>();
 
 /**
  * The same upstream, seen through a Proxy that counts requests in flight. A Proxy (not a wrapper
  * object) keeps every other property, `instanceof` and `this` of the upstream's own methods intact.
  */
 export function trackInflight(upstream: Upstream): Upstream {
-  const counter: Counter = { inflight: 0, waiters: [] };
-  const begin = () => {
-    counter.inflight++;
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      if (--counter.inflight === 0) for (const wake of counter.waiters.splice(0)) wake();
-    };
-  };
+  const counter = new InflightCounter();
   const handle = (ctx: RequestContext) => {
-    const end = begin();
-    if (ctx.res.closed) end();
-    else ctx.res.once("close", end);
+    new RequestLease(counter).releaseOnClose(ctx.res);
     return upstream.handle(ctx);
   };
   const upgrade = (ctx: RequestContext, socket: Duplex, head: Buffer) => {
-    const end = begin();
-    if (socket.destroyed) end();
-    else socket.once("close", end);
+    new RequestLease(counter).releaseOnClose(socket);
     return upstream.upgrade!(ctx, socket, head);
   };
   const bound = new Map<PropertyKey, unknown>();
@@ -67,13 +50,11 @@ export function trackInflight(upstream: Upstream): Upstream {
 
 /** Requests in flight on an upstream made by `trackInflight` (0 for any other). */
 export function inflightOf(upstream: Upstream): number {
-  return counters.get(upstream)?.inflight ?? 0;
+  return counters.get(upstream)?.active ?? 0;
 }
 
 function whenIdle(upstream: Upstream): Promise<void> {
-  const counter = counters.get(upstream);
-  if (!counter || counter.inflight === 0) return Promise.resolve();
-  return new Promise((resolve) => counter.waiters.push(resolve));
+  return counters.get(upstream)?.whenIdle() ?? Promise.resolve();
 }
 
 /** Closes upstreams once; keeps the ones still draining so that shutdown can close them at once. */

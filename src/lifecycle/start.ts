@@ -19,7 +19,7 @@ import { listen, ListenError } from "./listen.js";
 import { Reloader, type ReloadOutcome } from "./reload.js";
 import { Retirement, trackInflight } from "./retire.js";
 import { attributeFailures, awaitReadiness, RouteBuildError } from "./route-build.js";
-import { ConfigWatcher, type WatchOptions } from "./watch-config.js";
+import { FileWatcher, type WatchOptions } from "../fs/watch-files.js";
 import { VERSION } from "../version.js";
 
 export interface Running {
@@ -72,7 +72,7 @@ export async function start(options: FindOptions = {}, startOptions: StartOption
     throw new ListenError(`cannot listen on ${route.upstream.redis?.listen} (route ${route.prefix}): ${reason}`);
   }
   const servers: Server[] = [];
-  let watcher: ConfigWatcher | undefined;
+  let watcher: FileWatcher | undefined;
   let reloader: Reloader | undefined;
   let draining: Promise<void> | undefined;
   let finish!: () => void;
@@ -143,7 +143,7 @@ export async function start(options: FindOptions = {}, startOptions: StartOption
     if (!isLoopback(address)) log.warn({ [what]: address }, `${what} is bound beyond loopback (allowNonLoopback: true): reachable from the network`);
   }
 
-  if (startOptions.watch !== false) watcher = new ConfigWatcher((why) => void reloader?.reload(why), startOptions.watch || {});
+  if (startOptions.watch !== false) watcher = new FileWatcher((why) => void reloader?.reload(why), startOptions.watch || {});
   reloader = new Reloader({
     state,
     find: options,

@@ -117,7 +117,8 @@ export const metrics = {
 interface Tally {
   /** Requests counted since start; the inflight series exists once the route has had one, as before. */
   seen: boolean;
-  readonly inflight: { value: number; inc(): void; dec(): void };
+  /** `acquire` is what a RequestLease (resilience/inflight.ts) counts the request with. */
+  readonly inflight: { value: number; inc(): void; dec(): void; acquire(): () => void };
   readonly requests: Map<string, { readonly method: string; readonly code: string; readonly error: string; count: number; reported: number }>;
   /** Request bytes, response bytes, attempts: counted, and reported since the last scrape. */
   readonly volume: { bytesIn: number; bytesOut: number; attempts: number; reported: { bytesIn: number; bytesOut: number; attempts: number } };
@@ -138,6 +139,15 @@ function tallyOf(route: string): Tally {
         },
         dec() {
           this.value--;
+        },
+        acquire() {
+          this.inc();
+          let done = false;
+          return () => {
+            if (done) return;
+            done = true;
+            this.dec();
+          };
         },
       },
       requests: new Map(),

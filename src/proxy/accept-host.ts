@@ -1,6 +1,7 @@
 /** Host allowlist (acceptHosts) → host_not_allowed: kubectl proxy's guard against DNS rebinding, on the app and admin listeners. */
 import type { IncomingMessage } from "node:http";
 import { AttacheError } from "../errors.js";
+import { authorityHost } from "../net/address.js";
 import type { Generation } from "../lifecycle/generation.js";
 import type { PendingRequest } from "./pipeline.js";
 
@@ -15,17 +16,10 @@ export function acceptHost(request: PendingRequest): void {
 export function checkHost(generation: Generation, req: IncomingMessage): void {
   const host = req.headers.host;
   if (host !== undefined) {
-    const name = hostname(host);
+    const name = authorityHost(host);
     if (generation.acceptHosts.has(name) || name === localAddress(req)) return;
   }
   throw new AttacheError("host_not_allowed", `host ${JSON.stringify(host ?? "")} is not in acceptHosts`);
-}
-
-/** "localhost:8001" → "localhost"; "[::1]:8001" → "[::1]". */
-function hostname(host: string): string {
-  const lower = host.toLowerCase();
-  const end = lower.startsWith("[") ? lower.indexOf("]") + 1 : lower.indexOf(":");
-  return end > 0 ? lower.slice(0, end) : lower;
 }
 
 /** The local address as a Host would name it: "10.0.0.5" (also when reached as ::ffff:10.0.0.5), "[fd00::5]". */

@@ -14,6 +14,7 @@ import type { Generation, State } from "../lifecycle/generation.js";
 import { log } from "../observability/log.js";
 import type { Span } from "../observability/otel.js";
 import { traceIdOf, tracer } from "../observability/tracing.js";
+import { RequestLease } from "../resilience/inflight.js";
 import type { Route } from "../routing/route.js";
 import type { RequestContext } from "../upstreams/upstream.js";
 import { acceptHost } from "./accept-host.js";
@@ -34,8 +35,6 @@ export interface PendingRequest {
   path: string;
   query: string;
   upstreamTarget?: string;
-  /** Handed to the upstream: counted in attache_inflight_requests until the response ends. */
-  forwarded?: boolean;
   /** attache's own error code when attache answered (or cut) the response: the refusal flag of metrics and the access log. */
   error?: ErrorCode | undefined;
   /** The connection, kept (req.socket is null once it is detached), and its bytes written before this response: what it wrote since is the response. */
@@ -79,9 +78,9 @@ export function handleRequest(state: State, req: IncomingMessage, res: ServerRes
     span: tracer?.serverSpan(req),
     expectsContinue,
   };
-  state.begin();
+  const lease = new RequestLease(state.requests);
   res.once("close", () => {
-    state.end();
+    lease.release();
     record(request);
   });
   try {
@@ -90,13 +89,12 @@ export function handleRequest(state: State, req: IncomingMessage, res: ServerRes
     request.error = respondError(res, err, { route: request.route?.name, requestId: request.requestId, upstream: request.route?.upstream, allow: request.route?.policy.allowedMethods });
     return;
   }
-  forward(request);
+  forward(request, lease);
 }
 
-function forward(request: PendingRequest): void {
+function forward(request: PendingRequest, lease: RequestLease): void {
   const route = request.route!;
-  route.meter.inflight.inc();
-  request.forwarded = true;
+  lease.add(route.meter.inflight);
   route.upstream.handle(request as RequestContext & PendingRequest).catch((err: unknown) => {
     request.error = respondError(request.res, err, { route: route.name, requestId: request.requestId, upstream: route.upstream });
   });
@@ -104,8 +102,7 @@ function forward(request: PendingRequest): void {
 
 export function handleUpgrade(state: State, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   const request: PendingRequest = { req, res: undefined as unknown as ServerResponse, generation: state.current, startedAt: performance.now(), requestId: "", route: undefined, path: "", query: "", socket: undefined, writtenBefore: 0 };
-  state.begin();
-  socket.once("close", () => state.end());
+  new RequestLease(state.requests).releaseOnClose(socket);
   socket.on("error", () => socket.destroy());
   try {
     for (const step of upgradeSteps) step(request);
@@ -134,7 +131,6 @@ function record(request: PendingRequest): void {
   const bytesOut = (request.socket?.bytesWritten ?? request.writtenBefore) - request.writtenBefore;
   const ctx = request as PendingRequest & Partial<RequestContext>;
   if (route) {
-    if (request.forwarded) route.meter.inflight.dec();
     route.meter.count(req.method ?? "GET", status, request.error, bytesIn, bytesOut, ctx.attempts ?? 0);
     route.meter.duration.observe(seconds);
   }

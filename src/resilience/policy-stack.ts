@@ -51,14 +51,11 @@ export class Resilience {
 
   /** Admit one exchange through the whole stack. The caller must `release()` when the response ends. */
   async exchange<T>(attempt: Attempt<T>, options: ExchangeOptions<T>, timeout = this.route.timeout): Promise<Admitted<T>> {
-    this.bulkhead.acquire();
+    const releaseSlot = this.bulkhead.acquire();
     const deadline = new Deadline(timeout);
-    let released = false;
     const release = () => {
-      if (released) return;
-      released = true;
       deadline.clear();
-      this.bulkhead.release();
+      releaseSlot();
     };
     try {
       const result = await this.breaker.run(

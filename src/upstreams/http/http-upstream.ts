@@ -16,6 +16,7 @@ import { AttacheError } from "../../errors.js";
 import { log } from "../../observability/log.js";
 import { reportEndpoints } from "../../observability/metrics.js";
 import { tracer } from "../../observability/tracing.js";
+import { DEFAULTS } from "../../config/defaults.js";
 import type { ResolvedRoute } from "../../config/validate.js";
 import type { EndpointSource } from "../../discovery/endpoint-source.js";
 import { clientResponseHeaders, upstreamRequestHeaders } from "../../proxy/headers.js";
@@ -90,11 +91,7 @@ export class HttpUpstream implements Upstream {
       log.warn({ route: route.name }, `pool.maxFreeSockets is not enforced: idle connections close after pool.idleTimeout (${route.pool.idleTimeout}ms)`);
     }
     this.unreport = reportEndpoints(route.name, () => this.balancer.figures(this.connections()));
-    this.balancer = new Balancer(route.name, source, http?.balance ?? "round-robin", http?.outlierDetection && {
-      consecutiveFailures: http.outlierDetection.consecutiveFailures ?? 5,
-      ejectionTime: http.outlierDetection.ejectionTime ?? 30_000,
-      maxEjectionPercent: http.outlierDetection.maxEjectionPercent ?? 50,
-    });
+    this.balancer = new Balancer(route.name, source, http?.balance ?? DEFAULTS.route.balance, http?.outlierDetection && { ...DEFAULTS.route.outlierDetection, ...http.outlierDetection });
   }
 
   async handle(ctx: RequestContext): Promise<void> {
@@ -113,7 +110,7 @@ export class HttpUpstream implements Upstream {
       }
     }
     const replayable = !hasBody || body !== undefined;
-    const streaming = this.options.isStreaming?.(ctx) ?? route.config.streaming ?? false;
+    const streaming = this.options.isStreaming?.(ctx) ?? route.config.streaming ?? DEFAULTS.route.streaming;
     // Only a retry can pick again, and it should pick another endpoint: no set to allocate otherwise.
     const tried = route.config.retry ? new Set<Slot>() : undefined;
     // One listener for the whole request: a client that leaves stops the call in flight, whichever try it is.

@@ -8,20 +8,21 @@
  * webhook that fails does not cut the app off.
  *
  * No credentials is a state, not a crash: the route answers 502 upstream_unreachable with a Status naming what was looked
- * for, and a cheap poll (stat of a handful of files) brings it alive when a kubeconfig or token appears.
- * The same poll notices a changed kubeconfig, CA or client certificate: a new server or TLS material
+ * for, and a watch of their folders with a cheap periodic recheck (fs/watch-files.ts: stat of a handful
+ * of files) brings it alive when a kubeconfig or token appears. The same watch notices a changed kubeconfig, CA or client certificate: a new server or TLS material
  * gets a new pool (the old one closes once its requests and watches are over); a new token does not.
  */
-import { statSync } from "node:fs";
 import type { OutgoingHttpHeaders } from "node:http";
 import type { Duplex } from "node:stream";
 import { DEFAULTS } from "../../config/defaults.js";
 import type { PathRuleConfig } from "../../config/schema.js";
 import type { ResolvedRoute } from "../../config/validate.js";
 import { endpointFromUrl } from "../../discovery/endpoint-source.js";
+import { FileWatcher, foldersOf, statSignature } from "../../fs/watch-files.js";
 import { StaticSource } from "../../discovery/static.js";
 import { AttacheError } from "../../errors.js";
 import { log } from "../../observability/log.js";
+import { InflightCounter, RequestLease } from "../../resilience/inflight.js";
 import { upstreamRequestHeaders } from "../../proxy/headers.js";
 import type { Route } from "../../routing/route.js";
 import { HttpUpstream } from "../http/http-upstream.js";
@@ -32,7 +33,7 @@ import { isRelayedStatus } from "./relayed-status.js";
 import { renderStatus } from "./status-response.js";
 import { proxyUpgrade } from "./upgrade-proxy.js";
 
-/** How often the credential files are stat'ed: a handful of stat calls, so often enough to feel immediate. */
+/** How often the credential files are stat'ed without a watch event: a handful of stat calls, so often enough to feel immediate. */
 const POLL_MS = 2_000;
 
 export interface KubernetesUpstreamOptions extends CredentialsEnvironment {
@@ -48,8 +49,7 @@ interface Connection {
   /** Identity of the authorizer's inputs: an unchanged one is kept across re-resolutions. */
   authKey: string;
   /** Requests and upgrades under way on this connection. */
-  active: number;
-  retired: boolean;
+  requests: InflightCounter;
 }
 
 export class KubernetesUpstream implements Upstream {
@@ -64,15 +64,15 @@ export class KubernetesUpstream implements Upstream {
   private resolving: Promise<void> | undefined;
   private watched: string[] = [];
   private signature = "";
-  private readonly timer: NodeJS.Timeout;
+  private readonly watcher: FileWatcher;
   private readonly pollInterval: number;
   private closed = false;
 
   constructor(private readonly options: KubernetesUpstreamOptions) {
     this.pollInterval = options.pollInterval ?? POLL_MS;
     this.removeHeaders = options.route.upstream.kubernetes!.identityHeaders === "pass" ? [] : DEFAULTS.route.kubernetes.identityHeaders;
+    this.watcher = new FileWatcher(() => this.poll(), { recheckMs: this.pollInterval });
     this.resolving = this.resolve(true).finally(() => (this.resolving = undefined));
-    this.timer = setInterval(() => this.poll(), this.pollInterval).unref();
   }
 
   private get name(): string {
@@ -86,7 +86,7 @@ export class KubernetesUpstream implements Upstream {
 
   async handle(ctx: RequestContext): Promise<void> {
     const connection = await this.current();
-    ctx.res.once("close", this.track(connection));
+    new RequestLease(connection.requests).releaseOnClose(ctx.res);
     await this.prepare(connection);
     return connection.inner.handle(ctx);
   }
@@ -94,7 +94,7 @@ export class KubernetesUpstream implements Upstream {
   /** WebSocket and SPDY alike (exec, attach, portforward once a route lifts the deny): see upgrade-proxy.ts. */
   async upgrade(ctx: RequestContext, socket: Duplex, head: Buffer): Promise<void> {
     const connection = await this.current();
-    socket.once("close", this.track(connection));
+    new RequestLease(connection.requests).releaseOnClose(socket);
     await this.prepare(connection);
     const { plan } = connection;
     const endpoint = endpointFromUrl(plan.server);
@@ -122,7 +122,7 @@ export class KubernetesUpstream implements Upstream {
 
   async close(): Promise<void> {
     this.closed = true;
-    clearInterval(this.timer);
+    this.watcher.close();
     await this.resolving?.catch(() => {});
     const c = this.connection;
     this.connection = undefined;
@@ -157,32 +157,21 @@ export class KubernetesUpstream implements Upstream {
     }
   }
 
-  /** Count a request or upgrade on a connection; the returned function ends it (closing a retired pool when idle). */
-  private track(connection: Connection): () => void {
-    connection.active++;
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      connection.active--;
-      if (connection.retired && connection.active === 0) void this.dispose(connection);
-    };
-  }
-
   private poll(): void {
     if (this.resolving || this.closed) return;
-    if (signatureOf(this.watched) === this.signature) return;
+    if (statSignature(this.watched) === this.signature) return;
     this.resolving = this.resolve(false).finally(() => (this.resolving = undefined));
   }
 
   private async resolve(initial: boolean): Promise<void> {
     const previous = this.watched;
-    const before = signatureOf(previous);
+    const before = statSignature(previous);
     const result = await resolveCredentials(this.options.route.upstream.kubernetes!, this.options);
     if (this.closed) return;
     // A change that lands while we read is seen by the next poll: keep the signature from before the read.
     this.watched = result.watch;
-    this.signature = sameList(previous, result.watch) ? before : signatureOf(result.watch);
+    this.watcher.watch(foldersOf(result.watch));
+    this.signature = sameList(previous, result.watch) ? before : statSignature(result.watch);
     if (!result.plan) return this.notFound(result, initial);
     const plan = result.plan;
     const old = this.connection;
@@ -210,9 +199,8 @@ export class KubernetesUpstream implements Upstream {
     this.connection = connection;
     if (old) {
       if (old.auth !== auth) old.auth.close();
-      old.retired = true;
       this.retired.add(old);
-      if (old.active === 0) void this.dispose(old);
+      void old.requests.whenIdle().then(() => this.dispose(old));
     }
     log.info(summary, initial ? "kubernetes route: credentials loaded" : old ? "kubernetes route: API server or TLS settings changed; new connections use them" : "kubernetes route: credentials found; forwarding");
   }
@@ -227,7 +215,7 @@ export class KubernetesUpstream implements Upstream {
 
   private connect(plan: Plan, auth: Authorizer, key: string): Connection {
     const route = this.options.route;
-    const connection = { plan, auth, authKey: key, active: 0, retired: false } as Connection;
+    const connection = { plan, auth, authKey: key, requests: new InflightCounter() } as Connection;
     connection.inner = new HttpUpstream({
       route,
       source: new StaticSource([plan.server]),
@@ -326,19 +314,6 @@ function authKey(plan: Plan): string {
   // Plugins hold a parsed kubeconfig: a new resolution means a new one.
   if (plan.auth.kind === "plugin") return `plugin:${Math.random()}`;
   return JSON.stringify([plan.auth, plan.secret?.token, plan.secret?.username, plan.secret?.password]);
-}
-
-function signatureOf(files: readonly string[]): string {
-  return files
-    .map((f) => {
-      try {
-        const s = statSync(f);
-        return `${s.ino}:${s.size}:${s.mtimeMs}`;
-      } catch {
-        return "-";
-      }
-    })
-    .join("|");
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

@@ -32,7 +32,7 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
       port: endpoint.port,
       method: req.method,
       path: target.path,
-      headers: { ...target.headers, host: endpoint.port === (https ? 443 : 80) ? endpoint.host : `${endpoint.host}:${endpoint.port}` },
+      headers: { ...target.headers, host: endpoint.authority },
       // A socket that upgrades leaves any pool; a fresh one keeps the route's keep-alive pool intact.
       agent: false,
       ...(https ? target.tls : {}),

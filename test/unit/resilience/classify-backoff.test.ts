@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { backoffDelay, parseRetryAfter } from "../../../src/resilience/backoff.js";
+import { backoffDelay, parseRetryAfter, reconnectDelay } from "../../../src/resilience/backoff.js";
 import { classifyError, classifyStatus, isFailure, retryCovers } from "../../../src/resilience/classify.js";
 
 describe("classify", () => {
@@ -57,6 +57,14 @@ describe("backoff", () => {
     expect(backoffDelay(3, 50, 1000, () => 0.999)).toBe(199);
     expect(backoffDelay(10, 50, 1000, () => 0.999)).toBe(999);
     expect(backoffDelay(3, 50, 1000, () => 0)).toBe(0);
+  });
+
+  it("reconnectDelay never goes below base: the first retry is exactly base, later ones spread up to the cap", () => {
+    expect(reconnectDelay(1, 250, 30_000, () => 0)).toBe(250);
+    expect(reconnectDelay(1, 250, 30_000, () => 0.999)).toBe(250);
+    expect(reconnectDelay(2, 250, 30_000, () => 0.999)).toBe(499);
+    expect(reconnectDelay(20, 250, 30_000, () => 0.999)).toBe(29_970);
+    expect(reconnectDelay(20, 250, 30_000, () => 0)).toBe(250);
   });
 
   it("parses Retry-After as seconds or an HTTP date", () => {
