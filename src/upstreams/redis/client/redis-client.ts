@@ -29,12 +29,13 @@ import { RouteCredentials } from "./credentials.js";
 import { Outages } from "./outages.js";
 import { DedicatedConnection, type DedicatedTarget } from "./dedicated-connection.js";
 import { enqueue, resetSocket, serverVersionOf, socketOf } from "./ioredis-tap.js";
-import { clusterOptions, commandName, fromParsed, splitHostPort } from "./ioredis-options.js";
+import { clusterOptions, commandName, fromParsed } from "./ioredis-options.js";
+import { parseHostPort, urlHostPort } from "../../../net/address.js";
 import type { RawCommand } from "./raw-command.js";
 import { FRAME, tapReplies, type Tagged } from "./reply-tap.js";
 import type { Frame } from "../resp/value.js";
 import { abortable, type DeadlineSignal } from "../../../resilience/deadline.js";
-import { backoffDelay } from "../../../resilience/backoff.js";
+import { reconnectDelay } from "../../../resilience/backoff.js";
 import { clusterFailure } from "../failover/cluster-errors.js";
 import { SlotWatch } from "../failover/cluster-slots.js";
 import { ConnectionWatch } from "./connection-watch.js";
@@ -98,7 +99,7 @@ export class RedisClient {
     if (config.url) {
       const url = new URL(config.url);
       useTls ||= url.protocol === "rediss:";
-      this.endpoint = { host: url.hostname.replace(/^\[|\]$/g, ""), port: url.port ? Number(url.port) : 6379 };
+      this.endpoint = urlHostPort(url);
       this.db = url.pathname.length > 1 ? Number(url.pathname.slice(1)) || 0 : 0;
       if (url.username) this.login.fromUrl.username = decodeURIComponent(url.username);
       if (url.password) this.login.fromUrl.password = decodeURIComponent(url.password);
@@ -124,7 +125,7 @@ export class RedisClient {
       autoResendUnfulfilledCommands: false,
       autoResubscribe: false,
       // At least 1ms: ioredis takes 0 as "reconnect in the same turn".
-      retryStrategy: (times) => backoffDelay(times, RECONNECT_BASE_MS, RECONNECT_CAP_MS) + 1,
+      retryStrategy: (times) => reconnectDelay(times, RECONNECT_BASE_MS, RECONNECT_CAP_MS),
       // A master demoted to a replica answers writes with READONLY: reconnect (Sentinel names the new one).
       reconnectOnError: config.sentinels ? (err) => (err.message.startsWith("READONLY") ? 1 : false) : null,
       noDelay: true,
@@ -135,7 +136,7 @@ export class RedisClient {
       this.sentinel = new SentinelWatch({
         route: route.name,
         name: config.name!,
-        sentinels: config.sentinels.map(splitHostPort),
+        sentinels: config.sentinels.map((s) => parseHostPort(s, "sentinels")),
         // Sentinels take the route's password, as before (a sentinel without one ignores it).
         credentials: () => (this.login.password ? { password: this.login.password.value } : {}),
         tls: this.tls,
@@ -145,7 +146,7 @@ export class RedisClient {
       options.Connector = this.sentinel.connector();
     }
     if (config.cluster) {
-      const redis = new Cluster(config.cluster.map(splitHostPort), clusterOptions(options, this.connectTimeout));
+      const redis = new Cluster(config.cluster.map((s) => parseHostPort(s, "cluster")), clusterOptions(options, this.connectTimeout));
       // Every node connection gets the tap (nodes connect lazily, and come and go with the topology).
       redis.on("+node", (node: Redis) => node.on("connect", () => tapReplies(node, this.route)));
       this.slots = new SlotWatch(redis);
