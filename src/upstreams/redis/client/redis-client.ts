@@ -28,7 +28,7 @@ import { tlsOptions } from "../../http/tls.js";
 import { RouteCredentials } from "./credentials.js";
 import { Outages } from "./outages.js";
 import { DedicatedConnection, type DedicatedTarget } from "./dedicated-connection.js";
-import { enqueue, resetSocket, serverVersionOf, socketOf } from "./ioredis-tap.js";
+import { enqueue, resetSocket, socketOf } from "./ioredis-tap.js";
 import { clusterOptions, commandName, fromParsed } from "./ioredis-options.js";
 import { parseHostPort, urlHostPort } from "../../../net/address.js";
 import type { RawCommand } from "./raw-command.js";
@@ -158,7 +158,10 @@ export class RedisClient {
     } else {
       const redis = new Redis(options);
       redis.on("connect", () => tapReplies(redis, this.route));
-      redis.on("ready", () => this.noteMaster(redis));
+      redis.on("ready", () => {
+        this.noteMaster(redis);
+        this.learnVersion(redis);
+      });
       this.redis = redis;
       this.watch = this.watchConnection(redis);
     }
@@ -170,10 +173,8 @@ export class RedisClient {
     return this.redis.status;
   }
 
-  /** The server's version from ioredis' ready check (for HELLO / INFO answered by attache). */
-  get serverVersion(): string | undefined {
-    return this.redis instanceof Redis ? serverVersionOf(this.redis) : undefined;
-  }
+  /** The server's version, from INFO on each connect (for HELLO / INFO answered by attache). */
+  serverVersion: string | undefined;
 
   /**
    * Run one command (args[0] is its name, upper-case for known commands) on the shared connection.
@@ -414,6 +415,14 @@ export class RedisClient {
   }
 
   /** Sentinel: note the master the connection went to, and when it changed. */
+  /** ioredis' ready check reads INFO but keeps nothing of it: one INFO server per connect (a failover may change the version). */
+  private learnVersion(redis: Redis): void {
+    redis.info("server").then(
+      (text) => (this.serverVersion = /^redis_version:(\S+)/m.exec(text)?.[1] ?? this.serverVersion),
+      () => {},
+    );
+  }
+
   private noteMaster(redis: Redis): void {
     if (this.mode !== "sentinel") return;
     const stream = socketOf(redis);
