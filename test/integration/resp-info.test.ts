@@ -39,4 +39,11 @@ describe("RESP listener: INFO", () => {
     expect(text).toContain("ambassador for route /cache");
     expect(text).not.toContain("used_memory");
   });
+
+  it("attache's INFO and HELLO name the version of the Redis behind the route", async () => {
+    const version = /redis_version:(\S+)/.exec(await plain.redis.cli("INFO", "server"))![1]!;
+    expect(await info(plain.resp)).toContain(`redis_version:${version}`);
+    const hello = (await respExchange(plain.resp, encodeCommand(["HELLO", "2"]), 1)).frames[0]!.raw.toString();
+    expect(hello).toContain(`$7\r\nversion\r\n$${version.length}\r\n${version}\r\n`);
+  });
 });

@@ -1,8 +1,8 @@
 /** A Redis route's login: username/password files (FileSecret watches them for rotation) over the url's, and notice of a rotation. */
 import { FileSecret } from "../../../config/secrets.js";
 
-/** How often a rotated password/username file is looked for (FileSecret does the watching). */
-const SECRET_POLL_MS = 1_000;
+/** How long after one secret file changed the other may still follow (FileSecret debounces 20 ms). */
+const ROTATION_SETTLE_MS = 100;
 
 export interface Login {
   username?: string;
@@ -15,7 +15,7 @@ export class RouteCredentials {
   /** From the url (userinfo), below the files. */
   readonly fromUrl: Login = {};
   private seen: number;
-  private timer: NodeJS.Timeout | undefined;
+  private pending: NodeJS.Timeout | undefined;
 
   constructor(files: { usernameFile?: string | undefined; passwordFile?: string | undefined }) {
     this.username = files.usernameFile ? new FileSecret(files.usernameFile) : undefined;
@@ -23,15 +23,20 @@ export class RouteCredentials {
     this.seen = this.stamp();
   }
 
-  /** Call `rotated` when a secret file changed (checked every SECRET_POLL_MS; never without files). */
+  /** Call `rotated` when a secret file changed (FileSecret's watcher tells; never without files). */
   watch(rotated: () => void): void {
-    if (!this.username && !this.password) return;
-    this.timer = setInterval(() => {
-      const stamp = this.stamp();
-      if (stamp === this.seen) return;
-      this.seen = stamp;
-      rotated();
-    }, SECRET_POLL_MS).unref();
+    const changed = () => {
+      // Both files of one Secret swap change a moment apart (a watcher each): one rotation, with both new values.
+      this.pending ??= setTimeout(() => {
+        this.pending = undefined;
+        const stamp = this.stamp();
+        if (stamp === this.seen) return;
+        this.seen = stamp;
+        rotated();
+      }, ROTATION_SETTLE_MS).unref();
+    };
+    this.username?.onChange(changed);
+    this.password?.onChange(changed);
   }
 
   /** The login now: the files' values, else the url's. */
@@ -49,7 +54,7 @@ export class RouteCredentials {
   }
 
   close(): void {
-    if (this.timer) clearInterval(this.timer);
+    clearTimeout(this.pending);
     this.username?.close();
     this.password?.close();
   }

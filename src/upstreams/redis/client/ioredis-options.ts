@@ -3,11 +3,6 @@ import { exists } from "@ioredis/commands";
 import type { ClusterOptions, RedisOptions } from "ioredis";
 import type { RespValue } from "../resp/value.js";
 
-export function splitHostPort(s: string): { host: string; port: number } {
-  const cut = s.lastIndexOf(":");
-  return { host: s.slice(0, cut).replace(/^\[|\]$/g, ""), port: Number(s.slice(cut + 1)) };
-}
-
 /**
  * The Cluster's options from the route's connection options: the same reconnect back-off, a few
  * redirections and quick retries while slots move (a failover or resharding), bounded by the

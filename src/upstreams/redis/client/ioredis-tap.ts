@@ -8,7 +8,6 @@
  * - `Redis#commandQueue`: a Denque of `{ command, stream, select }` that ioredis shifts once per reply
  *   and answers with `command.resolve(value)` or `command.reject(err)`; attache reads it by index
  *   (`peekAt`) to pair frames with commands, and pushes its own entries (`push`).
- * - `Redis#serverInfo` (`redis_version`): read, but ioredis 5.11.1 never sets it (the contract test says so).
  * - `AbstractConnector`'s protected `connecting`, `firstError` and `stream` (a custom Connector).
  */
 import { AbstractConnector, type Redis } from "ioredis";
@@ -45,7 +44,6 @@ interface CommandQueue {
 interface RedisInternals {
   stream?: TapStream;
   commandQueue: CommandQueue;
-  serverInfo?: Record<string, string>;
 }
 
 const internals = (redis: Redis) => redis as unknown as RedisInternals;
@@ -53,11 +51,6 @@ const internals = (redis: Redis) => redis as unknown as RedisInternals;
 /** The live socket; undefined before the first connect. */
 export function socketOf(redis: Redis): TapStream | undefined {
   return internals(redis).stream;
-}
-
-/** The server's version, were ioredis to keep its ready check's INFO (5.11.1 does not: undefined). */
-export function serverVersionOf(redis: Redis): string | undefined {
-  return internals(redis).serverInfo?.redis_version;
 }
 
 /** The command the k-th reply from now answers (ioredis' queue is in reply order). */

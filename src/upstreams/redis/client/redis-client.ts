@@ -28,13 +28,14 @@ import { tlsOptions } from "../../http/tls.js";
 import { RouteCredentials } from "./credentials.js";
 import { Outages } from "./outages.js";
 import { DedicatedConnection, type DedicatedTarget } from "./dedicated-connection.js";
-import { enqueue, resetSocket, serverVersionOf, socketOf } from "./ioredis-tap.js";
-import { clusterOptions, commandName, fromParsed, splitHostPort } from "./ioredis-options.js";
+import { enqueue, resetSocket, socketOf } from "./ioredis-tap.js";
+import { clusterOptions, commandName, fromParsed } from "./ioredis-options.js";
+import { parseHostPort, urlHostPort } from "../../../net/address.js";
 import type { RawCommand } from "./raw-command.js";
 import { FRAME, tapReplies, type Tagged } from "./reply-tap.js";
 import type { Frame } from "../resp/value.js";
 import { abortable, type DeadlineSignal } from "../../../resilience/deadline.js";
-import { backoffDelay } from "../../../resilience/backoff.js";
+import { reconnectDelay } from "../../../resilience/backoff.js";
 import { clusterFailure } from "../failover/cluster-errors.js";
 import { SlotWatch } from "../failover/cluster-slots.js";
 import { ConnectionWatch } from "./connection-watch.js";
@@ -98,7 +99,7 @@ export class RedisClient {
     if (config.url) {
       const url = new URL(config.url);
       useTls ||= url.protocol === "rediss:";
-      this.endpoint = { host: url.hostname.replace(/^\[|\]$/g, ""), port: url.port ? Number(url.port) : 6379 };
+      this.endpoint = urlHostPort(url);
       this.db = url.pathname.length > 1 ? Number(url.pathname.slice(1)) || 0 : 0;
       if (url.username) this.login.fromUrl.username = decodeURIComponent(url.username);
       if (url.password) this.login.fromUrl.password = decodeURIComponent(url.password);
@@ -124,7 +125,7 @@ export class RedisClient {
       autoResendUnfulfilledCommands: false,
       autoResubscribe: false,
       // At least 1ms: ioredis takes 0 as "reconnect in the same turn".
-      retryStrategy: (times) => backoffDelay(times, RECONNECT_BASE_MS, RECONNECT_CAP_MS) + 1,
+      retryStrategy: (times) => reconnectDelay(times, RECONNECT_BASE_MS, RECONNECT_CAP_MS),
       // A master demoted to a replica answers writes with READONLY: reconnect (Sentinel names the new one).
       reconnectOnError: config.sentinels ? (err) => (err.message.startsWith("READONLY") ? 1 : false) : null,
       noDelay: true,
@@ -135,7 +136,7 @@ export class RedisClient {
       this.sentinel = new SentinelWatch({
         route: route.name,
         name: config.name!,
-        sentinels: config.sentinels.map(splitHostPort),
+        sentinels: config.sentinels.map((s) => parseHostPort(s, "sentinels")),
         // Sentinels take the route's password, as before (a sentinel without one ignores it).
         credentials: () => (this.login.password ? { password: this.login.password.value } : {}),
         tls: this.tls,
@@ -145,7 +146,7 @@ export class RedisClient {
       options.Connector = this.sentinel.connector();
     }
     if (config.cluster) {
-      const redis = new Cluster(config.cluster.map(splitHostPort), clusterOptions(options, this.connectTimeout));
+      const redis = new Cluster(config.cluster.map((s) => parseHostPort(s, "cluster")), clusterOptions(options, this.connectTimeout));
       // Every node connection gets the tap (nodes connect lazily, and come and go with the topology).
       redis.on("+node", (node: Redis) => node.on("connect", () => tapReplies(node, this.route)));
       this.slots = new SlotWatch(redis);
@@ -157,7 +158,10 @@ export class RedisClient {
     } else {
       const redis = new Redis(options);
       redis.on("connect", () => tapReplies(redis, this.route));
-      redis.on("ready", () => this.noteMaster(redis));
+      redis.on("ready", () => {
+        this.noteMaster(redis);
+        this.learnVersion(redis);
+      });
       this.redis = redis;
       this.watch = this.watchConnection(redis);
     }
@@ -169,10 +173,8 @@ export class RedisClient {
     return this.redis.status;
   }
 
-  /** The server's version from ioredis' ready check (for HELLO / INFO answered by attache). */
-  get serverVersion(): string | undefined {
-    return this.redis instanceof Redis ? serverVersionOf(this.redis) : undefined;
-  }
+  /** The server's version, from INFO on each connect (for HELLO / INFO answered by attache). */
+  serverVersion: string | undefined;
 
   /**
    * Run one command (args[0] is its name, upper-case for known commands) on the shared connection.
@@ -413,6 +415,14 @@ export class RedisClient {
   }
 
   /** Sentinel: note the master the connection went to, and when it changed. */
+  /** ioredis' ready check reads INFO but keeps nothing of it: one INFO server per connect (a failover may change the version). */
+  private learnVersion(redis: Redis): void {
+    redis.info("server").then(
+      (text) => (this.serverVersion = /^redis_version:(\S+)/m.exec(text)?.[1] ?? this.serverVersion),
+      () => {},
+    );
+  }
+
   private noteMaster(redis: Redis): void {
     if (this.mode !== "sentinel") return;
     const stream = socketOf(redis);

@@ -19,7 +19,8 @@ import { connect as tlsConnect, type ConnectionOptions } from "node:tls";
 import { Redis, type AbstractConnector } from "ioredis";
 import { CustomConnector } from "../client/ioredis-tap.js";
 import { log } from "../../../observability/log.js";
-import { backoffDelay, sleep } from "../../../resilience/backoff.js";
+import { backoffDelay, reconnectDelay, sleep } from "../../../resilience/backoff.js";
+import { formatHostPort, parseHostPort } from "../../../net/address.js";
 
 export interface Address {
   host: string;
@@ -146,7 +147,7 @@ export class SentinelWatch {
         for (const [address, n] of votes) if (!best || n > votes.get(best)!) best = address;
         if (!best && pending > 0) return;
         done = true;
-        if (best) resolve({ address: parse(best) });
+        if (best) resolve({ address: parseHostPort(best, "sentinel reply") });
         else resolve({ error: new Error(`no sentinel named a master for "${this.setup.name}" (${errors.join("; ")})`) });
       };
       for (const state of this.states) {
@@ -206,7 +207,7 @@ export class SentinelWatch {
       connectTimeout: this.setup.timeout,
       enableReadyCheck: false,
       maxRetriesPerRequest: null,
-      retryStrategy: (times) => backoffDelay(times, ROUND_BASE_MS, ROUND_CAP_MS) + 1,
+      retryStrategy: (times) => reconnectDelay(times, ROUND_BASE_MS, ROUND_CAP_MS),
     });
     sub.on("error", () => {});
     void sub.subscribe(...SWITCH_CHANNELS).catch(() => {});
@@ -235,13 +236,8 @@ export function parseEvent(channel: string, message: string, name: string): Addr
   return undefined;
 }
 
-function parse(address: string): Address {
-  const cut = address.lastIndexOf(":");
-  return { host: address.slice(0, cut), port: Number(address.slice(cut + 1)) };
-}
-
 function fmt(a: Address): string {
-  return `${a.host}:${a.port}`;
+  return formatHostPort(a.host, a.port);
 }
 
 export function sameAddress(a: Address, b: Address): boolean {

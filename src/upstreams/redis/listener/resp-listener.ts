@@ -11,6 +11,7 @@ import { errorReply } from "../resp/encoder.js";
 import type { RespBackend, RespLimits } from "./backend.js";
 import { CLOSE_GRACE_MS } from "./output.js";
 import { Session } from "./session.js";
+import { parseHostPort } from "../../../net/address.js";
 
 /** A refused connection is logged at most this often per listener (a client in a connect loop must not flood the log). */
 const REFUSAL_LOG_MS = 10_000;
@@ -25,11 +26,6 @@ interface SharedServer {
   ready: Promise<void>;
 }
 const servers = new Map<string, SharedServer>();
-
-export function splitAddress(address: string): { host: string; port: number } {
-  const cut = address.lastIndexOf(":");
-  return { host: address.slice(0, cut).replace(/^\[|\]$/g, ""), port: Number(address.slice(cut + 1)) };
-}
 
 export class RespListener {
   private readonly sessions = new Set<Session>();
@@ -55,7 +51,7 @@ export class RespListener {
         if (owner) owner.accept(socket, shared!.owners.reduce((n, o) => n + o.clients, 0));
         else socket.destroy();
       });
-      const { host, port } = splitAddress(this.address);
+      const { host, port } = parseHostPort(this.address, "resp");
       const entry: SharedServer = {
         server,
         owners: [],

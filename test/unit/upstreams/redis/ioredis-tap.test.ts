@@ -7,7 +7,7 @@ import { createConnection } from "node:net";
 import { createRequire } from "node:module";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CustomConnector, enqueue, queuedAt, resetSocket, serverVersionOf, socketOf, type QueuedCommand } from "../../../../src/upstreams/redis/client/ioredis-tap.js";
+import { CustomConnector, enqueue, queuedAt, resetSocket, socketOf, type QueuedCommand } from "../../../../src/upstreams/redis/client/ioredis-tap.js";
 import { startRedis, type RedisServer } from "../../../harness/redis-server.js";
 
 const require = createRequire(import.meta.url);
@@ -54,9 +54,6 @@ describe("ioredis internals attache relies on (client/ioredis-tap.ts)", () => {
     expect(stream!.remotePort, "ioredis internal Redis#stream.remotePort").toBe(server.port);
   });
 
-  it("Redis#serverInfo: ioredis 5.11.1 keeps none (attache's HELLO and INFO then say 7.0.0: redis-upstream.ts serverVersion)", () => {
-    expect(serverVersionOf(redis), "ioredis now keeps Redis#serverInfo: HELLO and INFO could name the real version (redis-upstream.ts serverVersion)").toBeUndefined();
-  });
 
   it("Redis#commandQueue: an entry pushed beside raw bytes is answered with resolve/reject, seen by a tap ahead of ioredis' parser", async () => {
     const queue = (redis as unknown as { commandQueue?: { peekAt?: unknown; push?: unknown } }).commandQueue;
