@@ -1,6 +1,7 @@
 /**
  * The OpenTelemetry SDK behind tracing.ts, loaded only when tracing is on: a server span per request,
- * a client span per upstream try, a client span per Redis command of the HTTP API. Attributes follow
+ * a client span per upstream try, a client span per Redis command of the HTTP API, a span per
+ * command of a RESP listener client. Attributes follow
  * the OTel semantic conventions (HTTP, database) plus `attache.route` and `attache.error`.
  *
  * Spans are passed explicitly, never through a context manager: a global AsyncLocalStorage context
@@ -46,6 +47,8 @@ export interface Outcome {
   status?: number | undefined;
   /** attache's error code, or the foreign error's code for a failed try. */
   error?: string | undefined;
+  /** The upstream's own error (a Redis error reply's prefix): error.type only. */
+  errorType?: string | undefined;
 }
 
 export class RequestTracer {
@@ -94,10 +97,24 @@ export class RequestTracer {
     return this.tracer.startSpan(operation, { kind: SpanKind.CLIENT, attributes }, trace.setSpan(ROOT_CONTEXT, parent));
   }
 
+  /**
+   * A command (or a run of commands sent as one) of a RESP listener client: a root span, as RESP
+   * carries no trace context, so the sampler's ratio decides which are kept (tracing.sampleRatio or
+   * OTEL_TRACES_SAMPLER: set one on busy Redis routes).
+   */
+  respSpan(operation: string, batch: number, route: string, db: number): Span {
+    const attributes: Attributes = { "db.system.name": "redis", "db.system": "redis", "db.operation.name": operation, "db.operation": operation, "db.namespace": String(db), "attache.route": route };
+    if (batch > 1) attributes["db.operation.batch.size"] = batch;
+    return this.tracer.startSpan(batch > 1 ? "PIPELINE" : operation, { kind: SpanKind.SERVER, attributes }, ROOT_CONTEXT);
+  }
+
   end(span: Span, outcome: Outcome): void {
     if (outcome.status) span.setAttribute("http.response.status_code", outcome.status);
     if (outcome.error) {
       span.setAttributes({ "error.type": outcome.error, "attache.error": outcome.error });
+      span.setStatus({ code: SpanStatusCode.ERROR });
+    } else if (outcome.errorType) {
+      span.setAttribute("error.type", outcome.errorType);
       span.setStatus({ code: SpanStatusCode.ERROR });
     } else if (outcome.status !== undefined && outcome.status >= 500) {
       span.setAttribute("error.type", String(outcome.status));

@@ -9,6 +9,7 @@ import { eventually, send } from "../harness/http.js";
 import { closeServer, listenOn } from "../harness/listen.js";
 import { startOrigin, type Origin } from "../harness/origin.js";
 import { startFakeKubeApi } from "../harness/fake-kube-api.js";
+import { Redis } from "ioredis";
 import { startRedisRoute } from "../harness/redis-route.js";
 import { spawnAttache, type SpawnedAttache } from "../harness/spawn-attache.js";
 
@@ -200,10 +201,10 @@ routes:
     expect(upstream.headers.traceparent).toBe(`00-${TRACE}-${client.spanId}-01`);
   });
 
-  it("a Redis HTTP API call is a Redis client span under the request's server span", async () => {
+  /** A Redis route in this process with tracing on: the SDK reads these variables when the route's attache starts, and only then. */
+  async function tracedRedisRoute(resp: boolean) {
     const receiver = await startReceiver();
     cleanup.push(receiver.close);
-    // In this process: the SDK reads these when the route's attache starts, and only then.
     const saved = { protocol: process.env.OTEL_EXPORTER_OTLP_PROTOCOL, delay: process.env.OTEL_BSP_SCHEDULE_DELAY };
     Object.assign(process.env, { OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_BSP_SCHEDULE_DELAY: "50" });
     cleanup.push(() => {
@@ -212,8 +213,35 @@ routes:
         else process.env[k] = v;
       }
     });
-    const route = await startRedisRoute("", { rootExtra: `tracing: { enabled: true, endpoint: "${receiver.url}" }` });
+    const route = await startRedisRoute("", { resp, rootExtra: `tracing: { enabled: true, endpoint: "${receiver.url}" }` });
     cleanup.push(() => route.stop());
+    return { receiver, route };
+  }
+
+  it("a RESP listener client's command is a span, a pipelined run one span with its batch size, a Redis error its error.type", async () => {
+    const { receiver, route } = await tracedRedisRoute(true);
+    const client = new Redis({ port: route.resp, host: "127.0.0.1", lazyConnect: true });
+    cleanup.push(() => client.disconnect());
+    await client.connect();
+    expect(await client.set("greeting", "hello")).toBe("OK");
+    expect(await client.pipeline().get("greeting").get("greeting").get("greeting").exec()).toHaveLength(3);
+    await expect(client.incr("greeting")).rejects.toThrow(/not an integer/);
+    // The three GETs: one span per run of commands that arrived together (how the bytes were chunked decides).
+    const gets = (s: OtlpSpan[]) => s.reduce((n, x) => n + (x.name === "GET" ? 1 : x.name === "PIPELINE" ? Number(attr(x, "db.operation.batch.size")) : 0), 0);
+    const spans = (await eventually(() => {
+      const s = spansOf(receiver.received).filter((x) => attr(x, "attache.route") === "/cache");
+      return s.some((x) => x.name === "INCR") && gets(s) === 3 ? s : undefined;
+    }, 15_000))!;
+    const set = spans.find((x) => x.name === "SET")!;
+    expect(set).toMatchObject({ kind: SERVER });
+    expect(set.parentSpanId || undefined).toBeUndefined();
+    expect([attr(set, "db.system.name"), attr(set, "db.operation.name"), attr(set, "db.namespace")]).toEqual(["redis", "SET", "0"]);
+    expect(spans.filter((x) => x.name === "PIPELINE").length).toBeGreaterThan(0);
+    expect(attr(spans.find((x) => x.name === "INCR")!, "error.type")).toBe("ERR");
+  });
+
+  it("a Redis HTTP API call is a Redis client span under the request's server span", async () => {
+    const { receiver, route } = await tracedRedisRoute(false);
     const put = await send(route.base, "/cache/greeting", { method: "PUT", body: "hello", headers: { traceparent: `00-${TRACE}-${APP_SPAN}-01` } });
     expect(put.status).toBe(204);
     const spans = (await eventually(() => {

@@ -4,6 +4,8 @@
  * replies) and the output limits (limits.redis.output: a client that does not read is cut).
  */
 import type { Socket } from "node:net";
+import type { Span } from "../../../observability/otel.js";
+import { tracer } from "../../../observability/tracing.js";
 import type { RespLimits } from "./backend.js";
 
 /** Replies outstanding per client before attache stops reading from it (back-pressure for huge pipelines). */
@@ -18,7 +20,16 @@ export interface Slot {
   done: boolean;
   /** The commands it answers (several for commands taken as sent, back to back). */
   readonly commands: number;
+  /** When tracing is on: the span of its command(s), ended with the reply. */
+  span: Span | undefined;
+  /** attache's error code when some of its commands got no reply from Redis (for the span). */
+  failure: string | undefined;
+  /** When traced: the first reply bytes appended (a one-command slot's reply, for the span's error.type). */
+  firstReply: Buffer | undefined;
 }
+
+const ERROR_REPLY = 0x2d; // "-"
+const SPACE = 0x20;
 
 /** What the output calls back into its session for. */
 export interface OutputOwner {
@@ -70,7 +81,7 @@ export class ReplyOutput {
   }
 
   slot(commands = 1): Slot {
-    const slot: Slot = { parts: undefined, done: false, commands };
+    const slot: Slot = { parts: undefined, done: false, commands, span: undefined, failure: undefined, firstReply: undefined };
     this.slots.push(slot);
     this.unwritten += commands;
     return slot;
@@ -78,6 +89,7 @@ export class ReplyOutput {
 
   resolve(slot: Slot, data: Buffer): void {
     slot.done = true;
+    if (slot.span) endSpan(slot, data);
     if (this.slots[this.head] === slot && !slot.parts) {
       // The usual case: the reply for the oldest outstanding command. Straight to the output.
       this.write(data);
@@ -92,6 +104,7 @@ export class ReplyOutput {
 
   append(slot: Slot, data: Buffer): void {
     if (slot.done || this.destroyed) return;
+    if (slot.span) slot.firstReply ??= data;
     // The head slot has nothing held back (flush writes it out whenever the head moves): straight out.
     if (this.slots[this.head] === slot) this.write(data);
     else (slot.parts ??= []).push(data);
@@ -99,6 +112,7 @@ export class ReplyOutput {
 
   finish(slot: Slot): void {
     slot.done = true;
+    if (slot.span) endSpan(slot, slot.commands === 1 ? slot.firstReply : undefined);
     this.flush();
   }
 
@@ -194,4 +208,11 @@ export class ReplyOutput {
     this.socket.resume();
     setTimeout(() => this.owner.destroy(), CLOSE_GRACE_MS).unref();
   }
+}
+
+/** A Redis error reply's prefix (WRONGTYPE, ERR, …) is the span's error.type, as the database conventions have it. */
+function endSpan(slot: Slot, reply: Buffer | undefined): void {
+  if (slot.failure) return tracer?.end(slot.span!, { error: slot.failure });
+  const end = reply?.[0] === ERROR_REPLY ? reply.indexOf(SPACE) : -1;
+  tracer?.end(slot.span!, end > 1 ? { errorType: reply!.toString("latin1", 1, end) } : {});
 }

@@ -33,6 +33,7 @@ import type { Socket } from "node:net";
 import { toAttacheError } from "../../../errors.js";
 import { log } from "../../../observability/log.js";
 import { metrics } from "../../../observability/metrics.js";
+import { tracer } from "../../../observability/tracing.js";
 import type { DedicatedConnection } from "../client/dedicated-connection.js";
 import { DedicatedLease } from "./dedicated-lease.js";
 import { LOCAL, STATEFUL, TRANSACTION } from "../command-sets.js";
@@ -147,6 +148,7 @@ export class Session implements ReplySink<Slot> {
     const run = this.input.run.take(this.backend.runner.namespace);
     if (!run) return;
     const slot = this.output.slot(run.names.length);
+    if (tracer) slot.span = this.span(run.names.length === 1 ? run.names[0]!.bytes.toString("latin1") : "PIPELINE", run.names.length);
     this.sharedInflight++;
     this.backend.runner.sendAsSent(this.backend.resilience(), run.wire, run.names, this, slot);
     this.output.pauseIfBacklogged();
@@ -171,6 +173,7 @@ export class Session implements ReplySink<Slot> {
       this.tasks.push({ refused: true });
     } else {
       const { command } = prepared;
+      if (tracer) slot.span = this.span(command.name, 1);
       if (this.client.protocol === 2 && this.tasks.length === 0 && !this.lease.held && command.blocking === undefined && !STATEFUL.has(command.name)) {
         // Nothing queued ahead and no connection switch: straight to the shared connection.
         this.sendShared(command, slot);
@@ -249,6 +252,7 @@ export class Session implements ReplySink<Slot> {
   /** Shared commands all answered, the last `unanswered` of them with `err` (ReplySink). */
   settled(slot: Slot, err: unknown, unanswered: number): void {
     if (unanswered > 0) {
+      slot.failure = toAttacheError(err).code;
       const reply = this.failure(err);
       for (let i = 0; i < unanswered; i++) this.output.append(slot, reply);
     }
@@ -323,6 +327,10 @@ export class Session implements ReplySink<Slot> {
     // A RESP3 client keeps its connection: it is the only one that speaks its protocol.
     if (!conn || conn.inflight > 0 || this.tasks.length > 0 || !this.state.neutral || conn.subscribed || conn.protocol === 3) return;
     this.lease.releaseWhenIdle(conn, () => conn.inflight === 0 && this.tasks.length === 0 && this.state.neutral && !conn.subscribed);
+  }
+
+  private span(operation: string, batch: number) {
+    return tracer!.respSpan(operation, batch, this.backend.runner.route.name, this.state.db);
   }
 
   private failure(err: unknown): Buffer {
