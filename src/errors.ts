@@ -1,4 +1,4 @@
-/** The one table of errors attache itself makes (DESIGN §3): stable code → HTTP status. */
+/** The one table of errors attache itself makes (docs/routes.md lists them): stable code → HTTP status. */
 
 export const ERRORS = {
   no_route: { status: 404 },

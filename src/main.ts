@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `attache` binary: argv → verb; exit codes 0 ok, 1 invalid config or start failure, 2 usage (DESIGN §1). */
+/** The `attache` binary: argv → verb; exit codes 0 ok, 1 invalid config or start failure, 2 usage (docs/operations.md). */
 import module from "node:module";
 import { parseArgs } from "node:util";
 

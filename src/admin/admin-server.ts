@@ -1,4 +1,4 @@
-/** The admin listener (DESIGN §4): health, readiness, metrics, the route table, config, and drain. */
+/** The admin listener (docs/operations.md): health, readiness, metrics, the route table, config, and drain. */
 import express from "express";
 import { createServer, type Server } from "node:http";
 import { AttacheError } from "../errors.js";

@@ -13,7 +13,7 @@ export const DEFAULTS = {
     idleGrace: 2_000,
   },
   log: { level: "info", format: "json", access: true },
-  /** Sized so that a 256 MiB container survives its worst client (DESIGN §7). */
+  /** Sized so that a 256 MiB container survives its worst client (docs/limits.md). */
   limits: {
     /** Node's own default since 18; stated because a zero requestTimeout used to zero it too. */
     headersTimeout: 10_000,

@@ -1,5 +1,5 @@
 /**
- * Finds the root config (cosmiconfig search order, DESIGN §1), expands `include` globs, and reads
+ * Finds the root config (cosmiconfig search order, docs/operations.md), expands `include` globs, and reads
  * every file into a SourceFile that keeps its YAML document, so problems can name file:line:col.
  */
 import { readFileSync, statSync } from "node:fs";
@@ -75,7 +75,7 @@ const finder = cosmiconfig("attache", {
   },
 });
 
-/** Path of the root config file, following DESIGN §1: -c, $ATTACHE_CONFIG, search from cwd, ./config. */
+/** Path of the root config file, as docs/operations.md says: -c, $ATTACHE_CONFIG, search from cwd, ./config. */
 export async function findRootConfig(options: FindOptions = {}): Promise<string> {
   const cwd = options.cwd ?? process.cwd();
   const env = options.env ?? process.env;

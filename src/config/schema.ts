@@ -1,5 +1,5 @@
 /**
- * THE config schema (DESIGN §2): root file, team route file, route, upstream kinds.
+ * THE config schema (docs/configuration.md is generated from it): root file, team route file, route, upstream kinds.
  * Every TypeScript config type is inferred from here; `npm run schema` writes the JSON Schema.
  * Route-level policy keys stay optional here: `defaults.ts` and the root `defaults` block fill them in.
  */
@@ -361,7 +361,7 @@ const defaultsSchema = z.strictObject({
   maxBodySize: size.optional().meta({ description: `Request body limit of every route that sets none. Built in: ${formatSize(route.maxBodySize)}.` }),
 });
 
-/** Bounds on what one client may hold or cost (DESIGN §7); every value has a default in `defaults.ts`. */
+/** Bounds on what one client may hold or cost (docs/limits.md); every value has a default in `defaults.ts`. */
 const limits = z.strictObject({
   headersTimeout: duration
     .optional()

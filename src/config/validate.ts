@@ -1,7 +1,7 @@
 /**
  * Schema and cross-file rules → a resolved, frozen Config, or every problem at once.
  * Per-file steps (checkRootFile, checkRouteFile) are separate from `assemble` so that reload can
- * keep a team's last good file when only that file is wrong (DESIGN §5).
+ * keep a team's last good file when only that file is wrong (docs/operations.md, Lifecycle).
  */
 import { homedir } from "node:os";
 import { dirname, isAbsolute, resolve } from "node:path";

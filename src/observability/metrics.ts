@@ -1,4 +1,4 @@
-/** Every attache_* metric of DESIGN §4, in one registry; the only importer of prom-client. */
+/** Every attache_* metric (docs/operations.md), in one registry; the only importer of prom-client. */
 import { createRequire } from "node:module";
 import type * as PromClient from "prom-client";
 import { VERSION } from "../version.js";
@@ -7,7 +7,7 @@ import { VERSION } from "../version.js";
  * The four classes attache's own metrics need, from their modules: prom-client's index also loads
  * the push gateway, cluster aggregation, summaries and, through the default process metrics,
  * @opentelemetry/api (for exemplars attache does not use). That was about 10% of the time to
- * ready (issue 10); the default metrics are added once attache is ready (startDefaultMetrics).
+ * ready (start-up is paid per pod); the default metrics are added once attache is ready (startDefaultMetrics).
  * Same module instances as the index's, so they are the very classes prom-client exports.
  */
 const require = createRequire(import.meta.url);
@@ -111,7 +111,7 @@ export const metrics = {
 /**
  * What the pipeline counts for every request, kept as plain numbers per route name and handed to
  * prom-client when /metrics is scraped (the `collect` hooks above). prom-client hashes the labels on
- * every inc/dec, even on bound children: ~5 µs per request for these two metrics (issue 10).
+ * every inc/dec, even on bound children: ~5 µs per request for these two metrics (test/bench/README.md).
  * One tally per route name, shared by the Route objects of successive generations.
  */
 interface Tally {

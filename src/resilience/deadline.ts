@@ -3,7 +3,7 @@
  *
  * The signal is the deadline itself, with the part of AbortSignal that attempts use (aborted, reason,
  * add/removeEventListener). A real AbortController per request cost a few percent of the proxy's CPU
- * in the bench profile (issue 10), and nothing here needs the rest of EventTarget.
+ * in the bench profile (test/bench/README.md), and nothing here needs the rest of EventTarget.
  */
 
 export class DeadlineExceeded extends Error {

@@ -4,8 +4,8 @@
  *   bulkhead → deadline → breaker → retry → attempt
  *
  * - bulkhead first: a refused request costs nothing and never touches the breaker's statistics.
- * - deadline outside everything else: DESIGN's `timeout` bounds the whole exchange, retries included.
- * - breaker outside retry: it counts a request once, with its final outcome (issue 4), and an open
+ * - deadline outside everything else: the route's `timeout` bounds the whole exchange, retries included.
+ * - breaker outside retry: it counts a request once, with its final outcome, and an open
  *   breaker refuses before any attempt is made.
  * - retry innermost: attempts and back-off, never past the deadline.
  */

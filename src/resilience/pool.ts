@@ -3,7 +3,7 @@
  *
  * undici rather than http.Agent + http.request: in the bench, a bare node:http server forwarding with
  * undici's dispatch served about 1.5× the requests of the same server forwarding with http.request,
- * for less CPU (issue 10). undici has no `maxFreeSockets`: idle connections close after `idleTimeout`
+ * for less CPU (test/bench/README.md). undici has no `maxFreeSockets`: idle connections close after `idleTimeout`
  * (the HTTP upstream logs a warning when a route sets it).
  *
  * With `http2`, a connection speaks HTTP/2 when the server offers it by ALPN (as client-go does) and
@@ -18,7 +18,7 @@ import type { ResolvedPool } from "../config/validate.js";
 import { watchSilence } from "./silent-connection.js";
 
 // undici's index loads fetch, WebSocket, caches and mocks too: 150 ms of start-up against 45 ms for the
-// Agent alone (start-up time is per pod, issue 10). The version is pinned in package.json.
+// Agent alone (start-up time is paid per pod). The version is pinned in package.json.
 const load = createRequire(import.meta.url);
 const Agent = load("undici/lib/dispatcher/agent.js") as typeof UndiciAgent;
 

@@ -1,12 +1,12 @@
 /**
- * Path normalisation, done once per request before routing and policy (DESIGN §3, RFC 3986 §6.2.2):
+ * Path normalisation, done once per request before routing and policy (RFC 3986 §6.2.2):
  * percent-encoded unreserved characters decoded, hex upper-cased, duplicate slashes collapsed, dot
  * segments resolved. Encoded "/", "\", "." and NUL, raw "\", "..;"-style segments and ".." above the
  * root are refused, because an upstream might decode them into a path that policy never saw.
  *
  * `lenientForms` is the other half of the defence: the path as the most forgiving upstream could read
  * it (decoded repeatedly, `;params` and trailing dots dropped, ...). Deny rules are checked against
- * both forms (routing/policy.ts), so no encoding, case or slash trick reaches a denied path (issue 3).
+ * both forms (routing/policy.ts), so no encoding, case or slash trick reaches a denied path (test/integration/path-bypass.test.ts).
  */
 import { AttacheError } from "../errors.js";
 

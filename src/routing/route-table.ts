@@ -19,7 +19,7 @@ export class RouteTable {
 
   /**
    * Compile every route. Routes whose key matches one in `previous` keep that route's upstream and
-   * resilience (pools, breaker state, Redis connections), as DESIGN §5 asks of a reload, unless the
+   * resilience (pools, breaker state, Redis connections), as a reload must (docs/operations.md, Lifecycle), unless the
    * upstream holds root limits that changed (holdsLimits).
    */
   static build(config: Config, createUpstream: UpstreamFactory, previous?: { readonly routes: readonly Route[] }): RouteTable {

@@ -13,7 +13,7 @@ export class Route implements RouteRuntime {
   readonly policy: RoutePolicy;
   /** Header edits for the upstream request, compiled once here: the kind's removals, then the route's. */
   readonly headerEdits: HeaderEdits;
-  /** Same key: same upstream, pools and breaker; reload carries them over (DESIGN §5). */
+  /** Same key: same upstream, pools and breaker; reload carries them over (docs/operations.md, Lifecycle). */
   readonly key: string;
   readonly meter: ReturnType<typeof routeMeter>;
 
@@ -36,7 +36,7 @@ export class Route implements RouteRuntime {
     return this.config.stripPrefix ? this.afterPrefix(path) : path;
   }
 
-  /** The path policy sees for a forwarded path: always the part after the prefix (DESIGN §2 allow/deny). */
+  /** The path policy sees for a forwarded path: always the part after the prefix (allow/deny in docs/routes.md). */
   policyPath(forwarded: string): string {
     return this.config.stripPrefix ? forwarded : this.afterPrefix(forwarded);
   }

@@ -1,5 +1,5 @@
 /**
- * The redis upstream (DESIGN §2): an HTTP API at the route's prefix and, with `listen`, a RESP
+ * The redis upstream (docs/redis.md): an HTTP API at the route's prefix and, with `listen`, a RESP
  * listener (listener/), both over the route's one ioredis connection (client/redis-client.ts), through
  * the route's allowlist (commands/command-policy.ts), keyPrefix (commands/key-namespace.ts) and
  * resilience (commands/command-runner.ts). Layers: resp/ (the protocol), client/ (Redis), failover/

@@ -163,7 +163,7 @@ export class DedicatedConnection extends EventEmitter {
   }
 
   private write(data: Buffer): void {
-    // One write per event-loop turn for everything a client pipelined (ARCHITECTURE.md).
+    // One write per event-loop turn for everything a client pipelined (test/bench/README.md).
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();

@@ -2,7 +2,7 @@
 import type { QueuedCommand } from "./ioredis-tap.js";
 
 /**
- * Commands on the fast path (issue 10): their bytes are written to ioredis' socket as they are,
+ * Commands on the fast path (measured in test/bench/README.md): their bytes are written to ioredis' socket as they are,
  * and they stand in ioredis' command queue in place of Commands, one entry per reply expected, so
  * ioredis keeps pairing replies with the queue (and its reconnect, AUTH and ready check keep
  * working on the same socket) while the replies themselves come from the tap, with their exact

@@ -4,7 +4,7 @@
  *
  * Replies are read twice: ioredis parses them for its own bookkeeping, and a tap on the same socket
  * (reply-tap.ts, run just before ioredis' parser on every chunk) finds each reply frame's bounds and keeps its bytes exactly as Redis sent them, building no value. ioredis' parsed replies cannot tell `+OK` from `$2 OK`, nor a null array
- * from a null bulk (ARCHITECTURE.md, library traps), and the RESP listener must not change either.
+ * from a null bulk (docs/redis.md), and the RESP listener must not change either.
  * The tap pairs frames with commands through ioredis' command queue: the k-th frame completed in a
  * chunk answers the k-th queue entry, because ioredis shifts that queue once per reply and only
  * after the tap has seen the chunk. That holds on a connection that never enters subscriber or
@@ -13,7 +13,7 @@
  * Sentinel works through failover/sentinel-watch.ts (an ioredis Connector: every sentinel asked at once with
  * a deadline, the last known master as fallback, failover events followed at once); describe()
  * shows the master and since when. connection-watch.ts resets a connection whose Redis stops
- * answering. Cluster (issue 7) is an ioredis Cluster: it routes each command to its slot's master and
+ * answering. Cluster is an ioredis Cluster: it routes each command to its slot's master and
  * follows MOVED/ASK; the tap sits on every node's connection, and a redirected command is tagged
  * again by the node that answers it last. Cluster commands take ioredis' Command path (the raw path
  * needs one socket); commands/cluster-split.ts splits multi-key commands across slots where that is safe.
@@ -118,7 +118,7 @@ export class RedisClient {
       ...(this.tls ? { tls: this.tls } : {}),
       connectionName: `attache:${route.name}`,
       connectTimeout: this.connectTimeout,
-      // Fail fast while Redis is away (issue 6): nothing is queued offline, nothing is resent after a
+      // Fail fast while Redis is away: nothing is queued offline, nothing is resent after a
       // reconnect (a resent INCR would run twice), and in-flight commands fail at the first disconnect.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
@@ -401,7 +401,7 @@ export class RedisClient {
     return abortable(this.firstReady, signal);
   }
 
-  /** One socket write per event-loop turn for all commands of all clients (ARCHITECTURE.md: ~2x). */
+  /** One socket write per event-loop turn for all commands of all clients (about 2× in the bench: test/bench/README.md). */
   private cork(): void {
     if (this.corked) return;
     const stream = this.redis instanceof Redis ? socketOf(this.redis) : undefined;

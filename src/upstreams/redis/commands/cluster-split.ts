@@ -1,5 +1,5 @@
 /**
- * Multi-key commands on a Redis Cluster route whose keys live in more than one hash slot (issue 7).
+ * Multi-key commands on a Redis Cluster route whose keys live in more than one hash slot.
  * Redis refuses those with CROSSSLOT. Where each key stands alone, attache splits the command per
  * slot and puts the replies back together, as Envoy's and twemproxy's Redis proxies do:
  *   MGET                          → one MGET per slot, values back in the order the keys were asked

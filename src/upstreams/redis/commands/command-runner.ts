@@ -3,7 +3,7 @@
  * the route's resilience (bulkhead, deadline, breaker) → the shared or a dedicated connection →
  * prefix taken off the reply → attache_redis_commands_total.
  *
- * The shared connection takes commands in batches (issue 10): every command for it that arrives in
+ * The shared connection takes commands in batches (test/bench/README.md): every command for it that arrives in
  * one event-loop turn, from every client and both interfaces, goes through the route's resilience
  * as one exchange (one bulkhead slot, one deadline, one breaker count) and to Redis in one socket
  * write. Per command there is then no timer, no AbortController, no promise and no breaker call;

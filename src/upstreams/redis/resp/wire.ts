@@ -2,7 +2,7 @@
  * What the RESP parsers share: the bytes CR/LF, Redis' own limits and protocol error, strict length
  * parsing, and the chunk buffer that keeps every parser linear in the bytes it receives, however the
  * stream is split: a value whose length is known (a bulk string) is gathered as a list of chunks and
- * joined once, a line waits for a newline before anything is joined (ARCHITECTURE.md: no quadratic
+ * joined once, a line waits for a newline before anything is joined (no quadratic
  * buffering).
  */
 
