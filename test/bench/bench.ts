@@ -3,7 +3,7 @@
  *                 [--attache PATH/main.js] [--baseline PATH/main.js] [--node PATH] [--quiet-wait S] [--retries N]
  *
  * attache side by side with what users would deploy instead, in one run on this machine
- * (DESIGN §6, issue 10). Everything is started here on loopback and stopped at the end, on error
+ * (test/bench/README.md). Everything is started here on loopback and stopped at the end, on error
  * and on Ctrl-C. Each section keeps its targets running and measures them in interleaved rounds
  * (the order rotates each round); the table shows medians with min–max. Not part of `npm test`.
  *

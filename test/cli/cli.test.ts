@@ -1,4 +1,4 @@
-/** The built binary, spawned as a user runs it: exit codes 0 / 1 / 2 and what it prints (DESIGN §1). */
+/** The built binary, spawned as a user runs it: exit codes 0 / 1 / 2 and what it prints. */
 import { spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";

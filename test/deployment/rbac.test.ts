@@ -20,7 +20,7 @@ interface Route {
   upstream: Doc;
 }
 
-/** Kubernetes' own default deny on kubernetes routes (DESIGN §2), unless a route lifts it. */
+/** Kubernetes' own default deny on kubernetes routes, unless a route lifts it. */
 const DEFAULT_DENY: Rule[] = [{ path: "pods/[^/]+/exec" }, { path: "pods/[^/]+/attach" }, { path: "pods/[^/]+/portforward" }];
 
 /** Namespaced resources an app might ask for, with their API path prefix. */

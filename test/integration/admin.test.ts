@@ -1,4 +1,4 @@
-/** The admin listener (DESIGN §4): health, readiness, metrics, /routes and /config shapes. */
+/** The admin listener: health, readiness, metrics, /routes and /config shapes. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
 import { send } from "../harness/http.js";
@@ -86,7 +86,7 @@ describe("admin listener", () => {
     expect(answer.json.sources).toEqual(expect.arrayContaining([expect.stringMatching(/attache\.yaml$/), expect.stringMatching(/routes\.d\/payments\.yaml$/)]));
   });
 
-  it("/metrics is Prometheus text with every attache_* metric of DESIGN §4 and the default process metrics", async () => {
+  it("/metrics is Prometheus text with every attache_* metric and the default process metrics", async () => {
     await send(attache.url, "/payments/y");
     const answer = await send(attache.adminUrl, "/metrics");
     expect(answer.status).toBe(200);

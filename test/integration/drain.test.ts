@@ -1,5 +1,5 @@
 /**
- * Drain on SIGTERM (issue 8, DESIGN §5), on the real binary: /readyz turns 503 at once, requests in
+ * Drain on SIGTERM, on the real binary: /readyz turns 503 at once, requests in
  * flight complete, new ones are still served, the process exits 0 once idle; streams are cut at
  * drainTimeout; a second signal exits at once.
  */

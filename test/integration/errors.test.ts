@@ -1,5 +1,5 @@
 /**
- * Every DESIGN §3 error attache makes on an HTTP route: status, JSON body and x-attache-error, against
+ * Every error attache makes on an HTTP route: status, JSON body and x-attache-error, against
  * real local origins. Each case also checks what the origin received (nothing, for a refusal).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -60,7 +60,7 @@ afterAll(async () => {
   await origin?.close();
 });
 
-/** The DESIGN §3 shape, and nothing that looks like a stack trace or a file. */
+/** The error body's shape, and nothing that looks like a stack trace or a file. */
 function expectError(answer: Answer, status: number, code: string, route?: string): void {
   expect(answer.status).toBe(status);
   expect(answer.headers["x-attache-error"]).toBe(code);

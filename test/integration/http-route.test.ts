@@ -1,5 +1,5 @@
 /**
- * The HTTP data path against real local origins (issue 3): routing, stripPrefix, segment boundaries,
+ * The HTTP data path against real local origins: routing, stripPrefix, segment boundaries,
  * headers, the Host guard, keep-alive reuse, HTTPS with a private CA, bearer token rotation, metrics.
  */
 import { execFileSync } from "node:child_process";

@@ -101,7 +101,7 @@ describe("default deny: exec, attach, portforward", () => {
   }
 
   it("refuses encoded slashes and dots with 400 bad_request", async () => {
-    // Refused while normalising, before any route is chosen: the DESIGN §3 JSON body, not a Status.
+    // Refused while normalising, before any route is chosen: attache's JSON error body, not a Status.
     for (const target of [`${POD}%2Fexec`, `${POD}/exec%2F`, `${POD}/%2E/exec`, `/k8s/api/v1/namespaces/default/pods/web-1%2f..%2fexec`]) {
       const res = await raw(target);
       expect(res.status, target).toBe(400);

@@ -1,5 +1,5 @@
 /**
- * Lifecycle edges (issue 8, DESIGN §5): SIGHUP reloads even when no watched file changed, POST
+ * Lifecycle edges: SIGHUP reloads even when no watched file changed, POST
  * /quitquitquit starts the drain, a port in use at start is one line and exit 1, a config key the pool
  * does not enforce is said so.
  */

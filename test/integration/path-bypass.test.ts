@@ -1,5 +1,5 @@
 /**
- * Deny-rule bypass attempts (issue 3): encodings, case, slashes, dot segments, trailing dots and
+ * Deny-rule bypass attempts: encodings, case, slashes, dot segments, trailing dots and
  * slashes, `;` parameters, NUL bytes. Each attempt must be refused, or be forwarded on a path that no
  * lenient reading turns back into the denied one. The origin's own log of what it received is the
  * judge, not attache's answer alone.

@@ -1,5 +1,5 @@
 /**
- * Reload and RESP listeners (issue 8): a changed redis route keeps its address (the listening socket
+ * Reload and RESP listeners: a changed redis route keeps its address (the listening socket
  * is shared between generations), a moved one is rebound, and the other routes' RESP clients never
  * notice.
  */

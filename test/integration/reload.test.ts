@@ -1,5 +1,5 @@
 /**
- * Hot reload (issue 8, DESIGN §5): a kubelet-style ConfigMap folder swapped under load, per-file
+ * Hot reload: a kubelet-style ConfigMap folder swapped under load, per-file
  * failure isolation, and routes that did not change keeping their breaker and connections.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";

@@ -1,5 +1,5 @@
 /**
- * Per-route resilience against real local servers that fail on command (issue 4): breaker, bulkhead,
+ * Per-route resilience against real local servers that fail on command: breaker, bulkhead,
  * retries, deadline, stale keep-alive sockets, outlier ejection, and an upstream killed under load.
  * Durations are short and real; assertions are about behaviour, never about speed.
  */

@@ -1,5 +1,5 @@
 /**
- * Commands the RESP listener takes as sent (issue 10): back-to-back commands travel to Redis as one
+ * Commands the RESP listener takes as sent: back-to-back commands travel to Redis as one
  * slice and their replies come back as slices of Redis' chunks. A small fake Redis decides how the
  * replies arrive: cut off in the middle of such a run, or dribbled a few bytes at a time.
  */

@@ -1,5 +1,5 @@
 /**
- * Streaming through attache (issue 3): chunked responses, server-sent events as they come, WebSocket
+ * Streaming through attache: chunked responses, server-sent events as they come, WebSocket
  * upgrades, `streaming: true` past `timeout`, and a 200 MB upload that is never buffered whole.
  */
 import { request, type IncomingMessage, type ServerResponse } from "node:http";

@@ -1,6 +1,6 @@
 /**
  * Regression: the breaker's errorFilter treated a 5xx answer (carried through opossum as a failed
- * result) as "not a failure", so an upstream answering 500s never opened the circuit (issue 4).
+ * result) as "not a failure", so an upstream answering 500s never opened the circuit.
  */
 import { expect, it } from "vitest";
 import { startAttache } from "../harness/attache.js";

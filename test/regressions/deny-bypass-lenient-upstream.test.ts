@@ -1,7 +1,7 @@
 /**
  * Regression: deny rules were matched only against attache's strict normalised path. Upstreams that
  * decode twice, drop `;params` (servlet containers), trailing dots (IIS) or a trailing slash (most
- * routers) read these paths as the denied one, so they slipped past `deny: ^/admin$` (issue 3).
+ * routers) read these paths as the denied one, so they slipped past `deny: ^/admin$`.
  */
 import { expect, it } from "vitest";
 import { startAttache } from "../harness/attache.js";

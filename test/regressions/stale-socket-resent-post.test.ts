@@ -1,7 +1,7 @@
 /**
  * Regression: the one-off resend after a reset on a reused keep-alive socket checked only that the
  * request had no body, so a body-less POST could reach the upstream twice. Only idempotent methods
- * go again (issue 4).
+ * go again.
  */
 import { createServer, type Socket } from "node:net";
 import { expect, it } from "vitest";

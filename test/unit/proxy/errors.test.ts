@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { AttacheError, ERRORS, toAttacheError } from "../../../src/errors.js";
 
-describe("the error table (DESIGN §3)", () => {
+describe("the error table", () => {
   it("maps each code to its status", () => {
     expect(Object.fromEntries(Object.entries(ERRORS).map(([code, { status }]) => [code, status]))).toEqual({
       no_route: 404,

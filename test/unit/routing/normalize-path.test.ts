@@ -79,7 +79,7 @@ describe("lenientForms", () => {
 });
 
 /**
- * Properties of the normaliser (issue 3). Paths are drawn from tokens an attacker would combine:
+ * Properties of the normaliser. Paths are drawn from tokens an attacker would combine:
  * separators, dot segments, encodings of them at one or two levels, parameters, and the denied word.
  */
 const token = fc.constantFrom(

@@ -1,4 +1,4 @@
-/** AttacheError → Kubernetes Status: every DESIGN code has a reason, and the shape client libraries parse. */
+/** AttacheError → Kubernetes Status: every attache error code has a reason, and the shape client libraries parse. */
 import { describe, expect, it } from "vitest";
 import { AttacheError, ERRORS, type ErrorCode } from "../../../../src/errors.js";
 import { renderStatus, toStatus } from "../../../../src/upstreams/kubernetes/status-response.js";
