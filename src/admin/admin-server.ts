@@ -6,7 +6,7 @@ import type { State } from "../lifecycle/generation.js";
 import { checkHost } from "../proxy/accept-host.js";
 import { fromOtherOrigin } from "../proxy/cross-origin.js";
 import { ADMIN_SERVER_OPTIONS } from "../proxy/guard-listener.js";
-import { respondError } from "../proxy/respond-error.js";
+import { respondError } from "../http/respond-error.js";
 import { configView } from "./config-view.js";
 import { healthz, readyz } from "./health.js";
 import { metricsEndpoint } from "./metrics-endpoint.js";

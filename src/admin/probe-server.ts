@@ -7,7 +7,7 @@ import { createServer, type Server } from "node:http";
 import type { State } from "../lifecycle/generation.js";
 import { AttacheError } from "../errors.js";
 import { ADMIN_SERVER_OPTIONS } from "../proxy/guard-listener.js";
-import { respondError } from "../proxy/respond-error.js";
+import { respondError } from "../http/respond-error.js";
 import { healthz, readyz } from "./health.js";
 
 export function createProbeServer(state: State): Server {

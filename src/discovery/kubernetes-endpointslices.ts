@@ -16,29 +16,13 @@
  */
 import { EventEmitter } from "node:events";
 import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
-import { Agent, request as httpsRequest, type AgentOptions } from "node:https";
+import { request as httpsRequest, type Agent } from "node:https";
+import { kubeApiAgent, type KubeApiConnection } from "../kubernetes-api/connection.js";
 import { log } from "../observability/log.js";
 import { metrics } from "../observability/metrics.js";
 import { reconnectDelay } from "../resilience/backoff.js";
 import type { Endpoint, EndpointSource } from "./endpoint-source.js";
 import { EndpointSet, endpointForAddress } from "./endpoint-set.js";
-
-/** How attache reaches the API server; built from the route's connection keys by the kubernetes credentials. */
-export interface KubeApiConnection {
-  /** https://host:port, no trailing slash. */
-  readonly server: string;
-  /** CA / client certificate options for the API server's TLS. */
-  readonly tls: AgentOptions;
-  /** Namespace to use when the config names none (in-cluster: the pod's; kubeconfig: the context's). */
-  readonly namespace: string | undefined;
-  /** Sets the credentials on one API request (the current token: rotation applies). */
-  authorize(headers: OutgoingHttpHeaders): Promise<void>;
-  /** After a 401: re-read the credentials; true when they changed (one more try is worth it). */
-  refresh?(): boolean;
-  /** Credential-free: where the connection came from (in-cluster, kubeconfig, explicit). */
-  describe?(): Record<string, unknown>;
-  close?(): void;
-}
 
 export interface KubernetesEndpointSliceOptions {
   route: string;
@@ -174,7 +158,7 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
         this.namespace = this.options.namespace ?? connection.namespace ?? "default";
         this.connected = connection;
         this.agent?.destroy();
-        this.agent = new Agent({ ...connection.tls, keepAlive: true, maxSockets: 2 });
+        this.agent = kubeApiAgent(connection);
         return connection;
       },
       (err: unknown) => {

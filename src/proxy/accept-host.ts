@@ -3,7 +3,7 @@ import type { IncomingMessage } from "node:http";
 import { AttacheError } from "../errors.js";
 import { authorityHost } from "../net/address.js";
 import type { Generation } from "../lifecycle/generation.js";
-import type { PendingRequest } from "./pipeline.js";
+import type { PendingRequest } from "./pending-request.js";
 
 export function acceptHost(request: PendingRequest): void {
   checkHost(request.generation, request.req);

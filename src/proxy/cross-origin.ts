@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import { AttacheError } from "../errors.js";
-import type { PendingRequest } from "./pipeline.js";
+import type { PendingRequest } from "./pending-request.js";
 
 /** Reads cannot be seen cross-origin without CORS headers, which attache never adds. */
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);

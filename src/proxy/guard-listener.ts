@@ -8,7 +8,7 @@ import type { Limits } from "../config/validate.js";
 import { AttacheError } from "../errors.js";
 import { log } from "../observability/log.js";
 import { metrics } from "../observability/metrics.js";
-import { respondErrorOnSocket } from "./respond-error.js";
+import { respondErrorOnSocket } from "../http/respond-error.js";
 
 /**
  * Options only createServer takes. requestTimeout 0: a body is bounded by its route (timeout,

@@ -1,7 +1,7 @@
 /** Normalise the path once, then find the route: bad_request / no_route. */
 import { AttacheError } from "../errors.js";
 import { normalizeTarget } from "../routing/normalize-path.js";
-import type { PendingRequest } from "./pipeline.js";
+import type { PendingRequest } from "./pending-request.js";
 
 export function matchRoute(request: PendingRequest): void {
   const { path, query } = normalizeTarget(request.req.url ?? "/");

@@ -1,6 +1,6 @@
 /** Keep the app's x-request-id (if sane) or mint one; it is echoed back and sent upstream. */
 import { randomUUID } from "node:crypto";
-import type { PendingRequest } from "./pipeline.js";
+import type { PendingRequest } from "./pending-request.js";
 
 const SANE = /^[\w.:@/+=-]{1,200}$/;
 

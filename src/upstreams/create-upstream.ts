@@ -1,6 +1,7 @@
 /** Route config → Upstream, by kind: one named factory per upstream kind. */
 import type { Config, Limits, ResolvedRoute } from "../config/validate.js";
 import { StaticSource } from "../discovery/static.js";
+import { afterFirstResolution } from "./http/after-first-resolution.js";
 import { HttpUpstream } from "./http/http-upstream.js";
 import { tlsOptions } from "./http/tls.js";
 import type { Upstream } from "./upstream.js";
@@ -61,5 +62,5 @@ function createHttpUpstream(route: ResolvedRoute): Upstream {
       onClose: () => token.close(),
     }),
   });
-  return discovery ? discovery.afterFirstResolution(upstream, source) : upstream;
+  return discovery ? afterFirstResolution(upstream, source) : upstream;
 }

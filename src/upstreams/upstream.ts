@@ -42,7 +42,7 @@ export interface Upstream {
   readonly removeHeaders?: readonly string[];
   /**
    * Serve one request. Errors thrown before the response has started are rendered by
-   * proxy/respond-error.ts; once headers are out, the upstream ends or destroys the response itself.
+   * http/respond-error.ts; once headers are out, the upstream ends or destroys the response itself.
    */
   handle(ctx: RequestContext): Promise<void>;
   /** WebSocket / SPDY upgrade requests, after routing and policy. Absent: upgrades are refused. */

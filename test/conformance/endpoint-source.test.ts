@@ -2,7 +2,7 @@
 import { StaticSource } from "../../src/discovery/static.js";
 import { DnsSource } from "../../src/discovery/dns.js";
 import { KubernetesEndpointSliceSource } from "../../src/discovery/kubernetes-endpointslices.js";
-import { openAuthorizer, resolveCredentials } from "../../src/upstreams/kubernetes/credentials.js";
+import { openAuthorizer, resolveCredentials } from "../../src/kubernetes-api/credentials.js";
 import { startDnsServer } from "../harness/dns-server.js";
 import { FakeService } from "../harness/fake-endpointslices.js";
 import { startFakeKubeApi } from "../harness/fake-kube-api.js";

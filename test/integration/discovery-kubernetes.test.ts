@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { KubernetesEndpointSliceSource, type KubernetesEndpointSliceOptions } from "../../src/discovery/kubernetes-endpointslices.js";
 import { configureLog } from "../../src/observability/log.js";
 import { registry } from "../../src/observability/metrics.js";
-import { openAuthorizer, resolveCredentials } from "../../src/upstreams/kubernetes/credentials.js";
+import { openAuthorizer, resolveCredentials } from "../../src/kubernetes-api/credentials.js";
 import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
 import { churn, FakeService } from "../harness/fake-endpointslices.js";
 import { startFakeKubeApi, status, type FakeKubeApi } from "../harness/fake-kube-api.js";

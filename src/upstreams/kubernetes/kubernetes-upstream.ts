@@ -1,7 +1,7 @@
 /**
  * The Kubernetes API as an upstream, `kubectl proxy` done right: an HttpUpstream toward the API server
  * (HTTP/2 when offered, as client-go; the route's resilience stack), raw WebSocket/SPDY upgrades, plus
- * credentials that are found, watched and rotated (credentials.ts), a default deny (default-deny.ts),
+ * credentials that are found, watched and rotated (kubernetes-api/credentials.ts), a default deny (default-deny.ts),
  * the app's identity headers removed, watches, logs and lists under the route timeout only until their
  * headers, and Status errors (status-response.ts). A Status relayed from the API server is its verdict
  * on one request and never counts against the breaker (relayed-status.ts): one aggregated API or
@@ -23,11 +23,11 @@ import { StaticSource } from "../../discovery/static.js";
 import { AttacheError } from "../../errors.js";
 import { log } from "../../observability/log.js";
 import { InflightCounter, RequestLease } from "../../resilience/inflight.js";
-import { upstreamRequestHeaders } from "../../proxy/headers.js";
+import { upstreamRequestHeaders } from "../../http/headers.js";
 import type { Route } from "../../routing/route.js";
 import { HttpUpstream } from "../http/http-upstream.js";
 import type { RequestContext, Upstream } from "../upstream.js";
-import { openAuthorizer, resolveCredentials, type Authorizer, type CredentialsEnvironment, type Plan, type Resolution } from "./credentials.js";
+import { openAuthorizer, resolveCredentials, type Authorizer, type CredentialsEnvironment, type Plan, type Resolution } from "../../kubernetes-api/credentials.js";
 import { DEFAULT_DENY } from "./default-deny.js";
 import { isRelayedStatus } from "./relayed-status.js";
 import { renderStatus } from "./status-response.js";

@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import { describe, expect, it } from "vitest";
-import { afterFirstResolution } from "../../../src/discovery/create-source.js";
+import { afterFirstResolution } from "../../../src/upstreams/http/after-first-resolution.js";
 import type { EndpointSource } from "../../../src/discovery/endpoint-source.js";
 import { EndpointSet, diffEndpoints, endpointForAddress } from "../../../src/discovery/endpoint-set.js";
 import type { RequestContext, Upstream } from "../../../src/upstreams/upstream.js";

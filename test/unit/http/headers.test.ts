@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import { describe, expect, it } from "vitest";
-import { clientResponseHeaders, compileHeaderEdits, upstreamRequestHeaders } from "../../../src/proxy/headers.js";
+import { clientResponseHeaders, compileHeaderEdits, upstreamRequestHeaders } from "../../../src/http/headers.js";
 
 function req(headers: Record<string, string | string[]>): IncomingMessage {
   return { headers, socket: { remoteAddress: "127.0.0.1" } } as unknown as IncomingMessage;

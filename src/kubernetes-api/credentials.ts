@@ -1,5 +1,6 @@
 /**
- * Where a kubernetes route's connection comes from, in kubectl's order:
+ * Where a connection to the Kubernetes API comes from, for kubernetes routes and EndpointSlice discovery
+ * alike, in kubectl's order:
  *
  * - explicit: `server` set and neither `kubeconfig` nor `context`: exactly what is written (`tokenFile`,
  *   `caFile` optional), nothing else looked up: a pod's token never goes to a server it was not meant for.
@@ -11,7 +12,8 @@
  *   certificates, basic auth, and exec / auth-provider plugins through client-node's authenticators.
  *   `server`, `tokenFile`, `caFile` on the route override the kubeconfig's (and in-cluster) values.
  *
- * Finding nothing is an answer, not an error: the upstream keeps looking (kubernetes-upstream.ts).
+ * Finding nothing is an answer, not an error: the caller keeps looking (upstreams/kubernetes/kubernetes-upstream.ts,
+ * discovery/kubernetes-endpointslices.ts).
  * Tokens stay inside the Authorizer; nothing here logs or describes them.
  */
 import { createHash } from "node:crypto";
@@ -23,8 +25,8 @@ import { homedir } from "node:os";
 import { delimiter, dirname, isAbsolute, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { KubeConfig } from "@kubernetes/client-node";
-import type { KubernetesUpstreamConfig } from "../../config/schema.js";
-import { FileSecret } from "../../config/secrets.js";
+import type { KubernetesUpstreamConfig } from "../config/schema.js";
+import { FileSecret } from "../config/secrets.js";
 
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 

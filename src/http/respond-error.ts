@@ -5,11 +5,16 @@ import { STATUS_CODES } from "node:http";
 import { toAttacheError, type AttacheError, type ErrorCode } from "../errors.js";
 import { log } from "../observability/log.js";
 import { metrics } from "../observability/metrics.js";
-import type { Upstream } from "../upstreams/upstream.js";
+
+/** The upstream that was to answer, as far as errors go: its kind may render them itself (kubernetes: a Status object). */
+export interface ErrorRenderer {
+  readonly kind: string;
+  renderError?(err: AttacheError): { contentType: string; body: string };
+}
 
 interface ErrorScope {
   route?: string | undefined;
-  upstream?: Upstream | undefined;
+  upstream?: ErrorRenderer | undefined;
   requestId?: string | undefined;
   /** The 405's Allow header. */
   allow?: string | undefined;
@@ -73,7 +78,7 @@ function translate(err: unknown, scope: ErrorScope): AttacheError {
   return error;
 }
 
-function render(error: AttacheError, upstream: Upstream | undefined): { contentType: string; body: string } {
+function render(error: AttacheError, upstream: ErrorRenderer | undefined): { contentType: string; body: string } {
   if (upstream?.renderError) return upstream.renderError(error);
   const body = JSON.stringify({ error: { code: error.code, message: error.message, ...(error.route ? { route: error.route } : {}) } });
   return { contentType: "application/json", body };

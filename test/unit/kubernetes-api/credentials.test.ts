@@ -4,7 +4,7 @@ import type { OutgoingHttpHeaders } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openAuthorizer, resolveCredentials, type Plan } from "../../../../src/upstreams/kubernetes/credentials.js";
+import { openAuthorizer, resolveCredentials, type Plan } from "../../../src/kubernetes-api/credentials.js";
 
 let dir: string;
 let sa: string;
