@@ -1,0 +1,52 @@
+/**
+ * The direction of imports in src/ (`npm run depcheck`, run by .ci/run): lower layers never import
+ * higher ones, and no file imports itself back, not even through a type.
+ *
+ *   lifecycle, admin, cli → proxy → routing → upstreams → discovery, kubernetes-api, http → config, errors, observability, resilience
+ */
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: "no-circular",
+      severity: "error",
+      comment: "An import cycle, type-only ones included: split the shared part into a module below both.",
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: "upstreams-not-to-proxy",
+      severity: "error",
+      comment: "Upstreams sit below the request pipeline; what both need lives in src/http/.",
+      from: { path: "^src/upstreams/" },
+      to: { path: "^src/proxy/" },
+    },
+    {
+      name: "discovery-not-to-upstreams",
+      severity: "error",
+      comment: "Discovery finds endpoints for upstreams and knows none of them; the Kubernetes API connection lives in src/kubernetes-api/.",
+      from: { path: "^src/discovery/" },
+      to: { path: "^src/upstreams/" },
+    },
+    {
+      name: "shared-modules-stay-below",
+      severity: "error",
+      comment: "src/http/ and src/kubernetes-api/ are shared by proxy/, upstreams/ and discovery/, so import none of them.",
+      from: { path: "^src/(http|kubernetes-api)/" },
+      to: { path: "^src/(proxy|upstreams|discovery|routing|lifecycle|admin|cli)/" },
+    },
+    {
+      name: "src-not-to-test",
+      severity: "error",
+      comment: "Shipped code never imports the tests or their harness.",
+      from: { path: "^src/" },
+      to: { path: "^test/" },
+    },
+  ],
+  options: {
+    doNotFollow: { path: "node_modules" },
+    // Type-only imports count: a cycle through types is still a cycle for the reader.
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: "tsconfig.json" },
+  },
+};
