@@ -4,6 +4,7 @@ import { formatDuration } from "../config/units.js";
 import { ConfigError, formatProblem } from "../config/problems.js";
 import { loadConfig, type ResolvedRoute } from "../config/validate.js";
 import type { FindOptions } from "../config/load.js";
+import { kindOf } from "../upstreams/registry.js";
 
 export async function routesCommand(options: FindOptions): Promise<number> {
   let loaded;
@@ -29,7 +30,7 @@ export function routeRow(route: ResolvedRoute): string[] {
     route.prefix,
     route.source.owner ?? "-",
     `${relative(process.cwd(), route.source.file) || route.source.file}:${route.source.line}`,
-    describeUpstream(route),
+    kindOf(route).summary(route),
     formatDuration(route.timeout) + (route.streaming ? " (streaming)" : ""),
     route.retry ? `${route.retry.attempts}x on ${route.retry.on.join(",")}` : "off",
     cb.enabled ? `${cb.errorThresholdPercentage}%/${cb.volumeThreshold} reset ${formatDuration(cb.resetTimeout)}${cb.maxConcurrent ? ` max ${cb.maxConcurrent}` : ""}` : "off",
@@ -41,25 +42,6 @@ export function routeRow(route: ResolvedRoute): string[] {
 function describeAdmission(route: ResolvedRoute): string {
   const { by, matched } = route.source.admittedBy;
   return matched.length ? `${by} (${matched.join(", ")})` : by;
-}
-
-function describeUpstream(route: ResolvedRoute): string {
-  const { http, kubernetes, redis } = route.upstream;
-  if (http) {
-    if (http.endpoints) return `http ${http.endpoints.join(",")}`;
-    if (http.discovery?.dns) return `http dns:${http.discovery.dns.name}`;
-    return `http k8s:${http.discovery?.kubernetes?.namespace ?? "-"}/${http.discovery?.kubernetes?.service}`;
-  }
-  if (kubernetes) return `kubernetes ${kubernetes.server ?? (kubernetes.kubeconfig || kubernetes.context ? "kubeconfig" : "in-cluster")}`;
-  if (redis) return `redis ${redis.url ? redactUrl(redis.url) : redis.sentinels ? `sentinel:${redis.name}` : "cluster"}${redis.listen ? ` resp:${redis.listen}` : ""}`;
-  return "?";
-}
-
-/** A password in a URL is never printed. */
-function redactUrl(url: string): string {
-  const u = new URL(url);
-  if (u.password) u.password = "***";
-  return u.toString();
 }
 
 function formatTable(rows: string[][]): string {

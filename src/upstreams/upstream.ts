@@ -1,9 +1,9 @@
-/** The seam every upstream kind implements (http, kubernetes, redis): one exchange in, one response out. */
+/** The seam every upstream kind implements (registry.ts lists them): one exchange in, one response out. */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { AttacheError } from "../errors.js";
 import type { ResolvedRoute } from "../config/validate.js";
-import type { PathRuleConfig } from "../config/schema.js";
+import type { PathRuleConfig, UPSTREAM_KINDS } from "../config/schema.js";
 import type { Span } from "../observability/otel.js";
 import type { Resilience } from "../resilience/policy-stack.js";
 
@@ -35,7 +35,7 @@ export interface RouteRuntime {
 }
 
 export interface Upstream {
-  readonly kind: "http" | "kubernetes" | "redis";
+  readonly kind: (typeof UPSTREAM_KINDS)[number];
   /** The kind's `deny` for routes that set none (kubernetes: exec, attach, portforward); a route's own `deny` replaces it. */
   readonly defaultDeny?: readonly PathRuleConfig[];
   /** Headers (names, or prefixes ending in `*`) removed from every app request before the route's own `headers.remove` (kubernetes: identity headers). */

@@ -281,7 +281,7 @@ export class RedisUpstream implements Upstream, RespBackend {
   }
 }
 
-/** The upstream factory for create-upstream.ts. `resilience`: the route's stack, when the caller has it. */
+/** The upstream factory for kind.ts. `resilience`: the route's stack, when the caller has it. */
 export function createRedisUpstream(route: ResolvedRoute, resilience: Resilience, limits: Limits): RedisUpstream {
   return new RedisUpstream(route, resilience, limits);
 }
