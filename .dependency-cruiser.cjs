@@ -1,8 +1,8 @@
 /**
- * The direction of imports in src/ (`npm run depcheck`, run by .ci/run): lower layers never import
- * higher ones, and no file imports itself back, not even through a type.
- *
- *   lifecycle, admin, cli → proxy → routing → upstreams → discovery, kubernetes-api, http → config, errors, observability, resilience
+ * What imports may not do (`npm run depcheck`, run by .ci/run): form a cycle, even through a type;
+ * reach proxy/ from upstreams/, or upstreams/ from discovery/; reach anything above them from the
+ * shared modules (http/: headers, body counting, error responses; kubernetes-api/: the API
+ * connection and its credentials); reach test/ from src/.
  */
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -24,7 +24,7 @@ module.exports = {
     {
       name: "discovery-not-to-upstreams",
       severity: "error",
-      comment: "Discovery finds endpoints for upstreams and knows none of them; the Kubernetes API connection lives in src/kubernetes-api/.",
+      comment: "Discovery finds endpoints for upstreams and knows none of them; the Kubernetes API connection is in src/kubernetes-api/.",
       from: { path: "^src/discovery/" },
       to: { path: "^src/upstreams/" },
     },
