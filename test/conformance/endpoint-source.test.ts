@@ -2,7 +2,7 @@
 import { StaticSource } from "../../src/discovery/static.js";
 import { DnsSource } from "../../src/discovery/dns.js";
 import { KubernetesEndpointSliceSource } from "../../src/discovery/kubernetes-endpointslices.js";
-import { openAuthorizer, resolveCredentials } from "../../src/kubernetes-api/credentials.js";
+import { openKubeApiConnection } from "../../src/kubernetes-api/connection.js";
 import { startDnsServer } from "../harness/dns-server.js";
 import { FakeService } from "../harness/fake-endpointslices.js";
 import { startFakeKubeApi } from "../harness/fake-kube-api.js";
@@ -57,11 +57,7 @@ endpointSourceSuite("kubernetes EndpointSlices", async () => {
       service: "orders",
       namespace: "shop",
       port: "http",
-      connect: async () => {
-        const { plan } = await resolveCredentials({ server: api.url, tokenFile: api.volume.tokenFile, caFile: api.certs.caFile });
-        const authorizer = openAuthorizer(plan!);
-        return { server: plan!.server, tls: plan!.tls, namespace: plan!.namespace, authorize: async (h) => authorizer.apply(h), refresh: () => authorizer.refresh(), close: () => authorizer.close() };
-      },
+      connect: () => openKubeApiConnection({ server: api.url, tokenFile: api.volume.tokenFile, caFile: api.certs.caFile }),
     }),
     initial: ["http://127.0.0.2:8080", "http://127.0.0.3:8080"],
     update: async () => {

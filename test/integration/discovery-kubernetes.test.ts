@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { KubernetesEndpointSliceSource, type KubernetesEndpointSliceOptions } from "../../src/discovery/kubernetes-endpointslices.js";
 import { configureLog } from "../../src/observability/log.js";
 import { registry } from "../../src/observability/metrics.js";
-import { openAuthorizer, resolveCredentials } from "../../src/kubernetes-api/credentials.js";
+import { openKubeApiConnection } from "../../src/kubernetes-api/connection.js";
 import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
 import { churn, FakeService } from "../harness/fake-endpointslices.js";
 import { startFakeKubeApi, status, type FakeKubeApi } from "../harness/fake-kube-api.js";
@@ -49,11 +49,7 @@ describe("KubernetesEndpointSliceSource", () => {
       service,
       namespace: "shop",
       port: "http",
-      connect: async () => {
-        const { plan } = await resolveCredentials({ server: api.url, tokenFile: api.volume.tokenFile, caFile: api.certs.caFile });
-        const authorizer = openAuthorizer(plan!);
-        return { server: plan!.server, tls: plan!.tls, namespace: undefined, authorize: async (h) => authorizer.apply(h), refresh: () => authorizer.refresh(), close: () => authorizer.close() };
-      },
+      connect: () => openKubeApiConnection({ server: api.url, tokenFile: api.volume.tokenFile, caFile: api.certs.caFile }),
       ...more,
     });
     return source;
