@@ -34,5 +34,5 @@ export interface PendingRequest {
   upgrade?: { readonly socket: Duplex; readonly head: Buffer };
 }
 
-/** One step of the request path: returns, or throws an AttacheError that respond-error.ts renders. */
+/** One step of the request path: returns, or throws an AttacheError that http/respond-error.ts renders. */
 export type Step = (request: PendingRequest) => void;
