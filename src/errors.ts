@@ -54,7 +54,8 @@ export function toAttacheError(err: unknown, route?: string): AttacheError {
   if (err instanceof AttacheError) return err;
   const code = (err as { code?: unknown } | null)?.code;
   const where = route ? `route ${route}: ` : "";
-  if (code === "EDEADLINE" || code === "ETIMEDOUT") return new AttacheError("upstream_timeout", `${where}upstream did not answer in time`, { route, cause: err });
+  if (code === "EDEADLINE" || code === "ETIMEDOUT")
+    return new AttacheError("upstream_timeout", `${where}upstream did not answer in time`, { route, cause: err });
   // Only the stable code goes to the client: a foreign message may name files, hosts or internals.
   const detail = typeof code === "string" ? code : "internal error";
   return new AttacheError("upstream_unreachable", `${where}upstream unreachable (${detail})`, { route, cause: err });

@@ -15,7 +15,9 @@ if (missing.length > 0 && process.getuid?.() === 0 && has("apt-get")) {
   const pkgs = [...new Set(missing.map((m) => m.pkg))];
   console.log(`preflight: installing ${pkgs.join(" ")} with apt-get`);
   try {
-    execFileSync("sh", ["-c", `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${pkgs.join(" ")} >/dev/null`], { stdio: "inherit" });
+    execFileSync("sh", ["-c", `apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${pkgs.join(" ")} >/dev/null`], {
+      stdio: "inherit",
+    });
   } catch {
     // fall through to the check below
   }
@@ -23,6 +25,8 @@ if (missing.length > 0 && process.getuid?.() === 0 && has("apt-get")) {
 }
 if (missing.length > 0) {
   const pkgs = [...new Set(missing.map((m) => m.pkg))];
-  console.error(`preflight: missing ${missing.map((m) => m.bin).join(", ")}: install with "apt-get install -y ${pkgs.join(" ")}" and run npm test again`);
+  console.error(
+    `preflight: missing ${missing.map((m) => m.bin).join(", ")}: install with "apt-get install -y ${pkgs.join(" ")}" and run npm test again`,
+  );
   process.exit(1);
 }

@@ -16,7 +16,14 @@ const dir = mkdtempSync(join(tmpdir(), "attache-demo-"));
 async function main(): Promise<void> {
   const orders = await serve((req, res) => {
     res.setHeader("content-type", "application/json");
-    res.end(JSON.stringify({ service: "orders", path: req.url, requestId: req.headers["x-request-id"], forwardedFor: req.headers["x-forwarded-for"] }) + "\n");
+    res.end(
+      JSON.stringify({
+        service: "orders",
+        path: req.url,
+        requestId: req.headers["x-request-id"],
+        forwardedFor: req.headers["x-forwarded-for"],
+      }) + "\n",
+    );
   });
   let calls = 0;
   const flaky = await serve((_req, res) => {
@@ -51,13 +58,17 @@ routes:
   - prefix: /events
     streaming: true
     upstream: { http: { endpoints: [http://127.0.0.1:${events}] } }
-${redis ? `  - prefix: /cache
+${
+  redis
+    ? `  - prefix: /cache
     upstream:
       redis:
         url: redis://127.0.0.1:${redis}
         keyPrefix: "demo:"
         listen: 127.0.0.1:${resp}
-` : ""}`;
+`
+    : ""
+}`;
   writeFileSync(join(dir, "attache.yaml"), config);
 
   // Its own process group: Ctrl-C reaches the demo alone, whose one SIGTERM starts attache's drain (a
@@ -83,9 +94,13 @@ Try:
   curl -si -H 'Host: evil.example' ${base}/orders/1   # 403 host_not_allowed (DNS-rebinding guard)
   curl -s ${base}/flaky/                         # fails every other call upstream; retry hides it
   curl -sN ${base}/events/                       # server-sent events, streamed past the timeout
-${redis ? `  curl -s -X PUT --data hello ${base}/cache/greeting && curl -s ${base}/cache/greeting
+${
+  redis
+    ? `  curl -s -X PUT --data hello ${base}/cache/greeting && curl -s ${base}/cache/greeting
   redis-cli -p ${resp} GET greeting               # the same key over RESP (stored as demo:greeting)
-` : "  (install redis-server to see the Redis route too)\n"}  curl -s http://127.0.0.1:${admin}/routes      # the route table, breaker state, endpoints
+`
+    : "  (install redis-server to see the Redis route too)\n"
+}  curl -s http://127.0.0.1:${admin}/routes      # the route table, breaker state, endpoints
   curl -s http://127.0.0.1:${admin}/metrics | grep attache_
 
 Ctrl-C stops attache and everything the demo started.
@@ -116,7 +131,10 @@ function portOr(preferred: number): Promise<number> {
 async function startRedis(): Promise<number | undefined> {
   if (spawnSync("sh", ["-c", "command -v redis-server"]).status !== 0) return undefined;
   const port = await portOr(6390);
-  const redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore", detached: true });
+  const redis = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+    stdio: "ignore",
+    detached: true,
+  });
   children.push(redis);
   for (let i = 0; i < 50; i++) {
     if (spawnSync("redis-cli", ["-p", String(port), "ping"], { encoding: "utf8" }).stdout?.trim() === "PONG") return port;

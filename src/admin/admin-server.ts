@@ -43,7 +43,13 @@ export function createAdminServer(state: State, actions: AdminActions): Server {
     }
     // No CORS preflight guards a "simple" POST: without this, any page in a browser could stop the sidecar.
     if (fromOtherOrigin(req)) {
-      respondError(res, new AttacheError("origin_not_allowed", "POST /quitquitquit is not accepted from another origin's web page (Origin, Sec-Fetch-Site)"));
+      respondError(
+        res,
+        new AttacheError(
+          "origin_not_allowed",
+          "POST /quitquitquit is not accepted from another origin's web page (Origin, Sec-Fetch-Site)",
+        ),
+      );
       return;
     }
     res.status(200).json({ draining: true });

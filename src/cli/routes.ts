@@ -33,7 +33,9 @@ export function routeRow(route: ResolvedRoute): string[] {
     kindOf(route).summary(route),
     formatDuration(route.timeout) + (route.streaming ? " (streaming)" : ""),
     route.retry ? `${route.retry.attempts}x on ${route.retry.on.join(",")}` : "off",
-    cb.enabled ? `${cb.errorThresholdPercentage}%/${cb.volumeThreshold} reset ${formatDuration(cb.resetTimeout)}${cb.maxConcurrent ? ` max ${cb.maxConcurrent}` : ""}` : "off",
+    cb.enabled
+      ? `${cb.errorThresholdPercentage}%/${cb.volumeThreshold} reset ${formatDuration(cb.resetTimeout)}${cb.maxConcurrent ? ` max ${cb.maxConcurrent}` : ""}`
+      : "off",
     describeAdmission(route),
   ];
 }

@@ -156,7 +156,10 @@ export function configReference(schema: Json = JSON.parse(configJsonSchema()) as
       for (const { suffix, object: inner } of objectsWithin(value)) {
         const innerPath = `${full}${suffix}`;
         if (SECTIONS[innerPath] !== undefined) {
-          s.rows[s.rows.length - 1] = s.rows[s.rows.length - 1]!.replace(/ \|$/, ` See [${SECTIONS[innerPath]}](#${anchor(SECTIONS[innerPath]!)}). |`);
+          s.rows[s.rows.length - 1] = s.rows[s.rows.length - 1]!.replace(
+            / \|$/,
+            ` See [${SECTIONS[innerPath]}](#${anchor(SECTIONS[innerPath]!)}). |`,
+          );
           pending.push({ path: innerPath, object: inner, description: value.description });
         } else {
           rows(s, `${local}${suffix}.`, inner);

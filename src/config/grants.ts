@@ -49,12 +49,23 @@ export interface GrantProblem {
 export function resolveGrants(owners: RootFileConfig["owners"]): Map<string, Grant> | undefined {
   if (!owners) return undefined;
   const grants = new Map<string, Grant>();
-  for (const [team, entry] of Object.entries(owners)) grants.set(team, Array.isArray(entry) ? shortGrant(team, entry) : longGrant(team, entry));
+  for (const [team, entry] of Object.entries(owners))
+    grants.set(team, Array.isArray(entry) ? shortGrant(team, entry) : longGrant(team, entry));
   return grants;
 }
 
 function shortGrant(team: string, prefixes: string[]): Grant {
-  return { team, prefixes, upstreams: ["http"], hosts: undefined, secretDirs: [], liftDeny: false, env: [], files: undefined, redis: { urls: undefined, keyPrefix: undefined, db: undefined } };
+  return {
+    team,
+    prefixes,
+    upstreams: ["http"],
+    hosts: undefined,
+    secretDirs: [],
+    liftDeny: false,
+    env: [],
+    files: undefined,
+    redis: { urls: undefined, keyPrefix: undefined, db: undefined },
+  };
 }
 
 function longGrant(team: string, g: GrantConfig): Grant {
@@ -84,10 +95,16 @@ export function fileMayClaim(grant: Grant, path: string, rootDir: string): strin
 }
 
 /** Each ${VAR} in a team file that its grant does not list: attache's environment may hold secrets. */
-export function variableProblems(grant: Grant, variables: ReadonlyArray<{ name: string; line: number; col: number; path: string }>): Array<{ line: number; col: number; path: string; message: string }> {
+export function variableProblems(
+  grant: Grant,
+  variables: ReadonlyArray<{ name: string; line: number; col: number; path: string }>,
+): Array<{ line: number; col: number; path: string; message: string }> {
   return variables
     .filter((v) => !grant.env.includes(v.name))
-    .map((v) => ({ ...v, message: `environment variable ${v.name} is not granted to ${grant.team} (owners.${grant.team}.env: ${grant.env.join(", ") || "none"})` }));
+    .map((v) => ({
+      ...v,
+      message: `environment variable ${v.name} is not granted to ${grant.team} (owners.${grant.team}.env: ${grant.env.join(", ") || "none"})`,
+    }));
 }
 
 /** The deny rules every kubernetes route starts from: the built-in ones, then the root's `kubernetes.deny`. */
@@ -112,10 +129,17 @@ export function checkGrant(route: RouteConfig, grant: Grant): { problems: GrantP
   const key = `owners.${grant.team}`;
   const prefix = grant.prefixes.find((g) => isUnder(route.prefix, g));
   if (prefix) matched.push(`prefix ${prefix}`);
-  else problems.push({ path: ["prefix"], message: `prefix ${route.prefix} is outside what owners grants ${grant.team} (${grant.prefixes.join(", ")})` });
+  else
+    problems.push({
+      path: ["prefix"],
+      message: `prefix ${route.prefix} is outside what owners grants ${grant.team} (${grant.prefixes.join(", ")})`,
+    });
   const kind = UPSTREAM_KINDS.find((k) => route.upstream[k] !== undefined)!;
   if (!grant.upstreams.includes(kind)) {
-    problems.push({ path: ["upstream", kind], message: `upstream kind ${kind} is not granted to ${grant.team} (${key}.upstreams: ${grant.upstreams.join(", ")})` });
+    problems.push({
+      path: ["upstream", kind],
+      message: `upstream kind ${kind} is not granted to ${grant.team} (${key}.upstreams: ${grant.upstreams.join(", ")})`,
+    });
   } else matched.push(`upstream ${kind}`);
 
   const { http, kubernetes, redis } = route.upstream;
@@ -123,12 +147,18 @@ export function checkGrant(route: RouteConfig, grant: Grant): { problems: GrantP
   if (kubernetes) {
     const own = route.deny?.length ?? 0;
     if (route.deny !== undefined && own === 0 && !grant.liftDeny) {
-      problems.push({ path: ["deny"], message: `deny: [] would lift the platform's kubernetes deny floor; ${key}.kubernetes.liftDeny grants that (deny rules written here are added to the floor)` });
+      problems.push({
+        path: ["deny"],
+        message: `deny: [] would lift the platform's kubernetes deny floor; ${key}.kubernetes.liftDeny grants that (deny rules written here are added to the floor)`,
+      });
     } else if (route.deny !== undefined && grant.liftDeny) matched.push("kubernetes.liftDeny (own deny list)");
     else matched.push(own ? `deny floor + ${own} rule(s)` : "deny floor");
     // Passing the app's Impersonate-* headers lifts a promise as the deny floor does: the same grant.
     if (kubernetes.identityHeaders === "pass" && !grant.liftDeny) {
-      problems.push({ path: ["upstream", "kubernetes", "identityHeaders"], message: `identityHeaders: pass would let the app impersonate whoever attache's ServiceAccount may; ${key}.kubernetes.liftDeny grants that` });
+      problems.push({
+        path: ["upstream", "kubernetes", "identityHeaders"],
+        message: `identityHeaders: pass would let the app impersonate whoever attache's ServiceAccount may; ${key}.kubernetes.liftDeny grants that`,
+      });
     }
   }
   if (redis) checkRedis(redis, grant, key, problems, matched);
@@ -143,7 +173,10 @@ export function checkGrant(route: RouteConfig, grant: Grant): { problems: GrantP
   };
   for (const { path, file } of secretFiles(route.upstream, ["upstream"])) {
     if (!granted(file)) {
-      problems.push({ path, message: `file ${file} is outside the folders granted to ${grant.team} for secret files (${key}.secretDirs: ${dirs})` });
+      problems.push({
+        path,
+        message: `file ${file} is outside the folders granted to ${grant.team} for secret files (${key}.secretDirs: ${dirs})`,
+      });
       continue;
     }
     if (path.at(-1) !== "kubeconfig") continue;
@@ -156,10 +189,16 @@ export function checkGrant(route: RouteConfig, grant: Grant): { problems: GrantP
       continue;
     }
     for (const ref of refs.files.filter((f) => !granted(f.path))) {
-      problems.push({ path, message: `kubeconfig ${ref.field} names ${ref.path}, outside the folders granted to ${grant.team} for secret files (${key}.secretDirs: ${dirs})` });
+      problems.push({
+        path,
+        message: `kubeconfig ${ref.field} names ${ref.path}, outside the folders granted to ${grant.team} for secret files (${key}.secretDirs: ${dirs})`,
+      });
     }
     for (const plugin of refs.plugins) {
-      problems.push({ path, message: `kubeconfig ${plugin} would run a plugin inside attache; only a kubeconfig named in the root file may` });
+      problems.push({
+        path,
+        message: `kubeconfig ${plugin} would run a plugin inside attache; only a kubeconfig named in the root file may`,
+      });
     }
   }
   return { problems, matched };
@@ -174,7 +213,8 @@ function checkHttp(http: HttpConfig, grant: Grant, key: string, problems: GrantP
     const hit = grant.hosts.find((pattern) => names.some((n) => hostMatches(n, pattern)));
     if (hit) {
       if (!matched.includes(`host ${hit}`)) matched.push(`host ${hit}`);
-    } else problems.push({ path, message: `host ${shown} is not granted to ${grant.team} (${key}.hosts: ${grant.hosts.join(", ") || "none"})` });
+    } else
+      problems.push({ path, message: `host ${shown} is not granted to ${grant.team} (${key}.hosts: ${grant.hosts.join(", ") || "none"})` });
   };
   http.endpoints?.forEach((url, i) => {
     const host = new URL(url).hostname;
@@ -184,7 +224,11 @@ function checkHttp(http: HttpConfig, grant: Grant, key: string, problems: GrantP
   if (dns) {
     target([dns.name], ["upstream", "http", "discovery", "dns", "name"], dns.name);
     // Its own DNS servers could answer any address for a granted name.
-    if (grant.hosts && dns.servers) problems.push({ path: ["upstream", "http", "discovery", "dns", "servers"], message: `dns servers of its own are not allowed where ${key}.hosts restricts targets: names are resolved by the pod's resolvers` });
+    if (grant.hosts && dns.servers)
+      problems.push({
+        path: ["upstream", "http", "discovery", "dns", "servers"],
+        message: `dns servers of its own are not allowed where ${key}.hosts restricts targets: names are resolved by the pod's resolvers`,
+      });
   }
   const k8s = http.discovery?.kubernetes;
   if (k8s) {
@@ -192,11 +236,17 @@ function checkHttp(http: HttpConfig, grant: Grant, key: string, problems: GrantP
     // Another API server or kubeconfig would receive the pod's Kubernetes credentials.
     for (const connection of ["server", "kubeconfig", "context"] as const) {
       if (k8s[connection] !== undefined && !grant.upstreams.includes("kubernetes")) {
-        problems.push({ path: [...base, connection], message: `${connection} chooses where the pod's Kubernetes credentials go; only a team granted the kubernetes upstream may set it (${key}.upstreams)` });
+        problems.push({
+          path: [...base, connection],
+          message: `${connection} chooses where the pod's Kubernetes credentials go; only a team granted the kubernetes upstream may set it (${key}.upstreams)`,
+        });
       }
     }
     if (grant.hosts && k8s.namespace === undefined) {
-      problems.push({ path: [...base, "service"], message: `name the service's namespace: ${key}.hosts restricts targets to ${grant.hosts.join(", ") || "none"}` });
+      problems.push({
+        path: [...base, "service"],
+        message: `name the service's namespace: ${key}.hosts restricts targets to ${grant.hosts.join(", ") || "none"}`,
+      });
     } else if (k8s.namespace !== undefined) {
       const name = `${k8s.service}.${k8s.namespace}.svc`;
       target([name, `${name}.cluster.local`], [...base, "service"], `${name}.cluster.local`);
@@ -216,13 +266,24 @@ function checkRedis(redis: RedisConfig, grant: Grant, key: string, problems: Gra
       const want = new URL(redis.url);
       const hit = granted.find((g) => g.protocol === want.protocol && hostPort(g) === hostPort(want));
       if (hit) matched.push(`redis ${hit.protocol}//${hostPort(hit)}`);
-      else problems.push({ path: ["upstream", "redis", "url"], message: `redis server ${want.protocol}//${hostPort(want)} is not granted to ${grant.team} (${key}.redis.urls: ${urls.join(", ")})` });
+      else
+        problems.push({
+          path: ["upstream", "redis", "url"],
+          message: `redis server ${want.protocol}//${hostPort(want)} is not granted to ${grant.team} (${key}.redis.urls: ${urls.join(", ")})`,
+        });
     }
-    const nodes = redis.sentinels ? (["sentinels", redis.sentinels] as const) : redis.cluster ? (["cluster", redis.cluster] as const) : undefined;
+    const nodes = redis.sentinels
+      ? (["sentinels", redis.sentinels] as const)
+      : redis.cluster
+        ? (["cluster", redis.cluster] as const)
+        : undefined;
     nodes?.[1].forEach((node, i) => {
       const want = new URL(`redis://${node}`);
       if (granted.some((g) => hostPort(g) === hostPort(want))) return;
-      problems.push({ path: ["upstream", "redis", nodes[0], i], message: `redis server ${node} is not granted to ${grant.team} (${key}.redis.urls: ${urls.join(", ")})` });
+      problems.push({
+        path: ["upstream", "redis", nodes[0], i],
+        message: `redis server ${node} is not granted to ${grant.team} (${key}.redis.urls: ${urls.join(", ")})`,
+      });
     });
   }
   const prefix = grant.redis.keyPrefix;
@@ -237,9 +298,11 @@ function checkRedis(redis: RedisConfig, grant: Grant, key: string, problems: Gra
     const used = redisDb(redis);
     if (used !== db) {
       const how = redis.url ? `use db ${db}` : `the platform pins db ${db}, which only a url route can select`;
-      problems.push({ path: redis.url ? ["upstream", "redis", "url"] : ["upstream", "redis"], message: `database ${used} is not granted to ${grant.team}: ${how} (${key}.redis.db)` });
-    }
-    else matched.push(`db ${db}`);
+      problems.push({
+        path: redis.url ? ["upstream", "redis", "url"] : ["upstream", "redis"],
+        message: `database ${used} is not granted to ${grant.team}: ${how} (${key}.redis.db)`,
+      });
+    } else matched.push(`db ${db}`);
   }
 }
 

@@ -31,12 +31,14 @@ export function kubeconfigReferences(path: string): KubeconfigReferences {
   const at = (value: unknown) => (isAbsolute(String(value)) ? String(value) : resolve(dirname(path), String(value)));
   for (const u of Array.isArray(doc?.users) ? doc.users : []) {
     const name = String(u?.name ?? "?");
-    for (const field of USER_FILES) if (typeof u?.user?.[field] === "string") out.files.push({ field: `users[${name}].${field}`, path: at(u.user[field]) });
+    for (const field of USER_FILES)
+      if (typeof u?.user?.[field] === "string") out.files.push({ field: `users[${name}].${field}`, path: at(u.user[field]) });
     for (const plugin of ["exec", "auth-provider"]) if (u?.user?.[plugin] !== undefined) out.plugins.push(`users[${name}].${plugin}`);
   }
   for (const c of Array.isArray(doc?.clusters) ? doc.clusters : []) {
     const name = String(c?.name ?? "?");
-    for (const field of CLUSTER_FILES) if (typeof c?.cluster?.[field] === "string") out.files.push({ field: `clusters[${name}].${field}`, path: at(c.cluster[field]) });
+    for (const field of CLUSTER_FILES)
+      if (typeof c?.cluster?.[field] === "string") out.files.push({ field: `clusters[${name}].${field}`, path: at(c.cluster[field]) });
   }
   return out;
 }

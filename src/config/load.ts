@@ -91,14 +91,24 @@ export async function findRootConfig(options: FindOptions = {}): Promise<string>
     if (!isDir) return path;
     const found = await finder.search(path);
     if (found) return found.filepath;
-    throw new ConfigError([{ file: path, line: 0, col: 0, path: "", message: `no attache config here (looked for ${SEARCH_PLACES.join(", ")})` }]);
+    throw new ConfigError([
+      { file: path, line: 0, col: 0, path: "", message: `no attache config here (looked for ${SEARCH_PLACES.join(", ")})` },
+    ]);
   }
   const here = await finder.search(cwd);
   if (here && !here.isEmpty) return here.filepath;
   const fallback = resolve(cwd, "config");
   const there = await finder.search(fallback).catch(() => null);
   if (there) return there.filepath;
-  throw new ConfigError([{ file: cwd, line: 0, col: 0, path: "", message: "no attache config found (use -c PATH, $ATTACHE_CONFIG, ./attache.yaml or ./config/attache.yaml)" }]);
+  throw new ConfigError([
+    {
+      file: cwd,
+      line: 0,
+      col: 0,
+      path: "",
+      message: "no attache config found (use -c PATH, $ATTACHE_CONFIG, ./attache.yaml or ./config/attache.yaml)",
+    },
+  ]);
 }
 
 /** Far above a thousand routes (about 200 KB of YAML). */
@@ -111,7 +121,8 @@ export async function readSource(path: string, env: NodeJS.ProcessEnv = process.
     // A FIFO or a device named in `include` would block the read or never end: regular files only.
     const st = statSync(path);
     if (!st.isFile()) return failed(path, "", "not a regular file");
-    if (st.size > MAX_CONFIG_BYTES) return failed(path, "", `is ${st.size} bytes; a config file may hold at most ${MAX_CONFIG_BYTES / 1024 / 1024} MiB`);
+    if (st.size > MAX_CONFIG_BYTES)
+      return failed(path, "", `is ${st.size} bytes; a config file may hold at most ${MAX_CONFIG_BYTES / 1024 / 1024} MiB`);
     text = readFileSync(path, "utf8");
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : `cannot read: ${(err as Error).message}`;
@@ -146,7 +157,11 @@ export async function readSource(path: string, env: NodeJS.ProcessEnv = process.
 }
 
 /** The files that the root's `include` globs name, relative to the root file, sorted, without the root. */
-export async function expandIncludes(rootPath: string, include: readonly string[], locate: SourceFile["locate"]): Promise<{ files: string[]; problems: ConfigProblem[] }> {
+export async function expandIncludes(
+  rootPath: string,
+  include: readonly string[],
+  locate: SourceFile["locate"],
+): Promise<{ files: string[]; problems: ConfigProblem[] }> {
   const dir = dirname(rootPath);
   const files = new Set<string>();
   const problems: ConfigProblem[] = [];
@@ -171,10 +186,22 @@ export async function expandIncludes(rootPath: string, include: readonly string[
 }
 
 function failed(path: string, text: string, message: string): SourceFile {
-  return { path, text, data: undefined, problems: [{ file: path, line: 0, col: 0, path: "", message }], locate: () => ({ line: 0, col: 0 }) };
+  return {
+    path,
+    text,
+    data: undefined,
+    problems: [{ file: path, line: 0, col: 0, path: "", message }],
+    locate: () => ({ line: 0, col: 0 }),
+  };
 }
 
-function expandVariables(doc: Document, lineCounter: LineCounter, file: string, env: NodeJS.ProcessEnv, variables: NonNullable<SourceFile["variables"]>): ConfigProblem[] {
+function expandVariables(
+  doc: Document,
+  lineCounter: LineCounter,
+  file: string,
+  env: NodeJS.ProcessEnv,
+  variables: NonNullable<SourceFile["variables"]>,
+): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   visit(doc, {
     Scalar(key, node, path) {
@@ -186,7 +213,13 @@ function expandVariables(doc: Document, lineCounter: LineCounter, file: string, 
       const fieldPath = pathOf(path, key);
       for (const name of used) variables.push({ name, line: pos.line, col: pos.col, path: fieldPath });
       for (const name of missing) {
-        problems.push({ file, line: pos.line, col: pos.col, path: fieldPath, message: `environment variable ${name} is not set (write \${${name}:-default} for a default)` });
+        problems.push({
+          file,
+          line: pos.line,
+          col: pos.col,
+          path: fieldPath,
+          message: `environment variable ${name} is not set (write \${${name}:-default} for a default)`,
+        });
       }
     },
   });

@@ -75,14 +75,29 @@ function statOf(path: string): Stats {
 }
 
 function describeKind(st: Stats, maxBytes: number): string | undefined {
-  if (st.isFile()) return st.size > maxBytes ? `is ${formatBytes(st.size)}; a secret file may hold at most ${formatBytes(maxBytes)}` : undefined;
-  const kind = st.isDirectory() ? "a directory" : st.isFIFO() ? "a FIFO" : st.isCharacterDevice() ? "a character device" : st.isBlockDevice() ? "a block device" : st.isSocket() ? "a socket" : "not a file";
+  if (st.isFile())
+    return st.size > maxBytes ? `is ${formatBytes(st.size)}; a secret file may hold at most ${formatBytes(maxBytes)}` : undefined;
+  const kind = st.isDirectory()
+    ? "a directory"
+    : st.isFIFO()
+      ? "a FIFO"
+      : st.isCharacterDevice()
+        ? "a character device"
+        : st.isBlockDevice()
+          ? "a block device"
+          : st.isSocket()
+            ? "a socket"
+            : "not a file";
   return `is ${kind}, not a regular file`;
 }
 
 function reason(err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code;
-  return code === "ENOENT" ? "does not exist" : code === "EACCES" || code === "EPERM" ? "is not readable" : `cannot be read (${code ?? (err as Error).message})`;
+  return code === "ENOENT"
+    ? "does not exist"
+    : code === "EACCES" || code === "EPERM"
+      ? "is not readable"
+      : `cannot be read (${code ?? (err as Error).message})`;
 }
 
 function formatBytes(n: number): string {

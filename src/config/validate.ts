@@ -9,7 +9,15 @@ import { closest, distance } from "fastest-levenshtein";
 import type { z } from "zod";
 import { parseHostPort } from "../net/address.js";
 import { DEFAULTS } from "./defaults.js";
-import { checkGrant, fileMayClaim, kubernetesDeny, kubernetesDenyFloor, resolveGrants, variableProblems, type Admission } from "./grants.js";
+import {
+  checkGrant,
+  fileMayClaim,
+  kubernetesDeny,
+  kubernetesDenyFloor,
+  resolveGrants,
+  variableProblems,
+  type Admission,
+} from "./grants.js";
 import { expandIncludes, findRootConfig, readSource, type FindOptions, type SourceFile } from "./load.js";
 import { KUBECONFIG_MAX_BYTES, kubeconfigReferences, type KubeconfigReferences } from "./kubeconfig-references.js";
 import { formatPath, type ConfigProblem } from "./problems.js";
@@ -34,7 +42,8 @@ export type ResolvedPool = Required<Omit<PoolConfig, "maxFreeSockets">> & Pick<P
 export type ResolvedRetry = Required<RetryConfig>;
 
 /** A route with every default applied, and where it came from. */
-export interface ResolvedRoute extends Omit<RouteConfig, "name" | "stripPrefix" | "timeout" | "streaming" | "maxBodySize" | "circuitBreaker" | "pool" | "retry"> {
+export interface ResolvedRoute
+  extends Omit<RouteConfig, "name" | "stripPrefix" | "timeout" | "streaming" | "maxBodySize" | "circuitBreaker" | "pool" | "retry"> {
   name: string;
   stripPrefix: boolean;
   timeout: number;
@@ -111,7 +120,10 @@ export function checkRouteFile(source: SourceFile): CheckedFile<RouteFileConfig>
 }
 
 /** Cross-file rules (unique prefixes and names, owners, addresses) and defaults → Config. */
-export function assemble(root: CheckedFile<RootFileConfig>, teams: readonly CheckedFile<RouteFileConfig>[]): { config: Config | undefined; problems: ConfigProblem[] } {
+export function assemble(
+  root: CheckedFile<RootFileConfig>,
+  teams: readonly CheckedFile<RouteFileConfig>[],
+): { config: Config | undefined; problems: ConfigProblem[] } {
   const rootValue = root.value!;
   const problems: ConfigProblem[] = [];
   const owners = rootValue.owners;
@@ -144,7 +156,9 @@ export function assemble(root: CheckedFile<RootFileConfig>, teams: readonly Chec
     if (!isRoot && owners && owner === undefined) {
       problems.push(at(source, [], "owner is missing: the root file sets owners, so every route file must name its owner"));
     } else if (!isRoot && owners && owner !== undefined && !(owner in owners)) {
-      problems.push(at(source, ["owner"], `owner ${JSON.stringify(owner)} is not listed in the root file's owners (${Object.keys(owners).join(", ")})`));
+      problems.push(
+        at(source, ["owner"], `owner ${JSON.stringify(owner)} is not listed in the root file's owners (${Object.keys(owners).join(", ")})`),
+      );
     }
     const grant = !isRoot && grants && owner !== undefined ? grants.get(owner) : undefined;
     const claim = grant && fileMayClaim(grant, source.path, dirname(root.source.path));
@@ -160,7 +174,12 @@ export function assemble(root: CheckedFile<RootFileConfig>, teams: readonly Chec
       }
       // Only a file the root trusts with it may replace the kubernetes deny floor.
       const mayLiftDeny = isRoot || !grants || (grant?.liftDeny ?? false);
-      const route = resolveRoute(config, rootValue, { file: source.path, line: pos.line, col: pos.col, owner, admittedBy }, { floor, mayLiftDeny });
+      const route = resolveRoute(
+        config,
+        rootValue,
+        { file: source.path, line: pos.line, col: pos.col, owner, admittedBy },
+        { floor, mayLiftDeny },
+      );
       const clash = byPrefix.get(route.prefix);
       if (clash) {
         problems.push(at(source, ["routes", i, "prefix"], `prefix ${route.prefix} is already claimed by ${where(clash)}`));
@@ -168,7 +187,9 @@ export function assemble(root: CheckedFile<RootFileConfig>, teams: readonly Chec
       }
       const nameClash = byName.get(route.name);
       if (nameClash) {
-        problems.push(at(source, ["routes", i, config.name ? "name" : "prefix"], `route name ${route.name} is already used by ${where(nameClash)}`));
+        problems.push(
+          at(source, ["routes", i, config.name ? "name" : "prefix"], `route name ${route.name} is already used by ${where(nameClash)}`),
+        );
         continue;
       }
       byPrefix.set(route.prefix, route);
@@ -184,7 +205,13 @@ export function assemble(root: CheckedFile<RootFileConfig>, teams: readonly Chec
   for (const a of addresses) {
     const label = formatPath(a.path);
     if (!allowNonLoopback && !a.anywhere && !isLoopback(a.address)) {
-      problems.push(at(a.file, a.path, `${a.address} is not a loopback address; set allowNonLoopback: true in the root file to expose attache beyond this machine`));
+      problems.push(
+        at(
+          a.file,
+          a.path,
+          `${a.address} is not a loopback address; set allowNonLoopback: true in the root file to expose attache beyond this machine`,
+        ),
+      );
     }
     // Port 0 asks the OS for a free port: never a clash (tests use it for every listener).
     const other = a.address.endsWith(":0") ? undefined : seen.get(a.address);
@@ -230,7 +257,12 @@ function resolveLimits(l: LimitsConfig = {}): Limits {
   };
 }
 
-function resolveRoute(config: RouteConfig, root: RootFileConfig, source: ResolvedRoute["source"], deny: { floor: readonly PathRuleConfig[]; mayLiftDeny: boolean }): ResolvedRoute {
+function resolveRoute(
+  config: RouteConfig,
+  root: RootFileConfig,
+  source: ResolvedRoute["source"],
+  deny: { floor: readonly PathRuleConfig[]; mayLiftDeny: boolean },
+): ResolvedRoute {
   const d = root.defaults ?? {};
   const retry = config.retry ?? d.retry;
   return {
@@ -244,7 +276,12 @@ function resolveRoute(config: RouteConfig, root: RootFileConfig, source: Resolve
     maxBodySize: config.maxBodySize ?? d.maxBodySize ?? DEFAULTS.route.maxBodySize,
     circuitBreaker: { ...DEFAULTS.route.circuitBreaker, ...d.circuitBreaker, ...config.circuitBreaker },
     pool: { ...DEFAULTS.route.pool, ...d.pool, ...config.pool },
-    retry: retry && { on: [...DEFAULTS.route.retry.on], backoff: DEFAULTS.route.retry.backoff, maxBackoff: DEFAULTS.route.retry.maxBackoff, ...retry },
+    retry: retry && {
+      on: [...DEFAULTS.route.retry.on],
+      backoff: DEFAULTS.route.retry.backoff,
+      maxBackoff: DEFAULTS.route.retry.maxBackoff,
+      ...retry,
+    },
     source,
   };
 }
@@ -297,7 +334,12 @@ function issuesToProblems(issues: readonly z.core.$ZodIssue[], source: SourceFil
       for (const key of issue.keys) {
         const guess = known.length ? closest(key, known) : undefined;
         const hint = guess && distance(key, guess) <= Math.max(2, Math.floor(key.length / 3)) ? ` (did you mean "${guess}"?)` : "";
-        out.push({ file: source.path, ...source.locate(issue.path, key), path: formatPath([...issue.path, key]), message: `unknown key "${key}"${hint}` });
+        out.push({
+          file: source.path,
+          ...source.locate(issue.path, key),
+          path: formatPath([...issue.path, key]),
+          message: `unknown key "${key}"${hint}`,
+        });
       }
     } else {
       out.push(at(source, issue.path, issue.message));

@@ -16,5 +16,12 @@ export function createEndpointSource(route: ResolvedRoute): EndpointSource {
     return new DnsSource({ route: route.name, name, port, interval, servers, protocol });
   }
   const { service, namespace, port, ...connection } = discovery.kubernetes!;
-  return new KubernetesEndpointSliceSource({ route: route.name, protocol, service, namespace, port, connect: () => openKubeApiConnection(connection) });
+  return new KubernetesEndpointSliceSource({
+    route: route.name,
+    protocol,
+    service,
+    namespace,
+    port,
+    connect: () => openKubeApiConnection(connection),
+  });
 }

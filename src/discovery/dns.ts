@@ -84,7 +84,9 @@ export class DnsSource extends EventEmitter implements EndpointSource {
       endpoints: this.set.current.map((e) => e.id),
       lastChange: this.set.changedAt?.toISOString() ?? null,
       lastGoodLookup: this.lastGoodAt?.toISOString() ?? null,
-      lastLookup: this.last ? { status: this.last.status, at: this.last.at.toISOString(), ...(this.last.message && { message: this.last.message }) } : null,
+      lastLookup: this.last
+        ? { status: this.last.status, at: this.last.at.toISOString(), ...(this.last.message && { message: this.last.message }) }
+        : null,
       ...(this.last && this.last.status !== "ok" && this.lastGoodAt && { stale: true }),
     };
   }
@@ -113,10 +115,15 @@ export class DnsSource extends EventEmitter implements EndpointSource {
     if (outcome.status === "ok") {
       this.last = { status: "ok", at };
       this.lastGoodAt = at;
-      if (previous && previous.status !== "ok") log.info({ route, dns: name, endpoints: outcome.endpoints.length }, "dns discovery recovered");
+      if (previous && previous.status !== "ok")
+        log.info({ route, dns: name, endpoints: outcome.endpoints.length }, "dns discovery recovered");
       const diff = this.set.replace(outcome.endpoints);
       if (diff) {
-        if (previous) log.info({ route, dns: name, added: diff.added.map((e) => e.id), removed: diff.removed.map((e) => e.id) }, "dns endpoints changed");
+        if (previous)
+          log.info(
+            { route, dns: name, added: diff.added.map((e) => e.id), removed: diff.removed.map((e) => e.id) },
+            "dns endpoints changed",
+          );
         this.emit("change", this.set.current);
       }
       return;
@@ -128,7 +135,9 @@ export class DnsSource extends EventEmitter implements EndpointSource {
     if (previous?.status !== outcome.status || previous.message !== message) {
       log.warn(
         { route, dns: name, endpoints: this.set.current.length, message },
-        outcome.status === "empty" ? "dns answer is empty: keeping the last good endpoints" : "dns lookup failed: keeping the last good endpoints",
+        outcome.status === "empty"
+          ? "dns answer is empty: keeping the last good endpoints"
+          : "dns lookup failed: keeping the last good endpoints",
       );
     }
   }
@@ -156,7 +165,9 @@ export class DnsSource extends EventEmitter implements EndpointSource {
     // not honoured (the balancer has none); every target of that priority gets an equal share.
     const best = Math.min(...records.map((r) => r.priority));
     const chosen = records.filter((r) => r.priority === best);
-    const resolved = await Promise.all(chosen.map(async (r) => ({ port: r.port, hosts: isIP(r.name) ? [r.name] : await this.addresses(r.name) })));
+    const resolved = await Promise.all(
+      chosen.map(async (r) => ({ port: r.port, hosts: isIP(r.name) ? [r.name] : await this.addresses(r.name) })),
+    );
     const endpoints = resolved.flatMap((r) => (r.hosts ?? []).map((h) => endpointForAddress(this.protocol, h, r.port)));
     if (endpoints.length === 0) return { status: "empty", reason: `SRV targets of ${name} have no A/AAAA records` };
     return { status: "ok", endpoints };

@@ -144,7 +144,10 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
     if (this.timer) clearTimeout(this.timer);
     this.current?.abort();
     this.agent?.destroy();
-    void this.connection?.then((c) => c.close?.(), () => {});
+    void this.connection?.then(
+      (c) => c.close?.(),
+      () => {},
+    );
   }
 
   private path(extra: string): string {
@@ -172,7 +175,10 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
   private reconnect(): void {
     const old = this.connection;
     this.connection = undefined;
-    void old?.then((c) => c.close?.(), () => {});
+    void old?.then(
+      (c) => c.close?.(),
+      () => {},
+    );
   }
 
   private async list(): Promise<void> {
@@ -197,7 +203,11 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
     const seconds = this.options.watchTimeoutSeconds ?? lo + Math.floor(Math.random() * (hi - lo));
     const rv = this.resourceVersion ? `&resourceVersion=${encodeURIComponent(this.resourceVersion)}` : "";
     this.counts.watches++;
-    this.request(this.path(`&watch=true&allowWatchBookmarks=true&timeoutSeconds=${seconds}${rv}`), seconds * 1000 + KUBE_WATCH_IDLE_SLACK, true)
+    this.request(
+      this.path(`&watch=true&allowWatchBookmarks=true&timeoutSeconds=${seconds}${rv}`),
+      seconds * 1000 + KUBE_WATCH_IDLE_SLACK,
+      true,
+    )
       .then((res) => {
         this.state = "watching";
         return this.consume(res);
@@ -296,12 +306,23 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
       }
     }
     if (unresolved.length > 0 && unresolved.join() !== this.unresolvedPort.join()) {
-      log.warn({ route: this.options.route, service: this.options.service, port, slices: unresolved }, "endpointslices have no port of that name");
+      log.warn(
+        { route: this.options.route, service: this.options.service, port, slices: unresolved },
+        "endpointslices have no port of that name",
+      );
     }
     this.unresolvedPort = unresolved;
     const diff = this.set.replace(endpoints);
     if (diff) {
-      log.info({ route: this.options.route, service: this.options.service, added: diff.added.map((e) => e.id), removed: diff.removed.map((e) => e.id) }, "endpointslice endpoints changed");
+      log.info(
+        {
+          route: this.options.route,
+          service: this.options.service,
+          added: diff.added.map((e) => e.id),
+          removed: diff.removed.map((e) => e.id),
+        },
+        "endpointslice endpoints changed",
+      );
       this.emit("change", this.set.current);
     }
   }
@@ -311,7 +332,11 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
     const message = (err as Error).message ?? String(err);
     this.lastError = { message, at: new Date() };
     metrics.upstreamErrors.inc({ route: this.options.route, reason: "discovery_failed" });
-    if (this.failures === 0) log.warn({ route: this.options.route, service: this.options.service, endpoints: this.set.current.length, err: message }, "endpointslice list/watch failed: keeping the last good endpoints");
+    if (this.failures === 0)
+      log.warn(
+        { route: this.options.route, service: this.options.service, endpoints: this.set.current.length, err: message },
+        "endpointslice list/watch failed: keeping the last good endpoints",
+      );
     this.failures++;
     const delay = reconnectDelay(this.failures, KUBE_RETRY_MIN, KUBE_RETRY_MAX);
     this.state = "backoff";

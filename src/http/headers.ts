@@ -2,7 +2,18 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from "node:http";
 
 /** RFC 9110 §7.6.1, plus the legacy ones proxies still see, and HTTP2-Settings (RFC 7540 §3.2.1), which an HTTP/2 upstream request refuses. */
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "http2-settings"]);
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "http2-settings",
+]);
 /** Headers attache sets on every upstream request; a route's `remove` may still take them away. */
 const OWN = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-request-id"];
 
@@ -30,7 +41,12 @@ export function compileHeaderEdits(set: Record<string, string> = {}, remove: rea
 }
 
 /** Headers for the upstream request. `upgrade` keeps Connection/Upgrade for WebSocket and SPDY. */
-export function upstreamRequestHeaders(req: IncomingMessage, route: { readonly headerEdits: HeaderEdits }, requestId: string, upgrade = false): OutgoingHttpHeaders {
+export function upstreamRequestHeaders(
+  req: IncomingMessage,
+  route: { readonly headerEdits: HeaderEdits },
+  requestId: string,
+  upgrade = false,
+): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   const named = connectionTokens(req.headers);
   const edits = route.headerEdits;
@@ -70,7 +86,12 @@ export function clientResponseHeaders(upstream: IncomingHttpHeaders, requestId: 
 function connectionTokens(headers: IncomingHttpHeaders): Set<string> | undefined {
   const value = headers.connection;
   if (!value || value === "keep-alive" || value === "close") return undefined;
-  return new Set(value.toLowerCase().split(",").map((t) => t.trim()));
+  return new Set(
+    value
+      .toLowerCase()
+      .split(",")
+      .map((t) => t.trim()),
+  );
 }
 
 function escapeRegExp(text: string): string {

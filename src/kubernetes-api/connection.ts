@@ -25,7 +25,10 @@ export interface KubeApiConnection {
  * The route's connection keys → an API connection, through the same credential resolution as the
  * kubernetes upstream (explicit, in-cluster, kubeconfig: the same order and the same token rotation).
  */
-export async function openKubeApiConnection(keys: KubernetesUpstreamConfig, where: CredentialsEnvironment = {}): Promise<KubeApiConnection> {
+export async function openKubeApiConnection(
+  keys: KubernetesUpstreamConfig,
+  where: CredentialsEnvironment = {},
+): Promise<KubeApiConnection> {
   const { plan, problem, lookedFor } = await resolveCredentials(keys, where);
   if (!plan) throw new Error(`no kubernetes credentials (${problem ?? "none found"}; looked for ${lookedFor.join("; ")})`);
   const authorizer = openAuthorizer(plan);

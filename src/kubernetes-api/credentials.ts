@@ -61,7 +61,9 @@ export interface Plan {
   /** Route keys that replaced what in-cluster or the kubeconfig said. */
   overrides: string[];
   /** Inline secrets (kubeconfig token, basic password) and the plugin handle: kept out of describe(). */
-  secret?: { token?: string | undefined; username?: string | undefined; password?: string | undefined; kubeconfig?: KubeConfig | undefined } | undefined;
+  secret?:
+    | { token?: string | undefined; username?: string | undefined; password?: string | undefined; kubeconfig?: KubeConfig | undefined }
+    | undefined;
 }
 
 export interface Resolution {
@@ -117,7 +119,9 @@ export async function resolveCredentials(config: KubernetesUpstreamConfig, where
       const files = config.kubeconfig
         ? [config.kubeconfig]
         : env.KUBECONFIG
-          ? env.KUBECONFIG.split(delimiter).filter(Boolean).map((f) => resolve(f))
+          ? env.KUBECONFIG.split(delimiter)
+              .filter(Boolean)
+              .map((f) => resolve(f))
           : [join(home, ".kube", "config")];
       const why = config.kubeconfig ? "" : env.KUBECONFIG ? " ($KUBECONFIG)" : "";
       lookedFor.push(`kubeconfig ${files.join(delimiter)}${why}${config.context ? ` context ${config.context}` : ""}`);
@@ -157,14 +161,23 @@ export async function resolveCredentials(config: KubernetesUpstreamConfig, where
 function finish(plan: Omit<Plan, "fingerprint">): Plan {
   const hash = createHash("sha256");
   hash.update(plan.server);
-  for (const key of ["ca", "cert", "key", "servername", "rejectUnauthorized"] as const) hash.update(`\0${key}=${String(plan.tls[key] ?? "")}`);
+  for (const key of ["ca", "cert", "key", "servername", "rejectUnauthorized"] as const)
+    hash.update(`\0${key}=${String(plan.tls[key] ?? "")}`);
   return { ...plan, fingerprint: hash.digest("hex").slice(0, 16) };
 }
 
 /** `files`: the certificate files it names, watched too (client certificates get renewed). */
-async function fromKubeconfig(files: string[], context: string | undefined): Promise<{ base: Omit<Plan, "fingerprint" | "overrides">; files: string[] } | { problem: string }> {
+async function fromKubeconfig(
+  files: string[],
+  context: string | undefined,
+): Promise<{ base: Omit<Plan, "fingerprint" | "overrides">; files: string[] } | { problem: string }> {
   const { KubeConfig } = await import("@kubernetes/client-node");
-  const merged = { clusters: [] as KubeConfig["clusters"], users: [] as KubeConfig["users"], contexts: [] as KubeConfig["contexts"], currentContext: "" };
+  const merged = {
+    clusters: [] as KubeConfig["clusters"],
+    users: [] as KubeConfig["users"],
+    contexts: [] as KubeConfig["contexts"],
+    currentContext: "",
+  };
   for (const file of files) {
     const one = new KubeConfig();
     try {
@@ -186,7 +199,8 @@ async function fromKubeconfig(files: string[], context: string | undefined): Pro
   if (!ctx) return { problem: `context ${name} is not in kubeconfig ${files.join(delimiter)}` };
   kc.setCurrentContext(name);
   const cluster = kc.getCurrentCluster();
-  if (!cluster?.server) return { problem: `context ${name} names cluster ${ctx.cluster}, which kubeconfig ${files.join(delimiter)} does not define` };
+  if (!cluster?.server)
+    return { problem: `context ${name} names cluster ${ctx.cluster}, which kubeconfig ${files.join(delimiter)} does not define` };
   const user = kc.getCurrentUser();
 
   const ca = material(cluster.caFile, cluster.caData);

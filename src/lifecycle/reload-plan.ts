@@ -108,7 +108,13 @@ export function planReload(root: RootFile, accepted: Accepted, candidates: reado
  * route, a route of the root file, or a plan that already went back `attempts` times more than it
  * has files, rejects the root change.
  */
-export function afterBuildFailure(plan: ReloadPlan, accepted: Accepted, root: RootFile, failure: { route: ResolvedRoute | undefined; message: string }, attempts: number): ReloadPlan {
+export function afterBuildFailure(
+  plan: ReloadPlan,
+  accepted: Accepted,
+  root: RootFile,
+  failure: { route: ResolvedRoute | undefined; message: string },
+  attempts: number,
+): ReloadPlan {
   const rejections = new Map(plan.rejections);
   const rootPath = root.source.path;
   const { route, message } = failure;
@@ -123,7 +129,10 @@ export function afterBuildFailure(plan: ReloadPlan, accepted: Accepted, root: Ro
   const file = route.source.file;
   const set = new Map(teams);
   const bad = set.get(file)!;
-  rejections.set(file, { text: bad.source.text, problems: [{ file, line: route.source.line, col: route.source.col, path: "", message: `route ${route.prefix}: ${message}` }] });
+  rejections.set(file, {
+    text: bad.source.text,
+    problems: [{ file, line: route.source.line, col: route.source.col, path: "", message: `route ${route.prefix}: ${message}` }],
+  });
   const inUse = accepted.teams.get(file);
   if (inUse && inUse !== bad) set.set(file, inUse);
   else set.delete(file);
@@ -143,7 +152,13 @@ function settled(root: RootFile, accepted: Accepted, set: Map<string, TeamFile>,
 }
 
 function rootMisfit(rootPath: string): ConfigProblem {
-  return { file: rootPath, line: 0, col: 0, path: "", message: "root file change rejected: the route files in use no longer fit it (see the problems that follow)" };
+  return {
+    file: rootPath,
+    line: 0,
+    col: 0,
+    path: "",
+    message: "root file change rejected: the route files in use no longer fit it (see the problems that follow)",
+  };
 }
 
 function sorted(files: ReadonlyMap<string, TeamFile>): TeamFile[] {

@@ -69,7 +69,10 @@ export class Reloader {
   constructor(private readonly o: ReloaderOptions) {
     this.acceptedRoot = o.root;
     this.acceptedTeams = new Map(o.teams.map((t) => [t.source.path, t]));
-    this.lastSeen = fingerprint(o.root.source, o.teams.map((t) => t.source));
+    this.lastSeen = fingerprint(
+      o.root.source,
+      o.teams.map((t) => t.source),
+    );
     this.lastInclude = o.root.value?.include ?? [];
     o.watch(watchDirs(o.root.source.path, this.lastInclude, [...this.acceptedTeams.keys()]));
   }
@@ -161,7 +164,8 @@ export class Reloader {
     const rootSource = await readSource(rootPath, env);
     const root = checkRootFile(rootSource);
     // A root file that does not parse still names its files through the last good include list.
-    const include = root.value?.include ?? (rootSource.data === undefined ? (this.acceptedRoot.value?.include ?? []) : includeOf(rootSource.data));
+    const include =
+      root.value?.include ?? (rootSource.data === undefined ? (this.acceptedRoot.value?.include ?? []) : includeOf(rootSource.data));
     this.lastInclude = include;
     const included = await expandIncludes(rootPath, include, rootSource.locate);
     const sources = await Promise.all(included.files.map((f) => readSource(f, env)));
@@ -198,7 +202,10 @@ export class Reloader {
     if (JSON.stringify(config.log) !== JSON.stringify(old.config.log)) configureLog(config.log);
     if (JSON.stringify(config.limits) !== JSON.stringify(old.config.limits)) this.o.applyLimits(config.limits);
     if (config.listen !== old.config.listen || config.admin !== old.config.admin || config.probe !== old.config.probe) {
-      log.warn({ listen: config.listen, admin: config.admin, probe: config.probe }, "listen, admin and probe addresses changed: they apply at the next restart");
+      log.warn(
+        { listen: config.listen, admin: config.admin, probe: config.probe },
+        "listen, admin and probe addresses changed: they apply at the next restart",
+      );
     }
     const oldByKey = new Set(old.table.routes.map((r) => r.key));
     const newPrefixes = new Set(table.routes.map((r) => r.prefix));
@@ -229,7 +236,12 @@ export class Reloader {
       fresh++;
       next.set(file, { key, problems: f.problems, at: new Date() });
       metrics.configReloads.inc({ result: "error" });
-      log.warn({ file, problems: f.problems.map(formatProblem) }, file === state.current.config.rootFile ? "config update rejected: the root file is invalid; the current config stays" : "route file rejected: its last good version stays");
+      log.warn(
+        { file, problems: f.problems.map(formatProblem) },
+        file === state.current.config.rootFile
+          ? "config update rejected: the root file is invalid; the current config stays"
+          : "route file rejected: its last good version stays",
+      );
     }
     this.rejected = next;
     state.configSettled([...next.keys()]);

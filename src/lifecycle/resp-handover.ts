@@ -32,7 +32,10 @@ export function listenersInTheWay(config: Config, previous: readonly Route[]): A
 /** Closes the old routes in the way of `config`'s RESP listeners; returns the old routes a new table may carry over. */
 export async function handOverRespPorts(config: Config, previous: readonly Route[], retirement: Retirement): Promise<Route[]> {
   for (const { route, next } of listenersInTheWay(config, previous)) {
-    log.info({ route: route.name, listen: route.config.upstream.redis?.listen, next }, "closing the old RESP listener first: the new one binds the same port");
+    log.info(
+      { route: route.name, listen: route.config.upstream.redis?.listen, next },
+      "closing the old RESP listener first: the new one binds the same port",
+    );
     await retirement.closeNow(route.upstream, route.resilience, route.name);
   }
   // Routes closed above (or by an earlier failed build) must not be carried over.

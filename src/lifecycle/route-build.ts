@@ -31,7 +31,10 @@ export function attributeFailures(create: UpstreamFactory): UpstreamFactory {
  * Waits until every upstream of `fresh` is ready (its RESP listener bound). If one is not, all of
  * `fresh` are closed at once, and the first that failed is returned with its reason.
  */
-export async function awaitReadiness(fresh: readonly Route[], retirement: Retirement): Promise<{ route: Route; reason: unknown } | undefined> {
+export async function awaitReadiness(
+  fresh: readonly Route[],
+  retirement: Retirement,
+): Promise<{ route: Route; reason: unknown } | undefined> {
   const ready = await Promise.allSettled(fresh.map((r) => r.upstream.readiness()));
   const failed = ready.findIndex((b) => b.status === "rejected");
   if (failed < 0) return undefined;

@@ -59,7 +59,9 @@ export async function start(options: FindOptions = {}, startOptions: StartOption
   } catch (err) {
     if (!(err instanceof RouteBuildError)) throw err;
     const { source, prefix } = err.route;
-    throw new ConfigError([{ file: source.file, line: source.line, col: source.col, path: "", message: `route ${prefix}: ${err.message}` }]);
+    throw new ConfigError([
+      { file: source.file, line: source.line, col: source.col, path: "", message: `route ${prefix}: ${err.message}` },
+    ]);
   }
   const state = new State(makeGeneration(1, config, table));
   const retirement = new Retirement();
@@ -113,7 +115,9 @@ export async function start(options: FindOptions = {}, startOptions: StartOption
     drain: () => (draining ??= drain(state, closeAll)),
     close: closeAll,
     reload: (reason = "requested", force = true) =>
-      reloader ? reloader.reload(reason, force) : Promise.resolve({ applied: false, unchanged: true, generation: state.current.id, problems: [] }),
+      reloader
+        ? reloader.reload(reason, force)
+        : Promise.resolve({ applied: false, unchanged: true, generation: state.current.id, problems: [] }),
     closed,
   };
 
@@ -138,9 +142,13 @@ export async function start(options: FindOptions = {}, startOptions: StartOption
   state.ready = true;
   // Node's process metrics load in the background: nothing before ready needs them.
   void startDefaultMetrics();
-  for (const [what, address] of [["listen", config.listen], ["admin", config.admin]] as const) {
+  for (const [what, address] of [
+    ["listen", config.listen],
+    ["admin", config.admin],
+  ] as const) {
     // allowNonLoopback let it through validation; say so every start, it holds the pod's credentials.
-    if (!isLoopback(address)) log.warn({ [what]: address }, `${what} is bound beyond loopback (allowNonLoopback: true): reachable from the network`);
+    if (!isLoopback(address))
+      log.warn({ [what]: address }, `${what} is bound beyond loopback (allowNonLoopback: true): reachable from the network`);
   }
 
   if (startOptions.watch !== false) watcher = new FileWatcher((why) => void reloader?.reload(why), startOptions.watch || {});
@@ -156,6 +164,16 @@ export async function start(options: FindOptions = {}, startOptions: StartOption
       for (const guard of guards) guard.apply(limits);
     },
   });
-  log.info({ listen: running.listen, admin: running.admin, probe: running.probe, routes: table.routes.length, config: config.rootFile, watching: watcher?.folders ?? [] }, "attache ready");
+  log.info(
+    {
+      listen: running.listen,
+      admin: running.admin,
+      probe: running.probe,
+      routes: table.routes.length,
+      config: config.rootFile,
+      watching: watcher?.folders ?? [],
+    },
+    "attache ready",
+  );
   return running;
 }

@@ -19,7 +19,12 @@ const Histogram = require("prom-client/lib/histogram") as typeof PromClient.Hist
 export const registry = new Registry();
 
 /** Which build serves: a constant 1 whose labels are the answer (the Prometheus *_build_info idiom). */
-new Gauge({ name: "attache_build_info", help: "attache's version and the Node.js that runs it.", labelNames: ["version", "node"], registers: [registry] }).set({ version: VERSION, node: process.versions.node }, 1);
+new Gauge({
+  name: "attache_build_info",
+  help: "attache's version and the Node.js that runs it.",
+  labelNames: ["version", "node"],
+  registers: [registry],
+}).set({ version: VERSION, node: process.versions.node }, 1);
 
 let defaultMetrics: Promise<void> | undefined;
 
@@ -55,48 +60,136 @@ export const metrics = {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: r,
   }),
-  upstreamErrors: new Counter({ name: "attache_upstream_errors_total", help: "Failed upstream exchanges, by route and reason.", labelNames: ["route", "reason"], registers: r }),
+  upstreamErrors: new Counter({
+    name: "attache_upstream_errors_total",
+    help: "Failed upstream exchanges, by route and reason.",
+    labelNames: ["route", "reason"],
+    registers: r,
+  }),
   retries: new Counter({ name: "attache_retries_total", help: "Retries made, by route.", labelNames: ["route"], registers: r }),
-  circuitState: new Gauge({ name: "attache_circuit_state", help: "Breaker state: 0 closed, 1 half-open, 2 open.", labelNames: ["route"], registers: r }),
-  circuitRejections: new Counter({ name: "attache_circuit_rejections_total", help: "Requests refused by an open breaker.", labelNames: ["route"], registers: r }),
-  endpointsHealthy: new Gauge({ name: "attache_endpoints_healthy", help: "Endpoints in rotation, by route.", labelNames: ["route"], registers: r }),
-  redisCommands: new Counter({ name: "attache_redis_commands_total", help: "Redis commands, by route, command and result.", labelNames: ["route", "command", "result"], registers: r }),
-  listenerConnections: new Gauge({ name: "attache_listener_connections", help: "Client connections open, by HTTP listener (listen, admin, probe).", labelNames: ["listener"], registers: r }),
+  circuitState: new Gauge({
+    name: "attache_circuit_state",
+    help: "Breaker state: 0 closed, 1 half-open, 2 open.",
+    labelNames: ["route"],
+    registers: r,
+  }),
+  circuitRejections: new Counter({
+    name: "attache_circuit_rejections_total",
+    help: "Requests refused by an open breaker.",
+    labelNames: ["route"],
+    registers: r,
+  }),
+  endpointsHealthy: new Gauge({
+    name: "attache_endpoints_healthy",
+    help: "Endpoints in rotation, by route.",
+    labelNames: ["route"],
+    registers: r,
+  }),
+  redisCommands: new Counter({
+    name: "attache_redis_commands_total",
+    help: "Redis commands, by route, command and result.",
+    labelNames: ["route", "command", "result"],
+    registers: r,
+  }),
+  listenerConnections: new Gauge({
+    name: "attache_listener_connections",
+    help: "Client connections open, by HTTP listener (listen, admin, probe).",
+    labelNames: ["listener"],
+    registers: r,
+  }),
   listenerRefusals: new Counter({
     name: "attache_listener_refusals_total",
     help: "Connections an HTTP listener refused or cut before a request began, by listener and reason (max_connections, request_timeout, headers_too_large, bad_request).",
     labelNames: ["listener", "reason"],
     registers: r,
   }),
-  clientDisconnects: new Counter({ name: "attache_client_disconnects_total", help: "Clients disconnected by attache for passing a limit, by route and reason.", labelNames: ["route", "reason"], registers: r }),
+  clientDisconnects: new Counter({
+    name: "attache_client_disconnects_total",
+    help: "Clients disconnected by attache for passing a limit, by route and reason.",
+    labelNames: ["route", "reason"],
+    registers: r,
+  }),
   redisDedicatedConnections: new Gauge({
     name: "attache_redis_dedicated_connections",
     help: "Upstream Redis connections held by one client each (transactions, blocking commands, pub/sub), by route.",
     labelNames: ["route"],
     registers: r,
   }),
-  configReloads: new Counter({ name: "attache_config_reloads_total", help: "Config reloads, by result.", labelNames: ["result"], registers: r }),
-  configGeneration: new Gauge({ name: "attache_config_generation", help: "Generation of the config that serves (1 at start, +1 per applied reload).", registers: r }),
+  configReloads: new Counter({
+    name: "attache_config_reloads_total",
+    help: "Config reloads, by result.",
+    labelNames: ["result"],
+    registers: r,
+  }),
+  configGeneration: new Gauge({
+    name: "attache_config_generation",
+    help: "Generation of the config that serves (1 at start, +1 per applied reload).",
+    registers: r,
+  }),
   configLastReloadSuccessful: new Gauge({
     name: "attache_config_last_reload_successful",
     help: "1 when every config file on disk serves, 0 while any file is rejected (as prometheus_config_last_reload_successful).",
     registers: r,
   }),
-  configLastSuccess: new Gauge({ name: "attache_config_last_reload_success_timestamp_seconds", help: "When every config file on disk last served (start or reload).", registers: r }),
-  configRejectedFiles: new Gauge({ name: "attache_config_rejected_files", help: "Config files rejected right now (their last good version serves).", registers: r }),
-  requestBytes: new Counter({ name: "attache_request_bytes_total", help: "Request body bytes, as declared by Content-Length, by route.", labelNames: ["route"], registers: r }),
-  responseBytes: new Counter({ name: "attache_response_bytes_total", help: "Response bytes written to the app (head included), by route.", labelNames: ["route"], registers: r }),
+  configLastSuccess: new Gauge({
+    name: "attache_config_last_reload_success_timestamp_seconds",
+    help: "When every config file on disk last served (start or reload).",
+    registers: r,
+  }),
+  configRejectedFiles: new Gauge({
+    name: "attache_config_rejected_files",
+    help: "Config files rejected right now (their last good version serves).",
+    registers: r,
+  }),
+  requestBytes: new Counter({
+    name: "attache_request_bytes_total",
+    help: "Request body bytes, as declared by Content-Length, by route.",
+    labelNames: ["route"],
+    registers: r,
+  }),
+  responseBytes: new Counter({
+    name: "attache_response_bytes_total",
+    help: "Response bytes written to the app (head included), by route.",
+    labelNames: ["route"],
+    registers: r,
+  }),
   attempts: new Counter({
     name: "attache_upstream_attempts_total",
     help: "Upstream tries made, by route (retries and resends included); divided by requests, the attempts per request.",
     labelNames: ["route"],
     registers: r,
   }),
-  endpointRequests: new Counter({ name: "attache_endpoint_requests_total", help: "Tries sent to each endpoint of an HTTP route.", labelNames: ["route", "endpoint"], registers: r, collect: collectEndpoints }),
-  endpointErrors: new Counter({ name: "attache_endpoint_errors_total", help: "Tries to each endpoint that failed (connect failure, reset, timeout, 5xx).", labelNames: ["route", "endpoint"], registers: r }),
-  endpointEjections: new Counter({ name: "attache_endpoint_ejections_total", help: "Outlier ejections of each endpoint.", labelNames: ["route", "endpoint"], registers: r }),
-  endpointActive: new Gauge({ name: "attache_endpoint_active_requests", help: "Requests in flight to each endpoint.", labelNames: ["route", "endpoint"], registers: r }),
-  endpointConnections: new Gauge({ name: "attache_endpoint_connections", help: "Open upstream connections to each endpoint, busy or idle, in the route's pool (routes with equal pool settings share one).", labelNames: ["route", "endpoint"], registers: r }),
+  endpointRequests: new Counter({
+    name: "attache_endpoint_requests_total",
+    help: "Tries sent to each endpoint of an HTTP route.",
+    labelNames: ["route", "endpoint"],
+    registers: r,
+    collect: collectEndpoints,
+  }),
+  endpointErrors: new Counter({
+    name: "attache_endpoint_errors_total",
+    help: "Tries to each endpoint that failed (connect failure, reset, timeout, 5xx).",
+    labelNames: ["route", "endpoint"],
+    registers: r,
+  }),
+  endpointEjections: new Counter({
+    name: "attache_endpoint_ejections_total",
+    help: "Outlier ejections of each endpoint.",
+    labelNames: ["route", "endpoint"],
+    registers: r,
+  }),
+  endpointActive: new Gauge({
+    name: "attache_endpoint_active_requests",
+    help: "Requests in flight to each endpoint.",
+    labelNames: ["route", "endpoint"],
+    registers: r,
+  }),
+  endpointConnections: new Gauge({
+    name: "attache_endpoint_connections",
+    help: "Open upstream connections to each endpoint, busy or idle, in the route's pool (routes with equal pool settings share one).",
+    labelNames: ["route", "endpoint"],
+    registers: r,
+  }),
   inflight: new Gauge({
     name: "attache_inflight_requests",
     help: "Requests in flight, by route.",
@@ -119,9 +212,17 @@ interface Tally {
   seen: boolean;
   /** `acquire` is what a RequestLease (resilience/inflight.ts) counts the request with. */
   readonly inflight: { value: number; inc(): void; dec(): void; acquire(): () => void };
-  readonly requests: Map<string, { readonly method: string; readonly code: string; readonly error: string; count: number; reported: number }>;
+  readonly requests: Map<
+    string,
+    { readonly method: string; readonly code: string; readonly error: string; count: number; reported: number }
+  >;
   /** Request bytes, response bytes, attempts: counted, and reported since the last scrape. */
-  readonly volume: { bytesIn: number; bytesOut: number; attempts: number; reported: { bytesIn: number; bytesOut: number; attempts: number } };
+  readonly volume: {
+    bytesIn: number;
+    bytesOut: number;
+    attempts: number;
+    reported: { bytesIn: number; bytesOut: number; attempts: number };
+  };
 }
 
 const tallies = new Map<string, Tally>();
@@ -232,7 +333,13 @@ export function reportEndpoints(route: string, read: EndpointReader): () => void
  * counter reset, as Prometheus expects after a restart).
  */
 function collectEndpoints(): void {
-  const all = [metrics.endpointRequests, metrics.endpointErrors, metrics.endpointEjections, metrics.endpointActive, metrics.endpointConnections];
+  const all = [
+    metrics.endpointRequests,
+    metrics.endpointErrors,
+    metrics.endpointEjections,
+    metrics.endpointActive,
+    metrics.endpointConnections,
+  ];
   for (const metric of all) metric.reset();
   for (const [route, read] of endpointReaders) {
     for (const f of read()) {

@@ -10,10 +10,25 @@
  * attache's client span as its parent.
  */
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from "node:http";
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type TextMapGetter, type TextMapSetter } from "@opentelemetry/api";
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Span,
+  type TextMapGetter,
+  type TextMapSetter,
+} from "@opentelemetry/api";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { defaultResource, detectResources, envDetector, resourceFromAttributes } from "@opentelemetry/resources";
-import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, type SpanExporter } from "@opentelemetry/sdk-trace-base";
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  TraceIdRatioBasedSampler,
+  type SpanExporter,
+} from "@opentelemetry/sdk-trace-base";
 
 export type { Span };
 
@@ -83,8 +98,20 @@ export class RequestTracer {
   }
 
   /** One try to an HTTP upstream; its context goes upstream in `headers` (traceparent, tracestate). */
-  httpClientSpan(parent: Span, method: string, endpoint: HttpEndpoint, path: string, resendCount: number, headers: OutgoingHttpHeaders): Span {
-    const attributes: Attributes = { "http.request.method": method, "server.address": endpoint.host, "server.port": endpoint.port, "url.full": endpoint.origin + endpoint.basePath + path };
+  httpClientSpan(
+    parent: Span,
+    method: string,
+    endpoint: HttpEndpoint,
+    path: string,
+    resendCount: number,
+    headers: OutgoingHttpHeaders,
+  ): Span {
+    const attributes: Attributes = {
+      "http.request.method": method,
+      "server.address": endpoint.host,
+      "server.port": endpoint.port,
+      "url.full": endpoint.origin + endpoint.basePath + path,
+    };
     if (resendCount > 0) attributes["http.request.resend_count"] = resendCount;
     const span = this.tracer.startSpan(method, { kind: SpanKind.CLIENT, attributes }, trace.setSpan(ROOT_CONTEXT, parent));
     this.propagator.inject(trace.setSpan(ROOT_CONTEXT, span), headers, setter);
@@ -93,7 +120,14 @@ export class RequestTracer {
 
   /** One Redis command (or pipeline) of the HTTP API. Both the current and the older database conventions' names. */
   redisSpan(parent: Span, operation: string, route: string, db: number): Span {
-    const attributes: Attributes = { "db.system.name": "redis", "db.system": "redis", "db.operation.name": operation, "db.operation": operation, "db.namespace": String(db), "attache.route": route };
+    const attributes: Attributes = {
+      "db.system.name": "redis",
+      "db.system": "redis",
+      "db.operation.name": operation,
+      "db.operation": operation,
+      "db.namespace": String(db),
+      "attache.route": route,
+    };
     return this.tracer.startSpan(operation, { kind: SpanKind.CLIENT, attributes }, trace.setSpan(ROOT_CONTEXT, parent));
   }
 
@@ -103,7 +137,14 @@ export class RequestTracer {
    * OTEL_TRACES_SAMPLER: set one on busy Redis routes).
    */
   respSpan(operation: string, batch: number, route: string, db: number): Span {
-    const attributes: Attributes = { "db.system.name": "redis", "db.system": "redis", "db.operation.name": operation, "db.operation": operation, "db.namespace": String(db), "attache.route": route };
+    const attributes: Attributes = {
+      "db.system.name": "redis",
+      "db.system": "redis",
+      "db.operation.name": operation,
+      "db.operation": operation,
+      "db.namespace": String(db),
+      "attache.route": route,
+    };
     if (batch > 1) attributes["db.operation.batch.size"] = batch;
     return this.tracer.startSpan(batch > 1 ? "PIPELINE" : operation, { kind: SpanKind.SERVER, attributes }, ROOT_CONTEXT);
   }
@@ -136,7 +177,9 @@ export async function createRequestTracer(settings: TracingSettings, version: st
   const provider = new BasicTracerProvider({
     resource,
     // Without a ratio from the file, the SDK reads OTEL_TRACES_SAMPLER (default: parent-based, always on).
-    ...(settings.sampleRatio !== undefined ? { sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.sampleRatio) }) } : {}),
+    ...(settings.sampleRatio !== undefined
+      ? { sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.sampleRatio) }) }
+      : {}),
     spanProcessors: [new BatchSpanProcessor(await exporter(settings))],
   });
   return new RequestTracer(provider);
@@ -145,8 +188,11 @@ export async function createRequestTracer(settings: TracingSettings, version: st
 /** OTLP over HTTP: protobuf by default (the spec's default), JSON with OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL=http/json. */
 async function exporter(settings: TracingSettings): Promise<SpanExporter> {
   const protocol = process.env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL || process.env.OTEL_EXPORTER_OTLP_PROTOCOL || "http/protobuf";
-  const config = settings.endpoint ? { url: new URL("v1/traces", settings.endpoint.endsWith("/") ? settings.endpoint : `${settings.endpoint}/`).href } : {};
+  const config = settings.endpoint
+    ? { url: new URL("v1/traces", settings.endpoint.endsWith("/") ? settings.endpoint : `${settings.endpoint}/`).href }
+    : {};
   if (protocol === "http/json") return new (await import("@opentelemetry/exporter-trace-otlp-http")).OTLPTraceExporter(config);
-  if (protocol !== "http/protobuf") throw new Error(`OTEL_EXPORTER_OTLP_PROTOCOL=${protocol} is not supported: attache exports over HTTP (http/protobuf or http/json)`);
+  if (protocol !== "http/protobuf")
+    throw new Error(`OTEL_EXPORTER_OTLP_PROTOCOL=${protocol} is not supported: attache exports over HTTP (http/protobuf or http/json)`);
   return new (await import("@opentelemetry/exporter-trace-otlp-proto")).OTLPTraceExporter(config);
 }

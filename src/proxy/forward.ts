@@ -17,7 +17,8 @@ export function forward(request: PendingRequest): void {
 export function forwardUpgrade(request: PendingRequest): void {
   const route = request.route!;
   const { socket, head } = request.upgrade!;
-  if (!route.upstream.upgrade) throw new AttacheError("bad_request", `route ${route.name}: this route does not take upgrade requests`, { route: route.name });
+  if (!route.upstream.upgrade)
+    throw new AttacheError("bad_request", `route ${route.name}: this route does not take upgrade requests`, { route: route.name });
   route.upstream.upgrade(request as RequestContext & PendingRequest, socket, head).catch((err: unknown) => {
     respondErrorOnSocket(socket, err, { route: route.name, requestId: request.requestId, upstream: route.upstream });
   });

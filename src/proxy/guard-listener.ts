@@ -76,10 +76,16 @@ export class ListenerGuard {
     const now = Date.now();
     if (now - this.lastLogged >= LOG_EVERY_MS) {
       this.lastLogged = now;
-      log.warn({ listener: this.listener, maxConnections: this.cap }, "connection refused: the listener is at limits.maxConnections (counted in attache_listener_refusals_total)");
+      log.warn(
+        { listener: this.listener, maxConnections: this.cap },
+        "connection refused: the listener is at limits.maxConnections (counted in attache_listener_refusals_total)",
+      );
     }
     socket.on("error", () => socket.destroy());
-    respondErrorOnSocket(socket, new AttacheError("overloaded", `the ${this.listener} listener is at its connection limit (limits.maxConnections: ${this.cap})`));
+    respondErrorOnSocket(
+      socket,
+      new AttacheError("overloaded", `the ${this.listener} listener is at its connection limit (limits.maxConnections: ${this.cap})`),
+    );
     // Read and drop what the client sent: closing with unread bytes resets the connection, and a reset
     // can discard the 503 before the client reads it. The client closes once it has the answer.
     socket.resume();
@@ -91,7 +97,10 @@ export class ListenerGuard {
   private clientError(err: NodeJS.ErrnoException, socket: Socket): void {
     const error =
       err.code === "ERR_HTTP_REQUEST_TIMEOUT"
-        ? new AttacheError("request_timeout", `the request did not arrive in time (limits.headersTimeout: ${this.server.headersTimeout} ms for its head)`)
+        ? new AttacheError(
+            "request_timeout",
+            `the request did not arrive in time (limits.headersTimeout: ${this.server.headersTimeout} ms for its head)`,
+          )
         : err.code === "HPE_HEADER_OVERFLOW"
           ? new AttacheError("headers_too_large", "the request head is larger than 16 KiB")
           : err.code?.startsWith("HPE_")

@@ -25,7 +25,16 @@ import { matchRoute } from "./match-route.js";
 import type { PendingRequest, Step } from "./pending-request.js";
 import { assignRequestId } from "./request-id.js";
 
-export const steps: readonly Step[] = [acceptHost, refuseCrossOrigin, assignRequestId, matchRoute, enforcePolicy, limitBody, allowContinue, forward];
+export const steps: readonly Step[] = [
+  acceptHost,
+  refuseCrossOrigin,
+  assignRequestId,
+  matchRoute,
+  enforcePolicy,
+  limitBody,
+  allowContinue,
+  forward,
+];
 const upgradeSteps: readonly Step[] = [acceptHost, refuseCrossOriginUpgrade, assignRequestId, matchRoute, enforcePolicy, forwardUpgrade];
 
 /** `expectsContinue`: the request came through the server's 'checkContinue' event. */
@@ -53,14 +62,32 @@ export function handleRequest(state: State, req: IncomingMessage, res: ServerRes
   try {
     for (const step of steps) step(request);
   } catch (err) {
-    request.error = respondError(res, err, { route: request.route?.name, requestId: request.requestId, upstream: request.route?.upstream, allow: request.route?.policy.allowedMethods });
+    request.error = respondError(res, err, {
+      route: request.route?.name,
+      requestId: request.requestId,
+      upstream: request.route?.upstream,
+      allow: request.route?.policy.allowedMethods,
+    });
   }
 }
 
 export function handleUpgrade(state: State, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   const lease = new RequestLease(state.requests);
   lease.releaseOnClose(socket);
-  const request: PendingRequest = { req, res: undefined as unknown as ServerResponse, generation: state.current, startedAt: performance.now(), requestId: "", route: undefined, path: "", query: "", socket: undefined, writtenBefore: 0, lease, upgrade: { socket, head } };
+  const request: PendingRequest = {
+    req,
+    res: undefined as unknown as ServerResponse,
+    generation: state.current,
+    startedAt: performance.now(),
+    requestId: "",
+    route: undefined,
+    path: "",
+    query: "",
+    socket: undefined,
+    writtenBefore: 0,
+    lease,
+    upgrade: { socket, head },
+  };
   socket.on("error", () => socket.destroy());
   try {
     for (const step of upgradeSteps) step(request);

@@ -136,7 +136,11 @@ export class Breaker {
       if (err instanceof Error && CircuitBreaker.isOurError(err) && (err as { code?: string }).code === "EOPENBREAKER") {
         metrics.circuitRejections.inc({ route: this.route });
         const retryAfter = this.retryAfterSeconds();
-        throw new AttacheError("circuit_open", `route ${this.route}: circuit open, retry after ${retryAfter}s`, { route: this.route, retryAfter, cause: err });
+        throw new AttacheError("circuit_open", `route ${this.route}: circuit open, retry after ${retryAfter}s`, {
+          route: this.route,
+          retryAfter,
+          cause: err,
+        });
       }
       throw err;
     }

@@ -119,7 +119,8 @@ export class Http2Clients {
       allowH2: true,
       maxConcurrentStreams: this.options.maxStreams,
       pingInterval: this.options.pingInterval,
-      factory: (origin: URL, opts: UndiciPool.Options) => new Pool(origin, { ...opts, factory: (o: URL, co: object) => this.client(o, co as UndiciClient.Options, connected) }),
+      factory: (origin: URL, opts: UndiciPool.Options) =>
+        new Pool(origin, { ...opts, factory: (o: URL, co: object) => this.client(o, co as UndiciClient.Options, connected) }),
     };
   }
 

@@ -50,5 +50,7 @@ export function leasePool(config: ResolvedPool, tls: ConnectionOptions = {}): Po
 
 /** Settings and TLS material (CA, client certificate and key as bytes) decide which pool: a digest, so keys stay small. */
 function poolKey(config: ResolvedPool, tls: ConnectionOptions): string {
-  return createHash("sha256").update(JSON.stringify([config, tls])).digest("base64url");
+  return createHash("sha256")
+    .update(JSON.stringify([config, tls]))
+    .digest("base64url");
 }

@@ -18,7 +18,11 @@ export class RoutePolicy {
 
   constructor(
     private readonly route: string,
-    config: { methods?: readonly string[] | undefined; allow?: readonly PathRuleConfig[] | undefined; deny?: readonly PathRuleConfig[] | undefined },
+    config: {
+      methods?: readonly string[] | undefined;
+      allow?: readonly PathRuleConfig[] | undefined;
+      deny?: readonly PathRuleConfig[] | undefined;
+    },
   ) {
     this.methods = config.methods && new Set(config.methods);
     this.allowHeader = config.methods?.join(", ");
@@ -35,7 +39,9 @@ export class RoutePolicy {
    */
   check(method: string, path: string): void {
     if (this.methods && !this.methods.has(method)) {
-      throw new AttacheError("method_not_allowed", `route ${this.route}: method ${method} is not allowed (allowed: ${this.allowHeader})`, { route: this.route });
+      throw new AttacheError("method_not_allowed", `route ${this.route}: method ${method} is not allowed (allowed: ${this.allowHeader})`, {
+        route: this.route,
+      });
     }
     if (this.deny.length > 0) {
       const lenient = lenientForms(path);

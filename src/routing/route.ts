@@ -66,7 +66,12 @@ export class Route implements RouteRuntime {
         streaming: c.streaming ?? (this.upstream.kind === "kubernetes" ? "watch/follow/list" : false),
         retry: c.retry ? { attempts: c.retry.attempts, on: c.retry.on } : "off",
         circuitBreaker: c.circuitBreaker.enabled
-          ? { errorThresholdPercentage: c.circuitBreaker.errorThresholdPercentage, volumeThreshold: c.circuitBreaker.volumeThreshold, resetTimeout: formatDuration(c.circuitBreaker.resetTimeout), maxConcurrent: c.circuitBreaker.maxConcurrent ?? null }
+          ? {
+              errorThresholdPercentage: c.circuitBreaker.errorThresholdPercentage,
+              volumeThreshold: c.circuitBreaker.volumeThreshold,
+              resetTimeout: formatDuration(c.circuitBreaker.resetTimeout),
+              maxConcurrent: c.circuitBreaker.maxConcurrent ?? null,
+            }
           : "off",
         maxBodySize: c.maxBodySize,
       },

@@ -44,7 +44,19 @@ import {
   type Target,
 } from "./peers.js";
 import { renderProfile, summarizeProfile, type ProfileSummary } from "./profile.js";
-import { cpuSeconds, freePort, groupCpuSeconds, installCleanup, memory, spawnTracked, stopAll, stopProc, waitQuiet, BackgroundMeter, type Proc } from "./procs.js";
+import {
+  cpuSeconds,
+  freePort,
+  groupCpuSeconds,
+  installCleanup,
+  memory,
+  spawnTracked,
+  stopAll,
+  stopProc,
+  waitQuiet,
+  BackgroundMeter,
+  type Proc,
+} from "./procs.js";
 import { ms, num, renderTable, renderTargets, spread, summarize, type Summary, type TableSection, type TargetCheck } from "./report.js";
 
 // ---------------------------------------------------------------- options
@@ -180,10 +192,28 @@ function httpTable(title: string, rows: Row[], ratioLabel: string, notes: string
   const r2 = (r: Row) => (ratio2Label ? [r.ratio2 === undefined ? "-" : r.ratio2.toFixed(2)] : []);
   return {
     title,
-    header: ["target", "req/s median (min–max)", "p50 ms", "p99 ms", ratioLabel, ...(ratio2Label ? [ratio2Label] : []), "CPU µs/req", "errors"],
+    header: [
+      "target",
+      "req/s median (min–max)",
+      "p50 ms",
+      "p99 ms",
+      ratioLabel,
+      ...(ratio2Label ? [ratio2Label] : []),
+      "CPU µs/req",
+      "errors",
+    ],
     rows: rows.map((r) =>
       r.rps
-        ? [r.target, spread(r.rps), ms(r.p50?.median), ms(r.p99?.median), r.ratio === undefined ? "-" : r.ratio.toFixed(2), ...r2(r), r.cpuUs ? num(r.cpuUs.median) : "-", String(r.errors)]
+        ? [
+            r.target,
+            spread(r.rps),
+            ms(r.p50?.median),
+            ms(r.p99?.median),
+            r.ratio === undefined ? "-" : r.ratio.toFixed(2),
+            ...r2(r),
+            r.cpuUs ? num(r.cpuUs.median) : "-",
+            String(r.errors),
+          ]
         : [r.target, whyNot(r)],
     ),
     notes,
@@ -220,7 +250,11 @@ async function quietCell(measure: () => Promise<Sample>): Promise<Sample> {
 }
 
 /** Run `measure` on every available target, `rounds` times, rotating the order each round. */
-async function interleave(targets: Target[], rounds: number, measure: (t: Target) => Promise<Sample>): Promise<Map<string, { samples: Sample[]; failures: string[] }>> {
+async function interleave(
+  targets: Target[],
+  rounds: number,
+  measure: (t: Target) => Promise<Sample>,
+): Promise<Map<string, { samples: Sample[]; failures: string[] }>> {
   const out = new Map(targets.map((t) => [t.name, { samples: [] as Sample[], failures: [] as string[] }]));
   const live = targets.filter((t) => !t.unavailable);
   for (let r = 0; r < rounds; r++) {
@@ -271,7 +305,11 @@ async function measureHttp(t: Target, cell: HttpCell): Promise<Sample> {
 }
 
 /** One GET before measuring: a target that answers 404 fast must not look fast. */
-function probe(url: string, headers: Record<string, string> = {}, insecure = false): Promise<{ status: number; bytes: number; text: string }> {
+function probe(
+  url: string,
+  headers: Record<string, string> = {},
+  insecure = false,
+): Promise<{ status: number; bytes: number; text: string }> {
   return new Promise((resolve) => {
     const done = (status: number, bytes: number, text: string) => resolve({ status, bytes, text });
     const onRes = (res: import("node:http").IncomingMessage) => {
@@ -297,8 +335,13 @@ function probe(url: string, headers: Record<string, string> = {}, insecure = fal
 async function checkAnswers(t: Target, path: string, expectBytes?: number): Promise<Target> {
   if (t.unavailable) return t;
   const r = await probe(t.base! + (t.prefix ?? "") + path, t.headers, true);
-  if (r.status !== 200) return { ...unavailable(t.name, `answered ${r.status || "nothing"}: ${r.text.replace(/\s+/g, " ").slice(0, 100)}`), ...(t.proc ? { proc: t.proc } : {}) };
-  if (expectBytes !== undefined && r.bytes !== expectBytes) return { ...unavailable(t.name, `answered ${r.bytes} bytes, not ${expectBytes}`), ...(t.proc ? { proc: t.proc } : {}) };
+  if (r.status !== 200)
+    return {
+      ...unavailable(t.name, `answered ${r.status || "nothing"}: ${r.text.replace(/\s+/g, " ").slice(0, 100)}`),
+      ...(t.proc ? { proc: t.proc } : {}),
+    };
+  if (expectBytes !== undefined && r.bytes !== expectBytes)
+    return { ...unavailable(t.name, `answered ${r.bytes} bytes, not ${expectBytes}`), ...(t.proc ? { proc: t.proc } : {}) };
   return t;
 }
 
@@ -324,14 +367,25 @@ async function httpSection(origin: Target & { proc: Proc; base: string }, origin
   let logged: Target = await startAttache("attache, access log on", { routes, access: true }, "/svc");
   // Every request sampled: the most tracing can cost (a sampler keeps a share in production).
   const sink = await startOtlpSink();
-  let traced: Target = await startAttache("attache, tracing on (100 %)", { routes, env: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.base, OTEL_TRACES_SAMPLER: "always_on" } }, "/svc");
+  let traced: Target = await startAttache(
+    "attache, tracing on (100 %)",
+    { routes, env: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.base, OTEL_TRACES_SAMPLER: "always_on" } },
+    "/svc",
+  );
   // Tracing configured but nothing sampled: what having it on costs the requests it does not trace.
-  let unsampled: Target = await startAttache("attache, tracing on (0 % sampled)", { routes, env: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.base, OTEL_TRACES_SAMPLER: "always_off" } }, "/svc");
+  let unsampled: Target = await startAttache(
+    "attache, tracing on (0 % sampled)",
+    { routes, env: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.base, OTEL_TRACES_SAMPLER: "always_off" } },
+    "/svc",
+  );
   let nginx = await startNginx(originPort);
   let floor = await startHttpPipe(originPort);
   let undiciFloor = await startUndiciPipe(originPort);
   const direct: Target = { ...origin, name: "origin direct" };
-  for (const [label, path, bytes] of [["~100 B", "/small", SMALL], ["64 KiB", "/big", BIG]] as const) {
+  for (const [label, path, bytes] of [
+    ["~100 B", "/small", SMALL],
+    ["64 KiB", "/big", BIG],
+  ] as const) {
     attache = await checkAnswers(attache, path, bytes);
     logged = await checkAnswers(logged, path, bytes);
     traced = await checkAnswers(traced, path, bytes);
@@ -339,7 +393,10 @@ async function httpSection(origin: Target & { proc: Proc; base: string }, origin
     nginx = await checkAnswers(nginx, path, bytes);
     floor = await checkAnswers(floor, path, bytes);
     undiciFloor = await checkAnswers(undiciFloor, path, bytes);
-    const targets = bytes === SMALL ? [direct, attache, logged, traced, unsampled, nginx, undiciFloor, floor] : [direct, attache, nginx, undiciFloor, floor];
+    const targets =
+      bytes === SMALL
+        ? [direct, attache, logged, traced, unsampled, nginx, undiciFloor, floor]
+        : [direct, attache, nginx, undiciFloor, floor];
     const cell = { paths: [path], seconds: settings.seconds };
     await warm(targets, cell);
     const results = await interleave(targets, settings.rounds, (t) => measureHttp(t, { ...cell, cpu: t !== direct }));
@@ -348,28 +405,51 @@ async function httpSection(origin: Target & { proc: Proc; base: string }, origin
     for (const r of rows) if (r.rps && f?.rps) r.ratio2 = r.rps.median / f.rps.median;
     const title = `HTTP route, ${label} responses, ${settings.connections} connections (${tool === "wrk" ? "wrk -t1" : "autocannon"})`;
     sections.push({ id: `http-${bytes === SMALL ? "small" : "64k"}`, title, ratioTo: undiciFloor.name, rows });
-    tables.push(httpTable(title, rows, "× undici", bytes === SMALL ? ["CPU µs/req: user+system time of the proxy's processes (/proc) per request served; the load generator and origin share the same 2 cores"] : [], "× floor"));
+    tables.push(
+      httpTable(
+        title,
+        rows,
+        "× undici",
+        bytes === SMALL
+          ? [
+              "CPU µs/req: user+system time of the proxy's processes (/proc) per request served; the load generator and origin share the same 2 cores",
+            ]
+          : [],
+        "× floor",
+      ),
+    );
     const a = rows.find((r) => r.target === "attache");
     const u = rows.find((r) => r.target === undiciFloor.name);
-    const cpuRatio = (x: Row | undefined, y: Row | undefined) => (x?.cpuUs && y?.cpuUs ? (x.cpuUs.median / y.cpuUs.median).toFixed(2) : "-");
-    for (const [ref, refName] of [[u, "node:http + undici (no policy)"], [f, "node:http + http.request (floor)"]] as const) {
+    const cpuRatio = (x: Row | undefined, y: Row | undefined) =>
+      x?.cpuUs && y?.cpuUs ? (x.cpuUs.median / y.cpuUs.median).toFixed(2) : "-";
+    for (const [ref, refName] of [
+      [u, "node:http + undici (no policy)"],
+      [f, "node:http + http.request (floor)"],
+    ] as const) {
       const paired = pairedRatio(a, ref);
       checks.push({
         name: `HTTP req/s, ${label}, ${settings.connections} conns`,
         reference: refName,
         goal: "≥ 0.90 ×",
-        measured: paired ? `${paired.median.toFixed(2)} × (${paired.min.toFixed(2)}–${paired.max.toFixed(2)}); ${num(a?.rps?.median)} vs ${num(ref?.rps?.median)} req/s; CPU/req ${cpuRatio(a, ref)} ×` : whyNot(a?.rps ? (ref ?? makeRow(refName, [])) : (a ?? makeRow("attache", []))),
+        measured: paired
+          ? `${paired.median.toFixed(2)} × (${paired.min.toFixed(2)}–${paired.max.toFixed(2)}); ${num(a?.rps?.median)} vs ${num(ref?.rps?.median)} req/s; CPU/req ${cpuRatio(a, ref)} ×`
+          : whyNot(a?.rps ? (ref ?? makeRow(refName, [])) : (a ?? makeRow("attache", []))),
         met: paired ? paired.median >= 0.9 : undefined,
       });
     }
     if (bytes === SMALL) {
-      for (const [row, goal, min] of [[rows.find((r) => r.target === unsampled.name), "< 2 % (≥ 0.98 ×)", 0.98], [rows.find((r) => r.target === traced.name), "< 15 % (≥ 0.85 ×)", 0.85]] as const) {
+      for (const [row, goal, min] of [
+        [rows.find((r) => r.target === unsampled.name), "< 2 % (≥ 0.98 ×)", 0.98],
+        [rows.find((r) => r.target === traced.name), "< 15 % (≥ 0.85 ×)", 0.85],
+      ] as const) {
         const onOff = pairedRatio(row, a);
         checks.push({
           name: row?.target === traced.name ? "Tracing on, 100 % sampled, req/s" : "Tracing on, 0 % sampled, req/s",
           reference: "attache, tracing off",
           goal,
-          measured: onOff ? `${onOff.median.toFixed(3)} × (${onOff.min.toFixed(2)}–${onOff.max.toFixed(2)}); CPU/req ${cpuRatio(row, a)} ×` : whyNot(row ?? makeRow("tracing", [])),
+          measured: onOff
+            ? `${onOff.median.toFixed(3)} × (${onOff.min.toFixed(2)}–${onOff.max.toFixed(2)}); CPU/req ${cpuRatio(row, a)} ×`
+            : whyNot(row ?? makeRow("tracing", [])),
           met: onOff ? onOff.median >= min : undefined,
         });
       }
@@ -396,7 +476,11 @@ function fetchInsecure(url: string): Promise<string> {
 }
 
 /** Which protocol each of `procs` chose toward the fake API server, and how many connections it holds (fake's list + ss -p). */
-async function kubeConnections(fakeUrl: string, fakePort: number, procs: Array<{ name: string; pid: number }>): Promise<Record<string, string>> {
+async function kubeConnections(
+  fakeUrl: string,
+  fakePort: number,
+  procs: Array<{ name: string; pid: number }>,
+): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   try {
     const list = JSON.parse(await fetchInsecure(`${fakeUrl}/bench/connections`)) as Array<{ port: number; alpn: string; requests: number }>;
@@ -434,7 +518,12 @@ async function kubeSection(): Promise<void> {
       tables.push(httpTable(baseTitle, rows, "× kubectl"));
       continue;
     }
-    const direct: Target = { name: "fake API direct (HTTP/1.1)", base: fake.url, prefix: "", headers: { authorization: `Bearer ${fake.token}` } };
+    const direct: Target = {
+      name: "fake API direct (HTTP/1.1)",
+      base: fake.url,
+      prefix: "",
+      headers: { authorization: `Bearer ${fake.token}` },
+    };
     const routes = `  - prefix: /k8s\n    upstream: { kubernetes: { server: "${fake.url}", tokenFile: "${fake.tokenFile}", caFile: "${fake.caFile}" } }`;
     let attache: Target = await startAttache("attache", { routes }, "/k8s");
     let kubectl = await startKubectlProxy(fake.kubeconfig);
@@ -449,7 +538,13 @@ async function kubeSection(): Promise<void> {
       // Looked at halfway through each proxy's cell: idle connections may have closed by its end.
       const seen: Record<string, string> = {};
       const results = await interleave(targets, settings.rounds, async (t) => {
-        const look = t.proc && t !== checked ? setTimeout(() => void kubeConnections(fake.url, fake.port, [{ name: t.name, pid: t.proc!.pid }]).then((r) => Object.assign(seen, r)), settings.seconds * 500) : undefined;
+        const look =
+          t.proc && t !== checked
+            ? setTimeout(
+                () => void kubeConnections(fake.url, fake.port, [{ name: t.name, pid: t.proc!.pid }]).then((r) => Object.assign(seen, r)),
+                settings.seconds * 500,
+              )
+            : undefined;
         try {
           return await measureHttp(t, { ...cell, cpu: t !== checked });
         } finally {
@@ -459,8 +554,18 @@ async function kubeSection(): Promise<void> {
       const rows = rowsFrom(targets, results, kubectl.name);
       const a = rows.find((r) => r.target === "attache");
       const k = rows.find((r) => r.target === kubectl.name);
-      const notes = [`connections to the fake halfway through a cell: ${Object.entries(seen).map(([n, v]) => `${n} ${v}`).join("; ")}`];
-      sections.push({ id: `kube-${http1 ? "http1" : "h2"}-${connections}`, title, ratioTo: kubectl.name, rows, extra: { protocol, connections, upstreamConnections: seen } });
+      const notes = [
+        `connections to the fake halfway through a cell: ${Object.entries(seen)
+          .map(([n, v]) => `${n} ${v}`)
+          .join("; ")}`,
+      ];
+      sections.push({
+        id: `kube-${http1 ? "http1" : "h2"}-${connections}`,
+        title,
+        ratioTo: kubectl.name,
+        rows,
+        extra: { protocol, connections, upstreamConnections: seen },
+      });
       tables.push(httpTable(title, rows, "× kubectl", notes));
       const paired = pairedRatio(a, k);
       const cpu = a?.cpuUs && k?.cpuUs ? a.cpuUs.median / k.cpuUs.median : undefined;
@@ -505,7 +610,13 @@ async function redisSection(): Promise<void> {
   const redis = await startRedis();
   if (redis.unavailable || !which("redis-benchmark")) {
     const why = redis.unavailable ? `redis-server ${redis.unavailable}` : "redis-benchmark not installed";
-    const rows = ["redis direct", "attache RESP listener", "attache RESP listener, RESP3", "node TCP pipe (floor)", "twemproxy (nutcracker)"].map((t) => makeRow(t, [], [], why));
+    const rows = [
+      "redis direct",
+      "attache RESP listener",
+      "attache RESP listener, RESP3",
+      "node TCP pipe (floor)",
+      "twemproxy (nutcracker)",
+    ].map((t) => makeRow(t, [], [], why));
     sections.push({ id: "redis", title, rows });
     tables.push(httpTable(title, rows, "× pipe"));
     await stopProc(redis.proc);
@@ -515,7 +626,9 @@ async function redisSection(): Promise<void> {
   const listenPort = await freePort();
   const routes = `  - prefix: /cache\n    upstream: { redis: { url: "redis://127.0.0.1:${redisPort}", listen: "127.0.0.1:${listenPort}", commands: ["*"] } }`;
   const attacheHttp = await startAttache("attache HTTP API", { routes }, "/cache");
-  let attache: Target = attacheHttp.unavailable ? { ...attacheHttp, name: "attache RESP listener" } : { name: "attache RESP listener", port: listenPort, ...(attacheHttp.proc ? { proc: attacheHttp.proc } : {}) };
+  let attache: Target = attacheHttp.unavailable
+    ? { ...attacheHttp, name: "attache RESP listener" }
+    : { name: "attache RESP listener", port: listenPort, ...(attacheHttp.proc ? { proc: attacheHttp.proc } : {}) };
   if (!attache.unavailable) {
     try {
       const reply = await respSet(listenPort, "bench:probe", "1");
@@ -531,7 +644,12 @@ async function redisSection(): Promise<void> {
   const targets = [redis, attache, attache3, pipe, twem];
   const protocol = (t: Target) => (t === attache3 ? 3 : 2);
   const rowsOut: Row[] = [];
-  const table: TableSection = { title, header: ["target", "mode", "SET req/s (min–max)", "GET req/s (min–max)", "GET p50", "GET p99", "× pipe SET/GET", "CPU µs/cmd"], rows: [], notes: ["latency in ms from redis-benchmark; CPU µs/cmd: the proxy's CPU per command"] };
+  const table: TableSection = {
+    title,
+    header: ["target", "mode", "SET req/s (min–max)", "GET req/s (min–max)", "GET p50", "GET p99", "× pipe SET/GET", "CPU µs/cmd"],
+    rows: [],
+    notes: ["latency in ms from redis-benchmark; CPU µs/cmd: the proxy's CPU per command"],
+  };
   const modeData: Record<string, unknown> = {};
   const cellRows: Row[] = [];
   for (const pipeline of [1, 16]) {
@@ -541,14 +659,22 @@ async function redisSection(): Promise<void> {
     for (const t of targets) {
       if (t.unavailable) continue;
       try {
-        const r = await redisBenchmark({ port: t.port!, clients: settings.redisClients, pipeline, requests: pipeline === 1 ? 20_000 : 100_000, protocol: protocol(t) });
+        const r = await redisBenchmark({
+          port: t.port!,
+          clients: settings.redisClients,
+          pipeline,
+          requests: pipeline === 1 ? 20_000 : 100_000,
+          protocol: protocol(t),
+        });
         sizes.set(t.name, Math.min(5_000_000, Math.max(10_000, Math.round(Math.min(r.SET.rps, r.GET.rps) * settings.redisSeconds))));
       } catch (err) {
         sizes.set(t.name, 0);
         modeData[`${t.name} ${mode} calibration`] = (err as Error).message;
       }
     }
-    const perCommand = new Map<string, { SET: Sample[]; GET: Sample[]; failures: string[] }>(targets.map((t) => [t.name, { SET: [], GET: [], failures: [] }]));
+    const perCommand = new Map<string, { SET: Sample[]; GET: Sample[]; failures: string[] }>(
+      targets.map((t) => [t.name, { SET: [], GET: [], failures: [] }]),
+    );
     const results = await interleave(targets, settings.rounds, async (t) => {
       const n = sizes.get(t.name) ?? 0;
       if (!n) throw new Error("calibration failed");
@@ -565,7 +691,10 @@ async function redisSection(): Promise<void> {
     for (const t of targets) {
       const slot = perCommand.get(t.name)!;
       const failures = results.get(t.name)?.failures ?? [];
-      byTarget.set(t.name, { set: makeRow(`${t.name} SET ${mode}`, slot.SET, failures, t.unavailable), getRow: makeRow(`${t.name} GET ${mode}`, slot.GET, failures, t.unavailable) });
+      byTarget.set(t.name, {
+        set: makeRow(`${t.name} SET ${mode}`, slot.SET, failures, t.unavailable),
+        getRow: makeRow(`${t.name} GET ${mode}`, slot.GET, failures, t.unavailable),
+      });
     }
     const ref = byTarget.get(pipe.name);
     for (const t of targets) {
@@ -575,7 +704,16 @@ async function redisSection(): Promise<void> {
       rowsOut.push(set, getRow);
       table.rows.push(
         set.rps && getRow.rps
-          ? [t.name, mode, spread(set.rps), spread(getRow.rps), ms(getRow.p50?.median), ms(getRow.p99?.median), set.ratio !== undefined ? `${set.ratio.toFixed(2)} / ${getRow.ratio?.toFixed(2)}` : "-", getRow.cpuUs ? num(getRow.cpuUs.median) : "-"]
+          ? [
+              t.name,
+              mode,
+              spread(set.rps),
+              spread(getRow.rps),
+              ms(getRow.p50?.median),
+              ms(getRow.p99?.median),
+              set.ratio !== undefined ? `${set.ratio.toFixed(2)} / ${getRow.ratio?.toFixed(2)}` : "-",
+              getRow.cpuUs ? num(getRow.cpuUs.median) : "-",
+            ]
           : [t.name, `${mode}: ${whyNot(set)}`],
       );
     }
@@ -593,7 +731,13 @@ async function redisSection(): Promise<void> {
         name: `Redis ${t === attache3 ? "RESP3" : "RESP2"} ${mode} SET/GET req/s`,
         reference: "twemproxy (RESP2)",
         goal: `≥ ${goal.toFixed(1)} ×`,
-        measured: r ? `SET ${r.set.toFixed(2)} ×, GET ${r.get.toFixed(2)} ×` : whyNot(tw?.set.rps ? (byTarget.get(t.name)?.set ?? makeRow(t.name, [], [], t.unavailable)) : (tw?.set ?? makeRow(twem.name, [], [], twem.unavailable))),
+        measured: r
+          ? `SET ${r.set.toFixed(2)} ×, GET ${r.get.toFixed(2)} ×`
+          : whyNot(
+              tw?.set.rps
+                ? (byTarget.get(t.name)?.set ?? makeRow(t.name, [], [], t.unavailable))
+                : (tw?.set ?? makeRow(twem.name, [], [], twem.unavailable)),
+            ),
         met: r ? r.worst >= goal : undefined,
       });
     }
@@ -602,7 +746,9 @@ async function redisSection(): Promise<void> {
       name: `Redis RESP3 vs RESP2 ${mode} SET/GET req/s`,
       reference: "attache RESP2",
       goal: "≥ 0.9 ×",
-      measured: r3 ? `SET ${r3.set.toFixed(2)} ×, GET ${r3.get.toFixed(2)} ×` : whyNot(byTarget.get(attache3.name)?.set ?? makeRow(attache3.name, [], [], attache3.unavailable)),
+      measured: r3
+        ? `SET ${r3.set.toFixed(2)} ×, GET ${r3.get.toFixed(2)} ×`
+        : whyNot(byTarget.get(attache3.name)?.set ?? makeRow(attache3.name, [], [], attache3.unavailable)),
       met: r3 ? r3.worst >= 0.9 : undefined,
     });
   }
@@ -629,7 +775,11 @@ async function redisSection(): Promise<void> {
 
 async function operatingPointSection(origin: Target & { proc: Proc; base: string }, originPort: number): Promise<void> {
   const title = `Sidecar operating point: ${settings.opRate} req/s fixed rate, ${settings.opConnections} connections, ~100 B, ${settings.opSeconds} s per cell`;
-  const attache: AttacheTarget = await checkAnswers(await startAttache("attache", { routes: httpRoutes(originPort, ["/svc"]) }, "/svc"), "/small", SMALL);
+  const attache: AttacheTarget = await checkAnswers(
+    await startAttache("attache", { routes: httpRoutes(originPort, ["/svc"]) }, "/svc"),
+    "/small",
+    SMALL,
+  );
   const direct: Target = { ...origin, name: "origin direct" };
   // The Node floor at the same rate: what the least a Node proxy does costs per request.
   const floor = await checkAnswers(await startHttpPipe(originPort), "/small", SMALL);
@@ -662,23 +812,63 @@ async function operatingPointSection(origin: Target & { proc: Proc; base: string
             spread(r.p90),
             spread(r.p99),
             r.cpuUs ? `${(r.cpuUs.median / 1000).toFixed(3)} (${(r.cpuUs.min / 1000).toFixed(3)}–${(r.cpuUs.max / 1000).toFixed(3)})` : "-",
-            r.samples.some((x) => x.rssMiB) ? `${summarize(r.samples.map((x) => x.rssMiB ?? 0))!.median.toFixed(0)}${r === a ? ` (peak ${peak?.toFixed(0) ?? "?"})` : ""}` : "-",
+            r.samples.some((x) => x.rssMiB)
+              ? `${summarize(r.samples.map((x) => x.rssMiB ?? 0))!.median.toFixed(0)}${r === a ? ` (peak ${peak?.toFixed(0) ?? "?"})` : ""}`
+              : "-",
             String(r.errors),
           ]
         : [r.target, whyNot(r)],
     ),
-    notes: [`added latency over direct (medians): p50 ${fmtAdded(added("p50"))}, p90 ${fmtAdded(added("p90"))}, p99 ${fmtAdded(added("p99"))}`, "CPU from /proc/PID/stat utime+stime of the attache process; RSS = VmRSS after each cell (peak = VmHWM)", noiseNote(rows)],
+    notes: [
+      `added latency over direct (medians): p50 ${fmtAdded(added("p50"))}, p90 ${fmtAdded(added("p90"))}, p99 ${fmtAdded(added("p99"))}`,
+      "CPU from /proc/PID/stat utime+stime of the attache process; RSS = VmRSS after each cell (peak = VmHWM)",
+      noiseNote(rows),
+    ],
   };
   const f = rows[2];
   const floorCpu = f?.cpuUs ? f.cpuUs.median / 1000 : undefined;
-  if (floorCpu !== undefined && cpuPer1000 !== undefined) table.notes!.splice(1, 0, `attache uses ${(cpuPer1000 / floorCpu).toFixed(2)} × the node:http floor's CPU per request at this rate`);
-  sections.push({ id: "operating-point", title, rows, extra: { addedMs: { p50: added("p50"), p90: added("p90"), p99: added("p99") }, cpuSecondsPer1000: cpuPer1000, floorCpuSecondsPer1000: floorCpu, rssMiB: rss, peakRssMiB: peak } });
+  if (floorCpu !== undefined && cpuPer1000 !== undefined)
+    table.notes!.splice(1, 0, `attache uses ${(cpuPer1000 / floorCpu).toFixed(2)} × the node:http floor's CPU per request at this rate`);
+  sections.push({
+    id: "operating-point",
+    title,
+    rows,
+    extra: {
+      addedMs: { p50: added("p50"), p90: added("p90"), p99: added("p99") },
+      cpuSecondsPer1000: cpuPer1000,
+      floorCpuSecondsPer1000: floorCpu,
+      rssMiB: rss,
+      peakRssMiB: peak,
+    },
+  });
   tables.push(table);
   const fAdded = f?.p99 && d.p99 ? f.p99.median - d.p99.median : undefined;
   const over = added("p99") !== undefined && fAdded !== undefined ? added("p99")! - fAdded : undefined;
-  checks.push({ name: "Operating point: CPU per 1,000 requests", reference: "node:http + http.request (floor)", goal: "≤ 1.0 ×", measured: cpuPer1000 !== undefined && floorCpu ? `${(cpuPer1000 / floorCpu).toFixed(2)} × (${cpuPer1000.toFixed(3)} vs ${floorCpu.toFixed(3)} s)` : whyNot(a), met: cpuPer1000 !== undefined && floorCpu ? cpuPer1000 / floorCpu <= 1 : undefined });
-  checks.push({ name: "Operating point: added p99 latency", reference: "floor's added p99", goal: "≤ +0.5 ms", measured: over !== undefined ? `${fmtAdded(over)} (attache ${fmtAdded(added("p99"))}, floor ${fmtAdded(fAdded)} over direct)` : whyNot(a), met: over !== undefined ? over <= 0.5 : undefined });
-  checks.push({ name: "Operating point: RSS", reference: "-", goal: "≤ 80 MiB", measured: rss ? `${rss.median.toFixed(0)} MiB (peak ${peak !== undefined ? peak.toFixed(0) : "?"} MiB)` : whyNot(a), met: rss ? rss.median <= 80 : undefined });
+  checks.push({
+    name: "Operating point: CPU per 1,000 requests",
+    reference: "node:http + http.request (floor)",
+    goal: "≤ 1.0 ×",
+    measured:
+      cpuPer1000 !== undefined && floorCpu
+        ? `${(cpuPer1000 / floorCpu).toFixed(2)} × (${cpuPer1000.toFixed(3)} vs ${floorCpu.toFixed(3)} s)`
+        : whyNot(a),
+    met: cpuPer1000 !== undefined && floorCpu ? cpuPer1000 / floorCpu <= 1 : undefined,
+  });
+  checks.push({
+    name: "Operating point: added p99 latency",
+    reference: "floor's added p99",
+    goal: "≤ +0.5 ms",
+    measured:
+      over !== undefined ? `${fmtAdded(over)} (attache ${fmtAdded(added("p99"))}, floor ${fmtAdded(fAdded)} over direct)` : whyNot(a),
+    met: over !== undefined ? over <= 0.5 : undefined,
+  });
+  checks.push({
+    name: "Operating point: RSS",
+    reference: "-",
+    goal: "≤ 80 MiB",
+    measured: rss ? `${rss.median.toFixed(0)} MiB (peak ${peak !== undefined ? peak.toFixed(0) : "?"} MiB)` : whyNot(a),
+    met: rss ? rss.median <= 80 : undefined,
+  });
   await Promise.all([attache, floor].map((t) => stopProc(t.proc)));
 }
 
@@ -701,7 +891,12 @@ const pad = (i: number) => String(i).padStart(4, "0");
 async function scaleSection(originPort: number): Promise<void> {
   const title = `Scale: 1 route vs 1,000 routes, ~100 B, ${settings.connections} connections, requests spread over 1,000 paths`;
   const one = await startAttache("attache, 1 route", { routes: httpRoutes(originPort, ["/r0000"]) });
-  const many = await startAttache("attache, 1,000 routes", { routes: httpRoutes(originPort, Array.from({ length: 1000 }, (_, i) => `/r${pad(i)}`)) });
+  const many = await startAttache("attache, 1,000 routes", {
+    routes: httpRoutes(
+      originPort,
+      Array.from({ length: 1000 }, (_, i) => `/r${pad(i)}`),
+    ),
+  });
   // Same script cost for each: 1,000 distinct paths, under one prefix or spread over 1,000 prefixes.
   // "one hot prefix" is the 1,000-route process again with all requests on one route: the cost of the
   // table alone, without 1,000 per-route pools each holding its own upstream connections.
@@ -719,21 +914,42 @@ async function scaleSection(originPort: number): Promise<void> {
     await measureHttp(t, { paths: paths.get(t.name)!, seconds: settings.warmupSeconds }).catch(() => undefined);
     if (t.proc && t !== hot) connections.set(t.name, upstreamConnections(originPort, t.proc.pid));
   }
-  const results = await interleave(targets, settings.rounds, (t) => measureHttp(t, { paths: paths.get(t.name)!, seconds: settings.seconds }));
+  const results = await interleave(targets, settings.rounds, (t) =>
+    measureHttp(t, { paths: paths.get(t.name)!, seconds: settings.seconds }),
+  );
   const rows = rowsFrom(targets, results, one.name);
   const rss = targets.map((t) => (t.proc ? memory(t.proc.pid).rssMiB : undefined));
   await Promise.all([one, many].map((t) => stopProc(t.proc)));
 
-  sections.push({ id: "scale", title, ratioTo: one.name, rows, extra: { rssMiB: Object.fromEntries(targets.map((t, i) => [t.name, rss[i]])), upstreamConnections: Object.fromEntries(connections) } });
+  sections.push({
+    id: "scale",
+    title,
+    ratioTo: one.name,
+    rows,
+    extra: { rssMiB: Object.fromEntries(targets.map((t, i) => [t.name, rss[i]])), upstreamConnections: Object.fromEntries(connections) },
+  });
   const table = httpTable(title, rows, "× 1 route", [
-    `RSS after load: ${targets.slice(0, 2).map((t, i) => `${t.name} ${rss[i]?.toFixed(0) ?? "-"} MiB`).join(", ")}`,
+    `RSS after load: ${targets
+      .slice(0, 2)
+      .map((t, i) => `${t.name} ${rss[i]?.toFixed(0) ?? "-"} MiB`)
+      .join(", ")}`,
     `upstream connections open to the origin after warm-up: ${[...connections].map(([name, n]) => `${name} ${n}`).join(", ")} (routes with equal upstream settings may share a pool)`,
   ]);
   tables.push(table);
   const m = rows[1];
   const h = rows[2];
-  if (h?.ratio !== undefined) table.notes!.push(`one hot prefix of 1,000 routes: ${h.ratio.toFixed(3)} × 1 route${pairedNote(pairedRatio(h, rows[0]))} (the table's own cost)`);
-  checks.push({ name: "1,000 routes, requests spread, req/s", reference: "attache, 1 route", goal: "≥ 0.95 ×", measured: m?.ratio !== undefined ? `${m.ratio.toFixed(3)} ×${pairedNote(pairedRatio(m, rows[0]))}` : whyNot(m ?? makeRow(many.name, [])), met: m?.ratio !== undefined ? m.ratio >= 0.95 : undefined });
+  if (h?.ratio !== undefined)
+    table.notes!.push(
+      `one hot prefix of 1,000 routes: ${h.ratio.toFixed(3)} × 1 route${pairedNote(pairedRatio(h, rows[0]))} (the table's own cost)`,
+    );
+  checks.push({
+    name: "1,000 routes, requests spread, req/s",
+    reference: "attache, 1 route",
+    goal: "≥ 0.95 ×",
+    measured:
+      m?.ratio !== undefined ? `${m.ratio.toFixed(3)} ×${pairedNote(pairedRatio(m, rows[0]))}` : whyNot(m ?? makeRow(many.name, [])),
+    met: m?.ratio !== undefined ? m.ratio >= 0.95 : undefined,
+  });
 }
 
 /**
@@ -745,9 +961,13 @@ async function startSection(originPort: number): Promise<void> {
   const builds = [{ name: "this build", main: attacheMain() }, ...(baselineMain ? [{ name: "baseline", main: baselineMain }] : [])];
   const rows: string[][] = [];
   const timing: Record<string, Summary | string | undefined> = {};
-  const fmt = (v: Summary | string | undefined) => (typeof v === "object" ? `${v.median.toFixed(0)} ms (${v.min.toFixed(0)}–${v.max.toFixed(0)})` : (v ?? "-"));
+  const fmt = (v: Summary | string | undefined) =>
+    typeof v === "object" ? `${v.median.toFixed(0)} ms (${v.min.toFixed(0)}–${v.max.toFixed(0)})` : (v ?? "-");
   const load0 = loadAverage();
-  for (const [label, prefixes] of [["1 route", ["/r0000"]], ["1,000 routes", Array.from({ length: 1000 }, (_, i) => `/r${pad(i)}`)]] as const) {
+  for (const [label, prefixes] of [
+    ["1 route", ["/r0000"]],
+    ["1,000 routes", Array.from({ length: 1000 }, (_, i) => `/r${pad(i)}`)],
+  ] as const) {
     const routes = httpRoutes(originPort, [...prefixes]);
     const { dir } = await attacheConfig({ routes });
     const validateMs = new Map<string, number[]>(builds.map((b) => [b.name, []]));
@@ -797,7 +1017,12 @@ async function startSection(originPort: number): Promise<void> {
   const title = `Start-up: ${settings.startRuns} runs each, fresh process (node ${attacheNode() === process.execPath ? process.version : attacheNode()})`;
   tables.push({
     title,
-    header: ["config, build", "validate -c DIR (wall, incl. Node start)", "run → /readyz 200 (polled every 5 ms)", "CPU until ready (user+sys)"],
+    header: [
+      "config, build",
+      "validate -c DIR (wall, incl. Node start)",
+      "run → /readyz 200 (polled every 5 ms)",
+      "CPU until ready (user+sys)",
+    ],
     rows,
     notes: [`builds: ${builds.map((b) => `${b.name} ${b.main}`).join(", ")}`, `load average before: ${load0}, after: ${loadAverage()}`],
   });
@@ -805,20 +1030,48 @@ async function startSection(originPort: number): Promise<void> {
   const r1 = timing["start→ready 1 route"];
   const r1000 = timing["start→ready 1,000 routes"];
   const v1000 = timing["validate 1,000 routes"];
-  checks.push({ name: "Start → ready, 1 route", reference: "-", goal: "≤ 300 ms", measured: typeof r1 === "object" ? `${r1.median.toFixed(0)} ms` : (r1 ?? "-"), met: typeof r1 === "object" ? r1.median <= 300 : undefined });
-  checks.push({ name: "Start → ready, 1,000 routes", reference: "-", goal: "≤ 600 ms", measured: typeof r1000 === "object" ? `${r1000.median.toFixed(0)} ms` : (r1000 ?? "-"), met: typeof r1000 === "object" ? r1000.median <= 600 : undefined });
-  checks.push({ name: "validate 1,000 routes", reference: "-", goal: "≤ 1 s", measured: typeof v1000 === "object" ? `${v1000.median.toFixed(0)} ms` : (v1000 ?? "-"), met: typeof v1000 === "object" ? v1000.median <= 1000 : undefined });
+  checks.push({
+    name: "Start → ready, 1 route",
+    reference: "-",
+    goal: "≤ 300 ms",
+    measured: typeof r1 === "object" ? `${r1.median.toFixed(0)} ms` : (r1 ?? "-"),
+    met: typeof r1 === "object" ? r1.median <= 300 : undefined,
+  });
+  checks.push({
+    name: "Start → ready, 1,000 routes",
+    reference: "-",
+    goal: "≤ 600 ms",
+    measured: typeof r1000 === "object" ? `${r1000.median.toFixed(0)} ms` : (r1000 ?? "-"),
+    met: typeof r1000 === "object" ? r1000.median <= 600 : undefined,
+  });
+  checks.push({
+    name: "validate 1,000 routes",
+    reference: "-",
+    goal: "≤ 1 s",
+    measured: typeof v1000 === "object" ? `${v1000.median.toFixed(0)} ms` : (v1000 ?? "-"),
+    met: typeof v1000 === "object" ? v1000.median <= 1000 : undefined,
+  });
 }
 
 /** "1.23 0.98 0.80 (2 cores)": how busy the machine was (start-up times are wall-clock). */
 function loadAverage(): string {
-  return `${loadavg().map((x) => x.toFixed(2)).join(" ")} (${availableParallelism()} cores)`;
+  return `${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(" ")} (${availableParallelism()} cores)`;
 }
 
 /** attache under the small-body HTTP load with --cpu-prof; graceful stop so V8 writes the profile. */
 async function profileSection(originPort: number): Promise<void> {
   const dir = tempDir("cpuprof");
-  const t = await checkAnswers(await startAttache("attache (profiled)", { routes: httpRoutes(originPort, ["/svc"]), nodeArgs: ["--cpu-prof", "--cpu-prof-dir", dir] }, "/svc"), "/small", SMALL);
+  const t = await checkAnswers(
+    await startAttache(
+      "attache (profiled)",
+      { routes: httpRoutes(originPort, ["/svc"]), nodeArgs: ["--cpu-prof", "--cpu-prof-dir", dir] },
+      "/svc",
+    ),
+    "/small",
+    SMALL,
+  );
   if (t.unavailable) {
     console.log(`profile: ${t.unavailable}`);
     await stopProc(t.proc);
@@ -832,7 +1085,30 @@ async function profileSection(originPort: number): Promise<void> {
     console.log(`profile: no .cpuprofile written in ${dir}`);
     return;
   }
-  const watch = ["handleRequest", "handle", "exchange", "attempt", "send", "run", "upstreamRequestHeaders", "clientResponseHeaders", "record", "normalizeTarget", "match", "matchRoute", "assignRequestId", "acceptHost", "count", "observe", "writeHead", "pipe", "request", "ClientRequest", "emit", "info"];
+  const watch = [
+    "handleRequest",
+    "handle",
+    "exchange",
+    "attempt",
+    "send",
+    "run",
+    "upstreamRequestHeaders",
+    "clientResponseHeaders",
+    "record",
+    "normalizeTarget",
+    "match",
+    "matchRoute",
+    "assignRequestId",
+    "acceptHost",
+    "count",
+    "observe",
+    "writeHead",
+    "pipe",
+    "request",
+    "ClientRequest",
+    "emit",
+    "info",
+  ];
   profileSummary = summarizeProfile(join(dir, file), watch);
   console.log(`${renderProfile(profileSummary)}\n  file: ${join(dir, file)}`);
 }
@@ -873,13 +1149,27 @@ function toolVersions(): Record<string, string> {
 
 async function main(): Promise<void> {
   installCleanup();
-  const machine = { cores: availableParallelism(), cpu: cpus()[0]?.model ?? "?", memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version };
+  const machine = {
+    cores: availableParallelism(),
+    cpu: cpus()[0]?.model ?? "?",
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    kernel: release(),
+    node: process.version,
+  };
   const tools = toolVersions();
-  console.log(`attache bench (${quick ? "--quick" : "full"}): ${settings.rounds} interleaved rounds, ${settings.seconds} s per cell; sections: ${only.join(", ")}`);
+  console.log(
+    `attache bench (${quick ? "--quick" : "full"}): ${settings.rounds} interleaved rounds, ${settings.seconds} s per cell; sections: ${only.join(", ")}`,
+  );
   console.log(`machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Linux ${machine.kernel}, Node ${machine.node}`);
-  console.log(`tools: ${Object.entries(tools).map(([k, v]) => `${k}: ${v}`).join("; ")}`);
+  console.log(
+    `tools: ${Object.entries(tools)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join("; ")}`,
+  );
   console.log(`attache: ${attacheMain()}`);
-  console.log(`HTTP load: ${tool === "wrk" ? "wrk, one thread" : "autocannon (wrk not installed)"}; the load generator, the proxy and the origin share these ${machine.cores} cores.`);
+  console.log(
+    `HTTP load: ${tool === "wrk" ? "wrk, one thread" : "autocannon (wrk not installed)"}; the load generator, the proxy and the origin share these ${machine.cores} cores.`,
+  );
   const t0 = performance.now();
   const origin = await startOrigin();
   const originPort = Number(new URL(origin.base).port);

@@ -93,7 +93,12 @@ async function wrk(load: HttpLoad, workDir: string): Promise<LoadResult> {
 
 /** autocannon in a child process (test/bench/servers/autocannon-runner.ts), so it has its own event loop. */
 async function autocannon(load: HttpLoad): Promise<LoadResult> {
-  const out = await runToEnd("autocannon", process.execPath, ["--import", "tsx", "test/bench/servers/autocannon-runner.ts", JSON.stringify(load)], (load.seconds + 30) * 1000);
+  const out = await runToEnd(
+    "autocannon",
+    process.execPath,
+    ["--import", "tsx", "test/bench/servers/autocannon-runner.ts", JSON.stringify(load)],
+    (load.seconds + 30) * 1000,
+  );
   const line = out.split("\n").find((l) => l.startsWith("AUTOCANNON_JSON "));
   if (!line) throw new Error(`autocannon printed no summary: ${out.slice(-300)}`);
   return JSON.parse(line.slice(16)) as LoadResult;
@@ -125,7 +130,22 @@ export type RedisResult = Record<"SET" | "GET", LoadResult>;
 
 /** redis-benchmark -t set,get --csv: one run gives both commands. */
 export async function redisBenchmark(load: RedisLoad): Promise<RedisResult> {
-  const args = ["-h", "127.0.0.1", "-p", String(load.port), "-c", String(load.clients), "-n", String(load.requests), "-t", "set,get", "-P", String(load.pipeline), "--csv", ...(load.protocol === 3 ? ["-3"] : [])];
+  const args = [
+    "-h",
+    "127.0.0.1",
+    "-p",
+    String(load.port),
+    "-c",
+    String(load.clients),
+    "-n",
+    String(load.requests),
+    "-t",
+    "set,get",
+    "-P",
+    String(load.pipeline),
+    "--csv",
+    ...(load.protocol === 3 ? ["-3"] : []),
+  ];
   const out = await runToEnd("redis-benchmark", "redis-benchmark", args, 180_000);
   const rows = new Map<string, string[]>();
   for (const line of out.split("\n")) {
@@ -137,7 +157,15 @@ export async function redisBenchmark(load: RedisLoad): Promise<RedisResult> {
     if (!cells) throw new Error(`redis-benchmark gave no ${name} line: ${out.slice(-300).trim()}`);
     // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
     const rps = Number(cells[1]);
-    return { requests: load.requests, seconds: load.requests / rps, rps, p50: Number(cells[4]), p90: Number(cells[5]), p99: Number(cells[6]), errors: 0 };
+    return {
+      requests: load.requests,
+      seconds: load.requests / rps,
+      rps,
+      p50: Number(cells[4]),
+      p90: Number(cells[5]),
+      p99: Number(cells[6]),
+      errors: 0,
+    };
   };
   return { SET: pick("SET"), GET: pick("GET") };
 }

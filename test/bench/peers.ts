@@ -151,7 +151,14 @@ export async function attacheConfig(options: AttacheOptions): Promise<{ dir: str
   const adminPort = await freePort();
   writeFileSync(
     join(dir, "attache.yaml"),
-    [`listen: 127.0.0.1:${port}`, `admin: 127.0.0.1:${adminPort}`, `log: { level: warn, access: ${options.access ? "true" : "false"} }`, "routes:", options.routes, ""].join("\n"),
+    [
+      `listen: 127.0.0.1:${port}`,
+      `admin: 127.0.0.1:${adminPort}`,
+      `log: { level: warn, access: ${options.access ? "true" : "false"} }`,
+      "routes:",
+      options.routes,
+      "",
+    ].join("\n"),
   );
   return { dir, port, adminPort };
 }
@@ -159,7 +166,10 @@ export async function attacheConfig(options: AttacheOptions): Promise<{ dir: str
 /** `node dist/main.js run -c DIR`, ready when /readyz says 200; a failure is kept as "attache: <reason>". */
 export async function startAttache(name: string, options: AttacheOptions, prefix = ""): Promise<AttacheTarget> {
   const { dir, port, adminPort } = await attacheConfig(options);
-  const proc = spawnTracked(name, attacheNode(), [...(options.nodeArgs ?? []), options.main ?? attacheMain(), "run", "-c", dir], { cwd: ROOT, env: { ...process.env, ...options.env } });
+  const proc = spawnTracked(name, attacheNode(), [...(options.nodeArgs ?? []), options.main ?? attacheMain(), "run", "-c", dir], {
+    cwd: ROOT,
+    env: { ...process.env, ...options.env },
+  });
   try {
     const readyMs = await waitHttp200(proc, `http://127.0.0.1:${adminPort}/readyz`, 20_000, 5);
     return { name, base: `http://127.0.0.1:${port}`, prefix, proc, dir, admin: `http://127.0.0.1:${adminPort}`, readyMs };
@@ -194,18 +204,25 @@ export async function startFakeKube(options: { http1?: boolean } = {}): Promise<
   let announced: (info: FakeKube) => void = () => {};
   const ready = new Promise<FakeKube>((res) => (announced = res));
   let buffer = "";
-  const proc = spawnTracked("fake-kube-api", process.execPath, [...TSX, "test/bench/servers/fake-kube.ts", kubeconfig, ...(options.http1 ? ["--http1"] : [])], {
-    cwd: ROOT,
-    onStdout: (chunk) => {
-      buffer += chunk;
-      const line = buffer.split("\n").find((l) => l.startsWith("FAKE_KUBE "));
-      if (line) announced({ proc, ...(JSON.parse(line.slice(10)) as Omit<FakeKube, "proc">) });
+  const proc = spawnTracked(
+    "fake-kube-api",
+    process.execPath,
+    [...TSX, "test/bench/servers/fake-kube.ts", kubeconfig, ...(options.http1 ? ["--http1"] : [])],
+    {
+      cwd: ROOT,
+      onStdout: (chunk) => {
+        buffer += chunk;
+        const line = buffer.split("\n").find((l) => l.startsWith("FAKE_KUBE "));
+        if (line) announced({ proc, ...(JSON.parse(line.slice(10)) as Omit<FakeKube, "proc">) });
+      },
     },
-  });
+  );
   const died = proc.exited.then(() => {
     throw new Error(`fake Kubernetes API exited: ${lastWords(proc)}`);
   });
-  const timeout = new Promise<never>((_, rej) => setTimeout(() => rej(new Error("fake Kubernetes API did not start in 20 s")), 20_000).unref());
+  const timeout = new Promise<never>((_, rej) =>
+    setTimeout(() => rej(new Error("fake Kubernetes API did not start in 20 s")), 20_000).unref(),
+  );
   return Promise.race([ready, died, timeout]);
 }
 
@@ -229,7 +246,20 @@ export async function startRedis(): Promise<Target> {
   if (!which("redis-server")) return unavailable(name, "not installed");
   const port = await freePort();
   const dir = tempDir("redis");
-  const proc = spawnTracked("redis-server", "redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no"]);
+  const proc = spawnTracked("redis-server", "redis-server", [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--dir",
+    dir,
+    "--daemonize",
+    "no",
+  ]);
   await waitTcp(proc, port);
   return { name, port, proc };
 }
@@ -251,7 +281,18 @@ export async function startTwemproxy(redisPort: number): Promise<Target> {
     join(dir, "nutcracker.yml"),
     `bench:\n  listen: 127.0.0.1:${port}\n  redis: true\n  hash: fnv1a_64\n  distribution: ketama\n  auto_eject_hosts: false\n  timeout: 5000\n  servers:\n    - 127.0.0.1:${redisPort}:1\n`,
   );
-  const proc = spawnTracked("nutcracker", "nutcracker", ["-c", join(dir, "nutcracker.yml"), "-s", String(statsPort), "-a", "127.0.0.1", "-o", join(dir, "nutcracker.log"), "-p", join(dir, "nutcracker.pid")]);
+  const proc = spawnTracked("nutcracker", "nutcracker", [
+    "-c",
+    join(dir, "nutcracker.yml"),
+    "-s",
+    String(statsPort),
+    "-a",
+    "127.0.0.1",
+    "-o",
+    join(dir, "nutcracker.log"),
+    "-p",
+    join(dir, "nutcracker.pid"),
+  ]);
   try {
     await waitTcp(proc, port);
   } catch (err) {

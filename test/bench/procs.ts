@@ -158,7 +158,8 @@ async function waitFor(proc: Proc, what: string, probe: () => Promise<boolean>, 
   for (;;) {
     if (!proc.alive) throw new Error(lastWords(proc) || `${proc.name} exited before ${what}`);
     if (await probe()) return performance.now() - t0;
-    if (performance.now() - t0 > timeoutMs) throw new Error(`${proc.name}: no ${what} within ${timeoutMs} ms${lastWords(proc) ? `: ${lastWords(proc)}` : ""}`);
+    if (performance.now() - t0 > timeoutMs)
+      throw new Error(`${proc.name}: no ${what} within ${timeoutMs} ms${lastWords(proc) ? `: ${lastWords(proc)}` : ""}`);
     await sleep(everyMs);
   }
 }

@@ -95,7 +95,13 @@ export function summarizeProfile(path: string, watch: string[] = []): ProfileSum
       .sort((a, b) => b[1] - a[1])
       .slice(0, n)
       .map(([name, us]) => ({ name, ms: us / 1000, share: us / busyUs }));
-  return { totalMs: totalUs / 1000, busyMs: busyUs / 1000, functions: top(fn, 30), files: top(file, 20), inclusive: top(inclusive, watch.length) };
+  return {
+    totalMs: totalUs / 1000,
+    busyMs: busyUs / 1000,
+    functions: top(fn, 30),
+    files: top(file, 20),
+    inclusive: top(inclusive, watch.length),
+  };
 }
 
 export function renderProfile(s: ProfileSummary): string {
@@ -106,6 +112,8 @@ export function renderProfile(s: ProfileSummary): string {
     ...s.functions.map((e) => `    ${pct(e.share)}  ${e.name}`),
     "  self time by file / package:",
     ...s.files.map((e) => `    ${pct(e.share)}  ${e.name}`),
-    ...(s.inclusive.length ? ["  inclusive time (function and what it calls):", ...s.inclusive.map((e) => `    ${pct(e.share)}  ${e.name}`)] : []),
+    ...(s.inclusive.length
+      ? ["  inclusive time (function and what it calls):", ...s.inclusive.map((e) => `    ${pct(e.share)}  ${e.name}`)]
+      : []),
   ].join("\n");
 }

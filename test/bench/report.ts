@@ -73,6 +73,10 @@ export function renderTargets(checks: TargetCheck[]): string {
   const header = ["target", "reference", "goal", "measured", "met"];
   const rows = checks.map((c) => [c.name, c.reference, c.goal, c.measured, c.met === undefined ? "n/a" : c.met ? "✔" : "✘"]);
   const widths = header.slice(0, 3).map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]) => `  ${r[4]!.padEnd(3)}  ${r.slice(0, 3).map((c, i) => c.padEnd(widths[i]!)).join("  ")}  ${r[3]}`.trimEnd();
+  const line = (r: string[]) =>
+    `  ${r[4]!.padEnd(3)}  ${r
+      .slice(0, 3)
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join("  ")}  ${r[3]}`.trimEnd();
   return ["", "Targets", line(header), ...rows.map(line)].join("\n");
 }

@@ -6,7 +6,8 @@ import { tempConfig } from "../harness/attache.js";
 import { listenOn } from "../harness/listen.js";
 
 const BIN = new URL("../../dist/main.js", import.meta.url).pathname;
-const run = (args: string[], cwd?: string) => spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", cwd, env: { ...process.env, ATTACHE_CONFIG: "" } });
+const run = (args: string[], cwd?: string) =>
+  spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", cwd, env: { ...process.env, ATTACHE_CONFIG: "" } });
 
 const cleanups: Array<() => void> = [];
 afterEach(() => cleanups.splice(0).forEach((f) => f()));
@@ -70,7 +71,9 @@ describe("attache CLI", () => {
     expect(r.status).toBe(0);
     const lines = r.stdout.trim().split("\n");
     expect(lines[0]).toMatch(/^PREFIX\s+OWNER\s+SOURCE\s+UPSTREAM\s+TIMEOUT\s+RETRY\s+BREAKER\s+ADMITTED BY$/);
-    expect(lines[1]).toMatch(/^\/a\s+-\s+\S*attache\.yaml:3\s+http http:\/\/127\.0\.0\.1:9000\s+15s\s+off\s+50%\/20 reset 10s\s+root file$/);
+    expect(lines[1]).toMatch(
+      /^\/a\s+-\s+\S*attache\.yaml:3\s+http http:\/\/127\.0\.0\.1:9000\s+15s\s+off\s+50%\/20 reset 10s\s+root file$/,
+    );
     expect(lines[2]).toMatch(/^\/b\s+team\s+\S*routes\.d\/t\.yaml:3\s+http .*2x on connect-failure,reset,502,503,504\s+.*\s+no owners$/);
   });
 

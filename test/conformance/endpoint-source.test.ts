@@ -33,7 +33,12 @@ endpointSourceSuite("dns (A/AAAA)", async () => {
 
 endpointSourceSuite("dns (SRV)", async () => {
   const dns = await startDnsServer();
-  dns.set("_http._tcp.orders.test", { SRV: [{ target: "a.orders.test", port: 8081 }, { target: "b.orders.test", port: 8082 }] });
+  dns.set("_http._tcp.orders.test", {
+    SRV: [
+      { target: "a.orders.test", port: 8081 },
+      { target: "b.orders.test", port: 8082 },
+    ],
+  });
   dns.set("a.orders.test", { A: ["127.0.0.2"] });
   dns.set("b.orders.test", { A: ["127.0.0.3"] });
   return {

@@ -24,7 +24,8 @@ function staticClosure(file: string, seen = new Set<string>()): Set<string> {
   if (seen.has(file)) return seen;
   seen.add(file);
   const text = readFileSync(join(DIST, file), "utf8");
-  for (const m of text.matchAll(/^\s*(?:import|export)\s*(?:[^;'"]*?\bfrom\s*)?["'](\.\/[^"']+)["']/gm)) staticClosure(m[1]!.slice(2), seen);
+  for (const m of text.matchAll(/^\s*(?:import|export)\s*(?:[^;'"]*?\bfrom\s*)?["'](\.\/[^"']+)["']/gm))
+    staticClosure(m[1]!.slice(2), seen);
   return seen;
 }
 
@@ -34,7 +35,10 @@ describe("dist/ bundle", () => {
     cleanup.push(() => origin.close());
     const dir = mkdtempSync(join(tmpdir(), "attache-bundle-"));
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-    writeConfig(dir, `log: { level: info, access: false }\nroutes:\n  - { prefix: /svc, upstream: { http: { endpoints: ["${origin.url}"] } } }\n`);
+    writeConfig(
+      dir,
+      `log: { level: info, access: false }\nroutes:\n  - { prefix: /svc, upstream: { http: { endpoints: ["${origin.url}"] } } }\n`,
+    );
     const attache = await spawnAttache(dir);
     cleanup.push(() => attache.kill());
     const answer = await send(attache.url, "/svc/hello?x=1");
@@ -56,6 +60,10 @@ describe("dist/ bundle", () => {
     }
     // From `run`, the upstream kinds and tracing stay behind their own import().
     const running = staticClosure(files.find((f) => f.startsWith("run-"))!);
-    for (const lazy of ["redis-upstream", "kubernetes-upstream", "otel", "create-source"]) expect([...running].some((f) => f.startsWith(`${lazy}-`)), lazy).toBe(false);
+    for (const lazy of ["redis-upstream", "kubernetes-upstream", "otel", "create-source"])
+      expect(
+        [...running].some((f) => f.startsWith(`${lazy}-`)),
+        lazy,
+      ).toBe(false);
   });
 });

@@ -42,7 +42,11 @@ afterAll(() => {
 describe("the attache config in the example ConfigMaps", () => {
   it("is valid as the pod loads it: root file plus both teams' route files, through the projected volume's symlinks", () => {
     expect(config.rootFile).toBe(join(configDir, "attache.yaml"));
-    expect(config.files.map((f) => f.slice(configDir.length + 1)).sort()).toEqual(["attache.yaml", "routes.d/platform.yaml", "routes.d/shop.yaml"]);
+    expect(config.files.map((f) => f.slice(configDir.length + 1)).sort()).toEqual([
+      "attache.yaml",
+      "routes.d/platform.yaml",
+      "routes.d/shop.yaml",
+    ]);
     expect(config.routes.map((r) => [r.prefix, r.source.owner]).sort()).toEqual([
       ["/cache", "shop"],
       ["/k8s", "platform"],
@@ -53,7 +57,8 @@ describe("the attache config in the example ConfigMaps", () => {
   it("keeps the data listener and the RESP listener on loopback; only admin binds beyond it, on the probed port", () => {
     expect(isLoopback(config.listen)).toBe(true);
     expect(config.listen).toBe("127.0.0.1:8001");
-    for (const route of config.routes) if (route.upstream.redis?.listen) expect(isLoopback(route.upstream.redis.listen), route.prefix).toBe(true);
+    for (const route of config.routes)
+      if (route.upstream.redis?.listen) expect(isLoopback(route.upstream.redis.listen), route.prefix).toBe(true);
     const { sidecar } = podView(manifests);
     const adminPort = Number(config.admin.slice(config.admin.lastIndexOf(":") + 1));
     const declared = sidecar.ports.map((p: { containerPort: number }) => p.containerPort);

@@ -69,7 +69,8 @@ describe("the attache-demo pod", () => {
     ]);
     for (const [name] of sources) expect(find(manifests, "ConfigMap", name)).toBeDefined();
     expect(mountsOf(view.sidecar, "attache-config")).toEqual([{ name: "attache-config", mountPath: "/etc/attache", readOnly: true }]);
-    for (const c of containersOf(view.pod)) for (const m of c.volumeMounts ?? []) expect(m.subPath ?? m.subPathExpr, `${c.name}: ${m.name}`).toBeUndefined();
+    for (const c of containersOf(view.pod))
+      for (const m of c.volumeMounts ?? []) expect(m.subPath ?? m.subPathExpr, `${c.name}: ${m.name}`).toBeUndefined();
   });
 
   it("gives only attache a short-lived projected service-account token with the cluster CA", () => {
@@ -95,7 +96,8 @@ describe("the attache-demo pod", () => {
     expect(mountsOf(view.sidecar, "redis-auth")[0]?.readOnly).toBe(true);
     expect(mountsOf(view.app, "redis-auth")).toHaveLength(0);
     // Not through the environment either.
-    for (const c of containersOf(view.pod)) for (const e of c.env ?? []) expect(e.valueFrom?.secretKeyRef, `${c.name}: ${e.name}`).toBeUndefined();
+    for (const c of containersOf(view.pod))
+      for (const e of c.env ?? []) expect(e.valueFrom?.secretKeyRef, `${c.name}: ${e.name}`).toBeUndefined();
   });
 
   it("runs the seed scenario: curl calls the API server through localhost:8001/k8s", () => {
@@ -122,17 +124,22 @@ describe("the attache-demo pod", () => {
       expect(pod.hostPID ?? false).toBe(false);
       expect(pod.securityContext.runAsNonRoot).toBe(true);
       expect(pod.securityContext.seccompProfile.type).toBe("RuntimeDefault");
-      for (const v of pod.volumes ?? []) expect(Object.keys(v).filter((k) => k !== "name")[0]).toMatch(/^(configMap|secret|projected|emptyDir|downwardAPI)$/);
+      for (const v of pod.volumes ?? [])
+        expect(Object.keys(v).filter((k) => k !== "name")[0]).toMatch(/^(configMap|secret|projected|emptyDir|downwardAPI)$/);
       for (const c of containersOf(pod)) {
         expect(c.securityContext.allowPrivilegeEscalation, c.name).toBe(false);
         expect(c.securityContext.capabilities.drop, c.name).toEqual(["ALL"]);
       }
     }
-    expect(find(manifests, "Namespace", view.deployment.metadata.namespace).metadata.labels["pod-security.kubernetes.io/enforce"]).toBe("restricted");
+    expect(find(manifests, "Namespace", view.deployment.metadata.namespace).metadata.labels["pod-security.kubernetes.io/enforce"]).toBe(
+      "restricted",
+    );
   });
 
   it("admits other pods only to the admin port", () => {
-    const policy = manifests.find((m) => m.doc.kind === "NetworkPolicy" && m.doc.spec.podSelector.matchLabels?.["app.kubernetes.io/name"] === "attache-demo")!.doc;
+    const policy = manifests.find(
+      (m) => m.doc.kind === "NetworkPolicy" && m.doc.spec.podSelector.matchLabels?.["app.kubernetes.io/name"] === "attache-demo",
+    )!.doc;
     expect(policy.spec.policyTypes).toContain("Ingress");
     const ports = policy.spec.ingress.flatMap((rule: Doc) => rule.ports.map((p: Doc) => p.port));
     expect(ports).toEqual([9901]);

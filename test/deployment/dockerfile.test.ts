@@ -53,7 +53,10 @@ function parseDockerignore(text: string): IgnoreRule[] {
     .filter((line) => line && !line.startsWith("#"))
     .map((line) => {
       const negate = line.startsWith("!");
-      const pattern = posix.normalize((negate ? line.slice(1) : line).trim()).replace(/^\/+/, "").replace(/\/+$/, "");
+      const pattern = posix
+        .normalize((negate ? line.slice(1) : line).trim())
+        .replace(/^\/+/, "")
+        .replace(/\/+$/, "");
       return { negate, re: patternToRegExp(pattern) };
     });
 }
@@ -259,7 +262,9 @@ describe("docker/Dockerfile", () => {
       return dest.endsWith("/") ? posix.join(at, posix.basename(source)) : at;
     };
     const copy = keyword(runtime, "COPY")
-      .filter((i) => copyParts(i).sources.some((source) => entryAbs === landing(i, source) || entryAbs.startsWith(`${landing(i, source)}/`)))
+      .filter((i) =>
+        copyParts(i).sources.some((source) => entryAbs === landing(i, source) || entryAbs.startsWith(`${landing(i, source)}/`)),
+      )
       .at(-1);
     expect(copy, `a COPY provides ${entryAbs}`).toBeDefined();
     expect(fromFlag(copy!)).toBe("build");
@@ -271,7 +276,9 @@ describe("docker/Dockerfile", () => {
     expect(inRepo.startsWith(`${posix.normalize(outDir)}/`), `${inRepo} is in the build's outDir ${outDir}`).toBe(true);
     expect(existsSync(join(ROOT, inRepo)), `${inRepo} exists after npm run build`).toBe(true);
     // "type": "module" must travel with dist/.
-    const copiedToRuntime = keyword(runtime, "COPY").filter((i) => fromFlag(i) === null).flatMap((i) => copyParts(i).sources);
+    const copiedToRuntime = keyword(runtime, "COPY")
+      .filter((i) => fromFlag(i) === null)
+      .flatMap((i) => copyParts(i).sources);
     expect(copiedToRuntime).toContain("package.json");
     expect(JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).type).toBe("module");
   });
@@ -279,9 +286,19 @@ describe("docker/Dockerfile", () => {
 
 describe(".dockerignore", () => {
   it("keeps secrets, VCS data, dependencies, build output and tests out of the context", () => {
-    for (const path of [".git/config", ".env", "node_modules/yaml/package.json", "dist/main.js", "test/deployment/dockerfile.test.ts", "examples/kubernetes/secret-redis.yaml", "kubeconfig", "src/.DS_Store"])
+    for (const path of [
+      ".git/config",
+      ".env",
+      "node_modules/yaml/package.json",
+      "dist/main.js",
+      "test/deployment/dockerfile.test.ts",
+      "examples/kubernetes/secret-redis.yaml",
+      "kubeconfig",
+      "src/.DS_Store",
+    ])
       expect(isIgnored(ignore, path), path).toBe(true);
-    for (const path of ["package.json", "package-lock.json", "tsconfig.json", "src/main.ts", "src/config/schema.ts"]) expect(isIgnored(ignore, path), path).toBe(false);
+    for (const path of ["package.json", "package-lock.json", "tsconfig.json", "src/main.ts", "src/config/schema.ts"])
+      expect(isIgnored(ignore, path), path).toBe(false);
   });
 
   it("is read with Docker's rules (folder rules apply to their contents, last match wins)", () => {

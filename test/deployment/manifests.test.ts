@@ -6,7 +6,16 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { EXAMPLES, KUSTOMIZATIONS, label, loadManifests, manifestFiles, parseManifestText, schemaProblems, type Manifest } from "./manifests.js";
+import {
+  EXAMPLES,
+  KUSTOMIZATIONS,
+  label,
+  loadManifests,
+  manifestFiles,
+  parseManifestText,
+  schemaProblems,
+  type Manifest,
+} from "./manifests.js";
 import { unknownFieldProblems } from "./strict-fields.js";
 
 let manifests: Manifest[];
@@ -63,7 +72,9 @@ describe("examples/kubernetes manifests", () => {
 
 describe("the other kustomizations under examples/kubernetes", () => {
   it("are exactly the folders with a kustomization.yaml, each naming every file of its folder", () => {
-    const folders = readdirSync(EXAMPLES, { withFileTypes: true }).filter((e) => e.isDirectory() && existsSync(join(EXAMPLES, e.name, "kustomization.yaml")));
+    const folders = readdirSync(EXAMPLES, { withFileTypes: true }).filter(
+      (e) => e.isDirectory() && existsSync(join(EXAMPLES, e.name, "kustomization.yaml")),
+    );
     expect(folders.map((e) => e.name).sort()).toEqual([...KUSTOMIZATIONS]);
     for (const folder of KUSTOMIZATIONS) {
       const k = parse(readFileSync(join(EXAMPLES, folder, "kustomization.yaml"), "utf8"));

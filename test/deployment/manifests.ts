@@ -89,7 +89,9 @@ export async function schemaProblems(doc: Doc): Promise<string[]> {
   if (!module) return [`no schema for apiVersion ${JSON.stringify(doc?.apiVersion)}`];
   const kind = String(doc.kind);
   // One model module per kind (kubernetes-models/apps/v1/Deployment): loading a whole group index is slow.
-  const loaded = /^[A-Z][A-Za-z]+$/.test(kind) ? ((await import(`${module}/${kind}`).catch(() => undefined)) as Record<string, unknown> | undefined) : undefined;
+  const loaded = /^[A-Z][A-Za-z]+$/.test(kind)
+    ? ((await import(`${module}/${kind}`).catch(() => undefined)) as Record<string, unknown> | undefined)
+    : undefined;
   const Model = loaded?.[kind] as (new (data: unknown) => { validate(): void }) | undefined;
   if (typeof Model !== "function") return [`no schema for ${doc.apiVersion} ${JSON.stringify(doc.kind)}`];
   try {

@@ -28,7 +28,9 @@ let dashboard: Doc;
 /** Every query of the dashboard: panel targets, then label_values() variables (their selector). */
 function dashboardQueries(d: Doc): Array<{ where: string; expr: string }> {
   const out: Array<{ where: string; expr: string }> = [];
-  for (const panel of d.panels) for (const t of panel.targets ?? []) out.push({ where: `panel ${panel.id} "${panel.title}" ${t.refId}`, expr: grafanaToPromql(t.expr) });
+  for (const panel of d.panels)
+    for (const t of panel.targets ?? [])
+      out.push({ where: `panel ${panel.id} "${panel.title}" ${t.refId}`, expr: grafanaToPromql(t.expr) });
   for (const v of d.templating.list.filter((v: Doc) => v.type === "query")) {
     const query = typeof v.query === "string" ? v.query : v.query.query;
     const selector = /^label_values\((.+),\s*\w+\)$/.exec(query)?.[1];
@@ -62,10 +64,16 @@ describe("the PodMonitor and the PrometheusRule", () => {
     const labelled = new Set([...known.values()].flat());
     const dropped = endpoint.relabelings.filter((r: Doc) => r.action === "labeldrop").map((r: Doc) => new RegExp(`^(?:${r.regex})$`));
     for (const target of ["namespace", "pod", "container", "job", "endpoint"].filter((l) => labelled.has(l)))
-      expect(dropped.some((re: RegExp) => re.test(target)), `target label ${target} collides with attache's`).toBe(true);
+      expect(
+        dropped.some((re: RegExp) => re.test(target)),
+        `target label ${target} collides with attache's`,
+      ).toBe(true);
     const demo = podView(loadManifests());
     const component = load("attache-sidecar/sidecar.yaml")[0]!.doc.spec.template;
-    for (const [what, template] of [["deployment.yaml", demo.deployment.spec.template], ["attache-sidecar/sidecar.yaml", component]] as const) {
+    for (const [what, template] of [
+      ["deployment.yaml", demo.deployment.spec.template],
+      ["attache-sidecar/sidecar.yaml", component],
+    ] as const) {
       for (const [k, v] of Object.entries(monitor.spec.selector.matchLabels)) expect(template.metadata.labels[k], what).toBe(v);
       const sidecar = template.spec.initContainers.find((c: Doc) => c.name === SIDECAR);
       expect(sidecar.ports.find((p: Doc) => p.name === endpoint.port)?.containerPort, what).toBe(9901);
@@ -141,7 +149,11 @@ describe("the Grafana dashboard", () => {
 describe.runIf(KUBECTL)("monitoring/ rendered by kustomize", () => {
   it("is the PodMonitor, the PrometheusRule and the dashboard ConfigMap for Grafana's sidecar, in the demo's namespace", () => {
     const rendered = kustomize("monitoring");
-    expect(rendered.map((m) => `${m.doc.kind}/${m.doc.metadata.name}`).sort()).toEqual(["ConfigMap/attache-grafana-dashboard", "PodMonitor/attache", "PrometheusRule/attache"]);
+    expect(rendered.map((m) => `${m.doc.kind}/${m.doc.metadata.name}`).sort()).toEqual([
+      "ConfigMap/attache-grafana-dashboard",
+      "PodMonitor/attache",
+      "PrometheusRule/attache",
+    ]);
     for (const m of rendered) expect(m.doc.metadata.namespace, label(m)).toBe("attache-demo");
     const configMap = find(rendered, "ConfigMap", "attache-grafana-dashboard");
     expect(configMap.metadata.labels.grafana_dashboard).toBe("1");
@@ -153,7 +165,9 @@ describe.runIf(KUBECTL)("monitoring/ rendered by kustomize", () => {
 describe("the PromQL check can fail", () => {
   it("on an unknown metric, a label the metric lacks, a selector without a name, a syntax error", () => {
     expect(promqlProblems('sum(rate(attache_requests_totl{route="x"}[5m]))', known)).toEqual(["unknown metric attache_requests_totl"]);
-    expect(promqlProblems('sum by (route) (rate(attache_requests_total{reason="x"}[5m]))', known)).toEqual(['attache_requests_total has no label "reason"']);
+    expect(promqlProblems('sum by (route) (rate(attache_requests_total{reason="x"}[5m]))', known)).toEqual([
+      'attache_requests_total has no label "reason"',
+    ]);
     expect(promqlProblems('rate({__name__="attache_requests_total"}[5m])', known)).toHaveLength(1);
     expect(promqlProblems("sum(rate(attache_requests_total[5m])", known).join()).toMatch(/syntax error/);
     expect(promqlProblems("attache_circuit_state == 2", known)).toEqual([]);

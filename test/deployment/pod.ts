@@ -50,7 +50,9 @@ export function volumeFiles(volume: Doc, manifests: readonly Manifest[], namespa
       if (optional) return undefined;
       throw new Error(`volume ${volume.name}: Secret ${name} is not among the manifests`);
     }
-    const decoded = Object.fromEntries(Object.entries(found.doc.data ?? {}).map(([k, v]) => [k, Buffer.from(String(v), "base64").toString()]));
+    const decoded = Object.fromEntries(
+      Object.entries(found.doc.data ?? {}).map(([k, v]) => [k, Buffer.from(String(v), "base64").toString()]),
+    );
     return { ...decoded, ...found.doc.stringData };
   };
   const project = (data: Record<string, string> | undefined, items: Doc[] | undefined, what: string) => {
@@ -64,14 +66,27 @@ export function volumeFiles(volume: Doc, manifests: readonly Manifest[], namespa
   };
   const fieldValue = (fieldPath: string) => (fieldPath === "metadata.namespace" ? namespace : `placeholder-${fieldPath}`);
 
-  if (volume.configMap) project(configMapData(volume.configMap.name, !!volume.configMap.optional), volume.configMap.items, `ConfigMap ${volume.configMap.name}`);
-  else if (volume.secret) project(secretData(volume.secret.secretName, !!volume.secret.optional), volume.secret.items, `Secret ${volume.secret.secretName}`);
+  if (volume.configMap)
+    project(
+      configMapData(volume.configMap.name, !!volume.configMap.optional),
+      volume.configMap.items,
+      `ConfigMap ${volume.configMap.name}`,
+    );
+  else if (volume.secret)
+    project(secretData(volume.secret.secretName, !!volume.secret.optional), volume.secret.items, `Secret ${volume.secret.secretName}`);
   else if (volume.projected) {
     for (const source of volume.projected.sources ?? []) {
-      if (source.configMap) project(configMapData(source.configMap.name, !!source.configMap.optional), source.configMap.items, `ConfigMap ${source.configMap.name}`);
-      else if (source.secret) project(secretData(source.secret.name, !!source.secret.optional), source.secret.items, `Secret ${source.secret.name}`);
+      if (source.configMap)
+        project(
+          configMapData(source.configMap.name, !!source.configMap.optional),
+          source.configMap.items,
+          `ConfigMap ${source.configMap.name}`,
+        );
+      else if (source.secret)
+        project(secretData(source.secret.name, !!source.secret.optional), source.secret.items, `Secret ${source.secret.name}`);
       else if (source.serviceAccountToken) files.set(source.serviceAccountToken.path, "placeholder.service-account.token");
-      else if (source.downwardAPI) for (const item of source.downwardAPI.items ?? []) files.set(item.path, fieldValue(item.fieldRef?.fieldPath ?? ""));
+      else if (source.downwardAPI)
+        for (const item of source.downwardAPI.items ?? []) files.set(item.path, fieldValue(item.fieldRef?.fieldPath ?? ""));
       else throw new Error(`volume ${volume.name}: projected source ${Object.keys(source).join(",")} not handled`);
     }
   } else if (volume.downwardAPI) {
@@ -103,7 +118,11 @@ export function writeVolume(dir: string, files: Map<string, string>): void {
  * with one of the container's mount paths are rebased under `root`, so `tokenFile:
  * /var/run/secrets/...` finds the file only if a mount of the container really provides it.
  */
-export function materializeSidecar(manifests: readonly Manifest[], root: string, view = podView(manifests)): { env: Record<string, string>; mountPaths: string[] } {
+export function materializeSidecar(
+  manifests: readonly Manifest[],
+  root: string,
+  view = podView(manifests),
+): { env: Record<string, string>; mountPaths: string[] } {
   const { deployment, pod, sidecar } = view;
   const namespace = deployment.metadata.namespace;
   const mounts: Array<{ mountPath: string; volume: Doc }> = (sidecar.volumeMounts ?? []).map((mount: Doc) => {

@@ -45,7 +45,8 @@ export function promqlProblems(expr: string, known: ReadonlyMap<string, readonly
   const tree = parser.parse(expr);
   tree.iterate({
     enter(node) {
-      if (node.type.isError) problems.push(`syntax error at ${node.from}: ${JSON.stringify(expr.slice(Math.max(0, node.from - 10), node.to + 10))}`);
+      if (node.type.isError)
+        problems.push(`syntax error at ${node.from}: ${JSON.stringify(expr.slice(Math.max(0, node.from - 10), node.to + 10))}`);
       if (node.name !== "VectorSelector") return;
       const name = node.node.getChild("Identifier");
       if (!name) {

@@ -71,7 +71,8 @@ function needs(routes: readonly Route[], namespace: string): string[] {
       for (const { group, resource, base } of RESOURCES)
         for (const { method, on, verbs } of REQUESTS) {
           if (resource.includes("/") && on === "collection") continue;
-          if (permits(route, method, pathOf(base, resource, namespace, on))) for (const verb of verbs) out.add(`${group}|${resource}|${verb}`);
+          if (permits(route, method, pathOf(base, resource, namespace, on)))
+            for (const verb of verbs) out.add(`${group}|${resource}|${verb}`);
         }
     }
     if (route.upstream.http?.discovery?.kubernetes) {
@@ -87,7 +88,8 @@ function grants(role: Doc): string[] {
   for (const rule of role.rules) {
     expect(rule.resourceNames, "resourceNames would not cover list/watch").toBeUndefined();
     expect(rule.nonResourceURLs).toBeUndefined();
-    for (const group of rule.apiGroups) for (const resource of rule.resources) for (const verb of rule.verbs) out.push(`${group}|${resource}|${verb}`);
+    for (const group of rule.apiGroups)
+      for (const resource of rule.resources) for (const verb of rule.verbs) out.push(`${group}|${resource}|${verb}`);
   }
   return out.sort();
 }
@@ -145,7 +147,10 @@ describe("RBAC for the example", () => {
     const k8s = routes.find((r) => r.prefix === "/k8s")!;
     const wider = { ...k8s, methods: ["GET", "DELETE"] };
     expect(needs([wider], namespace)).toContain("|pods|delete");
-    expect(needs([{ ...k8s, allow: [{ path: "^/api/v1/namespaces/[^/]+/secrets$" }] }], namespace)).toEqual(["|secrets|list", "|secrets|watch"]);
+    expect(needs([{ ...k8s, allow: [{ path: "^/api/v1/namespaces/[^/]+/secrets$" }] }], namespace)).toEqual([
+      "|secrets|list",
+      "|secrets|watch",
+    ]);
   });
 
   it("binds the Role to the pod's ServiceAccount only, and no cluster-wide grant exists", () => {

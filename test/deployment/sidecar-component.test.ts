@@ -35,7 +35,11 @@ describe.runIf(KUBECTL)("the sidecar-example overlay (the Component on an app's 
   });
 
   it("renders objects that validate against the Kubernetes schemas, with no unknown field", { timeout: 60_000 }, async () => {
-    expect(rendered.map((m) => `${m.doc.kind}/${m.doc.metadata.name}`).sort()).toEqual(["ConfigMap/attache-root", "Deployment/web", "Namespace/attache-example"]);
+    expect(rendered.map((m) => `${m.doc.kind}/${m.doc.metadata.name}`).sort()).toEqual([
+      "ConfigMap/attache-root",
+      "Deployment/web",
+      "Namespace/attache-example",
+    ]);
     const problems = (await Promise.all(rendered.map(async (m) => (await schemaProblems(m.doc)).map((p) => `${label(m)}: ${p}`)))).flat();
     expect(problems).toEqual([]);
     expect(unknownFieldProblems(rendered)).toEqual([]);
@@ -66,7 +70,9 @@ describe.runIf(KUBECTL)("the sidecar-example overlay (the Component on an app's 
       { name: "tmp", mountPath: "/tmp" },
     ]);
     expect(pod.volumes.map((v: Doc) => v.name)).toEqual(["attache-config", "kube-api-access", "tmp"]);
-    expect(volume("attache-config").projected.sources).toEqual([{ configMap: { name: "attache-root", items: [{ key: "attache.yaml", path: "attache.yaml" }] } }]);
+    expect(volume("attache-config").projected.sources).toEqual([
+      { configMap: { name: "attache-root", items: [{ key: "attache.yaml", path: "attache.yaml" }] } },
+    ]);
     const token = volume("kube-api-access").projected;
     const sat = token.sources.find((s: Doc) => s.serviceAccountToken).serviceAccountToken;
     expect(sat.expirationSeconds).toBeGreaterThanOrEqual(600);
@@ -88,9 +94,12 @@ describe.runIf(KUBECTL)("the sidecar-example overlay (the Component on an app's 
   });
 
   it("stays within the restricted Pod Security Standard that its namespace enforces", () => {
-    expect(find(rendered, "Namespace", view.deployment.metadata.namespace).metadata.labels["pod-security.kubernetes.io/enforce"]).toBe("restricted");
+    expect(find(rendered, "Namespace", view.deployment.metadata.namespace).metadata.labels["pod-security.kubernetes.io/enforce"]).toBe(
+      "restricted",
+    );
     const { pod } = view;
-    for (const v of pod.volumes) expect(Object.keys(v).filter((k) => k !== "name")[0]).toMatch(/^(configMap|secret|projected|emptyDir|downwardAPI)$/);
+    for (const v of pod.volumes)
+      expect(Object.keys(v).filter((k) => k !== "name")[0]).toMatch(/^(configMap|secret|projected|emptyDir|downwardAPI)$/);
     for (const c of [...pod.initContainers, ...pod.containers]) {
       expect(c.securityContext.allowPrivilegeEscalation, c.name).toBe(false);
       expect(c.securityContext.capabilities.drop, c.name).toEqual(["ALL"]);
@@ -124,7 +133,12 @@ describe.runIf(KUBECTL)("the Component on Deployments written elsewhere", () => 
   const app = { name: "app", image: "example/app:1" };
   const inputs = [
     deployment("unlabelled", false, { containers: [app] }),
-    deployment("with-init", true, { initContainers: [{ name: "migrate", image: "example/migrate:1" }], containers: [app], volumes: [{ name: "data", emptyDir: {} }], securityContext: { runAsUser: 2000 } }),
+    deployment("with-init", true, {
+      initContainers: [{ name: "migrate", image: "example/migrate:1" }],
+      containers: [app],
+      volumes: [{ name: "data", emptyDir: {} }],
+      securityContext: { runAsUser: 2000 },
+    }),
     // Already lists a container named attache: merged by name, never a second one.
     deployment("has-attache", true, { initContainers: [{ name: SIDECAR, image: "attache:old" }], containers: [app] }),
   ];

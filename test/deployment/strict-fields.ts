@@ -69,4 +69,3 @@ export function unknownFieldProblems(manifests: readonly Manifest[]): string[] {
   }
   return problems;
 }
-

@@ -41,7 +41,11 @@ export async function startAttache(config: string | AttacheFiles): Promise<Attac
 
 /** Lay out a config folder: attache.yaml (with listen/admin on port 0 unless set) and the other files. */
 export function writeConfig(dir: string, root: string, files: Record<string, string> = {}): void {
-  const header = [/^listen:/m.test(root) ? "" : "listen: 127.0.0.1:0", /^admin:/m.test(root) ? "" : "admin: 127.0.0.1:0", /^log:/m.test(root) ? "" : "log: { level: warn, access: false }"]
+  const header = [
+    /^listen:/m.test(root) ? "" : "listen: 127.0.0.1:0",
+    /^admin:/m.test(root) ? "" : "admin: 127.0.0.1:0",
+    /^log:/m.test(root) ? "" : "log: { level: warn, access: false }",
+  ]
     .filter(Boolean)
     .join("\n");
   writeFileSync(join(dir, "attache.yaml"), `${header}\n${root}`);

@@ -68,10 +68,20 @@ export async function startDnsServer(): Promise<FakeDns> {
         return send(response);
       }
       const base = { name: question.name, class: Packet.CLASS.IN, ttl: 1 };
-      if (question.type === Packet.TYPE.A) for (const address of zone.A ?? []) response.answers.push({ ...base, type: Packet.TYPE.A, address });
-      if (question.type === Packet.TYPE.AAAA) for (const address of zone.AAAA ?? []) response.answers.push({ ...base, type: Packet.TYPE.AAAA, address });
+      if (question.type === Packet.TYPE.A)
+        for (const address of zone.A ?? []) response.answers.push({ ...base, type: Packet.TYPE.A, address });
+      if (question.type === Packet.TYPE.AAAA)
+        for (const address of zone.AAAA ?? []) response.answers.push({ ...base, type: Packet.TYPE.AAAA, address });
       if (question.type === Packet.TYPE.SRV) {
-        for (const r of zone.SRV ?? []) response.answers.push({ ...base, type: Packet.TYPE.SRV, priority: r.priority ?? 0, weight: r.weight ?? 10, port: r.port, target: r.target });
+        for (const r of zone.SRV ?? [])
+          response.answers.push({
+            ...base,
+            type: Packet.TYPE.SRV,
+            priority: r.priority ?? 0,
+            weight: r.weight ?? 10,
+            port: r.port,
+            target: r.target,
+          });
       }
       send(response);
     },

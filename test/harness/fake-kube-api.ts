@@ -55,9 +55,30 @@ export function makeCertificates(dir = mkdtempSync(join(tmpdir(), "fake-kube-cer
   const sign = (name: string, subject: string, ext: string) => {
     writeFileSync(join(dir, `${name}.ext`), ext);
     ssl("req", ...ec, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", subject);
-    ssl("x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-set_serial", String(Date.now() + name.length), "-days", "2", "-out", `${name}.crt`, "-extfile", `${name}.ext`);
+    ssl(
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      "ca.crt",
+      "-CAkey",
+      "ca.key",
+      "-set_serial",
+      String(Date.now() + name.length),
+      "-days",
+      "2",
+      "-out",
+      `${name}.crt`,
+      "-extfile",
+      `${name}.ext`,
+    );
   };
-  sign("server", "/CN=kube-apiserver", "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n");
+  sign(
+    "server",
+    "/CN=kube-apiserver",
+    "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n",
+  );
   sign("client", "/O=dev/CN=alice", "extendedKeyUsage=clientAuth\n");
   return {
     dir,
@@ -231,7 +252,9 @@ export class ResourceStore {
   list(type: ResourceType, selection: Selection = {}): { items: KubeObject[]; resourceVersion: string } {
     const bucket = this.objects.get(typeKey(type.group, type.version, type.plural)) ?? new Map<string, KubeObject>();
     const match = matcher(selection);
-    const items = [...bucket.values()].filter(match).sort((a, b) => objectId(a.metadata.namespace, a.metadata.name).localeCompare(objectId(b.metadata.namespace, b.metadata.name)));
+    const items = [...bucket.values()]
+      .filter(match)
+      .sort((a, b) => objectId(a.metadata.namespace, a.metadata.name).localeCompare(objectId(b.metadata.namespace, b.metadata.name)));
     return { items: structuredClone(items), resourceVersion: this.resourceVersion };
   }
 
@@ -239,14 +262,20 @@ export class ResourceStore {
    * Events for this type and selection after `resourceVersion` (history, then live), or, without one
    * (or "0"), a synthetic ADDED per current object, then live. Throws `Gone` when the version is too old.
    */
-  watch(type: ResourceType, selection: Selection & { resourceVersion?: string | undefined }, onEvent: (event: WatchEvent) => void): () => void {
+  watch(
+    type: ResourceType,
+    selection: Selection & { resourceVersion?: string | undefined },
+    onEvent: (event: WatchEvent) => void,
+  ): () => void {
     const key = typeKey(type.group, type.version, type.plural);
     const match = matcher(selection);
     const from = selection.resourceVersion && selection.resourceVersion !== "0" ? Number(selection.resourceVersion) : undefined;
     if (from !== undefined) {
       const oldest = this.history[0]?.rv ?? this.rv + 1;
       if (from < oldest - 1 && from < this.rv) throw new Gone(from);
-      for (const change of this.history) if (change.rv > from && change.typeKey === key && match(change.object)) onEvent({ type: change.type, object: structuredClone(change.object) });
+      for (const change of this.history)
+        if (change.rv > from && change.typeKey === key && match(change.object))
+          onEvent({ type: change.type, object: structuredClone(change.object) });
     } else {
       for (const object of this.list(type, selection).items) onEvent({ type: "ADDED", object });
     }
@@ -258,14 +287,19 @@ export class ResourceStore {
   }
 
   private record(type: ResourceType, kind: WatchEventType, object: KubeObject): void {
-    const change: Change = { rv: this.rv, typeKey: typeKey(type.group, type.version, type.plural), type: kind, object: structuredClone(object) };
+    const change: Change = {
+      rv: this.rv,
+      typeKey: typeKey(type.group, type.version, type.plural),
+      type: kind,
+      object: structuredClone(object),
+    };
     this.history.push(change);
     if (this.history.length > HISTORY) this.history.shift();
     this.changes.emit("change", change);
   }
 
   private typeOf(object: Pick<KubeObject, "apiVersion" | "kind"> & { metadata: { name: string } }): ResourceType {
-    const [group, version] = object.apiVersion.includes("/") ? object.apiVersion.split("/") as [string, string] : ["", object.apiVersion];
+    const [group, version] = object.apiVersion.includes("/") ? (object.apiVersion.split("/") as [string, string]) : ["", object.apiVersion];
     const type = [...this.byType.values()].find((t) => t.group === group && t.version === version && t.kind === object.kind);
     if (!type) throw new Error(`fake-kube-api: no resource type defined for ${object.apiVersion} ${object.kind}`);
     return type;
@@ -288,8 +322,14 @@ function objectId(namespace: string | undefined, name: string): string {
 
 /** Equality-based label selectors (k=v, k==v, k!=v, k, !k) and metadata.name / metadata.namespace field selectors. */
 function matcher(selection: Selection): (o: KubeObject) => boolean {
-  const labels = (selection.labelSelector ?? "").split(",").map((s) => s.trim()).filter(Boolean);
-  const fields = (selection.fieldSelector ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  const labels = (selection.labelSelector ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const fields = (selection.fieldSelector ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   return (o) => {
     if (selection.namespace !== undefined && o.metadata.namespace !== selection.namespace) return false;
     const have = o.metadata.labels ?? {};
@@ -388,14 +428,21 @@ export interface FakeKubeApi {
   /** From now on, the connections open right now carry nothing either way and never close (no FIN, no RST). New ones work. */
   silence(): void;
   /** A kubeconfig for this server (token or client-certificate user), written to a file; returns its path. */
-  writeKubeconfig(path: string, options?: { user?: "token" | "client-cert" | "none"; context?: string; caFile?: string; token?: string }): string;
+  writeKubeconfig(
+    path: string,
+    options?: { user?: "token" | "client-cert" | "none"; context?: string; caFile?: string; token?: string },
+  ): string;
   close(): Promise<void>;
 }
 
 export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promise<FakeKubeApi> {
   const certs = options.certs ?? makeCertificates();
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "fake-kube-sa-"));
-  const volume = new ServiceAccountVolume(dir, { token: options.token ?? "token-0", "ca.crt": certs.caPem, namespace: options.namespace ?? "default" });
+  const volume = new ServiceAccountVolume(dir, {
+    token: options.token ?? "token-0",
+    "ca.crt": certs.caPem,
+    namespace: options.namespace ?? "default",
+  });
   const store = new ResourceStore();
   store.define({ group: "", version: "v1", kind: "Pod", plural: "pods", namespaced: true, shortNames: ["po"] });
   store.define({ group: "", version: "v1", kind: "Namespace", plural: "namespaces", namespaced: false, shortNames: ["ns"] });
@@ -410,7 +457,13 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
   const down = new Set<string>();
   const slow = { ms: 0, left: 0 };
 
-  const tlsOptions = { key: readFileSync(certs.serverKeyFile), cert: readFileSync(certs.serverCertFile), ca: readFileSync(certs.caFile), requestCert: true, rejectUnauthorized: false };
+  const tlsOptions = {
+    key: readFileSync(certs.serverKeyFile),
+    cert: readFileSync(certs.serverCertFile),
+    ca: readFileSync(certs.caFile),
+    requestCert: true,
+    rejectUnauthorized: false,
+  };
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     const hook = hooks.find((h) => h.left > 0 && h.match.test(`${req.method} ${req.url}`));
     if (hook) {
@@ -421,7 +474,9 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
   };
   // The HTTP/2 compatibility API hands out objects that behave as IncomingMessage/ServerResponse for what the fake uses.
   const server: Server =
-    options.http2 === false ? createServer(tlsOptions, onRequest) : (createSecureServer({ ...tlsOptions, allowHTTP1: true }, onRequest as never) as unknown as Server);
+    options.http2 === false
+      ? createServer(tlsOptions, onRequest)
+      : (createSecureServer({ ...tlsOptions, allowHTTP1: true }, onRequest as never) as unknown as Server);
   const connections: string[] = [];
   const sockets = new Set<TLSSocket>();
   const sessions = new Set<Http2Session>();
@@ -437,14 +492,24 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
   function handle(req: IncomingMessage, res: ServerResponse): void {
     {
       const who = authenticate(req, volume);
-      const record: RecordedRequest = { method: req.method ?? "GET", url: req.url ?? "/", user: who.user ?? "system:anonymous", status: 0, staleToken: who.stale, headers: req.headers };
+      const record: RecordedRequest = {
+        method: req.method ?? "GET",
+        url: req.url ?? "/",
+        user: who.user ?? "system:anonymous",
+        status: 0,
+        staleToken: who.stale,
+        headers: req.headers,
+      };
       requests.push(record);
       res.once("finish", () => (record.status = res.statusCode));
       res.once("close", () => (record.status ||= res.statusCode));
       const hit = injected.find((i) => i.left > 0 && i.match.test(`${record.method} ${record.url}`));
       if (hit) {
         hit.left--;
-        const body = typeof hit.response.body === "string" ? hit.response.body : JSON.stringify(hit.response.body ?? status(hit.response.status, "InternalError", "injected"));
+        const body =
+          typeof hit.response.body === "string"
+            ? hit.response.body
+            : JSON.stringify(hit.response.body ?? status(hit.response.status, "InternalError", "injected"));
         res.writeHead(hit.response.status, { "content-type": "application/json", ...hit.response.headers });
         res.end(body);
         return;
@@ -460,7 +525,14 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
   }
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const who = authenticate(req, volume);
-    requests.push({ method: req.method ?? "GET", url: req.url ?? "/", user: who.user ?? "system:anonymous", status: who.user ? 101 : 401, staleToken: who.stale, headers: req.headers });
+    requests.push({
+      method: req.method ?? "GET",
+      url: req.url ?? "/",
+      user: who.user ?? "system:anonymous",
+      status: who.user ? 101 : 401,
+      staleToken: who.stale,
+      headers: req.headers,
+    });
     socket.on("error", () => socket.destroy());
     if (!who.user) {
       socket.end(rawResponse(401, status(401, "Unauthorized", "Unauthorized")));
@@ -480,7 +552,9 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         ws.on("message", (data, binary) => ws.send(data, { binary }));
       });
     } else if (protocol.startsWith("spdy/")) {
-      socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${req.headers.upgrade}\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\n\r\n`);
+      socket.write(
+        `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${req.headers.upgrade}\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\n\r\n`,
+      );
       socket.write(`${target.subresource} ${target.namespace}/${target.name}\n`);
       if (head.length) socket.write(head);
       socket.pipe(socket);
@@ -496,10 +570,16 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     const method = req.method ?? "GET";
     if (path === "/version") return sendJson(res, 200, { major: "1", minor: "32", gitVersion: "v1.32.0-fake", platform: "linux/amd64" });
     if (path === "/healthz" || path === "/readyz" || path === "/livez") return sendText(res, 200, "ok");
-    if (path === "/api" || path === "/api/") return sendJson(res, 200, { kind: "APIVersions", versions: ["v1"], serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress: `127.0.0.1:${port}` }] });
+    if (path === "/api" || path === "/api/")
+      return sendJson(res, 200, {
+        kind: "APIVersions",
+        versions: ["v1"],
+        serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress: `127.0.0.1:${port}` }],
+      });
     if (path === "/apis" || path === "/apis/") return sendJson(res, 200, groupList());
     const groupVersion = path.match(/^\/apis\/([^/]+\/[^/]+)(?:\/|$)/)?.[1];
-    if (groupVersion && down.has(groupVersion)) return sendStatus(res, status(503, "ServiceUnavailable", "the server is currently unable to handle the request"));
+    if (groupVersion && down.has(groupVersion))
+      return sendStatus(res, status(503, "ServiceUnavailable", "the server is currently unable to handle the request"));
     if (method === "POST" && /^\/apis\/authentication\.k8s\.io\/v1\/selfsubjectreviews\/?$/.test(path)) return selfSubjectReview(req, res);
     const target = parseTarget(url);
     if (!target) return sendStatus(res, status(404, "NotFound", "the server could not find the requested resource"));
@@ -512,25 +592,33 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     if (!type) return sendStatus(res, status(404, "NotFound", "the server could not find the requested resource"));
     const gr = type.group ? `${type.plural}.${type.group}` : type.plural;
     const q = url.searchParams;
-    const selection: Selection = { namespace: target.namespace, labelSelector: q.get("labelSelector") ?? undefined, fieldSelector: q.get("fieldSelector") ?? undefined };
+    const selection: Selection = {
+      namespace: target.namespace,
+      labelSelector: q.get("labelSelector") ?? undefined,
+      fieldSelector: q.get("fieldSelector") ?? undefined,
+    };
 
     if (target.subresource) {
       const object = target.name ? store.get(type, target.namespace, target.name) : undefined;
-      if (!object) return sendStatus(res, status(404, "NotFound", `${gr} "${target.name}" not found`, { name: target.name, kind: type.plural }));
+      if (!object)
+        return sendStatus(res, status(404, "NotFound", `${gr} "${target.name}" not found`, { name: target.name, kind: type.plural }));
       if (target.subresource === "log" && type.plural === "pods") return podLog(req, res, object, isTrue(q.get("follow")));
-      if (["exec", "attach", "portforward"].includes(target.subresource)) return sendStatus(res, status(400, "BadRequest", "Upgrade request required"));
+      if (["exec", "attach", "portforward"].includes(target.subresource))
+        return sendStatus(res, status(400, "BadRequest", "Upgrade request required"));
       return sendStatus(res, status(404, "NotFound", "the server could not find the requested resource"));
     }
 
     if (target.name) {
       const object = store.get(type, target.namespace, target.name);
       if (method === "DELETE") {
-        if (!object) return sendStatus(res, status(404, "NotFound", `${gr} "${target.name}" not found`, { name: target.name, kind: type.plural }));
+        if (!object)
+          return sendStatus(res, status(404, "NotFound", `${gr} "${target.name}" not found`, { name: target.name, kind: type.plural }));
         store.delete(object.apiVersion, object.kind, object.metadata.namespace, object.metadata.name);
         return sendJson(res, 200, object);
       }
       if (method !== "GET") return sendStatus(res, status(405, "MethodNotAllowed", `${method} is not supported by the fake`));
-      if (!object) return sendStatus(res, status(404, "NotFound", `${gr} "${target.name}" not found`, { name: target.name, kind: type.plural }));
+      if (!object)
+        return sendStatus(res, status(404, "NotFound", `${gr} "${target.name}" not found`, { name: target.name, kind: type.plural }));
       return sendJson(res, 200, object);
     }
 
@@ -543,15 +631,30 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
           return sendStatus(res, status(400, "BadRequest", "the body is not JSON"));
         }
         object.metadata = { ...object.metadata, ...(target.namespace ? { namespace: target.namespace } : {}) };
-        if (store.get(type, object.metadata.namespace, object.metadata.name)) return sendStatus(res, status(409, "AlreadyExists", `${gr} "${object.metadata.name}" already exists`));
+        if (store.get(type, object.metadata.namespace, object.metadata.name))
+          return sendStatus(res, status(409, "AlreadyExists", `${gr} "${object.metadata.name}" already exists`));
         sendJson(res, 201, store.apply(object));
       });
     }
     if (method !== "GET") return sendStatus(res, status(405, "MethodNotAllowed", `${method} is not supported by the fake`));
-    if (isTrue(q.get("watch"))) return watch(req, res, type, { ...selection, resourceVersion: q.get("resourceVersion") ?? undefined }, Number(q.get("timeoutSeconds") ?? 0));
+    if (isTrue(q.get("watch")))
+      return watch(
+        req,
+        res,
+        type,
+        { ...selection, resourceVersion: q.get("resourceVersion") ?? undefined },
+        Number(q.get("timeoutSeconds") ?? 0),
+      );
     const list = store.list(type, selection);
     const wantsTable = /as=Table/.test(String(req.headers.accept ?? ""));
-    const body = wantsTable ? table(type, list.items, list.resourceVersion) : { kind: `${type.kind}List`, apiVersion: type.group ? `${type.group}/${type.version}` : type.version, metadata: { resourceVersion: list.resourceVersion }, items: list.items };
+    const body = wantsTable
+      ? table(type, list.items, list.resourceVersion)
+      : {
+          kind: `${type.kind}List`,
+          apiVersion: type.group ? `${type.group}/${type.version}` : type.version,
+          metadata: { resourceVersion: list.resourceVersion },
+          items: list.items,
+        };
     if (slow.left > 0) {
       slow.left--;
       return sendSlowly(res, JSON.stringify(body), slow.ms);
@@ -583,18 +686,41 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       const h = req.headers;
       const who = authenticate(req, volume).user!;
       const list = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : v.split(",").map((x) => x.trim()));
-      const extra = Object.fromEntries(Object.keys(h).filter((k) => k.startsWith("impersonate-extra-")).map((k) => [decodeURIComponent(k.slice("impersonate-extra-".length)), list(h[k])]));
+      const extra = Object.fromEntries(
+        Object.keys(h)
+          .filter((k) => k.startsWith("impersonate-extra-"))
+          .map((k) => [decodeURIComponent(k.slice("impersonate-extra-".length)), list(h[k])]),
+      );
       const userInfo = h["impersonate-user"]
-        ? { username: String(h["impersonate-user"]), groups: [...list(h["impersonate-group"]), "system:authenticated"], ...(h["impersonate-uid"] ? { uid: String(h["impersonate-uid"]) } : {}), ...(Object.keys(extra).length ? { extra } : {}) }
+        ? {
+            username: String(h["impersonate-user"]),
+            groups: [...list(h["impersonate-group"]), "system:authenticated"],
+            ...(h["impersonate-uid"] ? { uid: String(h["impersonate-uid"]) } : {}),
+            ...(Object.keys(extra).length ? { extra } : {}),
+          }
         : { username: who, groups: ["system:serviceaccounts", "system:authenticated"] };
-      sendJson(res, 201, { kind: "SelfSubjectReview", apiVersion: "authentication.k8s.io/v1", metadata: { creationTimestamp: null }, status: { userInfo } });
+      sendJson(res, 201, {
+        kind: "SelfSubjectReview",
+        apiVersion: "authentication.k8s.io/v1",
+        metadata: { creationTimestamp: null },
+        status: { userInfo },
+      });
     });
   }
 
-  function watch(req: IncomingMessage, res: ServerResponse, type: ResourceType, selection: Selection & { resourceVersion?: string | undefined }, timeoutSeconds: number): void {
+  function watch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    type: ResourceType,
+    selection: Selection & { resourceVersion?: string | undefined },
+    timeoutSeconds: number,
+  ): void {
     const wantsTable = /as=Table/.test(String(req.headers.accept ?? ""));
     let stop: (() => void) | undefined;
-    const send = (event: WatchEvent) => res.write(`${JSON.stringify({ type: event.type, object: wantsTable ? table(type, [event.object], event.object.metadata.resourceVersion ?? "", false) : event.object })}\n`);
+    const send = (event: WatchEvent) =>
+      res.write(
+        `${JSON.stringify({ type: event.type, object: wantsTable ? table(type, [event.object], event.object.metadata.resourceVersion ?? "", false) : event.object })}\n`,
+      );
     res.writeHead(200, { "content-type": "application/json", "cache-control": "no-cache, private" });
     res.flushHeaders();
     streams.add(res);
@@ -688,7 +814,19 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     },
     throttle(match, retryAfterSeconds, count = 1) {
       const body = status(429, "TooManyRequests", "Too many requests, please try again later.", { retryAfterSeconds });
-      injected.push({ match, response: { status: 429, headers: { "retry-after": String(retryAfterSeconds), "x-kubernetes-pf-flowschema-uid": "fake-flowschema", "x-kubernetes-pf-prioritylevel-uid": "fake-prioritylevel" }, body }, left: count });
+      injected.push({
+        match,
+        response: {
+          status: 429,
+          headers: {
+            "retry-after": String(retryAfterSeconds),
+            "x-kubernetes-pf-flowschema-uid": "fake-flowschema",
+            "x-kubernetes-pf-prioritylevel-uid": "fake-prioritylevel",
+          },
+          body,
+        },
+        left: count,
+      });
     },
     slowLists(ms, count = 1) {
       slow.ms = ms;
@@ -779,7 +917,8 @@ function parseTarget(url: URL): Target | undefined {
     version = segs[2];
     rest = segs.slice(3);
   } else return undefined;
-  if (rest.length === 0) return { discovery: true, group, version, namespace: undefined, plural: "", name: undefined, subresource: undefined };
+  if (rest.length === 0)
+    return { discovery: true, group, version, namespace: undefined, plural: "", name: undefined, subresource: undefined };
   let namespace: string | undefined;
   if (rest[0] === "namespaces" && rest.length >= 3) {
     namespace = rest[1];
@@ -804,7 +943,13 @@ function resourceList(group: string, version: string, types: ResourceType[]): Re
         ...(t.shortNames ? { shortNames: t.shortNames } : {}),
       },
       ...(t.plural === "pods"
-        ? ["exec", "attach", "portforward", "log"].map((sub) => ({ name: `pods/${sub}`, singularName: "", namespaced: true, kind: sub === "log" ? "Pod" : "PodExecOptions", verbs: ["create", "get"] }))
+        ? ["exec", "attach", "portforward", "log"].map((sub) => ({
+            name: `pods/${sub}`,
+            singularName: "",
+            namespaced: true,
+            kind: sub === "log" ? "Pod" : "PodExecOptions",
+            verbs: ["create", "get"],
+          }))
         : []),
     ]),
   };
@@ -826,13 +971,26 @@ function table(type: ResourceType, items: KubeObject[], resourceVersion: string,
         { name: "Age", type: "string", format: "", description: "age", priority: 0 },
       ];
   const rows = items.map((o) => {
-    const statuses = ((o.status as { containerStatuses?: Array<{ ready: boolean; restartCount: number }> } | undefined)?.containerStatuses ?? []);
+    const statuses =
+      (o.status as { containerStatuses?: Array<{ ready: boolean; restartCount: number }> } | undefined)?.containerStatuses ?? [];
     const cells = isPod
-      ? [o.metadata.name, `${statuses.filter((s) => s.ready).length}/${statuses.length}`, (o.status as { phase?: string } | undefined)?.phase ?? "Unknown", statuses.reduce((n, s) => n + s.restartCount, 0), "1m"]
+      ? [
+          o.metadata.name,
+          `${statuses.filter((s) => s.ready).length}/${statuses.length}`,
+          (o.status as { phase?: string } | undefined)?.phase ?? "Unknown",
+          statuses.reduce((n, s) => n + s.restartCount, 0),
+          "1m",
+        ]
       : [o.metadata.name, "1m"];
     return { cells, object: { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: o.metadata } };
   });
-  return { kind: "Table", apiVersion: "meta.k8s.io/v1", metadata: { resourceVersion }, ...(withDefinitions ? { columnDefinitions: columns } : { columnDefinitions: [] }), rows };
+  return {
+    kind: "Table",
+    apiVersion: "meta.k8s.io/v1",
+    metadata: { resourceVersion },
+    ...(withDefinitions ? { columnDefinitions: columns } : { columnDefinitions: [] }),
+    rows,
+  };
 }
 
 function isTrue(value: string | null): boolean {
@@ -866,7 +1024,6 @@ function readBody(req: IncomingMessage): Promise<string> {
     req.once("end", () => resolve(Buffer.concat(chunks).toString()));
   });
 }
-
 
 // ---------------------------------------------------------------- kubectl as a real client
 

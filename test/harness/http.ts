@@ -27,7 +27,14 @@ export function send(base: string, target: string, options: SendOptions = {}): P
   const url = new URL(base);
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: url.hostname, port: url.port, method: options.method ?? "GET", path: target, headers: options.headers, agent: options.agent ?? false },
+      {
+        host: url.hostname,
+        port: url.port,
+        method: options.method ?? "GET",
+        path: target,
+        headers: options.headers,
+        agent: options.agent ?? false,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
@@ -122,7 +129,10 @@ export async function openRaw(base: string): Promise<RawConnection> {
       isClosed
         ? Promise.resolve(received())
         : new Promise((resolve, reject) => {
-            const timer = setTimeout(() => reject(new Error(`connection still open after ${ms}ms; received: ${JSON.stringify(received())}`)), ms);
+            const timer = setTimeout(
+              () => reject(new Error(`connection still open after ${ms}ms; received: ${JSON.stringify(received())}`)),
+              ms,
+            );
             void closing.then(() => {
               clearTimeout(timer);
               resolve(received());

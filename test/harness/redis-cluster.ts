@@ -60,21 +60,45 @@ export async function startCluster(): Promise<ClusterSetup> {
   for (let i = 0; i < 6; i++) ports.push(await clusterPort(taken));
   const processes = new Map<number, ChildProcess>();
   for (const port of ports) {
-    const args = ["--port", String(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes", "--cluster-config-file", `nodes-${port}.conf`, "--cluster-node-timeout", "1000", "--save", "", "--appendonly", "no", "--dir", dir];
+    const args = [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--cluster-enabled",
+      "yes",
+      "--cluster-config-file",
+      `nodes-${port}.conf`,
+      "--cluster-node-timeout",
+      "1000",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--dir",
+      dir,
+    ];
     processes.set(port, spawn("redis-server", args, { cwd: dir, stdio: "ignore" }));
   }
-  await until(async () => (await Promise.all(ports.map((p) => clusterCli(["-p", String(p), "PING"])))).every((r) => r === "PONG"), "the nodes to start");
-  const created = await clusterCli(["--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", "1", "--cluster-yes"], 30_000);
-  if (!/All 16384 slots covered/.test(created)) throw new Error(`cluster create failed: ${created}`);
-  await until(async () => (await Promise.all(ports.map((p) => clusterCli(["-p", String(p), "CLUSTER", "INFO"])))).every((r) => /cluster_state:ok/.test(r)), "the cluster to be ok");
-  // Every replica in sync, so a failover loses nothing that was acknowledged a moment before.
   await until(
-    async () => {
-      const infos = await Promise.all(ports.map((p) => clusterCli(["-p", String(p), "INFO", "replication"])));
-      return infos.filter((i) => /role:slave/.test(i) && /master_link_status:up/.test(i)).length === 3;
-    },
-    "the replicas in sync",
+    async () => (await Promise.all(ports.map((p) => clusterCli(["-p", String(p), "PING"])))).every((r) => r === "PONG"),
+    "the nodes to start",
   );
+  const created = await clusterCli(
+    ["--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", "1", "--cluster-yes"],
+    30_000,
+  );
+  if (!/All 16384 slots covered/.test(created)) throw new Error(`cluster create failed: ${created}`);
+  await until(
+    async () =>
+      (await Promise.all(ports.map((p) => clusterCli(["-p", String(p), "CLUSTER", "INFO"])))).every((r) => /cluster_state:ok/.test(r)),
+    "the cluster to be ok",
+  );
+  // Every replica in sync, so a failover loses nothing that was acknowledged a moment before.
+  await until(async () => {
+    const infos = await Promise.all(ports.map((p) => clusterCli(["-p", String(p), "INFO", "replication"])));
+    return infos.filter((i) => /role:slave/.test(i) && /master_link_status:up/.test(i)).length === 3;
+  }, "the replicas in sync");
   return {
     ports,
     async masterOf(key) {

@@ -13,7 +13,10 @@ export interface RedisRoute {
 }
 
 /** `redisYaml`: extra keys of the redis upstream; `routeExtra`: extra route lines (already indented). */
-export async function startRedisRoute(redisYaml: string, options: { routeExtra?: string; resp?: boolean; rootExtra?: string; redisArgs?: string[] } = {}): Promise<RedisRoute> {
+export async function startRedisRoute(
+  redisYaml: string,
+  options: { routeExtra?: string; resp?: boolean; rootExtra?: string; redisArgs?: string[] } = {},
+): Promise<RedisRoute> {
   const redis = await startRedis({ extraArgs: options.redisArgs ?? [] });
   const resp = options.resp ? await freePort() : 0;
   const root = [
@@ -26,7 +29,10 @@ export async function startRedisRoute(redisYaml: string, options: { routeExtra?:
     `        url: ${redis.url}`,
     "        passwordFile: secrets/redis-password",
     ...(resp ? [`        listen: 127.0.0.1:${resp}`] : []),
-    ...redisYaml.split("\n").filter(Boolean).map((l) => `        ${l}`),
+    ...redisYaml
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => `        ${l}`),
   ].join("\n");
   const attache = await startAttache({ root, files: { "secrets/redis-password": redis.password } });
   return {

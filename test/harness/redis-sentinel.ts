@@ -47,7 +47,18 @@ export async function startSentinels(): Promise<SentinelSetup> {
   const common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir];
 
   const startServer = (port: number, replicaOf?: number) => {
-    const child = spawn("redis-server", ["--port", String(port), ...common, "--dbfilename", `dump-${port}.rdb`, ...(replicaOf ? ["--replicaof", "127.0.0.1", String(replicaOf)] : [])], { cwd: dir, stdio: "ignore" });
+    const child = spawn(
+      "redis-server",
+      [
+        "--port",
+        String(port),
+        ...common,
+        "--dbfilename",
+        `dump-${port}.rdb`,
+        ...(replicaOf ? ["--replicaof", "127.0.0.1", String(replicaOf)] : []),
+      ],
+      { cwd: dir, stdio: "ignore" },
+    );
     processes.set(port, child);
   };
   startServer(servers[0]!);
@@ -71,7 +82,8 @@ export async function startSentinels(): Promise<SentinelSetup> {
     processes.set(port, spawn("redis-sentinel", [conf], { cwd: dir, stdio: "ignore" }));
   }
 
-  const masterOf = async (sentinel: number): Promise<number> => Number((await cli(sentinel, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME)).split("\n")[1]);
+  const masterOf = async (sentinel: number): Promise<number> =>
+    Number((await cli(sentinel, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", MASTER_NAME)).split("\n")[1]);
   const setup: SentinelSetup = {
     servers,
     sentinels,
@@ -104,7 +116,12 @@ export async function startSentinels(): Promise<SentinelSetup> {
           sentinels.map(async (s) => {
             const replicas = await cli(s, "SENTINEL", "REPLICAS", MASTER_NAME);
             const others = await cli(s, "SENTINEL", "SENTINELS", MASTER_NAME);
-            return replicas.includes(String(replica)) && !/s_down|disconnected/.test(replicas) && (others.match(/^name$/gm) ?? []).length === sentinels.length - 1 && !/s_down/.test(others);
+            return (
+              replicas.includes(String(replica)) &&
+              !/s_down|disconnected/.test(replicas) &&
+              (others.match(/^name$/gm) ?? []).length === sentinels.length - 1 &&
+              !/s_down/.test(others)
+            );
           }),
         );
         return seen.every(Boolean);

@@ -51,7 +51,23 @@ export async function startRedis(options: { password?: string; extraArgs?: strin
   const launch = async () => {
     child = spawn(
       "redis-server",
-      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--requirepass", server?.password ?? password, "--dir", dir, "--loglevel", "warning", ...(options.extraArgs ?? [])],
+      [
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--requirepass",
+        server?.password ?? password,
+        "--dir",
+        dir,
+        "--loglevel",
+        "warning",
+        ...(options.extraArgs ?? []),
+      ],
       { stdio: ["ignore", "ignore", "pipe"] },
     );
     child.stderr?.resume();

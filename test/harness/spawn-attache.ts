@@ -21,10 +21,15 @@ export interface SpawnedAttache {
 
 /** Start and wait until ready (the root file must log at info or lower). Rejects if it exits first. */
 export function spawnAttache(configDir: string, env: NodeJS.ProcessEnv = {}, waitMs = 10_000): Promise<SpawnedAttache> {
-  const child = spawn(process.execPath, [MAIN, "run", "-c", configDir], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [MAIN, "run", "-c", configDir], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   let err = "";
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");

@@ -83,7 +83,9 @@ describe("admin listener", () => {
     expect(answer.json).toMatchObject({ generation: 1, lastError: null });
     expect(new Date(answer.json.loadedAt).toString()).not.toBe("Invalid Date");
     expect(answer.json.rootFile).toMatch(/attache\.yaml$/);
-    expect(answer.json.sources).toEqual(expect.arrayContaining([expect.stringMatching(/attache\.yaml$/), expect.stringMatching(/routes\.d\/payments\.yaml$/)]));
+    expect(answer.json.sources).toEqual(
+      expect.arrayContaining([expect.stringMatching(/attache\.yaml$/), expect.stringMatching(/routes\.d\/payments\.yaml$/)]),
+    );
   });
 
   it("/metrics is Prometheus text with every attache_* metric and the default process metrics", async () => {

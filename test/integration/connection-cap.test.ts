@@ -81,7 +81,12 @@ describe("connection cap (limits.maxConnections)", () => {
 
   it("refuses a burst far past the cap and serves again afterwards", async () => {
     const burst = await Promise.all(
-      Array.from({ length: 200 }, () => send(attache.url, "/api/x", { headers: { connection: "close" } }).then((a) => a.status, () => "reset")),
+      Array.from({ length: 200 }, () =>
+        send(attache.url, "/api/x", { headers: { connection: "close" } }).then(
+          (a) => a.status,
+          () => "reset",
+        ),
+      ),
     );
     expect(burst.filter((s) => s === 200).length).toBeGreaterThan(0);
     expect(burst.every((s) => s === 200 || s === 503 || s === "reset")).toBe(true);
@@ -96,4 +101,3 @@ describe("connection cap (limits.maxConnections)", () => {
     expect(metricValue(text, "attache_listener_connections", 'listener="admin"')).toBeGreaterThanOrEqual(1);
   });
 });
-

@@ -140,7 +140,9 @@ describe("a route with discovery.dns", () => {
   });
 
   async function routesView(): Promise<{ endpoints: Array<{ endpoint: string }>; source: Record<string, unknown> }> {
-    const body = (await (await fetch(`${attache!.adminUrl}/routes`)).json()) as { routes: Array<{ name: string; upstream: { endpoints: Array<{ endpoint: string }>; source: Record<string, unknown> } }> };
+    const body = (await (await fetch(`${attache!.adminUrl}/routes`)).json()) as {
+      routes: Array<{ name: string; upstream: { endpoints: Array<{ endpoint: string }>; source: Record<string, unknown> } }>;
+    };
     return body.routes.find((r) => r.name === "orders")!.upstream;
   }
 
@@ -197,14 +199,17 @@ routes:
 
     const showsOnly = async (hosts: string[]) => {
       const want = hosts.map((h) => `http://${h}:${port}`).sort();
-      await until(async () => JSON.stringify((await routesView()).endpoints.map((e) => e.endpoint).sort()) === JSON.stringify(want), `endpoints ${want.join(",")}`);
+      await until(
+        async () => JSON.stringify((await routesView()).endpoints.map((e) => e.endpoint).sort()) === JSON.stringify(want),
+        `endpoints ${want.join(",")}`,
+      );
     };
 
     // Scale up: 1 → 3.
     dns.set("orders.shop.test", { A: ["127.0.0.2", "127.0.0.3", "127.0.0.4"] });
     await showsOnly(["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
     expect(await endpointsHealthy()).toBe(3);
-    await until(() => (origins.get("127.0.0.4")!.hits > 0 && origins.get("127.0.0.3")!.hits > 0), "traffic to the new endpoints");
+    await until(() => origins.get("127.0.0.4")!.hits > 0 && origins.get("127.0.0.3")!.hits > 0, "traffic to the new endpoints");
 
     // Graceful scale down: out of DNS first; once attache has noticed, the origin stops.
     dns.set("orders.shop.test", { A: ["127.0.0.3", "127.0.0.4"] });
@@ -215,7 +220,10 @@ routes:
 
     // The resolver fails: the last good set stays and keeps serving.
     dns.set("orders.shop.test", { rcode: 2 });
-    await until(async () => ((await routesView()).source.lastLookup as { status: string }).status === "failed", "a failed lookup in /routes");
+    await until(
+      async () => ((await routesView()).source.lastLookup as { status: string }).status === "failed",
+      "a failed lookup in /routes",
+    );
     const before = origins.get("127.0.0.4")!.hits;
     await flowing();
     expect(origins.get("127.0.0.4")!.hits).toBeGreaterThan(before);
@@ -231,7 +239,13 @@ routes:
     expect(seen.get("127.0.0.4")).toBeGreaterThan(0);
 
     const view = await routesView();
-    expect(view.source).toMatchObject({ source: "dns", name: "orders.shop.test", port, records: "A/AAAA", endpoints: [`http://127.0.0.4:${port}`] });
+    expect(view.source).toMatchObject({
+      source: "dns",
+      name: "orders.shop.test",
+      port,
+      records: "A/AAAA",
+      endpoints: [`http://127.0.0.4:${port}`],
+    });
     expect(Date.parse(view.source.lastChange as string)).toBeGreaterThan(Date.now() - 10_000);
   });
 });

@@ -78,12 +78,27 @@ describe("KubernetesEndpointSliceSource", () => {
     svc.deleteSlice("ready-1");
     await next;
     expect(ids()).toEqual(["http://[fd00::7]:8080"]);
-    expect(source!.describe()).toMatchObject({ source: "kubernetes", service: "ready", namespace: "shop", port: "http", slices: 1, watch: "watching", lists: 1 });
+    expect(source!.describe()).toMatchObject({
+      source: "kubernetes",
+      service: "ready",
+      namespace: "shop",
+      port: "http",
+      slices: 1,
+      watch: "watching",
+      lists: 1,
+    });
   });
 
   it("resolves the named port per slice, takes numbers as they are, and reports slices without the name", async () => {
     const svc = new FakeService(api, "ports", "shop");
-    svc.slice("ports-1", [{ ip: "10.2.0.1" }], [{ name: "metrics", port: 9090 }, { name: "http", port: 8080 }]);
+    svc.slice(
+      "ports-1",
+      [{ ip: "10.2.0.1" }],
+      [
+        { name: "metrics", port: 9090 },
+        { name: "http", port: 8080 },
+      ],
+    );
     svc.slice("ports-2", [{ ip: "10.2.0.2" }], [{ name: "http", port: 8081 }]);
     svc.slice("ports-3", [{ ip: "10.2.0.3" }], [{ name: "grpc", port: 9000 }]);
     watch("ports");
@@ -102,7 +117,10 @@ describe("KubernetesEndpointSliceSource", () => {
     svc.slice("resume-1", [{ ip: "10.3.0.1" }], HTTP);
     watch("resume", { watchTimeoutSeconds: 1 });
     await source!.start();
-    const watchUrls = () => api.requests.filter((r) => r.url.includes("service-name%3Dresume") && r.url.includes("watch=true")).map((r) => new URL(r.url, "https://x").searchParams.get("resourceVersion"));
+    const watchUrls = () =>
+      api.requests
+        .filter((r) => r.url.includes("service-name%3Dresume") && r.url.includes("watch=true"))
+        .map((r) => new URL(r.url, "https://x").searchParams.get("resourceVersion"));
 
     let next = changed();
     const applied = svc.slice("resume-1", [{ ip: "10.3.0.2" }], HTTP);
@@ -136,7 +154,11 @@ describe("KubernetesEndpointSliceSource", () => {
     watch("flaky", { watchTimeoutSeconds: 1 });
     await source!.start();
     api.inject(/service-name%3Dflaky/, { status: 503, body: status(503, "ServiceUnavailable", "etcd is sad") }, 3);
-    await until(() => (source!.describe().lastError as { message: string } | null)?.message.includes("etcd is sad") ?? false, "a reported failure", 6_000);
+    await until(
+      () => (source!.describe().lastError as { message: string } | null)?.message.includes("etcd is sad") ?? false,
+      "a reported failure",
+      6_000,
+    );
     expect(ids()).toEqual(["http://10.4.0.1:8080"]);
     expect(await errorsCounted("k8s-flaky", "discovery_failed")).toBeGreaterThan(0);
     const next = changed();
@@ -148,7 +170,14 @@ describe("KubernetesEndpointSliceSource", () => {
   it("starts with nothing when the first list fails, and keeps trying", async () => {
     const svc = new FakeService(api, "late", "shop");
     svc.slice("late-1", [{ ip: "10.5.0.1" }], HTTP);
-    api.inject(/service-name%3Dlate/, { status: 403, body: status(403, "Forbidden", 'endpointslices.discovery.k8s.io is forbidden: User "system:serviceaccount:shop:app" cannot list resource "endpointslices"') });
+    api.inject(/service-name%3Dlate/, {
+      status: 403,
+      body: status(
+        403,
+        "Forbidden",
+        'endpointslices.discovery.k8s.io is forbidden: User "system:serviceaccount:shop:app" cannot list resource "endpointslices"',
+      ),
+    });
     watch("late");
     await source!.start();
     expect(ids()).toEqual([]);
@@ -165,7 +194,11 @@ describe("KubernetesEndpointSliceSource", () => {
     const before = api.requests.length;
     api.volume.rotate("token-rotated");
     try {
-      await until(() => api.requests.slice(before).some((r) => r.url.includes("service-name%3Drotate") && r.status === 200 && !r.staleToken), "a watch with the new token", 5_000);
+      await until(
+        () => api.requests.slice(before).some((r) => r.url.includes("service-name%3Drotate") && r.status === 200 && !r.staleToken),
+        "a watch with the new token",
+        5_000,
+      );
       const next = changed();
       svc.slice("rotate-1", [{ ip: "10.6.0.2" }], HTTP);
       await next;
@@ -193,7 +226,12 @@ describe("a route with discovery.kubernetes", () => {
 
   it("keeps traffic flowing while the Service scales, with no failed request on a graceful removal", async () => {
     const svc = new FakeService(api, "orders", "shop");
-    const pods = (list: Array<[string, boolean]>) => svc.slice("orders-abc", list.map(([ip, ready]) => ({ ip, ready })), [{ name: "http", port }]);
+    const pods = (list: Array<[string, boolean]>) =>
+      svc.slice(
+        "orders-abc",
+        list.map(([ip, ready]) => ({ ip, ready })),
+        [{ name: "http", port }],
+      );
     pods([["127.0.0.2", true]]);
     attache = await startAttache(`
 routes:
@@ -205,12 +243,17 @@ routes:
           kubernetes: { service: orders, namespace: shop, port: http, server: "${api.url}", tokenFile: "${api.volume.tokenFile}", caFile: "${api.certs.caFile}" }
 `);
     const routesView = async () => {
-      const body = (await (await fetch(`${attache!.adminUrl}/routes`)).json()) as { routes: Array<{ name: string; upstream: { endpoints: Array<{ endpoint: string }>; source: Record<string, unknown> } }> };
+      const body = (await (await fetch(`${attache!.adminUrl}/routes`)).json()) as {
+        routes: Array<{ name: string; upstream: { endpoints: Array<{ endpoint: string }>; source: Record<string, unknown> } }>;
+      };
       return body.routes.find((r) => r.name === "orders")!.upstream;
     };
     const showsOnly = async (hosts: string[]) => {
       const want = hosts.map((h) => `http://${h}:${port}`).sort();
-      await until(async () => JSON.stringify((await routesView()).endpoints.map((e) => e.endpoint).sort()) === JSON.stringify(want), `endpoints ${want.join(",")}`);
+      await until(
+        async () => JSON.stringify((await routesView()).endpoints.map((e) => e.endpoint).sort()) === JSON.stringify(want),
+        `endpoints ${want.join(",")}`,
+      );
     };
 
     expect(await (await fetch(`${attache.url}/orders/x`)).text()).toBe("127.0.0.2");
@@ -240,26 +283,49 @@ routes:
     };
 
     // Scale up: two more pods, one of them not ready yet.
-    pods([["127.0.0.2", true], ["127.0.0.3", true], ["127.0.0.4", false]]);
+    pods([
+      ["127.0.0.2", true],
+      ["127.0.0.3", true],
+      ["127.0.0.4", false],
+    ]);
     await showsOnly(["127.0.0.2", "127.0.0.3"]);
-    pods([["127.0.0.2", true], ["127.0.0.3", true], ["127.0.0.4", true]]);
+    pods([
+      ["127.0.0.2", true],
+      ["127.0.0.3", true],
+      ["127.0.0.4", true],
+    ]);
     await showsOnly(["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
     await until(() => origins.get("127.0.0.4")!.hits > 0, "traffic to the new pod");
 
     // Graceful scale down, as the kubelet does it: the pod turns not-ready (terminating), attache
     // drops it, then the process stops; later the endpoint leaves the slice.
-    pods([["127.0.0.2", false], ["127.0.0.3", true], ["127.0.0.4", true]]);
+    pods([
+      ["127.0.0.2", false],
+      ["127.0.0.3", true],
+      ["127.0.0.4", true],
+    ]);
     await showsOnly(["127.0.0.3", "127.0.0.4"]);
     await closeServer(origins.get("127.0.0.2")!.server);
     await flowing();
-    pods([["127.0.0.3", true], ["127.0.0.4", true]]);
+    pods([
+      ["127.0.0.3", true],
+      ["127.0.0.4", true],
+    ]);
     await flowing();
 
     stop = true;
     await Promise.all(workers);
     expect(failures).toEqual([]);
     const view = await routesView();
-    expect(view.source).toMatchObject({ source: "kubernetes", service: "orders", namespace: "shop", port: "http", watch: "watching", credentials: "explicit", server: api.url });
+    expect(view.source).toMatchObject({
+      source: "kubernetes",
+      service: "orders",
+      namespace: "shop",
+      port: "http",
+      watch: "watching",
+      credentials: "explicit",
+      server: api.url,
+    });
     expect(typeof view.source.lastChange).toBe("string");
   });
 });

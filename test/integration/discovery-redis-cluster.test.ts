@@ -72,7 +72,26 @@ routes:
 `;
     for (const port of ports) {
       processes.push(
-        spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes", "--cluster-config-file", `nodes-${port}.conf`, "--save", "", "--appendonly", "no", "--dir", dir], { cwd: dir, stdio: "ignore" }),
+        spawn(
+          "redis-server",
+          [
+            "--port",
+            String(port),
+            "--bind",
+            "127.0.0.1",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            `nodes-${port}.conf`,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            dir,
+          ],
+          { cwd: dir, stdio: "ignore" },
+        ),
       );
     }
     await until(() => ports.every((p) => cli("-p", String(p), "PING") === "PONG"), "the nodes to start");
@@ -100,7 +119,12 @@ routes:
   });
 
   it("runs multi-key commands within one slot, and splits or clearly refuses them across slots", async () => {
-    const post = (command: string[]) => fetch(`${attache!.url}/cache`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ command }) });
+    const post = (command: string[]) =>
+      fetch(`${attache!.url}/cache`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ command }),
+      });
     expect((await post(["MSET", "{user:1}:name", "ada", "{user:1}:lang", "en"])).status).toBe(200);
     expect(await (await post(["MGET", "{user:1}:name", "{user:1}:lang"])).json()).toEqual({ result: ["ada", "en"] });
 
@@ -123,10 +147,24 @@ routes:
   it("serves the RESP listener: keys on every master, MGET across slots, replies byte for byte", async () => {
     const { frames } = await respExchange(
       resp,
-      Buffer.concat([encodeCommand(["SET", "r-1", "one"]), encodeCommand(["SET", "r-2", "two"]), encodeCommand(["SET", "r-3", "three"]), encodeCommand(["MGET", "r-1", "r-2", "missing", "r-3"]), encodeCommand(["GET", "r-2"]), encodeCommand(["DEL", "r-1", "r-2"])]),
+      Buffer.concat([
+        encodeCommand(["SET", "r-1", "one"]),
+        encodeCommand(["SET", "r-2", "two"]),
+        encodeCommand(["SET", "r-3", "three"]),
+        encodeCommand(["MGET", "r-1", "r-2", "missing", "r-3"]),
+        encodeCommand(["GET", "r-2"]),
+        encodeCommand(["DEL", "r-1", "r-2"]),
+      ]),
       6,
     );
-    expect(frames.map((f) => f.raw.toString())).toEqual(["+OK\r\n", "+OK\r\n", "+OK\r\n", "*4\r\n$3\r\none\r\n$3\r\ntwo\r\n$-1\r\n$5\r\nthree\r\n", "$3\r\ntwo\r\n", ":2\r\n"]);
+    expect(frames.map((f) => f.raw.toString())).toEqual([
+      "+OK\r\n",
+      "+OK\r\n",
+      "+OK\r\n",
+      "*4\r\n$3\r\none\r\n$3\r\ntwo\r\n$-1\r\n$5\r\nthree\r\n",
+      "$3\r\ntwo\r\n",
+      ":2\r\n",
+    ]);
     const routes = (await (await fetch(`${attache!.adminUrl}/routes`)).json()) as unknown;
     expect(JSON.stringify(routes)).toContain('"mode":"cluster"');
   });

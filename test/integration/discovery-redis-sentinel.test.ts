@@ -12,7 +12,6 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
 
-
 async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -97,16 +96,24 @@ routes:
     await until(() => cli(replica, "GET", "greeting") === "hello", "replication of the key");
 
     masterProcess.kill("SIGKILL");
-    await until(() => cli(sentinel, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "cache").includes(String(replica)), "the sentinel to promote the replica", 20_000);
+    await until(
+      () => cli(sentinel, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "cache").includes(String(replica)),
+      "the sentinel to promote the replica",
+      20_000,
+    );
 
     // Requests made during the switch may fail fast (the route queues nothing offline); once ioredis
     // has asked the sentinel again, reads and writes go to the new master.
     let answer = "";
-    await until(async () => {
-      const res = await fetch(`${attache!.url}/cache/greeting`).catch(() => undefined);
-      answer = res?.status === 200 ? await res.text() : "";
-      return answer === "hello";
-    }, "the route to serve from the new master", 20_000);
+    await until(
+      async () => {
+        const res = await fetch(`${attache!.url}/cache/greeting`).catch(() => undefined);
+        answer = res?.status === 200 ? await res.text() : "";
+        return answer === "hello";
+      },
+      "the route to serve from the new master",
+      20_000,
+    );
     const write = await fetch(`${attache!.url}/cache/after`, { method: "PUT", body: "failover" });
     expect(write.status).toBe(204);
     expect(cli(replica, "GET", "after")).toBe("failover");

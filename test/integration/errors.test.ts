@@ -110,7 +110,11 @@ describe("errors made by attache", () => {
 
   it("413 body_too_large for a declared Content-Length, before anything is sent upstream", async () => {
     const before = origin.requests;
-    const answer = await send(attache.url, "/api/upload", { method: "POST", body: "x".repeat(2048), headers: { "content-type": "text/plain" } });
+    const answer = await send(attache.url, "/api/upload", {
+      method: "POST",
+      body: "x".repeat(2048),
+      headers: { "content-type": "text/plain" },
+    });
     expectError(answer, 413, "body_too_large", "/api");
     expect(origin.requests).toBe(before);
   });
@@ -127,7 +131,9 @@ describe("errors made by attache", () => {
       });
       req.on("error", () => {});
     });
-    const local = await startAttache(`routes: [{ prefix: /up, maxBodySize: 1kb, upstream: { http: { endpoints: ["${origin.url}/api-upload-chunked"] } } }]`);
+    const local = await startAttache(
+      `routes: [{ prefix: /up, maxBodySize: 1kb, upstream: { http: { endpoints: ["${origin.url}/api-upload-chunked"] } } }]`,
+    );
     try {
       const chunks = Array.from({ length: 64 }, () => Buffer.alloc(256, "y"));
       const answer = await send(local.url, "/up", { method: "POST", body: Readable.from(chunks) });
@@ -142,7 +148,10 @@ describe("errors made by attache", () => {
   it("a body within maxBodySize passes, declared or chunked", async () => {
     const declared = await send(attache.url, "/api/ok", { method: "POST", body: "x".repeat(1000) });
     expect(declared.status).toBe(200);
-    const chunked = await send(attache.url, "/api/ok", { method: "POST", body: Readable.from([Buffer.alloc(500, "a"), Buffer.alloc(500, "b")]) });
+    const chunked = await send(attache.url, "/api/ok", {
+      method: "POST",
+      body: Readable.from([Buffer.alloc(500, "a"), Buffer.alloc(500, "b")]),
+    });
     expect(chunked.status).toBe(200);
     expect(chunked.json.body).toHaveLength(1000);
   });

@@ -87,22 +87,30 @@ describe("routing", () => {
   it("forwards methods and bodies", async () => {
     const answer = await send(attache.url, "/a/things", { method: "POST", body: "hello", headers: { "content-type": "text/plain" } });
     expect(answer.json).toMatchObject({ method: "POST", url: "/things", body: "hello" });
-    const chunked = await send(attache.url, "/a/things", { method: "PUT", body: (await import("node:stream")).Readable.from(["x", "y", "z"]) });
+    const chunked = await send(attache.url, "/a/things", {
+      method: "PUT",
+      body: (await import("node:stream")).Readable.from(["x", "y", "z"]),
+    });
     expect(chunked.json).toMatchObject({ method: "PUT", body: "xyz" });
   });
 
   it("takes a body sent with Expect: 100-continue (curl does so above 1 KiB) and sends it on without the Expect", async () => {
-    const answer = await new Promise<{ status: number; json: { method: string; body: string; headers: Record<string, string> } }>((resolve, reject) => {
-      const req = request(`${attache.url}/a/upload`, { method: "POST", headers: { expect: "100-continue", "content-type": "text/plain", "content-length": "5" } });
-      req.once("continue", () => req.end("hello"));
-      req.once("response", (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk: string) => (body += chunk));
-        res.once("end", () => resolve({ status: res.statusCode!, json: JSON.parse(body) }));
-      });
-      req.once("error", reject);
-    });
+    const answer = await new Promise<{ status: number; json: { method: string; body: string; headers: Record<string, string> } }>(
+      (resolve, reject) => {
+        const req = request(`${attache.url}/a/upload`, {
+          method: "POST",
+          headers: { expect: "100-continue", "content-type": "text/plain", "content-length": "5" },
+        });
+        req.once("continue", () => req.end("hello"));
+        req.once("response", (res) => {
+          let body = "";
+          res.setEncoding("utf8");
+          res.on("data", (chunk: string) => (body += chunk));
+          res.once("end", () => resolve({ status: res.statusCode!, json: JSON.parse(body) }));
+        });
+        req.once("error", reject);
+      },
+    );
     expect(answer.status).toBe(200);
     expect(answer.json).toMatchObject({ method: "POST", body: "hello" });
     expect(answer.json.headers.expect).toBeUndefined();
@@ -193,14 +201,17 @@ describe("Host guard (DNS rebinding)", () => {
     expect(answer.status).toBe(200);
   });
 
-  it.each(["evil.example", "evil.example:8001", "localhost.evil.example", "127.0.0.1.nip.io", "10.0.0.1"])("refuses Host %s with 403 host_not_allowed", async (host) => {
-    const before = a.requests;
-    const answer = await send(attache.url, "/a/host", { headers: { host } });
-    expect(answer.status).toBe(403);
-    expect(answer.headers["x-attache-error"]).toBe("host_not_allowed");
-    expect(answer.json.error.code).toBe("host_not_allowed");
-    expect(a.requests).toBe(before);
-  });
+  it.each(["evil.example", "evil.example:8001", "localhost.evil.example", "127.0.0.1.nip.io", "10.0.0.1"])(
+    "refuses Host %s with 403 host_not_allowed",
+    async (host) => {
+      const before = a.requests;
+      const answer = await send(attache.url, "/a/host", { headers: { host } });
+      expect(answer.status).toBe(403);
+      expect(answer.headers["x-attache-error"]).toBe("host_not_allowed");
+      expect(answer.json.error.code).toBe("host_not_allowed");
+      expect(a.requests).toBe(before);
+    },
+  );
 });
 
 describe("connection persistence", () => {
@@ -210,7 +221,11 @@ describe("connection persistence", () => {
     const client = new Agent({ keepAlive: true, maxSockets: 1 });
     try {
       for (let i = 0; i < 20; i++) {
-        const answer = await send(local.url, `/p/${i}`, { agent: i % 2 ? client : false, method: i % 3 ? "GET" : "POST", body: i % 3 ? undefined : "x" });
+        const answer = await send(local.url, `/p/${i}`, {
+          agent: i % 2 ? client : false,
+          method: i % 3 ? "GET" : "POST",
+          body: i % 3 ? undefined : "x",
+        });
         expect(answer.status).toBe(200);
       }
       expect(origin.requests).toBe(20);
@@ -240,7 +255,9 @@ describe("connection persistence", () => {
 
   it("opens a connection per request with pool.keepAlive: false", async () => {
     const origin = await startOrigin();
-    const local = await startAttache(`routes: [{ prefix: /p, pool: { keepAlive: false }, upstream: { http: { endpoints: ["${origin.url}"] } } }]`);
+    const local = await startAttache(
+      `routes: [{ prefix: /p, pool: { keepAlive: false }, upstream: { http: { endpoints: ["${origin.url}"] } } }]`,
+    );
     try {
       for (let i = 0; i < 3; i++) expect((await send(local.url, "/p/x")).status).toBe(200);
       expect(origin.connections).toBe(3);
@@ -259,10 +276,40 @@ describe("HTTPS upstream with its own CA", () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "attache-tls-"));
     const ssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=attache test CA");
+    ssl(
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      "ca.key",
+      "-out",
+      "ca.crt",
+      "-days",
+      "2",
+      "-subj",
+      "/CN=attache test CA",
+    );
     ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=origin.test");
     writeFileSync(join(dir, "ext.cnf"), "subjectAltName=DNS:origin.test,DNS:localhost,IP:127.0.0.1\n");
-    ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf");
+    ssl(
+      "x509",
+      "-req",
+      "-in",
+      "server.csr",
+      "-CA",
+      "ca.crt",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-out",
+      "server.crt",
+      "-days",
+      "2",
+      "-extfile",
+      "ext.cnf",
+    );
     server = createHttpsServer({ key: readFileSync(join(dir, "server.key")), cert: readFileSync(join(dir, "server.crt")) }, (req, res) => {
       res.setHeader("content-type", "application/json");
       res.end(JSON.stringify({ url: req.url, tls: true, servername: (req.socket as import("node:tls").TLSSocket).servername ?? null }));
@@ -344,7 +391,9 @@ describe("metrics after traffic", () => {
   });
 
   it("keeps attache_inflight_requests at zero after refused requests", async () => {
-    const local = await startAttache(`routes: [{ prefix: /r, methods: [GET], deny: [{ path: "^/no" }], maxBodySize: 10, upstream: { http: { endpoints: ["${a.url}"] } } }]`);
+    const local = await startAttache(
+      `routes: [{ prefix: /r, methods: [GET], deny: [{ path: "^/no" }], maxBodySize: 10, upstream: { http: { endpoints: ["${a.url}"] } } }]`,
+    );
     try {
       await send(local.url, "/r/x", { method: "POST" });
       await send(local.url, "/r/no");
@@ -362,13 +411,24 @@ describe("access log", () => {
   it("writes one line per request with route, method, path, status, duration, upstream and request id; log.access: false turns it off", async () => {
     const { vi } = await import("vitest");
     const logging = await import("../../src/observability/log.js");
-    const on = await startWithConfig(`admin: 127.0.0.1:0\nlog: { level: info, access: true }\nroutes: [{ prefix: /logged, upstream: { http: { endpoints: ["${a.url}"] } } }]`);
+    const on = await startWithConfig(
+      `admin: 127.0.0.1:0\nlog: { level: info, access: true }\nroutes: [{ prefix: /logged, upstream: { http: { endpoints: ["${a.url}"] } } }]`,
+    );
     const spy = vi.spyOn(logging.log, "info").mockImplementation(() => undefined);
     try {
       await send(on.url, "/logged/x?y=1", { headers: { "x-request-id": "log-1" } });
       await eventually(() => spy.mock.calls.some((c) => c[1] === "access"));
       const line = spy.mock.calls.find((c) => c[1] === "access")![0] as unknown as Record<string, unknown>;
-      expect(line).toMatchObject({ route: "/logged", method: "GET", path: "/logged/x?y=1", status: 200, upstream: a.url, requestId: "log-1", attempts: 1, error: undefined });
+      expect(line).toMatchObject({
+        route: "/logged",
+        method: "GET",
+        path: "/logged/x?y=1",
+        status: 200,
+        upstream: a.url,
+        requestId: "log-1",
+        attempts: 1,
+        error: undefined,
+      });
       expect(typeof line.durationMs).toBe("number");
       expect(line.upstreamMs).toBeGreaterThanOrEqual(0);
       expect(line.bytesOut).toBeGreaterThan(0); // the response as written: status line, headers and body
@@ -383,7 +443,9 @@ describe("access log", () => {
       spy.mockRestore();
       await on.stop();
     }
-    const off = await startWithConfig(`admin: 127.0.0.1:0\nlog: { level: info, access: false }\nroutes: [{ prefix: /quiet, upstream: { http: { endpoints: ["${a.url}"] } } }]`);
+    const off = await startWithConfig(
+      `admin: 127.0.0.1:0\nlog: { level: info, access: false }\nroutes: [{ prefix: /quiet, upstream: { http: { endpoints: ["${a.url}"] } } }]`,
+    );
     const quiet = vi.spyOn(logging.log, "info").mockImplementation(() => undefined);
     try {
       await send(off.url, "/quiet/x");
@@ -406,7 +468,9 @@ describe("least-request", () => {
       res.write("started;");
       finish = () => res.end("done");
     });
-    const local = await startAttache(`routes: [{ prefix: /lr, upstream: { http: { endpoints: ["${slow.url}", "${fast.url}"], balance: least-request } } }]`);
+    const local = await startAttache(
+      `routes: [{ prefix: /lr, upstream: { http: { endpoints: ["${slow.url}", "${fast.url}"], balance: least-request } } }]`,
+    );
     try {
       const { request } = await import("node:http");
       const url = new URL(local.url);

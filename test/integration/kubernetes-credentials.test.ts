@@ -57,8 +57,12 @@ afterAll(async () => {
   rmSync(kubeconfigDir, { recursive: true, force: true });
 });
 
-async function routes(adminUrl: string): Promise<Array<{ prefix: string; upstream: Record<string, unknown> & { credentials: Record<string, unknown> } }>> {
-  const body = (await (await fetch(`${adminUrl}/routes`)).json()) as { routes: Array<{ prefix: string; upstream: Record<string, unknown> & { credentials: Record<string, unknown> } }> };
+async function routes(
+  adminUrl: string,
+): Promise<Array<{ prefix: string; upstream: Record<string, unknown> & { credentials: Record<string, unknown> } }>> {
+  const body = (await (await fetch(`${adminUrl}/routes`)).json()) as {
+    routes: Array<{ prefix: string; upstream: Record<string, unknown> & { credentials: Record<string, unknown> } }>;
+  };
   return body.routes;
 }
 
@@ -98,7 +102,10 @@ describe("token rotation", () => {
   });
 
   it("a 401 with an unchanged token is relayed, not retried in a loop", async () => {
-    fake.inject(/^GET \/api\/v1\/namespaces\/default\/pods\/web-1\?injected$/, { status: 401, body: { kind: "Status", apiVersion: "v1", status: "Failure", reason: "Unauthorized", message: "Unauthorized", code: 401 } });
+    fake.inject(/^GET \/api\/v1\/namespaces\/default\/pods\/web-1\?injected$/, {
+      status: 401,
+      body: { kind: "Status", apiVersion: "v1", status: "Failure", reason: "Unauthorized", message: "Unauthorized", code: 401 },
+    });
     const seen = fake.requests.length;
     const res = await fetch(`${attache.url}${POD}?injected`);
     expect(res.status).toBe(401);
@@ -124,7 +131,14 @@ describe("kubeconfig with a client certificate", () => {
     expect(fake.requests.slice(seen).map((r) => r.user)).toEqual(["alice"]);
     const route = (await routes(attache.adminUrl)).find((r) => r.prefix === "/cert")!;
     expect(route.upstream.server).toBe(fake.url);
-    expect(route.upstream.credentials).toMatchObject({ state: "ready", source: "kubeconfig", context: "laptop", auth: "client-certificate", clientCertificate: true, namespace: "default" });
+    expect(route.upstream.credentials).toMatchObject({
+      state: "ready",
+      source: "kubeconfig",
+      context: "laptop",
+      auth: "client-certificate",
+      clientCertificate: true,
+      namespace: "default",
+    });
   });
 });
 
@@ -174,7 +188,9 @@ describe("no credentials found is a state", () => {
     const kubeconfig = join(dir, "kube", "config");
     mkdirSync(join(dir, "config", "routes.d"), { recursive: true });
     mkdirSync(home);
-    const root = readFileSync(join(SHIPPED, "attache.yaml"), "utf8").replace(/^listen:.*$/m, "listen: 127.0.0.1:0").replace(/^admin:.*$/m, "admin: 127.0.0.1:0");
+    const root = readFileSync(join(SHIPPED, "attache.yaml"), "utf8")
+      .replace(/^listen:.*$/m, "listen: 127.0.0.1:0")
+      .replace(/^admin:.*$/m, "admin: 127.0.0.1:0");
     expect(root).toMatch(/prefix: \/k8s\s+upstream:\s+kubernetes: \{\}/);
     writeFileSync(join(dir, "config", "attache.yaml"), root);
     copyFileSync(join(SHIPPED, "routes.d", "example.yaml"), join(dir, "config", "routes.d", "example.yaml"));
@@ -184,9 +200,17 @@ describe("no credentials found is a state", () => {
     let out = "";
     child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
     child.stderr!.on("data", (c: Buffer) => (out += c.toString()));
-    await until(() => /"attache ready"/.test(out) && /no credentials found/.test(out), 10_000, () => out);
+    await until(
+      () => /"attache ready"/.test(out) && /no credentials found/.test(out),
+      10_000,
+      () => out,
+    );
     const ready = JSON.parse(out.split("\n").find((l) => l.includes('"attache ready"'))!) as { listen: string; admin: string };
-    const warning = JSON.parse(out.split("\n").find((l) => l.includes("no credentials found"))!) as { level: string; route: string; lookedFor: string[] };
+    const warning = JSON.parse(out.split("\n").find((l) => l.includes("no credentials found"))!) as {
+      level: string;
+      route: string;
+      lookedFor: string[];
+    };
     expect(warning).toMatchObject({ level: "warn", route: "/k8s" });
     expect(warning.lookedFor.join(" ")).toContain(kubeconfig);
     expect(warning.lookedFor.join(" ")).toContain("in-cluster service account");
@@ -223,7 +247,13 @@ describe("no credentials found is a state", () => {
     );
     const after = (await routes(`http://${ready.admin}`)).find((r) => r.prefix === "/k8s")!;
     expect(after.upstream.server).toBe(fake.url);
-    expect(after.upstream.credentials).toMatchObject({ state: "ready", source: "kubeconfig", context: "fake", auth: "token", kubeconfig: [kubeconfig] });
+    expect(after.upstream.credentials).toMatchObject({
+      state: "ready",
+      source: "kubeconfig",
+      context: "fake",
+      auth: "token",
+      kubeconfig: [kubeconfig],
+    });
     expect(JSON.stringify(after)).not.toContain("kc-inline-token-55aa");
     expect(out).toContain("credentials found; forwarding");
     // Nothing it logged carries the token (access logs are on in the shipped config).

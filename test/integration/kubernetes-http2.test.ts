@@ -62,7 +62,9 @@ routes:
   it("50 watches and the requests beside them share a few h2 connections", async () => {
     expect((await send(attache.url, "/k8s/api/v1/namespaces/default/pods")).status).toBe(200);
     const before = fake.connections.length;
-    const watches = await Promise.all(Array.from({ length: 50 }, () => watch(attache.url, "/k8s/api/v1/namespaces/default/pods?watch=true")));
+    const watches = await Promise.all(
+      Array.from({ length: 50 }, () => watch(attache.url, "/k8s/api/v1/namespaces/default/pods?watch=true")),
+    );
     try {
       expect(watches.every((w) => w.res.statusCode === 200)).toBe(true);
       await eventually(() => fake.openStreams >= 50, 10_000);
@@ -120,7 +122,9 @@ routes:
   });
 
   it("/routes says which protocol the connections chose", async () => {
-    const routes = (await (await fetch(`${attache.adminUrl}/routes`)).json()) as { routes: Array<{ prefix: string; upstream: { pool: { protocol: string } } }> };
+    const routes = (await (await fetch(`${attache.adminUrl}/routes`)).json()) as {
+      routes: Array<{ prefix: string; upstream: { pool: { protocol: string } } }>;
+    };
     expect(routes.routes.find((r) => r.prefix === "/k8s")!.upstream.pool.protocol).toBe("h2");
   });
 });
@@ -143,7 +147,10 @@ routes:
   });
 
   it("watches holding every connection of their budget do not starve ordinary requests", async () => {
-    const watches = await Promise.all([watch(attache.url, "/k8s/api/v1/namespaces/default/pods?watch=true"), watch(attache.url, "/k8s/api/v1/namespaces/default/pods?watch=true")]);
+    const watches = await Promise.all([
+      watch(attache.url, "/k8s/api/v1/namespaces/default/pods?watch=true"),
+      watch(attache.url, "/k8s/api/v1/namespaces/default/pods?watch=true"),
+    ]);
     try {
       await eventually(() => fake.openStreams >= 2, 5_000);
       for (let i = 0; i < 5; i++) expect((await send(attache.url, "/k8s/api/v1/namespaces/default/pods/web-1")).status).toBe(200);

@@ -45,19 +45,30 @@ const reviews = () => fake.requests.filter((r) => r.url.includes("selfsubjectrev
 describe.runIf(KUBECTL)("kubectl --as through attache", () => {
   it("answers as attache's ServiceAccount: the API server never sees the impersonation headers", async () => {
     const before = reviews().length;
-    const out = await kubectl(["--server", `${attache.url}/k8s`, "--as=system:admin", "--as-group=system:masters", "--as-uid=0", "auth", "whoami", "-o", "json"], { home });
+    const out = await kubectl(
+      ["--server", `${attache.url}/k8s`, "--as=system:admin", "--as-group=system:masters", "--as-uid=0", "auth", "whoami", "-o", "json"],
+      { home },
+    );
     expect(out.stderr).toBe("");
     expect(out.code).toBe(0);
-    expect(JSON.parse(out.stdout)).toMatchObject({ kind: "SelfSubjectReview", status: { userInfo: { username: "system:serviceaccount:default:app" } } });
+    expect(JSON.parse(out.stdout)).toMatchObject({
+      kind: "SelfSubjectReview",
+      status: { userInfo: { username: "system:serviceaccount:default:app" } },
+    });
     const seen = reviews().slice(before);
     expect(seen.length).toBeGreaterThan(0);
     for (const r of seen) expect(Object.keys(r.headers).filter((h) => h.startsWith("impersonate-"))).toEqual([]);
   });
 
   it("a route with identityHeaders: pass lets them through (the fake echoes them)", async () => {
-    const out = await kubectl(["--server", `${attache.url}/impersonating`, "--as=system:admin", "--as-group=system:masters", "auth", "whoami", "-o", "json"], { home });
+    const out = await kubectl(
+      ["--server", `${attache.url}/impersonating`, "--as=system:admin", "--as-group=system:masters", "auth", "whoami", "-o", "json"],
+      { home },
+    );
     expect(out.code).toBe(0);
-    expect(JSON.parse(out.stdout)).toMatchObject({ status: { userInfo: { username: "system:admin", groups: ["system:masters", "system:authenticated"] } } });
+    expect(JSON.parse(out.stdout)).toMatchObject({
+      status: { userInfo: { username: "system:admin", groups: ["system:masters", "system:authenticated"] } },
+    });
   });
 });
 
@@ -84,13 +95,17 @@ describe("identity headers from the app", () => {
   });
 
   it("/routes says which way each kubernetes route goes", async () => {
-    const routes = (await (await fetch(`${attache.adminUrl}/routes`)).json()) as { routes: Array<{ prefix: string; upstream: { identityHeaders?: string } }> };
+    const routes = (await (await fetch(`${attache.adminUrl}/routes`)).json()) as {
+      routes: Array<{ prefix: string; upstream: { identityHeaders?: string } }>;
+    };
     expect(routes.routes.find((r) => r.prefix === "/k8s")!.upstream.identityHeaders).toBe("remove");
     expect(routes.routes.find((r) => r.prefix === "/impersonating")!.upstream.identityHeaders).toBe("pass");
   });
 
   it("an http route's headers.remove takes a prefix pattern", async () => {
-    const res = await send(attache.url, "/svc/echo", { headers: { "x-debug-user": "a", "X-Debug-Trace": "b", "x-debugger": "kept", "x-forwarded-for": "10.9.9.9" } });
+    const res = await send(attache.url, "/svc/echo", {
+      headers: { "x-debug-user": "a", "X-Debug-Trace": "b", "x-debugger": "kept", "x-forwarded-for": "10.9.9.9" },
+    });
     const headers = (res.json as { headers: Record<string, string> }).headers;
     expect(headers["x-debug-user"]).toBeUndefined();
     expect(headers["x-debug-trace"]).toBeUndefined();

@@ -87,12 +87,24 @@ describe.runIf(KUBECTL)("kubectl through attache", () => {
     child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
     const killer = setTimeout(() => child.kill("SIGKILL"), 15_000);
     try {
-      await until(() => /web-2/.test(stdout), 10_000, () => `kubectl printed: ${stdout} ${stderr}`);
-      await until(() => fake.openStreams > 0, 5_000, () => "no watch reached the fake");
+      await until(
+        () => /web-2/.test(stdout),
+        10_000,
+        () => `kubectl printed: ${stdout} ${stderr}`,
+      );
+      await until(
+        () => fake.openStreams > 0,
+        5_000,
+        () => "no watch reached the fake",
+      );
       // Past the route's 1s timeout: a watch is exempt from it.
       await new Promise((r) => setTimeout(r, 1_300));
       fake.store.apply(pod("web-3", "default", "Pending"));
-      await until(() => /web-3\s+0\/1\s+Pending/.test(stdout), 5_000, () => `kubectl printed: ${stdout} ${stderr}`);
+      await until(
+        () => /web-3\s+0\/1\s+Pending/.test(stdout),
+        5_000,
+        () => `kubectl printed: ${stdout} ${stderr}`,
+      );
       expect(stderr).toBe("");
     } finally {
       clearTimeout(killer);
@@ -100,7 +112,11 @@ describe.runIf(KUBECTL)("kubectl through attache", () => {
       fake.store.delete("v1", "Pod", "default", "web-3");
     }
     // The client went away: attache closes the upstream watch too.
-    await until(() => fake.openStreams === 0, 5_000, () => `${fake.openStreams} streams still open at the fake`);
+    await until(
+      () => fake.openStreams === 0,
+      5_000,
+      () => `${fake.openStreams} streams still open at the fake`,
+    );
   });
 });
 
@@ -126,9 +142,17 @@ describe("@kubernetes/client-node through attache", () => {
       () => {},
     );
     try {
-      await until(() => fake.openStreams > 0, 5_000, () => "the watch did not reach the fake");
+      await until(
+        () => fake.openStreams > 0,
+        5_000,
+        () => "the watch did not reach the fake",
+      );
       fake.store.apply(pod("lib-1"));
-      await until(() => seen.includes("ADDED lib-1"), 5_000, () => `events: ${seen.join(", ")}`);
+      await until(
+        () => seen.includes("ADDED lib-1"),
+        5_000,
+        () => `events: ${seen.join(", ")}`,
+      );
     } finally {
       request.abort();
       fake.store.delete("v1", "Pod", "default", "lib-1");

@@ -48,7 +48,11 @@ afterAll(async () => {
 });
 
 /** One request with the target sent byte for byte (fetch would normalise it first). */
-function raw(target: string, headers: Record<string, string> = {}, method = "GET"): Promise<{ status: number; head: string; body: string }> {
+function raw(
+  target: string,
+  headers: Record<string, string> = {},
+  method = "GET",
+): Promise<{ status: number; head: string; body: string }> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, host);
     let data = "";
@@ -119,7 +123,12 @@ describe("default deny: exec, attach, portforward", () => {
   });
 
   it("refuses a WebSocket exec upgrade with a Forbidden Status", async () => {
-    const res = await raw(`${POD}/exec?command=sh`, { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" });
+    const res = await raw(`${POD}/exec?command=sh`, {
+      connection: "Upgrade",
+      upgrade: "websocket",
+      "sec-websocket-version": "13",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+    });
     expect(res.status).toBe(403);
     expect(JSON.parse(res.body)).toMatchObject({ kind: "Status", reason: "Forbidden" });
   });
@@ -127,7 +136,9 @@ describe("default deny: exec, attach, portforward", () => {
   it("a route's own deny replaces the default", async () => {
     const res = await raw("/readonly/api/v1/namespaces/default/pods/web-1/log");
     expect(res.status).toBe(200);
-    const routes = (await (await fetch(`${attache.adminUrl}/routes`)).json()) as { routes: Array<{ prefix: string; policies: { deny: string[] } }> };
+    const routes = (await (await fetch(`${attache.adminUrl}/routes`)).json()) as {
+      routes: Array<{ prefix: string; policies: { deny: string[] } }>;
+    };
     const deny = (p: string) => routes.routes.find((r) => r.prefix === p)!.policies.deny;
     expect(deny("/k8s")).toHaveLength(2);
     expect(deny("/ops")).toEqual([]);
@@ -137,7 +148,9 @@ describe("default deny: exec, attach, portforward", () => {
 
 describe("upgrades when the deny is lifted", () => {
   it("WebSocket exec reaches the API server with attache's token and carries messages both ways", async () => {
-    const ws = new WebSocket(`ws://${host}:${port}/ops/api/v1/namespaces/default/pods/web-1/exec?command=sh`, { headers: { authorization: "Bearer client-made-up" } });
+    const ws = new WebSocket(`ws://${host}:${port}/ops/api/v1/namespaces/default/pods/web-1/exec?command=sh`, {
+      headers: { authorization: "Bearer client-made-up" },
+    });
     const messages: string[] = [];
     ws.on("message", (m) => messages.push(m.toString()));
     await new Promise<void>((resolve, reject) => {
@@ -145,7 +158,11 @@ describe("upgrades when the deny is lifted", () => {
       ws.once("error", reject);
     });
     ws.send("ls /");
-    await until(() => messages.length >= 2, 5_000, () => messages.join(","));
+    await until(
+      () => messages.length >= 2,
+      5_000,
+      () => messages.join(","),
+    );
     expect(messages).toEqual(["exec default/web-1", "ls /"]);
     ws.close();
     const upgrade = fake.requests.filter((r) => r.url.startsWith("/api/v1/namespaces/default/pods/web-1/exec")).at(-1)!;
@@ -156,18 +173,33 @@ describe("upgrades when the deny is lifted", () => {
     const socket = connect(port, host);
     let data = "";
     socket.on("data", (c) => (data += c.toString()));
-    socket.write(`POST /ops/api/v1/namespaces/default/pods/web-1/portforward HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nconnection: Upgrade\r\nupgrade: SPDY/3.1\r\nx-stream-protocol-version: portforward.k8s.io\r\ncontent-length: 0\r\n\r\n`);
-    await until(() => data.includes("portforward default/web-1"), 5_000, () => data);
+    socket.write(
+      `POST /ops/api/v1/namespaces/default/pods/web-1/portforward HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nconnection: Upgrade\r\nupgrade: SPDY/3.1\r\nx-stream-protocol-version: portforward.k8s.io\r\ncontent-length: 0\r\n\r\n`,
+    );
+    await until(
+      () => data.includes("portforward default/web-1"),
+      5_000,
+      () => data,
+    );
     expect(data).toMatch(/^HTTP\/1\.1 101/);
     socket.write("ping-bytes");
-    await until(() => data.includes("ping-bytes"), 5_000, () => data);
+    await until(
+      () => data.includes("ping-bytes"),
+      5_000,
+      () => data,
+    );
     socket.destroy();
   });
 });
 
 describe("upgrades the API server refuses", () => {
   it("its answer comes back as it was sent", async () => {
-    const res = await raw("/ops/api/v1/namespaces/default/pods/web-1/log", { connection: "Upgrade", upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" });
+    const res = await raw("/ops/api/v1/namespaces/default/pods/web-1/log", {
+      connection: "Upgrade",
+      upgrade: "websocket",
+      "sec-websocket-version": "13",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+    });
     expect(res.status).toBe(400);
     expect(res.head).not.toMatch(/x-attache-error/i);
     expect(JSON.parse(res.body)).toMatchObject({ kind: "Status", reason: "BadRequest", message: "upgrade not supported here" });
@@ -180,7 +212,11 @@ describe("errors", () => {
     expect(post.status).toBe(405);
     expect(await post.json()).toMatchObject({ kind: "Status", code: 405, reason: "MethodNotAllowed" });
 
-    const big = await fetch(`${attache.url}/k8s/api/v1/namespaces/default/pods`, { method: "POST", body: "x".repeat(4096), headers: { "content-type": "application/json" } });
+    const big = await fetch(`${attache.url}/k8s/api/v1/namespaces/default/pods`, {
+      method: "POST",
+      body: "x".repeat(4096),
+      headers: { "content-type": "application/json" },
+    });
     expect(big.status).toBe(413);
     expect(await big.json()).toMatchObject({ kind: "Status", code: 413, reason: "RequestEntityTooLarge" });
 
@@ -198,7 +234,10 @@ describe("errors", () => {
     expect(res.headers.get("x-attache-error")).toBeNull();
     expect(await res.json()).toEqual(body);
 
-    const created = await fetch(`${attache.url}/k8s/api/v1/namespaces/default/pods`, { method: "POST", body: JSON.stringify(pod("web-1")) });
+    const created = await fetch(`${attache.url}/k8s/api/v1/namespaces/default/pods`, {
+      method: "POST",
+      body: JSON.stringify(pod("web-1")),
+    });
     expect(created.status).toBe(409);
     expect(await created.json()).toMatchObject({ kind: "Status", reason: "AlreadyExists" });
   });
@@ -212,7 +251,9 @@ describe("errors", () => {
       expect(res.headers.get("retry-after")).toBe("7");
       expect(await res.json()).toEqual(body);
     }
-    const routes = (await (await fetch(`${attache.adminUrl}/routes`)).json()) as { routes: Array<{ prefix: string; breaker: { state: string; window: { failures: number } } }> };
+    const routes = (await (await fetch(`${attache.adminUrl}/routes`)).json()) as {
+      routes: Array<{ prefix: string; breaker: { state: string; window: { failures: number } } }>;
+    };
     const breaker = routes.routes.find((r) => r.prefix === "/ops")!.breaker;
     expect(breaker.state).toBe("closed");
     expect(breaker.window.failures).toBe(0);
@@ -241,7 +282,11 @@ describe("long-running requests", () => {
     fake.store.apply(pod("watch-1"));
     await readUntil(/"type":"ADDED","object":\{[^\n]*"name":"watch-1"/);
     controller.abort();
-    await until(() => fake.openStreams === 0, 5_000, () => `${fake.openStreams} streams open`);
+    await until(
+      () => fake.openStreams === 0,
+      5_000,
+      () => `${fake.openStreams} streams open`,
+    );
     fake.store.delete("v1", "Pod", "default", "watch-1");
   });
 

@@ -69,7 +69,9 @@ describe("a list slower than the route timeout", () => {
 });
 
 it("a kubernetes route without a timeout gets the API server's 60 s", async () => {
-  const routes = (await (await fetch(`${attache.adminUrl}/routes`)).json()) as { routes: Array<{ prefix: string; policies: { timeout: string; streaming: unknown } }> };
+  const routes = (await (await fetch(`${attache.adminUrl}/routes`)).json()) as {
+    routes: Array<{ prefix: string; policies: { timeout: string; streaming: unknown } }>;
+  };
   const route = routes.routes.find((r) => r.prefix === "/default")!;
   expect(route.policies.timeout).toBe("1m");
   expect(route.policies.streaming).toBe("watch/follow/list");

@@ -45,7 +45,10 @@ describe("lifecycle", () => {
     const attache = await spawnAttache(dir);
     cleanup.push(() => attache.kill());
 
-    writeFileSync(join(dir, "routes.d/b.yaml"), `routes:\n  - { prefix: /b, upstream: { http: { endpoints: ["${o.url}"], auth: { bearerTokenFile: ${token} } } } }\n`);
+    writeFileSync(
+      join(dir, "routes.d/b.yaml"),
+      `routes:\n  - { prefix: /b, upstream: { http: { endpoints: ["${o.url}"], auth: { bearerTokenFile: ${token} } } } }\n`,
+    );
     const rejected = await eventually(async () => {
       const view = (await send(attache.adminUrl, "/config")).json as { lastError: { problems: string[] } | null };
       return view.lastError?.problems.join("\n");
@@ -54,7 +57,8 @@ describe("lifecycle", () => {
 
     writeFileSync(token, "s3cret\n");
     expect((await send(attache.url, "/b/x")).status).toBe(404);
-    const successBefore = metricValue((await send(attache.adminUrl, "/metrics")).text, "attache_config_reloads_total", 'result="success"') ?? 0;
+    const successBefore =
+      metricValue((await send(attache.adminUrl, "/metrics")).text, "attache_config_reloads_total", 'result="success"') ?? 0;
     attache.child.kill("SIGHUP");
     const answer = (await eventually(async () => {
       const a = await send(attache.url, "/b/x");
@@ -62,7 +66,9 @@ describe("lifecycle", () => {
     }, 3000))!;
     expect(answer.json.headers.authorization).toBe("Bearer s3cret");
     expect((await send(attache.adminUrl, "/config")).json.lastError).toBeNull();
-    expect(metricValue((await send(attache.adminUrl, "/metrics")).text, "attache_config_reloads_total", 'result="success"')).toBe(successBefore + 1);
+    expect(metricValue((await send(attache.adminUrl, "/metrics")).text, "attache_config_reloads_total", 'result="success"')).toBe(
+      successBefore + 1,
+    );
     expect(attache.stdout()).toContain('"reason":"SIGHUP"');
   });
 
@@ -95,7 +101,10 @@ describe("lifecycle", () => {
   it("a route that sets pool.maxFreeSockets serves, and the log says the undici pool does not enforce it", async () => {
     const o = await origin();
     const dir = tempDir("attache-free-sockets-");
-    writeConfig(dir, `admin: 127.0.0.1:0\nlog: { level: info, access: false }\nroutes:\n  - { prefix: /p, pool: { maxFreeSockets: 4 }, upstream: { http: { endpoints: ["${o.url}"] } } }\n`);
+    writeConfig(
+      dir,
+      `admin: 127.0.0.1:0\nlog: { level: info, access: false }\nroutes:\n  - { prefix: /p, pool: { maxFreeSockets: 4 }, upstream: { http: { endpoints: ["${o.url}"] } } }\n`,
+    );
     const attache = await spawnAttache(dir);
     cleanup.push(() => attache.kill());
     expect((await send(attache.url, "/p/x")).status).toBe(200);
@@ -104,7 +113,9 @@ describe("lifecycle", () => {
       .split("\n")
       .filter((line) => line.includes("maxFreeSockets"))
       .map((line) => JSON.parse(line) as { level: string; route: string; msg: string; time: string; version: string });
-    expect(warnings).toEqual([expect.objectContaining({ level: "warn", route: "/p", msg: expect.stringMatching(/not enforced.*idleTimeout/) })]);
+    expect(warnings).toEqual([
+      expect.objectContaining({ level: "warn", route: "/p", msg: expect.stringMatching(/not enforced.*idleTimeout/) }),
+    ]);
     // Every line says when (ISO-8601), how bad (a word) and which version wrote it.
     expect(warnings[0]!.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect(warnings[0]!.version).toBe(VERSION);

@@ -46,7 +46,10 @@ routes:
     timeout: 3s
     upstream:
       redis:
-        cluster: [${cluster.ports.slice(0, 3).map((p) => `"127.0.0.1:${p}"`).join(", ")}]
+        cluster: [${cluster.ports
+          .slice(0, 3)
+          .map((p) => `"127.0.0.1:${p}"`)
+          .join(", ")}]
         commands: [RPUSH, LRANGE, DEL, GET, SET]
         listen: "127.0.0.1:${resp}"
 `);
@@ -59,7 +62,12 @@ routes:
       const key = keys[i % keys.length]!;
       for (const half of ["first", "second"]) {
         const value = `${i}-${half}`;
-        replies.push(c.rpush(key, value).then(() => value, () => undefined));
+        replies.push(
+          c.rpush(key, value).then(
+            () => value,
+            () => undefined,
+          ),
+        );
         sent.get(key)!.push(value);
       }
     }
@@ -83,12 +91,32 @@ routes:
     // Bounded: 5 ms ticks, at most 6,000 of them.
     const writer = (async () => {
       for (let seq = 0; seq < 6_000 && !stop; seq++) {
-        for (const key of keys) pending.push(c.rpush(key, String(seq)).then(() => acked.get(key)!.push(seq), (err: Error) => errors.push(err.message)));
+        for (const key of keys)
+          pending.push(
+            c.rpush(key, String(seq)).then(
+              () => acked.get(key)!.push(seq),
+              (err: Error) => errors.push(err.message),
+            ),
+          );
         await sleep(5);
       }
     })();
     await sleep(300);
-    const out = await clusterCli(["--cluster", "reshard", `127.0.0.1:${from}`, "--cluster-from", await id(from), "--cluster-to", await id(to), "--cluster-slots", "300", "--cluster-yes"], 30_000);
+    const out = await clusterCli(
+      [
+        "--cluster",
+        "reshard",
+        `127.0.0.1:${from}`,
+        "--cluster-from",
+        await id(from),
+        "--cluster-to",
+        await id(to),
+        "--cluster-slots",
+        "300",
+        "--cluster-yes",
+      ],
+      30_000,
+    );
     expect(out).not.toMatch(/\[ERR\]/);
     await sleep(300);
     stop = true;

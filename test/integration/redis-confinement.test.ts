@@ -10,7 +10,8 @@ import { encodeCommand } from "../../src/upstreams/redis/resp/encoder.js";
 import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
 import { freePort, respExchange, run, startRedis, type RedisServer } from "../harness/redis-server.js";
 
-const post = (url: string, body: unknown) => fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+const post = (url: string, body: unknown) =>
+  fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 const wire = (...commands: string[][]) => Buffer.concat(commands.map((c) => encodeCommand(c)));
 const raws = (frames: Array<{ raw: Buffer }>) => frames.map((f) => f.raw.toString());
 
@@ -50,7 +51,12 @@ describe("Redis confinement: db 3, keyPrefix app:", () => {
       ...extra.map((l) => `        ${l}`),
     ];
     attache = await startAttache({
-      root: ["routes:", ...route("/cache", resp, ['keyPrefix: "app:"']), ...route("/open", open, ['keyPrefix: "t:"', 'commands: ["*"]']), ...route("/listed", listed, ['keyPrefix: "s:"', 'commands: ["*", EVAL]'])].join("\n"),
+      root: [
+        "routes:",
+        ...route("/cache", resp, ['keyPrefix: "app:"']),
+        ...route("/open", open, ['keyPrefix: "t:"', 'commands: ["*"]']),
+        ...route("/listed", listed, ['keyPrefix: "s:"', 'commands: ["*", EVAL]']),
+      ].join("\n"),
       files: { "secrets/redis-password": redis.password },
     });
     direct = new Redis({ port: redis.port, password: redis.password, lazyConnect: true });
@@ -80,9 +86,20 @@ describe("Redis confinement: db 3, keyPrefix app:", () => {
     });
 
     it("over HTTP: the route's db is OK, another db is 403 naming db 3 and nothing of the pipeline runs", async () => {
-      const ok = await post(`${attache.url}/cache`, { pipeline: [["SELECT", 3], ["SET", "sel:h", "1"]] });
+      const ok = await post(`${attache.url}/cache`, {
+        pipeline: [
+          ["SELECT", 3],
+          ["SET", "sel:h", "1"],
+        ],
+      });
       expect(await ok.json()).toEqual({ results: [{ result: "OK" }, { result: "OK" }] });
-      const refused = await post(`${attache.url}/cache`, { pipeline: [["SET", "sel:h2", "1"], ["SELECT", "1"], ["SET", "sel:h3", "1"]] });
+      const refused = await post(`${attache.url}/cache`, {
+        pipeline: [
+          ["SET", "sel:h2", "1"],
+          ["SELECT", "1"],
+          ["SET", "sel:h3", "1"],
+        ],
+      });
       expect(refused.status).toBe(403);
       expect(((await refused.json()) as { error: { message: string } }).error.message).toContain("confined to db 3");
       expect(await everywhere("*sel:h*")).toEqual({ 3: ["app:sel:h"] });
@@ -97,20 +114,37 @@ describe("Redis confinement: db 3, keyPrefix app:", () => {
     });
 
     it("inside WATCH (a dedicated connection): Redis resets it, attache logs it in and selects db 3 again", async () => {
-      const { frames } = await respExchange(resp, wire(["WATCH", "reset:w"], ["RESET"], ["SET", "reset:w", "1"], ["GET", "reset:w"], ["MULTI"], ["INCR", "reset:w"], ["EXEC"]), 7);
+      const { frames } = await respExchange(
+        resp,
+        wire(["WATCH", "reset:w"], ["RESET"], ["SET", "reset:w", "1"], ["GET", "reset:w"], ["MULTI"], ["INCR", "reset:w"], ["EXEC"]),
+        7,
+      );
       expect(raws(frames)).toEqual(["+OK\r\n", "+RESET\r\n", "+OK\r\n", "$1\r\n1\r\n", "+OK\r\n", "+QUEUED\r\n", "*1\r\n:2\r\n"]);
       expect(await everywhere("*reset:w")).toEqual({ 3: ["app:reset:w"] });
     });
 
     it("inside MULTI: the transaction is dropped, the client stays in db 3", async () => {
-      const { frames } = await respExchange(resp, wire(["MULTI"], ["SET", "reset:m1", "1"], ["RESET"], ["SET", "reset:m2", "2"], ["EXEC"]), 5);
+      const { frames } = await respExchange(
+        resp,
+        wire(["MULTI"], ["SET", "reset:m1", "1"], ["RESET"], ["SET", "reset:m2", "2"], ["EXEC"]),
+        5,
+      );
       expect(raws(frames)).toEqual(["+OK\r\n", "+QUEUED\r\n", "+RESET\r\n", "+OK\r\n", "-ERR EXEC without MULTI\r\n"]);
       expect(await everywhere("*reset:m*")).toEqual({ 3: ["app:reset:m2"] });
     });
 
     it("in subscribe mode: the subscription ends and the client writes to db 3 again", async () => {
-      const { frames } = await respExchange(open, wire(["SUBSCRIBE", "reset:ch"], ["RESET"], ["SET", "reset:s", "1"], ["PUBSUB", "NUMSUB", "reset:ch"]), 4);
-      expect(raws(frames)).toEqual(["*3\r\n$9\r\nsubscribe\r\n$8\r\nreset:ch\r\n:1\r\n", "+RESET\r\n", "+OK\r\n", "*2\r\n$8\r\nreset:ch\r\n:0\r\n"]);
+      const { frames } = await respExchange(
+        open,
+        wire(["SUBSCRIBE", "reset:ch"], ["RESET"], ["SET", "reset:s", "1"], ["PUBSUB", "NUMSUB", "reset:ch"]),
+        4,
+      );
+      expect(raws(frames)).toEqual([
+        "*3\r\n$9\r\nsubscribe\r\n$8\r\nreset:ch\r\n:1\r\n",
+        "+RESET\r\n",
+        "+OK\r\n",
+        "*2\r\n$8\r\nreset:ch\r\n:0\r\n",
+      ]);
       expect(await everywhere("*reset:s")).toEqual({ 3: ["t:reset:s"] });
     });
 
@@ -133,7 +167,15 @@ describe("Redis confinement: db 3, keyPrefix app:", () => {
     it("COPY ... DB is refused on RESP and HTTP; COPY within the db works", async () => {
       await direct.select(3);
       await direct.set("app:copy:src", "x");
-      const { frames } = await respExchange(resp, wire(["COPY", "copy:src", "copy:dst", "DB", "0", "REPLACE"], ["COPY", "copy:src", "copy:dst", "db", "3"], ["COPY", "copy:src", "copy:in"]), 3);
+      const { frames } = await respExchange(
+        resp,
+        wire(
+          ["COPY", "copy:src", "copy:dst", "DB", "0", "REPLACE"],
+          ["COPY", "copy:src", "copy:dst", "db", "3"],
+          ["COPY", "copy:src", "copy:in"],
+        ),
+        3,
+      );
       expect(raws(frames)).toEqual(["-ERR command not allowed\r\n", "-ERR command not allowed\r\n", ":1\r\n"]);
       const http = await post(`${attache.url}/cache`, { command: ["COPY", "copy:src", "copy:dst", "DB", "0"] });
       expect(http.status).toBe(403);
@@ -146,9 +188,20 @@ describe("Redis confinement: db 3, keyPrefix app:", () => {
       await direct.set("t:move:a", "x");
       await direct.select(0);
       await direct.set("zero:keep", "0");
-      const { frames } = await respExchange(open, wire(["MOVE", "move:a", "0"], ["SWAPDB", "0", "3"], ["MIGRATE", "127.0.0.1", String(redis.port), "move:a", "0", "1000"], ["FLUSHALL"], ["GET", "move:a"]), 5);
+      const { frames } = await respExchange(
+        open,
+        wire(
+          ["MOVE", "move:a", "0"],
+          ["SWAPDB", "0", "3"],
+          ["MIGRATE", "127.0.0.1", String(redis.port), "move:a", "0", "1000"],
+          ["FLUSHALL"],
+          ["GET", "move:a"],
+        ),
+        5,
+      );
       expect(raws(frames)).toEqual([...Array(4).fill("-ERR command not allowed\r\n"), "$1\r\nx\r\n"]);
-      for (const command of [["MOVE", "move:a", "0"], ["SWAPDB", "0", "3"], ["FLUSHALL"]]) expect((await post(`${attache.url}/open`, { command })).status).toBe(403);
+      for (const command of [["MOVE", "move:a", "0"], ["SWAPDB", "0", "3"], ["FLUSHALL"]])
+        expect((await post(`${attache.url}/open`, { command })).status).toBe(403);
       expect(await everywhere("*move:a")).toEqual({ 3: ["t:move:a"] });
       expect(await everywhere("zero:keep")).toEqual({ 0: ["zero:keep"] });
     });
@@ -157,7 +210,11 @@ describe("Redis confinement: db 3, keyPrefix app:", () => {
       await direct.select(3);
       await direct.set("other:secret", "s3cret");
       const script = "return redis.call('GET', 'other:secret')";
-      const { frames } = await respExchange(open, wire(["EVAL", script, "0"], ["EVAL_RO", script, "0"], ["FCALL", "f", "0"], ["SCRIPT", "LOAD", script], ["FUNCTION", "LIST"]), 5);
+      const { frames } = await respExchange(
+        open,
+        wire(["EVAL", script, "0"], ["EVAL_RO", script, "0"], ["FCALL", "f", "0"], ["SCRIPT", "LOAD", script], ["FUNCTION", "LIST"]),
+        5,
+      );
       expect(raws(frames)).toEqual(Array(5).fill("-ERR command not allowed\r\n"));
       const http = await post(`${attache.url}/open`, { command: ["EVAL", script, 0] });
       expect(http.status).toBe(403);
@@ -165,7 +222,17 @@ describe("Redis confinement: db 3, keyPrefix app:", () => {
     });
 
     it('CONFIG and ACL (Redis\' own password) and, under a keyPrefix, DEBUG / CLUSTER / SLOWLOG are outside ["*"]', async () => {
-      const { frames } = await respExchange(open, wire(["CONFIG", "GET", "requirepass"], ["ACL", "LIST"], ["DEBUG", "OBJECT", "other:secret"], ["SLOWLOG", "GET"], ["CLUSTER", "GETKEYSINSLOT", "0", "10"]), 5);
+      const { frames } = await respExchange(
+        open,
+        wire(
+          ["CONFIG", "GET", "requirepass"],
+          ["ACL", "LIST"],
+          ["DEBUG", "OBJECT", "other:secret"],
+          ["SLOWLOG", "GET"],
+          ["CLUSTER", "GETKEYSINSLOT", "0", "10"],
+        ),
+        5,
+      );
       expect(raws(frames)).toEqual(Array(5).fill("-ERR command not allowed\r\n"));
       const http = await post(`${attache.url}/open`, { command: ["CONFIG", "GET", "requirepass"] });
       expect(http.status).toBe(403);
@@ -174,7 +241,11 @@ describe("Redis confinement: db 3, keyPrefix app:", () => {
 
     it("a script listed by name runs, and reaches what the README says listing it gives away", async () => {
       // What listing EVAL gives away: keys outside the prefix and, through SELECT, other dbs.
-      const { frames } = await respExchange(listed, wire(["EVAL", "return redis.call('GET', 'other:secret')", "0"], ["FCALL", "f", "0"]), 2);
+      const { frames } = await respExchange(
+        listed,
+        wire(["EVAL", "return redis.call('GET', 'other:secret')", "0"], ["FCALL", "f", "0"]),
+        2,
+      );
       expect(raws(frames)).toEqual(["$6\r\ns3cret\r\n", "-ERR command not allowed\r\n"]);
     });
   });
@@ -210,7 +281,10 @@ describe("Redis confinement: db 3, keyPrefix app:", () => {
 
     it("redis-py (Debian python3-redis) with db=3 works; with db=5 it is refused and writes nothing", async () => {
       const py = (db: number, key: string) =>
-        run("/usr/bin/python3", ["-c", `import redis\nr = redis.Redis(port=${resp}, db=${db})\ntry:\n  r.set("${key}", "v"); print("ok", r.get("${key}").decode())\nexcept redis.RedisError as e:\n  print("refused", e)`]);
+        run("/usr/bin/python3", [
+          "-c",
+          `import redis\nr = redis.Redis(port=${resp}, db=${db})\ntry:\n  r.set("${key}", "v"); print("ok", r.get("${key}").decode())\nexcept redis.RedisError as e:\n  print("refused", e)`,
+        ]);
       expect((await py(3, "pyclient:three")).trim()).toBe("ok v");
       expect((await py(5, "pyclient:five")).trim()).toMatch(/^refused .*confined to db 3/);
       expect(await everywhere("*pyclient:*")).toEqual({ 3: ["app:pyclient:three"] });

@@ -12,7 +12,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe("a redis route whose server freezes", () => {
   let s: RedisRoute;
   beforeAll(async () => {
-    s = await startRedisRoute("", { routeExtra: "    timeout: 1s\n    pool: { connectTimeout: 1s }\n    circuitBreaker: { volumeThreshold: 1, errorThresholdPercentage: 1, resetTimeout: 60s }" });
+    s = await startRedisRoute("", {
+      routeExtra:
+        "    timeout: 1s\n    pool: { connectTimeout: 1s }\n    circuitBreaker: { volumeThreshold: 1, errorThresholdPercentage: 1, resetTimeout: 60s }",
+    });
   });
   afterAll(async () => {
     s?.redis.resume();

@@ -16,7 +16,8 @@ import { startRedisRoute, type RedisRoute } from "../harness/redis-route.js";
 import { startRedis, type RedisServer } from "../harness/redis-server.js";
 import { spawnAttache, type SpawnedAttache } from "../harness/spawn-attache.js";
 
-const post = (url: string, body: unknown) => fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+const post = (url: string, body: unknown) =>
+  fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 
 /** Send `head` and part of a body on a raw socket, then nothing; resolves with what came back once the server closes (or after `maxMs`). */
 function stall(port: number, head: string, part: string, maxMs: number): Promise<{ text: string; closed: boolean; ms: number }> {
@@ -118,7 +119,10 @@ describe("Redis HTTP API, attache in its own process: a million arguments, a sub
     // The first requests warm up what any request costs once (JIT, buffers).
     await post(base, { command: ["SET", "warm", "1"] });
     await postRaw(base, Buffer.from(`{"command":["SET"${',""'.repeat(200_000)}]}`)).catch(() => undefined);
-    for (const body of [Buffer.from(`{"command":["SET"${',""'.repeat(1_000_000)}]}`), Buffer.from(`{"pipeline":[["PING"]${",[1]".repeat(750_000)}]}`)]) {
+    for (const body of [
+      Buffer.from(`{"command":["SET"${',""'.repeat(1_000_000)}]}`),
+      Buffer.from(`{"pipeline":[["PING"]${",[1]".repeat(750_000)}]}`),
+    ]) {
       const before = rss();
       let peak = before;
       const sampler = setInterval(() => (peak = Math.max(peak, rss())), 2);
@@ -160,7 +164,8 @@ describe("Redis HTTP API, attache in its own process: a million arguments, a sub
           got += value.length;
         }
       })();
-      for (let i = 0; i < 200 && Number(((await direct.pubsub("NUMSUB", "warm")) as [string, number])[1]) === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 200 && Number(((await direct.pubsub("NUMSUB", "warm")) as [string, number])[1]) === 0; i++)
+        await new Promise((r) => setTimeout(r, 20));
       for (let i = 0; i < 120; i++) await direct.publish("warm", message);
       await reading;
       await reader.cancel();
@@ -186,7 +191,9 @@ describe("Redis HTTP API, attache in its own process: a million arguments, a sub
       // garbage collector runs: bounded by the limit, not by the 60 MB sent (without a limit, RSS grows with it).
       expect(peak - before).toBeLessThan(40 * 1024 * 1024);
       expect(attache.stdout()).toContain("SSE subscriber disconnected: output buffer limit");
-      expect(await (await fetch(`${attache.adminUrl}/metrics`)).text()).toContain('attache_client_disconnects_total{route="/cache",reason="output_hard_limit"} 1');
+      expect(await (await fetch(`${attache.adminUrl}/metrics`)).text()).toContain(
+        'attache_client_disconnects_total{route="/cache",reason="output_hard_limit"} 1',
+      );
     } finally {
       socket.destroy();
       direct.disconnect();
@@ -207,7 +214,13 @@ describe("Redis HTTP API: limits.redis.maxArgs 10, maxBulkLength 1kb", () => {
     const many = await post(s.base, { command: ["MSET", "a", "1", "b", "2", "c", "3", "d", "4", "e", "5"] });
     expect(many.status).toBe(413);
     expect(many.headers.get("x-attache-error")).toBe("body_too_large");
-    const pipeline = await post(s.base, { pipeline: [["SET", "p1", "1"], ["SET", "p2", "2"], ["SET", "p3", "3"]] });
+    const pipeline = await post(s.base, {
+      pipeline: [
+        ["SET", "p1", "1"],
+        ["SET", "p2", "2"],
+        ["SET", "p3", "3"],
+      ],
+    });
     expect(pipeline.status).toBe(413);
     expect((await s.redis.cli("EXISTS", "l:p1", "l:p2", "l:p3")).trim()).toBe("0");
   });
@@ -226,7 +239,15 @@ describe("Redis HTTP API: limits changed by a reload", () => {
   let redis: RedisServer;
   let attache: AttacheUnderTest;
   const root = (maxArgs: number) =>
-    [`limits: { redis: { maxArgs: ${maxArgs} } }`, "routes:", "  - prefix: /cache", "    upstream:", "      redis:", `        url: ${redis.url}`, "        passwordFile: secrets/redis-password"].join("\n");
+    [
+      `limits: { redis: { maxArgs: ${maxArgs} } }`,
+      "routes:",
+      "  - prefix: /cache",
+      "    upstream:",
+      "      redis:",
+      `        url: ${redis.url}`,
+      "        passwordFile: secrets/redis-password",
+    ].join("\n");
   beforeAll(async () => {
     redis = await startRedis();
     attache = await startAttache({ root: root(4), files: { "secrets/redis-password": redis.password } });

@@ -7,12 +7,19 @@ import { startRedisRoute, type RedisRoute } from "../harness/redis-route.js";
 type Stack = RedisRoute;
 const startStack = (redisYaml: string, routeExtra = "") => startRedisRoute(redisYaml, { routeExtra });
 
-const post = (url: string, body: unknown) => fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) });
+const post = (url: string, body: unknown) =>
+  fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
 
 describe("redis HTTP API", () => {
   let s: Stack;
   beforeAll(async () => {
-    s = await startStack('keyPrefix: "team:"\ncommands: [GET, SET, DEL, MGET, HSET, HGETALL, INCR, LPUSH, LRANGE, EXPIRE, TTL, MULTI, EXEC, BLPOP, PUBLISH, SUBSCRIBE, ECHO]');
+    s = await startStack(
+      'keyPrefix: "team:"\ncommands: [GET, SET, DEL, MGET, HSET, HGETALL, INCR, LPUSH, LRANGE, EXPIRE, TTL, MULTI, EXEC, BLPOP, PUBLISH, SUBSCRIBE, ECHO]',
+    );
   });
   afterAll(() => s?.stop());
 
@@ -57,11 +64,18 @@ describe("redis HTTP API", () => {
   });
 
   it("POST pipeline: results in order; a transaction runs on its own connection", async () => {
-    const res = await post(s.base, { pipeline: [["SET", "p", "1"], ["INCR", "p"], ["MGET", "p", "nope"], ["MULTI"], ["INCR", "p"], ["INCR", "h"], ["EXEC"]] });
+    const res = await post(s.base, {
+      pipeline: [["SET", "p", "1"], ["INCR", "p"], ["MGET", "p", "nope"], ["MULTI"], ["INCR", "p"], ["INCR", "h"], ["EXEC"]],
+    });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({
       results: [
-        { result: "OK" }, { result: 2 }, { result: ["2", null] }, { result: "OK" }, { result: "QUEUED" }, { result: "QUEUED" },
+        { result: "OK" },
+        { result: 2 },
+        { result: ["2", null] },
+        { result: "OK" },
+        { result: "QUEUED" },
+        { result: "QUEUED" },
         { result: [3, { error: "WRONGTYPE Operation against a key holding the wrong kind of value" }] },
       ],
     });
@@ -84,7 +98,14 @@ describe("redis HTTP API", () => {
   });
 
   it("400 bad_request on malformed input", async () => {
-    for (const body of ["{not json", "[]", '{"command": []}', '{"command": ["GET", true]}', '{"pipeline": "x"}', '{"command": ["GET","a"], "pipeline": [["GET","b"]]}']) {
+    for (const body of [
+      "{not json",
+      "[]",
+      '{"command": []}',
+      '{"command": ["GET", true]}',
+      '{"pipeline": "x"}',
+      '{"command": ["GET","a"], "pipeline": [["GET","b"]]}',
+    ]) {
       const res = await post(s.base, body);
       expect(res.status, body).toBe(400);
       expect(res.headers.get("x-attache-error")).toBe("bad_request");
@@ -109,7 +130,7 @@ describe("redis HTTP API", () => {
     };
     await readUntil("subscribed");
     expect(await (await post(s.base, { command: ["PUBLISH", "news", "hello\nworld"] })).json()).toEqual({ result: 1 });
-    await readUntil("\n\n", );
+    await readUntil("\n\n");
     await readUntil("hello");
     expect(text).toContain(`event: message\ndata: ${JSON.stringify({ channel: "news", message: "hello\nworld" })}\n\n`);
     controller.abort();
@@ -132,7 +153,10 @@ describe("redis HTTP API", () => {
 describe("redis HTTP API: outage and recovery", () => {
   let s: Stack;
   beforeAll(async () => {
-    s = await startStack("", "    timeout: 3s\n    circuitBreaker: { volumeThreshold: 3, errorThresholdPercentage: 50, resetTimeout: 500ms }");
+    s = await startStack(
+      "",
+      "    timeout: 3s\n    circuitBreaker: { volumeThreshold: 3, errorThresholdPercentage: 50, resetTimeout: 500ms }",
+    );
   });
   afterAll(() => s?.stop());
 

@@ -35,7 +35,10 @@ class Writers {
   async start(): Promise<void> {
     await this.resp.connect();
     this.started = Date.now();
-    this.loops = [this.loop("http", (key) => fetch(`${this.base}/${key}`, { method: "PUT", body: key }).then((r) => r.status === 204)), this.loop("resp", (key) => this.resp.set(key, key).then((r) => r === "OK"))];
+    this.loops = [
+      this.loop("http", (key) => fetch(`${this.base}/${key}`, { method: "PUT", body: key }).then((r) => r.status === 204)),
+      this.loop("resp", (key) => this.resp.set(key, key).then((r) => r === "OK")),
+    ];
   }
 
   /** Writes acknowledged since `t`. */
@@ -128,7 +131,8 @@ routes:
     setup?.stop();
   });
 
-  const routeMaster = async () => JSON.stringify(await (await fetch(`${attache.adminUrl}/routes`)).json()).match(/"master":"127\.0\.0\.1:(\d+)"/)?.[1];
+  const routeMaster = async () =>
+    JSON.stringify(await (await fetch(`${attache.adminUrl}/routes`)).json()).match(/"master":"127\.0\.0\.1:(\d+)"/)?.[1];
 
   /** Writers running across `event`; resolves once writes are acknowledged again after it, with the writers stopped. */
   async function underWrites(tag: string, event: () => Promise<void>, recovered: () => Promise<boolean>): Promise<Writers> {
@@ -163,13 +167,19 @@ routes:
     expect(writers.acked.length).toBeGreaterThan(20);
     // At most Sentinel's own window (~1 s of writes); in practice none: the route leaves the old
     // master as Sentinel starts the promotion.
-    console.log(`switchover: ${lost.length} of ${writers.acked.length} acknowledged writes lost, ${writers.failures} refused, at ${writers.rate().toFixed(0)}/s`);
+    console.log(
+      `switchover: ${lost.length} of ${writers.acked.length} acknowledged writes lost, ${writers.failures} refused, at ${writers.rate().toFixed(0)}/s`,
+    );
     expect(lost.length).toBeLessThanOrEqual(Math.ceil(writers.rate()));
   }, 60_000);
 
   it("SIGKILL of the master: the route moves to the promoted replica; no acknowledged write is lost beyond Redis' own", async () => {
     const before = await setup.master();
-    const writers = await underWrites("kill", async () => setup.signal(before, "SIGKILL"), async () => (await setup.master()) !== before);
+    const writers = await underWrites(
+      "kill",
+      async () => setup.signal(before, "SIGKILL"),
+      async () => (await setup.master()) !== before,
+    );
     const now = await setup.master();
     const lost = await writers.lost(now);
     // Asynchronous replication may lose what the master took in its last instant; nothing more.
@@ -181,7 +191,11 @@ routes:
 
   it("SIGSTOP of the master: the route leaves the frozen master; no write acknowledged after the freeze is lost", async () => {
     const before = await setup.master();
-    const writers = await underWrites("stop", async () => setup.signal(before, "SIGSTOP"), async () => (await setup.master()) !== before);
+    const writers = await underWrites(
+      "stop",
+      async () => setup.signal(before, "SIGSTOP"),
+      async () => (await setup.master()) !== before,
+    );
     const now = await setup.master();
     setup.signal(before, "SIGCONT");
     await cli(before, "REPLICAOF", "127.0.0.1", String(now));
@@ -200,10 +214,14 @@ routes:
     const frozen = setup.sentinels[0]!;
     setup.signal(frozen, "SIGSTOP");
     try {
-      const writers = await underWrites("one-sentinel", async () => setup.signal(before, "SIGKILL"), async () => {
-        const named = await cli(setup.sentinels[1]!, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "cache");
-        return named !== "" && !named.includes(String(before));
-      });
+      const writers = await underWrites(
+        "one-sentinel",
+        async () => setup.signal(before, "SIGKILL"),
+        async () => {
+          const named = await cli(setup.sentinels[1]!, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "cache");
+          return named !== "" && !named.includes(String(before));
+        },
+      );
       const now = setup.replicaOf(before);
       expect(await routeMaster()).toBe(String(now));
       expect((await writers.lost(now)).length).toBeLessThanOrEqual(4);

@@ -37,7 +37,14 @@ async function disconnects(s: RedisRoute, reason: string): Promise<number> {
 const numsub = async (direct: Redis, channel: string) => Number(((await direct.pubsub("NUMSUB", channel)) as [string, number])[1]);
 
 /** Publish `size`-byte messages every `everyMs` until `done()` (at most `max` of them). */
-async function publishUntil(direct: Redis, channel: string, size: number, everyMs: number, max: number, done: () => Promise<boolean>): Promise<number> {
+async function publishUntil(
+  direct: Redis,
+  channel: string,
+  size: number,
+  everyMs: number,
+  max: number,
+  done: () => Promise<boolean>,
+): Promise<number> {
   const message = "m".repeat(size);
   for (let i = 0; i < max; i++) {
     await direct.publish(channel, message);
@@ -53,7 +60,7 @@ for (const mode of ["hard", "soft"] as const) {
     let direct: Redis;
     beforeAll(async () => {
       const output = mode === "hard" ? "{ hard: 1mb, soft: 0, softFor: 60s }" : "{ hard: 0, soft: 512kb, softFor: 300ms }";
-      s = await startRedisRoute('commands: [SUBSCRIBE, PUBLISH]', { rootExtra: `limits: { redis: { output: ${output} } }` });
+      s = await startRedisRoute("commands: [SUBSCRIBE, PUBLISH]", { rootExtra: `limits: { redis: { output: ${output} } }` });
       direct = new Redis({ port: s.redis.port, password: s.redis.password });
     });
     afterAll(async () => {
@@ -75,14 +82,27 @@ for (const mode of ["hard", "soft"] as const) {
           received += value.length;
         }
       })().catch(() => (readerCut = true));
-      expect(await until(() => numsub(direct, "flood"), (n) => n === 2)).toBe(2);
+      expect(
+        await until(
+          () => numsub(direct, "flood"),
+          (n) => n === 2,
+        ),
+      ).toBe(2);
       const reason = `output_${mode}_limit`;
       const other = mode === "hard" ? "output_soft_limit" : "output_hard_limit";
       // The registry is this process's: other tests' routes named /cache count there too.
       const [before, otherBefore] = [await disconnects(s, reason), await disconnects(s, other)];
       // Hard: fast and large; soft: slow enough that the backlog stays between the limits for a while.
-      const sent = mode === "hard" ? await publishUntil(direct, "flood", 256 * 1024, 0, 400, async () => (await numsub(direct, "flood")) < 2) : await publishUntil(direct, "flood", 32 * 1024, 5, 4000, async () => (await numsub(direct, "flood")) < 2);
-      expect(await until(() => numsub(direct, "flood"), (n) => n === 1)).toBe(1);
+      const sent =
+        mode === "hard"
+          ? await publishUntil(direct, "flood", 256 * 1024, 0, 400, async () => (await numsub(direct, "flood")) < 2)
+          : await publishUntil(direct, "flood", 32 * 1024, 5, 4000, async () => (await numsub(direct, "flood")) < 2);
+      expect(
+        await until(
+          () => numsub(direct, "flood"),
+          (n) => n === 1,
+        ),
+      ).toBe(1);
       expect(sent).toBeLessThan(mode === "hard" ? 400 : 4000);
       expect(await disconnects(s, reason)).toBe(before + 1);
       expect(await disconnects(s, other)).toBe(otherBefore);

@@ -25,7 +25,14 @@ function cacheFile(keyPrefix: string, port: number): string {
 
 /** A client that never reconnects: a dropped connection shows as an error, not a silent retry. */
 function client(port: number): Redis {
-  const c = new Redis({ port, host: "127.0.0.1", retryStrategy: () => null, maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true });
+  const c = new Redis({
+    port,
+    host: "127.0.0.1",
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    lazyConnect: true,
+  });
   c.on("error", () => {});
   return c;
 }

@@ -188,8 +188,16 @@ describe("reload from a kubelet-style ConfigMap volume", () => {
     expect(await gauges()).toMatchObject({ ok: 0, rejected: 1, generation: 1, at: before.at });
     const verbose = await send(admin, "/readyz?verbose");
     expect(verbose.status).toBe(200); // the last good config still serves: ready, but the push failed
-    expect(verbose.json).toMatchObject({ status: "ready", generation: 1, lastReloadSuccessful: false, rejectedFiles: [expect.stringMatching(/alpha\.yaml$/)] });
-    expect((await configView(admin)) as unknown).toMatchObject({ lastReloadSuccessful: false, rejectedFiles: [expect.stringMatching(/alpha\.yaml$/)] });
+    expect(verbose.json).toMatchObject({
+      status: "ready",
+      generation: 1,
+      lastReloadSuccessful: false,
+      rejectedFiles: [expect.stringMatching(/alpha\.yaml$/)],
+    });
+    expect((await configView(admin)) as unknown).toMatchObject({
+      lastReloadSuccessful: false,
+      rejectedFiles: [expect.stringMatching(/alpha\.yaml$/)],
+    });
     expect((await send(admin, "/readyz")).text).toBe("ready\n");
 
     volume.write({ "attache.yaml": ROOT, "routes.d/alpha.yaml": routeFile([{ prefix: "/a", url: o.url, extra: "    timeout: 3s\n" }]) });
@@ -197,7 +205,10 @@ describe("reload from a kubelet-style ConfigMap volume", () => {
     const after = await gauges();
     expect(after).toMatchObject({ ok: 1, rejected: 0, generation: 2 });
     expect(after.at).toBeGreaterThanOrEqual(before.at);
-    expect((await send(admin, "/readyz", { headers: { accept: "application/json" } })).json).toMatchObject({ lastReloadSuccessful: true, rejectedFiles: [] });
+    expect((await send(admin, "/readyz", { headers: { accept: "application/json" } })).json).toMatchObject({
+      lastReloadSuccessful: true,
+      rejectedFiles: [],
+    });
   });
 
   it("an unforced recheck compares texts first: nothing changed is nothing to do; a new, changed or removed file is seen", async () => {
@@ -228,25 +239,36 @@ describe("reload from a kubelet-style ConfigMap volume", () => {
 
   it("keeps serving the old config when the root file is invalid, and reports it until fixed", async () => {
     const o = await origin();
-    const att = await startAttache({ root: `admin: 127.0.0.1:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\n`, files: { "routes.d/a.yaml": routeFile([{ prefix: "/a", url: o.url }]) } });
+    const att = await startAttache({
+      root: `admin: 127.0.0.1:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\n`,
+      files: { "routes.d/a.yaml": routeFile([{ prefix: "/a", url: o.url }]) },
+    });
     cleanup.push(() => att.stop());
     const errorsBefore = await reloadMetric(att.adminUrl, "error");
 
     // A typo in the root and a new team route at once: the whole update is rejected.
-    writeFileSync(join(att.dir, "attache.yaml"), `listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\nacceptHost: [localhost]\n`);
+    writeFileSync(
+      join(att.dir, "attache.yaml"),
+      `listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\nacceptHost: [localhost]\n`,
+    );
     writeFileSync(join(att.dir, "routes.d/b.yaml"), routeFile([{ prefix: "/b", url: o.url }]));
     const view = (await eventually(async (): Promise<ConfigView | undefined> => {
       const v = await configView(att.adminUrl);
       return v.lastError ? v : undefined;
     }, 3000))!;
-    expect(view.lastError!.problems.join("\n")).toMatch(/attache\.yaml:5:1: acceptHost: unknown key "acceptHost" \(did you mean "acceptHosts"\?\)/);
+    expect(view.lastError!.problems.join("\n")).toMatch(
+      /attache\.yaml:5:1: acceptHost: unknown key "acceptHost" \(did you mean "acceptHosts"\?\)/,
+    );
     expect(view.generation).toBe(1);
     expect((await send(att.url, "/a/x")).status).toBe(200);
     expect((await send(att.url, "/b/x")).status).toBe(404);
     expect(await reloadMetric(att.adminUrl, "error")).toBe(errorsBefore + 1);
 
     // Fixed root: both the root and the waiting team change apply.
-    writeFileSync(join(att.dir, "attache.yaml"), `listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\n`);
+    writeFileSync(
+      join(att.dir, "attache.yaml"),
+      `listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\n`,
+    );
     await eventually(async () => (await send(att.url, "/b/x")).status === 200, 3000);
     const fixed = await configView(att.adminUrl);
     expect(fixed.lastError).toBeNull();
@@ -265,19 +287,29 @@ describe("reload from a kubelet-style ConfigMap volume", () => {
     const { url, admin } = await startIn(dir);
 
     // The grant moves from /pay to /billing and the team follows, in the same update.
-    volume.write({ "attache.yaml": root("{ pay: [/billing], ops: [/ops] }"), "routes.d/pay.yaml": team("/billing"), "routes.d/ops.yaml": ops });
+    volume.write({
+      "attache.yaml": root("{ pay: [/billing], ops: [/ops] }"),
+      "routes.d/pay.yaml": team("/billing"),
+      "routes.d/ops.yaml": ops,
+    });
     await eventually(async () => (await send(url, "/billing/x")).status === 200, 3000);
     expect((await send(url, "/pay/x")).status).toBe(404);
     expect((await configView(admin)).lastError).toBeNull();
 
     // A root that takes ops' grant away while ops does not move: the whole update is refused.
-    volume.write({ "attache.yaml": root("{ pay: [/billing, /extra], ops: [/other] }"), "routes.d/pay.yaml": `${team("/billing")}  - prefix: /extra\n    upstream: { http: { endpoints: [${o.url}] } }\n`, "routes.d/ops.yaml": ops });
+    volume.write({
+      "attache.yaml": root("{ pay: [/billing, /extra], ops: [/other] }"),
+      "routes.d/pay.yaml": `${team("/billing")}  - prefix: /extra\n    upstream: { http: { endpoints: [${o.url}] } }\n`,
+      "routes.d/ops.yaml": ops,
+    });
     const view = (await eventually(async (): Promise<ConfigView | undefined> => {
       const v = await configView(admin);
       return v.lastError ? v : undefined;
     }, 3000))!;
     expect(view.lastError!.problems[0]).toMatch(/attache\.yaml: root file change rejected/);
-    expect(view.lastError!.problems.join("\n")).toMatch(/ops\.yaml:\d+:\d+: routes\[0\]\.prefix: prefix \/ops is outside what owners grants ops/);
+    expect(view.lastError!.problems.join("\n")).toMatch(
+      /ops\.yaml:\d+:\d+: routes\[0\]\.prefix: prefix \/ops is outside what owners grants ops/,
+    );
     expect((await send(url, "/ops/x")).status).toBe(200);
     expect((await send(url, "/extra/x")).status).toBe(404);
   });
@@ -290,15 +322,27 @@ describe("reload from a kubelet-style ConfigMap volume", () => {
     const stable = await origin();
     const other = await origin();
     const files = (otherExtra: string) => ({
-      "routes.d/flaky.yaml": routeFile([{ prefix: "/flaky", url: flaky.url, extra: "    circuitBreaker: { volumeThreshold: 2, errorThresholdPercentage: 50, resetTimeout: 60s }\n" }]),
+      "routes.d/flaky.yaml": routeFile([
+        {
+          prefix: "/flaky",
+          url: flaky.url,
+          extra: "    circuitBreaker: { volumeThreshold: 2, errorThresholdPercentage: 50, resetTimeout: 60s }\n",
+        },
+      ]),
       "routes.d/stable.yaml": routeFile([{ prefix: "/stable", url: stable.url }]),
       "routes.d/other.yaml": routeFile([{ prefix: "/other", url: other.url, extra: otherExtra }]),
     });
-    const att = await startAttache({ root: `admin: 127.0.0.1:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\n`, files: files("") });
+    const att = await startAttache({
+      root: `admin: 127.0.0.1:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\n`,
+      files: files(""),
+    });
     cleanup.push(() => att.stop());
 
     for (let i = 0; i < 4; i++) await send(att.url, "/flaky/x");
-    const breakerOf = async (prefix: string) => ((await send(att.adminUrl, "/routes")).json.routes as Array<{ prefix: string; breaker: { state: string } }>).find((r) => r.prefix === prefix)!.breaker.state;
+    const breakerOf = async (prefix: string) =>
+      ((await send(att.adminUrl, "/routes")).json.routes as Array<{ prefix: string; breaker: { state: string } }>).find(
+        (r) => r.prefix === prefix,
+      )!.breaker.state;
     expect(await breakerOf("/flaky")).toBe("open");
     for (let i = 0; i < 3; i++) expect((await send(att.url, "/stable/x")).status).toBe(200);
     expect((await send(att.url, "/other/x")).status).toBe(200);
@@ -327,8 +371,12 @@ describe("reload from a kubelet-style ConfigMap volume", () => {
     // explain the pool's keep-alive socket going away. The new settings are another pool's
     // (resilience/shared-pools.ts), so the old one is the old route's alone.
     o.server.keepAliveTimeout = 120_000;
-    const file = (timeout: string, idle: string) => routeFile([{ prefix: "/a", url: o.url, extra: `    timeout: ${timeout}\n    pool: { idleTimeout: ${idle} }\n` }]);
-    const att = await startAttache({ root: `admin: 127.0.0.1:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\n`, files: { "routes.d/a.yaml": file("9s", "60s") } });
+    const file = (timeout: string, idle: string) =>
+      routeFile([{ prefix: "/a", url: o.url, extra: `    timeout: ${timeout}\n    pool: { idleTimeout: ${idle} }\n` }]);
+    const att = await startAttache({
+      root: `admin: 127.0.0.1:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\n`,
+      files: { "routes.d/a.yaml": file("9s", "60s") },
+    });
     cleanup.push(() => att.stop());
 
     const held = send(att.url, "/a/hold");
@@ -351,7 +399,10 @@ describe("reload from a kubelet-style ConfigMap volume", () => {
     const keep = await origin();
     const att = await startAttache({
       root: `admin: 127.0.0.1:0\nlog: { level: error, access: false }\ninclude: [routes.d/*.yaml]\n`,
-      files: { "routes.d/slow.yaml": routeFile([{ prefix: "/slow", url: slow.url }]), "routes.d/keep.yaml": routeFile([{ prefix: "/keep", url: keep.url }]) },
+      files: {
+        "routes.d/slow.yaml": routeFile([{ prefix: "/slow", url: slow.url }]),
+        "routes.d/keep.yaml": routeFile([{ prefix: "/keep", url: keep.url }]),
+      },
     });
     cleanup.push(() => att.stop());
 

@@ -73,7 +73,9 @@ routes:
     expect(metricValue(await metrics(attache), "attache_circuit_rejections_total", 'route="/cb"')).toBe(5);
     // The same status, told apart: the origin's own 503s carry no error label, attache's refusals do.
     expect(metricValue(await metrics(attache), "attache_requests_total", 'route="/cb",method="GET",code="503",error=""')).toBe(6);
-    expect(metricValue(await metrics(attache), "attache_requests_total", 'route="/cb",method="GET",code="503",error="circuit_open"')).toBe(5);
+    expect(metricValue(await metrics(attache), "attache_requests_total", 'route="/cb",method="GET",code="503",error="circuit_open"')).toBe(
+      5,
+    );
 
     failing = false;
     await eventually(async () => (await routeView(attache, "/cb")).breaker.state === "half-open", 2000);
@@ -92,7 +94,9 @@ routes:
       res.statusCode = 404;
       res.end();
     });
-    const local = await startAttache(`routes: [{ prefix: /four, circuitBreaker: { volumeThreshold: 2, errorThresholdPercentage: 1 }, upstream: { http: { endpoints: ["${other.url}"] } } }]`);
+    const local = await startAttache(
+      `routes: [{ prefix: /four, circuitBreaker: { volumeThreshold: 2, errorThresholdPercentage: 1 }, upstream: { http: { endpoints: ["${other.url}"] } } }]`,
+    );
     try {
       for (let i = 0; i < 6; i++) expect((await send(local.url, "/four/missing")).status).toBe(404);
       expect((await routeView(local, "/four")).breaker.state).toBe("closed");
@@ -240,7 +244,9 @@ describe("keep-alive hygiene", () => {
     });
     server.keepAliveTimeout = 40;
     const port = await listenOn(server);
-    const attache = await startAttache(`routes: [{ prefix: /ka, pool: { idleTimeout: 30s }, upstream: { http: { endpoints: ["http://127.0.0.1:${port}"] } } }]`);
+    const attache = await startAttache(
+      `routes: [{ prefix: /ka, pool: { idleTimeout: 30s }, upstream: { http: { endpoints: ["http://127.0.0.1:${port}"] } } }]`,
+    );
     try {
       for (let i = 0; i < 16; i++) {
         expect((await send(attache.url, "/ka/x")).status).toBe(200);
@@ -297,7 +303,9 @@ describe("keep-alive hygiene", () => {
 
   it("an idempotent request that meets a reset on a reused socket goes again once, on a fresh one", async () => {
     const origin = await droppingOrigin();
-    const attache = await startAttache(`routes: [{ prefix: /drop, upstream: { http: { endpoints: ["http://127.0.0.1:${origin.port}"] } } }]`);
+    const attache = await startAttache(
+      `routes: [{ prefix: /drop, upstream: { http: { endpoints: ["http://127.0.0.1:${origin.port}"] } } }]`,
+    );
     try {
       for (let i = 0; i < 4; i++) {
         const answer = await send(attache.url, "/drop/x", { method: i % 2 ? "GET" : "DELETE" });
@@ -313,7 +321,9 @@ describe("keep-alive hygiene", () => {
 
   it("a POST is never sent twice: it gets 502 upstream_unreachable instead", async () => {
     const origin = await droppingOrigin();
-    const attache = await startAttache(`routes: [{ prefix: /drop, upstream: { http: { endpoints: ["http://127.0.0.1:${origin.port}"] } } }]`);
+    const attache = await startAttache(
+      `routes: [{ prefix: /drop, upstream: { http: { endpoints: ["http://127.0.0.1:${origin.port}"] } } }]`,
+    );
     try {
       expect((await send(attache.url, "/drop/x")).status).toBe(200);
       const post = await send(attache.url, "/drop/x", { method: "POST" });
@@ -371,7 +381,9 @@ describe("deadline", () => {
       await eventually(async () => (await routeView(attache, "/gone")).inflight === 0, 2000);
       expect((await routeView(attache, "/gone")).breaker.window.failures).toBe(0);
       // A client that left says nothing about the upstream.
-      expect((await metrics(attache)).split("\n").filter((l) => l.startsWith("attache_upstream_errors_total{") && l.includes('route="/gone"'))).toEqual([]);
+      expect(
+        (await metrics(attache)).split("\n").filter((l) => l.startsWith("attache_upstream_errors_total{") && l.includes('route="/gone"')),
+      ).toEqual([]);
     } finally {
       await attache.stop();
       await origin.close();
@@ -390,7 +402,10 @@ describe("connect timeout", () => {
     const { connect } = await import("node:net");
     const child = spawn(
       process.execPath,
-      ["-e", `const s = require("node:net").createServer(); s.listen({ port: 0, host: "127.0.0.1", backlog: 1 }, () => { process.stdout.write(s.address().port + "\\n"); Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 8000); process.exit(0); });`],
+      [
+        "-e",
+        `const s = require("node:net").createServer(); s.listen({ port: 0, host: "127.0.0.1", backlog: 1 }, () => { process.stdout.write(s.address().port + "\\n"); Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 8000); process.exit(0); });`,
+      ],
       { stdio: ["ignore", "pipe", "ignore"] },
     );
     const port = await new Promise<number>((resolve) => child.stdout!.once("data", (d) => resolve(Number(String(d).trim()))));
@@ -400,7 +415,10 @@ describe("connect timeout", () => {
       const socket = connect(port, "127.0.0.1");
       socket.on("error", () => {});
       fillers.push(socket);
-      const connected = await Promise.race([new Promise<boolean>((r) => socket.once("connect", () => r(true))), sleep(150).then(() => false)]);
+      const connected = await Promise.race([
+        new Promise<boolean>((r) => socket.once("connect", () => r(true))),
+        sleep(150).then(() => false),
+      ]);
       if (!connected) break;
     }
     return {
@@ -468,8 +486,16 @@ routes:
       // The same story per endpoint in /metrics, and per route the tries and the bytes.
       const text = await metrics(attache);
       const of = (name: string, endpoint: string) => metricValue(text, name, `route="/od",endpoint="${endpoint}"`);
-      expect([of("attache_endpoint_requests_total", dead), of("attache_endpoint_errors_total", dead), of("attache_endpoint_ejections_total", dead)]).toEqual([2, 2, 1]);
-      expect([of("attache_endpoint_requests_total", origin.url), of("attache_endpoint_errors_total", origin.url), of("attache_endpoint_ejections_total", origin.url)]).toEqual([12, 0, 0]);
+      expect([
+        of("attache_endpoint_requests_total", dead),
+        of("attache_endpoint_errors_total", dead),
+        of("attache_endpoint_ejections_total", dead),
+      ]).toEqual([2, 2, 1]);
+      expect([
+        of("attache_endpoint_requests_total", origin.url),
+        of("attache_endpoint_errors_total", origin.url),
+        of("attache_endpoint_ejections_total", origin.url),
+      ]).toEqual([12, 0, 0]);
       expect(of("attache_endpoint_active_requests", origin.url)).toBe(0);
       expect(of("attache_endpoint_connections", origin.url)).toBeGreaterThanOrEqual(1); // kept alive in the pool
       expect(of("attache_endpoint_connections", dead)).toBe(0);
@@ -501,7 +527,9 @@ routes:
 });
 
 describe("an upstream killed under steady load", () => {
-  it("gives fast 503s with Retry-After instead of hanging requests, then recovers by itself after the upstream returns", { timeout: 30_000 }, async () => {
+  it("gives fast 503s with Retry-After instead of hanging requests, then recovers by itself after the upstream returns", {
+    timeout: 30_000,
+  }, async () => {
     let origin = await startOrigin();
     const port = origin.port;
     const resetTimeout = 400;
@@ -518,7 +546,9 @@ routes:
     // Four clients, one request at a time each, 10ms apart; at most 1500 requests or 15s, whichever first.
     const worker = async () => {
       while (!stop && log.length < 1500 && Date.now() < until) {
-        const answer = await send(attache.url, "/load/x").catch((err: Error) => ({ status: -1, headers: {}, text: err.message, json: undefined }) as Answer);
+        const answer = await send(attache.url, "/load/x").catch(
+          (err: Error) => ({ status: -1, headers: {}, text: err.message, json: undefined }) as Answer,
+        );
         log.push({ at: Date.now(), answer });
         await sleep(10);
       }

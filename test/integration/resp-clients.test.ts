@@ -85,8 +85,9 @@ async function nodeRedis(create: typeof createClient6, url: string, options: Rec
     evalScript: () => client.eval("return redis.call('SET', KEYS[1], ARGV[1])", { keys: ["script:k"], arguments: ["s"] }),
     async close() {
       // node-redis 6 has destroy(); node-redis 4 disconnect().
-      for (const c of [...extra, client] as Array<{ destroy?: () => void; disconnect: () => Promise<void> }>) if (c.destroy) c.destroy();
-      else await c.disconnect();
+      for (const c of [...extra, client] as Array<{ destroy?: () => void; disconnect: () => Promise<void> }>)
+        if (c.destroy) c.destroy();
+        else await c.disconnect();
     },
   };
 }

@@ -53,7 +53,11 @@ describe("RESP listener: dedicated connections", () => {
 
   it("100 clients each sending MULTI, 50 commands and EXEC in one write, then leaving: Redis is back to its baseline", async () => {
     const baseline = await connectedClients(s);
-    const wire = Buffer.concat([encodeCommand(["MULTI"]), ...Array.from({ length: 50 }, (_, i) => encodeCommand(["INCR", `c${i % 5}`])), encodeCommand(["EXEC"])]);
+    const wire = Buffer.concat([
+      encodeCommand(["MULTI"]),
+      ...Array.from({ length: 50 }, (_, i) => encodeCommand(["INCR", `c${i % 5}`])),
+      encodeCommand(["EXEC"]),
+    ]);
     const clients = await Promise.all(Array.from({ length: 100 }, () => client(s.resp, wire, 52)));
     for (const c of clients) {
       expect(c.replies).toHaveLength(52);
@@ -72,7 +76,11 @@ describe("RESP listener: dedicated connections", () => {
 
   it("a client back out of its transaction gives its dedicated connection back while it stays connected", async () => {
     const baseline = await connectedClients(s);
-    const c = await client(s.resp, Buffer.concat([encodeCommand(["MULTI"]), encodeCommand(["SET", "x", "1"]), encodeCommand(["GET", "x"]), encodeCommand(["EXEC"])]), 4);
+    const c = await client(
+      s.resp,
+      Buffer.concat([encodeCommand(["MULTI"]), encodeCommand(["SET", "x", "1"]), encodeCommand(["GET", "x"]), encodeCommand(["EXEC"])]),
+      4,
+    );
     expect(c.replies).toEqual(["+OK\r\n", "+QUEUED\r\n", "+QUEUED\r\n", "*2\r\n+OK\r\n$1\r\n1\r\n"]);
     expect(await gauge(s)).toBe(1);
     expect(await until(async () => (await gauge(s)) === 0 && (await connectedClients(s)) === baseline, 5_000)).toBe(true);

@@ -33,35 +33,48 @@ const word = fc.stringMatching(/^[a-z0-9]{1,8}$/).map(b);
 /** Binary values that look like RESP: CRLF, headers, a refused command's encoding. */
 const value = fc.oneof(
   fc.uint8Array({ maxLength: 24 }).map((a) => Buffer.from(a)),
-  fc.constantFrom(b("*1\r\n$4\r\nPONG\r\n"), b("\r\n"), b("$"), b("*3\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$7\r\nappendonly\r\n"), encodeCommand(["FLUSHALL"])),
+  fc.constantFrom(
+    b("*1\r\n$4\r\nPONG\r\n"),
+    b("\r\n"),
+    b("$"),
+    b("*3\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$7\r\nappendonly\r\n"),
+    encodeCommand(["FLUSHALL"]),
+  ),
 );
 
-const multibulk: fc.Arbitrary<Cmd> = fc.oneof(
-  fc.tuple(key, value).map(([k, v]) => ({ args: [b("SET"), k, v], keys: [1] })),
-  key.map((k) => ({ args: [b("GET"), k], keys: [1] })),
-  fc.tuple(key, value).map(([k, v]) => ({ args: [b("APPEND"), k, v], keys: [1] })),
-  key.map((k) => ({ args: [b("STRLEN"), k], keys: [1] })),
-  fc.tuple(key, key).map(([k, l]) => ({ args: [b("DEL"), k, l], keys: [1, 2] })),
-  fc.tuple(key, key).map(([k, l]) => ({ args: [b("EXISTS"), k, l], keys: [1, 2] })),
-  fc.tuple(key, value, key, value).map(([k, v, l, w]) => ({ args: [b("MSET"), k, v, l, w], keys: [1, 3] })),
-  fc.tuple(key, key).map(([k, l]) => ({ args: [b("MGET"), k, l], keys: [1, 2] })),
-  fc.tuple(value).map(([v]) => ({ args: [b("RPUSH"), b("list"), v], keys: [1] })),
-  value.map((v) => ({ args: [b("ECHO"), v], keys: [] })),
-  fc.constant(0).map(() => ({ args: [b("INCR"), b("counter")], keys: [1] })),
-).map((c) => ({ ...c, inline: false, refused: false }));
+const multibulk: fc.Arbitrary<Cmd> = fc
+  .oneof(
+    fc.tuple(key, value).map(([k, v]) => ({ args: [b("SET"), k, v], keys: [1] })),
+    key.map((k) => ({ args: [b("GET"), k], keys: [1] })),
+    fc.tuple(key, value).map(([k, v]) => ({ args: [b("APPEND"), k, v], keys: [1] })),
+    key.map((k) => ({ args: [b("STRLEN"), k], keys: [1] })),
+    fc.tuple(key, key).map(([k, l]) => ({ args: [b("DEL"), k, l], keys: [1, 2] })),
+    fc.tuple(key, key).map(([k, l]) => ({ args: [b("EXISTS"), k, l], keys: [1, 2] })),
+    fc.tuple(key, value, key, value).map(([k, v, l, w]) => ({ args: [b("MSET"), k, v, l, w], keys: [1, 3] })),
+    fc.tuple(key, key).map(([k, l]) => ({ args: [b("MGET"), k, l], keys: [1, 2] })),
+    fc.tuple(value).map(([v]) => ({ args: [b("RPUSH"), b("list"), v], keys: [1] })),
+    value.map((v) => ({ args: [b("ECHO"), v], keys: [] })),
+    fc.constant(0).map(() => ({ args: [b("INCR"), b("counter")], keys: [1] })),
+  )
+  .map((c) => ({ ...c, inline: false, refused: false }));
 
-const inline: fc.Arbitrary<Cmd> = fc.oneof(
-  fc.tuple(key, word).map(([k, v]) => ({ args: [b("SET"), k, v], keys: [1] })),
-  key.map((k) => ({ args: [b("GET"), k], keys: [1] })),
-  fc.constant(0).map(() => ({ args: [b("ECHO"), b("p")], keys: [] as number[] })),
-  fc.constant(0).map(() => ({ args: [b("INCR"), b("counter")], keys: [1] })),
-).map((c) => ({ ...c, inline: true, refused: false }));
+const inline: fc.Arbitrary<Cmd> = fc
+  .oneof(
+    fc.tuple(key, word).map(([k, v]) => ({ args: [b("SET"), k, v], keys: [1] })),
+    key.map((k) => ({ args: [b("GET"), k], keys: [1] })),
+    fc.constant(0).map(() => ({ args: [b("ECHO"), b("p")], keys: [] as number[] })),
+    fc.constant(0).map(() => ({ args: [b("INCR"), b("counter")], keys: [1] })),
+  )
+  .map((c) => ({ ...c, inline: true, refused: false }));
 
 const refused: fc.Arbitrary<Cmd> = fc
   .constantFrom(["CONFIG", "SET", "appendonly", "yes"], ["FLUSHALL"], ["KEYS", "*"])
   .map((args) => ({ args: args.map(b), inline: false, refused: true, keys: [] }));
 
-const stream = fc.array(fc.oneof({ weight: 6, arbitrary: multibulk }, { weight: 2, arbitrary: inline }, { weight: 1, arbitrary: refused }), { minLength: 1, maxLength: 12 });
+const stream = fc.array(
+  fc.oneof({ weight: 6, arbitrary: multibulk }, { weight: 2, arbitrary: inline }, { weight: 1, arbitrary: refused }),
+  { minLength: 1, maxLength: 12 },
+);
 
 const clientBytes = (c: Cmd) => (c.inline ? b(`${c.args.map(String).join(" ")}\r\n`) : encodeCommand(c.args));
 /** What Redis must receive: the client's bytes, or the encoding of the command with its keys prefixed. */
@@ -118,14 +131,22 @@ describe("RESP listener: exact framing under any chunking", () => {
   async function direct(cmds: Cmd[]): Promise<string[]> {
     await redis.cli("FLUSHALL");
     const allowed = cmds.filter((c) => !c.refused);
-    const { frames } = await respExchange(redis.port, Buffer.concat([encodeCommand(["AUTH", redis.password]), ...allowed.map((c) => encodeCommand(c.args))]), allowed.length + 1);
+    const { frames } = await respExchange(
+      redis.port,
+      Buffer.concat([encodeCommand(["AUTH", redis.password]), ...allowed.map((c) => encodeCommand(c.args))]),
+      allowed.length + 1,
+    );
     const answers = frames.slice(1).map((f) => f.raw.toString("latin1"));
     return cmds.map((c) => (c.refused ? NOT_ALLOWED : answers.shift()!));
   }
 
   let runs = 0;
   /** Writes `chunks` (a pause between writes, so attache reads them apart); the replies, and the bytes the shared connection sent meanwhile. */
-  async function through(shape: Shape, chunks: Buffer[], replies: number): Promise<{ replies: string[]; upstream: Buffer; closed: boolean }> {
+  async function through(
+    shape: Shape,
+    chunks: Buffer[],
+    replies: number,
+  ): Promise<{ replies: string[]; upstream: Buffer; closed: boolean }> {
     await redis.cli("FLUSHALL");
     const marker = encodeCommand(["ECHO", `run-${++runs}`]);
     const out: string[] = [];
@@ -219,7 +240,11 @@ describe("RESP listener: exact framing under any chunking", () => {
     const before = sharedOf(shape)!;
     const other = new Socket();
     await new Promise<void>((resolve) => other.connect(shape.resp, "127.0.0.1", () => resolve()));
-    const bad = await respExchange(shape.resp, Buffer.concat([encodeCommand(["SET", "ok", "1"]), b("*2\r\n$3\r\nGET\r\n$x\r\n"), encodeCommand(["SET", "after", "1"])]), 3);
+    const bad = await respExchange(
+      shape.resp,
+      Buffer.concat([encodeCommand(["SET", "ok", "1"]), b("*2\r\n$3\r\nGET\r\n$x\r\n"), encodeCommand(["SET", "after", "1"])]),
+      3,
+    );
     expect(bad.frames.map((f) => f.raw.toString())).toEqual(["+OK\r\n", "-ERR Protocol error: invalid bulk length\r\n"]);
     expect(bad.closed).toBe(true);
     expect((await redis.cli("EXISTS", "after")).trim()).toBe("0");

@@ -17,9 +17,9 @@ const LIMITS = [
   "    maxQueryBuffer: 4kb",
   "    maxBulkLength: 1kb",
   "    maxArgs: 10",
-      // softFor long enough that the subscriber that reads is never cut on a loaded machine (a test
-    // process that stalls for a while); the one that does not read passes the hard limit anyway.
-    "    output: { hard: 512kb, soft: 128kb, softFor: 3s }",
+  // softFor long enough that the subscriber that reads is never cut on a loaded machine (a test
+  // process that stalls for a while); the one that does not read passes the hard limit anyway.
+  "    output: { hard: 512kb, soft: 128kb, softFor: 3s }",
 ].join("\n");
 
 const rssMiB = () => process.memoryUsage().rss / 2 ** 20;
@@ -51,8 +51,15 @@ describe("RESP listener: limits", () => {
   });
 
   it("an argument announced longer than maxBulkLength is refused before its bytes come; commands before it are answered", async () => {
-    const { frames, closed } = await respExchange(s.resp, Buffer.concat([encodeCommand(["SET", "k", "v"]), Buffer.from("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1025\r\n")]), 3);
-    expect(frames.map((f) => f.raw.toString())).toEqual(["+OK\r\n", "-ERR argument of 1025 bytes, more than limits.redis.maxBulkLength (1024)\r\n"]);
+    const { frames, closed } = await respExchange(
+      s.resp,
+      Buffer.concat([encodeCommand(["SET", "k", "v"]), Buffer.from("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1025\r\n")]),
+      3,
+    );
+    expect(frames.map((f) => f.raw.toString())).toEqual([
+      "+OK\r\n",
+      "-ERR argument of 1025 bytes, more than limits.redis.maxBulkLength (1024)\r\n",
+    ]);
     expect(closed).toBe(true);
     expect(await disconnects("max_bulk_length")).toBe(1);
     // At the limit is fine.
@@ -72,7 +79,8 @@ describe("RESP listener: limits", () => {
 
   it("a subscriber that never reads is cut off at the output limit with RSS bounded; other subscribers keep their messages", async () => {
     // The clients of the test before are gone (their sockets close asynchronously).
-    for (let i = 0; i < 100 && (await respExchange(s.resp, encodeCommand(["PING"]), 1)).frames[0]?.raw.toString() !== "+PONG\r\n"; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 100 && (await respExchange(s.resp, encodeCommand(["PING"]), 1)).frames[0]?.raw.toString() !== "+PONG\r\n"; i++)
+      await new Promise((r) => setTimeout(r, 20));
     await new Promise((r) => setTimeout(r, 50));
     const lazy = new Socket();
     const subscribed = new Promise<string>((resolve) => lazy.once("data", (c: Buffer) => resolve(c.toString())));

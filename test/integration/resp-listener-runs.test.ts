@@ -85,7 +85,16 @@ describe("RESP listener: commands taken as sent, in runs", () => {
     fake = await startFakeRedis();
     resp = await freePort();
     attache = await startAttache(
-      ["routes:", "  - prefix: /cache", "    timeout: 5s", "    upstream:", "      redis:", `        url: redis://127.0.0.1:${fake.port}`, `        listen: 127.0.0.1:${resp}`, '        commands: ["*"]'].join("\n"),
+      [
+        "routes:",
+        "  - prefix: /cache",
+        "    timeout: 5s",
+        "    upstream:",
+        "      redis:",
+        `        url: redis://127.0.0.1:${fake.port}`,
+        `        listen: 127.0.0.1:${resp}`,
+        '        commands: ["*"]',
+      ].join("\n"),
     );
   });
   afterAll(async () => {
@@ -100,7 +109,11 @@ describe("RESP listener: commands taken as sent, in runs", () => {
     expect(warm.frames.map((f) => f.raw.toString())).toEqual(["$10\r\nvalue-of-a\r\n", "$2\r\nhi\r\n"]);
     const before = await fetch(`${attache.adminUrl}/metrics`).then((r) => r.text());
 
-    const { frames, closed } = await respExchange(resp, commands(["GET", "a"], ["GET", "b"], ["ECHO", "cut"], ["GET", "c"], ["gEt", "d"]), 5);
+    const { frames, closed } = await respExchange(
+      resp,
+      commands(["GET", "a"], ["GET", "b"], ["ECHO", "cut"], ["GET", "c"], ["gEt", "d"]),
+      5,
+    );
     const raws = frames.map((f) => f.raw.toString());
     expect(raws.slice(0, 2)).toEqual(["$10\r\nvalue-of-a\r\n", "$10\r\nvalue-of-b\r\n"]);
     expect(raws).toHaveLength(5);
@@ -108,7 +121,10 @@ describe("RESP listener: commands taken as sent, in runs", () => {
     expect(closed).toBe(false);
 
     const after = await fetch(`${attache.adminUrl}/metrics`).then((r) => r.text());
-    const count = (text: string, command: string, result: string) => Number(new RegExp(`attache_redis_commands_total\\{route="/cache",command="${command}",result="${result}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    const count = (text: string, command: string, result: string) =>
+      Number(
+        new RegExp(`attache_redis_commands_total\\{route="/cache",command="${command}",result="${result}"\\} (\\d+)`).exec(text)?.[1] ?? 0,
+      );
     expect(count(after, "get", "ok") - count(before, "get", "ok")).toBe(2);
     expect(count(after, "get", "upstream_unreachable") - count(before, "get", "upstream_unreachable")).toBe(2);
     expect(count(after, "echo", "upstream_unreachable") - count(before, "echo", "upstream_unreachable")).toBe(1);
@@ -143,6 +159,9 @@ describe("RESP listener: commands taken as sent, in runs", () => {
     // ECHO dribble switches the fake for the connection; it is in a read of its own (the exchange before).
     expect((await respExchange(resp, commands(["ECHO", "dribble"]), 1)).frames[0]?.raw.toString()).toBe("$7\r\ndribble\r\n");
     const { frames } = await respExchange(resp, commands(...keys.map((k) => ["GET", k]), ["ECHO", "end"]), keys.length + 1);
-    expect(frames.map((f) => f.raw.toString())).toEqual([...keys.map((k) => `$${`value-of-${k}`.length}\r\nvalue-of-${k}\r\n`), "$3\r\nend\r\n"]);
+    expect(frames.map((f) => f.raw.toString())).toEqual([
+      ...keys.map((k) => `$${`value-of-${k}`.length}\r\nvalue-of-${k}\r\n`),
+      "$3\r\nend\r\n",
+    ]);
   });
 });

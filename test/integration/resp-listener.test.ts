@@ -29,14 +29,30 @@ describe("RESP listener: namespaced, allowlisted access", () => {
   });
 
   it("refuses commands outside the allowlist with -ERR command not allowed", async () => {
-    const { frames } = await respExchange(s.resp, Buffer.concat([encodeCommand(["FLUSHALL"]), encodeCommand(["KEYS", "*"]), encodeCommand(["CONFIG", "GET", "save"]), encodeCommand(["GET", "user:1"])]), 4);
-    expect(frames.map((f) => f.raw.toString())).toEqual(["-ERR command not allowed\r\n", "-ERR command not allowed\r\n", "-ERR command not allowed\r\n", "$5\r\nalice\r\n"]);
+    const { frames } = await respExchange(
+      s.resp,
+      Buffer.concat([
+        encodeCommand(["FLUSHALL"]),
+        encodeCommand(["KEYS", "*"]),
+        encodeCommand(["CONFIG", "GET", "save"]),
+        encodeCommand(["GET", "user:1"]),
+      ]),
+      4,
+    );
+    expect(frames.map((f) => f.raw.toString())).toEqual([
+      "-ERR command not allowed\r\n",
+      "-ERR command not allowed\r\n",
+      "-ERR command not allowed\r\n",
+      "$5\r\nalice\r\n",
+    ]);
     expect((await s.redis.cli("DBSIZE")).trim()).not.toBe("0");
   });
 
   it("a pipeline of hundreds of commands in one write gets every reply, in order", async () => {
     const n = 600;
-    const wire = Buffer.concat(Array.from({ length: n }, (_, i) => (i % 3 === 2 ? encodeCommand(["GET", "counter"]) : encodeCommand(["INCR", "counter"]))));
+    const wire = Buffer.concat(
+      Array.from({ length: n }, (_, i) => (i % 3 === 2 ? encodeCommand(["GET", "counter"]) : encodeCommand(["INCR", "counter"]))),
+    );
     const { frames } = await respExchange(s.resp, Buffer.concat([encodeCommand(["DEL", "counter"]), wire]), n + 1);
     expect(frames).toHaveLength(n + 1);
     let expected = 0;
@@ -48,13 +64,27 @@ describe("RESP listener: namespaced, allowlisted access", () => {
   });
 
   it("pipelined commands get their keys prefixed, also once taken as sent in runs (the second round)", async () => {
-    const round = (n: number) => [["SET", `r${n}:a`, "1"], ["MSET", `r${n}:b`, "2", `r${n}:c`, "3"], ["INCR", `r${n}:a`], ["GET", `r${n}:a`], ["DEL", `r${n}:b`], ["EXISTS", `r${n}:b`, `r${n}:c`], ["PING"], ["MGET", `r${n}:a`, `r${n}:c`]];
+    const round = (n: number) => [
+      ["SET", `r${n}:a`, "1"],
+      ["MSET", `r${n}:b`, "2", `r${n}:c`, "3"],
+      ["INCR", `r${n}:a`],
+      ["GET", `r${n}:a`],
+      ["DEL", `r${n}:b`],
+      ["EXISTS", `r${n}:b`, `r${n}:c`],
+      ["PING"],
+      ["MGET", `r${n}:a`, `r${n}:c`],
+    ];
     const expected = ["+OK\r\n", "+OK\r\n", ":2\r\n", "$1\r\n2\r\n", ":1\r\n", ":1\r\n", "+PONG\r\n", "*2\r\n$1\r\n2\r\n$1\r\n3\r\n"];
     for (const n of [1, 2]) {
       const script = round(n);
       const { frames } = await respExchange(s.resp, Buffer.concat(script.map(encodeCommand)), script.length);
       expect(frames.map((f) => f.raw.toString())).toEqual(expected);
-      expect((await s.redis.cli("MGET", `app:r${n}:a`, `app:r${n}:b`, `app:r${n}:c`, `r${n}:a`)).split("\n").slice(0, 4)).toEqual(["2", "", "3", ""]);
+      expect((await s.redis.cli("MGET", `app:r${n}:a`, `app:r${n}:b`, `app:r${n}:c`, `r${n}:a`)).split("\n").slice(0, 4)).toEqual([
+        "2",
+        "",
+        "3",
+        "",
+      ]);
     }
   });
 
@@ -66,10 +96,21 @@ describe("RESP listener: namespaced, allowlisted access", () => {
   it("answers AUTH, HELLO and CLIENT itself", async () => {
     const { frames } = await respExchange(
       s.resp,
-      Buffer.concat([encodeCommand(["AUTH", "whatever"]), encodeCommand(["HELLO", "4"]), encodeCommand(["CLIENT", "SETNAME", "app1"]), encodeCommand(["CLIENT", "GETNAME"]), encodeCommand(["HELLO"])]),
+      Buffer.concat([
+        encodeCommand(["AUTH", "whatever"]),
+        encodeCommand(["HELLO", "4"]),
+        encodeCommand(["CLIENT", "SETNAME", "app1"]),
+        encodeCommand(["CLIENT", "GETNAME"]),
+        encodeCommand(["HELLO"]),
+      ]),
       5,
     );
-    expect(frames.slice(0, 4).map((f) => f.raw.toString())).toEqual(["+OK\r\n", "-NOPROTO unsupported protocol version\r\n", "+OK\r\n", "$4\r\napp1\r\n"]);
+    expect(frames.slice(0, 4).map((f) => f.raw.toString())).toEqual([
+      "+OK\r\n",
+      "-NOPROTO unsupported protocol version\r\n",
+      "+OK\r\n",
+      "$4\r\napp1\r\n",
+    ]);
     expect(frames[4]!.value.type).toBe("array");
   });
 
@@ -135,15 +176,67 @@ describe("RESP listener: a trusted route (commands: [*]) is indistinguishable fr
 
   it("same bytes as a direct connection for data-type, expiry and keyspace commands, errors included", async () => {
     const script: string[][] = [
-      ["SET", "a", "1"], ["GET", "a"], ["GET", "missing"], ["INCR", "a"], ["SET", "s", "text"], ["INCR", "s"], ["TYPE", "a"], ["TYPE", "missing"],
-      ["SET", "a", "2", "GET"], ["SET", "n", "v", "NX", "GET"], ["GETEX", "a", "PERSIST"], ["EXPIRE", "a", "100"], ["TTL", "a"], ["PTTL", "missing"], ["PERSIST", "a"],
-      ["LPUSH", "l", "x", "y"], ["LRANGE", "l", "0", "-1"], ["LPOS", "l", "nope"], ["BLPOP", "nolist", "0.01"], ["RPOPLPUSH", "nolist", "l2"], ["LPOP", "nolist", "2"],
-      ["HSET", "h", "f", "v", "g", "w"], ["HGETALL", "h"], ["HGET", "h", "nope"], ["HMGET", "h", "f", "nope"], ["HRANDFIELD", "missing", "2"],
-      ["ZADD", "z", "1.5", "m", "2", "n"], ["ZRANGE", "z", "0", "-1", "WITHSCORES"], ["ZSCORE", "z", "m"], ["ZPOPMIN", "missing"], ["ZMPOP", "1", "missing", "MIN"],
-      ["SADD", "st", "a"], ["SMEMBERS", "st"], ["SPOP", "missing"], ["XADD", "x", "1-1", "f", "v"], ["XRANGE", "x", "-", "+"], ["XREAD", "COUNT", "1", "STREAMS", "x", "0"],
-      ["XREAD", "STREAMS", "x", "$"], ["EXISTS", "a", "l", "missing"], ["OBJECT", "ENCODING", "a"], ["RENAME", "missing", "b"], ["GET"], ["FOO", "bar"], ["SORT", "l", "ALPHA"],
-      ["MULTI"], ["INCR", "s"], ["SET", "q", "1"], ["EXEC"], ["EXEC"], ["DISCARD"], ["MULTI"], ["GET", "a", "b"], ["EXEC"], ["WATCH", "a"], ["UNWATCH"], ["PING"], ["PING", "hi"], ["ECHO", "e"],
-      ["DEL", "a", "l", "h", "z", "st", "x", "s", "q", "n", "l2"], ["SCAN", "0"], ["DBSIZE"],
+      ["SET", "a", "1"],
+      ["GET", "a"],
+      ["GET", "missing"],
+      ["INCR", "a"],
+      ["SET", "s", "text"],
+      ["INCR", "s"],
+      ["TYPE", "a"],
+      ["TYPE", "missing"],
+      ["SET", "a", "2", "GET"],
+      ["SET", "n", "v", "NX", "GET"],
+      ["GETEX", "a", "PERSIST"],
+      ["EXPIRE", "a", "100"],
+      ["TTL", "a"],
+      ["PTTL", "missing"],
+      ["PERSIST", "a"],
+      ["LPUSH", "l", "x", "y"],
+      ["LRANGE", "l", "0", "-1"],
+      ["LPOS", "l", "nope"],
+      ["BLPOP", "nolist", "0.01"],
+      ["RPOPLPUSH", "nolist", "l2"],
+      ["LPOP", "nolist", "2"],
+      ["HSET", "h", "f", "v", "g", "w"],
+      ["HGETALL", "h"],
+      ["HGET", "h", "nope"],
+      ["HMGET", "h", "f", "nope"],
+      ["HRANDFIELD", "missing", "2"],
+      ["ZADD", "z", "1.5", "m", "2", "n"],
+      ["ZRANGE", "z", "0", "-1", "WITHSCORES"],
+      ["ZSCORE", "z", "m"],
+      ["ZPOPMIN", "missing"],
+      ["ZMPOP", "1", "missing", "MIN"],
+      ["SADD", "st", "a"],
+      ["SMEMBERS", "st"],
+      ["SPOP", "missing"],
+      ["XADD", "x", "1-1", "f", "v"],
+      ["XRANGE", "x", "-", "+"],
+      ["XREAD", "COUNT", "1", "STREAMS", "x", "0"],
+      ["XREAD", "STREAMS", "x", "$"],
+      ["EXISTS", "a", "l", "missing"],
+      ["OBJECT", "ENCODING", "a"],
+      ["RENAME", "missing", "b"],
+      ["GET"],
+      ["FOO", "bar"],
+      ["SORT", "l", "ALPHA"],
+      ["MULTI"],
+      ["INCR", "s"],
+      ["SET", "q", "1"],
+      ["EXEC"],
+      ["EXEC"],
+      ["DISCARD"],
+      ["MULTI"],
+      ["GET", "a", "b"],
+      ["EXEC"],
+      ["WATCH", "a"],
+      ["UNWATCH"],
+      ["PING"],
+      ["PING", "hi"],
+      ["ECHO", "e"],
+      ["DEL", "a", "l", "h", "z", "st", "x", "s", "q", "n", "l2"],
+      ["SCAN", "0"],
+      ["DBSIZE"],
     ];
     const wire = Buffer.concat(script.map(encodeCommand));
     const [viaAttache, viaRedis] = await Promise.all([
@@ -166,7 +259,10 @@ describe("RESP listener: a trusted route (commands: [*]) is indistinguishable fr
       expect(result).toBeNull();
       expect(await b.get("w")).toBe("changed");
       const ok = await a.multi().incr("cnt").incr("cnt").exec();
-      expect(ok).toEqual([[null, 1], [null, 2]]);
+      expect(ok).toEqual([
+        [null, 1],
+        [null, 2],
+      ]);
     } finally {
       a.disconnect();
       b.disconnect();
@@ -197,8 +293,16 @@ describe("RESP listener: a trusted route (commands: [*]) is indistinguishable fr
   });
 
   it("redis-benchmark (pipelined, many clients) runs clean", async () => {
-    const out = await run("redis-benchmark", ["-p", String(s.resp), "-n", "2000", "-c", "8", "-P", "16", "-t", "set,get,incr,lpush,lpop", "-q", "--csv"], undefined, 60_000);
-    const rows = out.trim().split("\n").filter((l) => /^"(SET|GET|INCR|LPUSH|LPOP)/.test(l));
+    const out = await run(
+      "redis-benchmark",
+      ["-p", String(s.resp), "-n", "2000", "-c", "8", "-P", "16", "-t", "set,get,incr,lpush,lpop", "-q", "--csv"],
+      undefined,
+      60_000,
+    );
+    const rows = out
+      .trim()
+      .split("\n")
+      .filter((l) => /^"(SET|GET|INCR|LPUSH|LPOP)/.test(l));
     expect(rows.length).toBeGreaterThanOrEqual(5);
     expect((await s.redis.cli("STRLEN", "key:__rand_int__")).trim()).toBe("3");
   });
@@ -263,7 +367,10 @@ describe("RESP listener: shutdown", () => {
     await new Promise<void>((resolve, reject) => client.connect(s.resp, "127.0.0.1", resolve).once("error", reject));
     const disconnected = new Promise<void>((resolve) => client.once("close", () => resolve()));
     // A client that stays connected must not hold the close up (it used to wait for the client to leave).
-    const closed = Promise.race([s.attache.running.close().then(() => "closed"), new Promise((r) => setTimeout(() => r("still waiting"), 3000))]);
+    const closed = Promise.race([
+      s.attache.running.close().then(() => "closed"),
+      new Promise((r) => setTimeout(() => r("still waiting"), 3000)),
+    ]);
     expect(await closed).toBe("closed");
     await disconnected;
     await s.stop();

@@ -69,7 +69,13 @@ describe("RESP listener: RESP3", () => {
     expect(await via.send(debug, fromRedis.length)).toEqual(fromRedis);
 
     await via.send([["HELLO", "2"]]);
-    expect(await via.send([["HGETALL", "h"], ["ZSCORE", "z", "m"], ["GET", "missing"]])).toEqual(["*2\r\n$1\r\nf\r\n$1\r\nv\r\n", "$3\r\n1.5\r\n", "$-1\r\n"]);
+    expect(
+      await via.send([
+        ["HGETALL", "h"],
+        ["ZSCORE", "z", "m"],
+        ["GET", "missing"],
+      ]),
+    ).toEqual(["*2\r\n$1\r\nf\r\n$1\r\nv\r\n", "$3\r\n1.5\r\n", "$-1\r\n"]);
     direct.close();
     via.close();
   });
@@ -77,7 +83,10 @@ describe("RESP listener: RESP3", () => {
   it("pub/sub in RESP3: confirmations and messages are push frames; PING still answers while subscribed", async () => {
     const sub = await conversation(s.resp);
     await sub.send([["HELLO", "3"]]);
-    expect(await sub.send([["SUBSCRIBE", "news", "sport"]], 2)).toEqual([">3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n", ">3\r\n$9\r\nsubscribe\r\n$5\r\nsport\r\n:2\r\n"]);
+    expect(await sub.send([["SUBSCRIBE", "news", "sport"]], 2)).toEqual([
+      ">3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n",
+      ">3\r\n$9\r\nsubscribe\r\n$5\r\nsport\r\n:2\r\n",
+    ]);
     await s.redis.cli("PUBLISH", "news", "hello");
     expect(await sub.send([], 1)).toEqual([">3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n"]);
     expect(await sub.send([["PING"]])).toEqual(["+PONG\r\n"]);

@@ -41,7 +41,9 @@ async function get(path: string): Promise<void> {
 }
 
 async function poolOf(prefix: string): Promise<Record<string, unknown>> {
-  const view = (await (await fetch(`${attache.adminUrl}/routes`)).json()) as { routes: Array<{ prefix: string; upstream: { pool: Record<string, unknown> } }> };
+  const view = (await (await fetch(`${attache.adminUrl}/routes`)).json()) as {
+    routes: Array<{ prefix: string; upstream: { pool: Record<string, unknown> } }>;
+  };
   return view.routes.find((r) => r.prefix === prefix)!.upstream.pool;
 }
 
@@ -59,18 +61,24 @@ describe("shared connection pools", () => {
   it("a reload that keeps the settings keeps the connection; the last route's going closes it", async () => {
     await setup();
     await get("/a/1");
-    writeConfig(attache.dir, `routes:
+    writeConfig(
+      attache.dir,
+      `routes:
   - { prefix: /a, pool: { idleTimeout: 60s }, upstream: { http: { endpoints: ["${origin.url}"] } } }
   - { prefix: /d, pool: { idleTimeout: 60s }, upstream: { http: { endpoints: ["${origin.url}"] } } }
-`);
+`,
+    );
     expect(await attache.running.reload("test")).toMatchObject({ applied: true });
     await get("/a/2");
     await get("/d/1");
     expect(origin.connections).toBe(1);
 
-    writeConfig(attache.dir, `routes:
+    writeConfig(
+      attache.dir,
+      `routes:
   - { prefix: /e, pool: { idleTimeout: 59s }, upstream: { http: { endpoints: ["${origin.url}"] } } }
-`);
+`,
+    );
     expect(await attache.running.reload("test")).toMatchObject({ applied: true });
     // The replaced routes retire once idle; their shared pool closes its connection then.
     await eventually(() => open.size === 0, 5_000);

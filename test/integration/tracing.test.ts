@@ -97,8 +97,14 @@ routes:
 
 describe("tracing", () => {
   it("OTEL_EXPORTER_OTLP_ENDPOINT alone turns it on: one server span and a client span per try, under the app's trace", async () => {
-    const { receiver, seen, attache } = await setup((url) => ({ OTEL_EXPORTER_OTLP_ENDPOINT: url, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_SERVICE_NAME: "shop-sidecar" }));
-    const answer = await send(attache.url, "/svc/flaky?x=1", { headers: { traceparent: `00-${TRACE}-${APP_SPAN}-01`, tracestate: "shop=1" } });
+    const { receiver, seen, attache } = await setup((url) => ({
+      OTEL_EXPORTER_OTLP_ENDPOINT: url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      OTEL_SERVICE_NAME: "shop-sidecar",
+    }));
+    const answer = await send(attache.url, "/svc/flaky?x=1", {
+      headers: { traceparent: `00-${TRACE}-${APP_SPAN}-01`, tracestate: "shop=1" },
+    });
     expect(answer.status).toBe(200);
 
     const spans = (await eventually(() => {
@@ -106,7 +112,10 @@ describe("tracing", () => {
       return s.length >= 3 ? s : undefined;
     }, 15_000))!;
     expect(receiver.received.every((r) => r.path === "/v1/traces")).toBe(true);
-    expect(JSON.parse(receiver.received[0]!.body.toString()).resourceSpans[0].resource.attributes).toContainEqual({ key: "service.name", value: { stringValue: "shop-sidecar" } });
+    expect(JSON.parse(receiver.received[0]!.body.toString()).resourceSpans[0].resource.attributes).toContainEqual({
+      key: "service.name",
+      value: { stringValue: "shop-sidecar" },
+    });
     const server = spans.filter((s) => s.kind === SERVER);
     const clients = spans.filter((s) => s.kind === CLIENT);
     expect(server).toHaveLength(1);
@@ -117,7 +126,9 @@ describe("tracing", () => {
     expect(attr(server[0]!, "http.response.status_code")).toBe(200);
     expect(attr(server[0]!, "url.query")).toBe("x=1");
     for (const c of clients) expect(c.parentSpanId).toBe(server[0]!.spanId);
-    const [first, second] = clients.sort((a, b) => Number(attr(a, "http.request.resend_count") ?? 0) - Number(attr(b, "http.request.resend_count") ?? 0));
+    const [first, second] = clients.sort(
+      (a, b) => Number(attr(a, "http.request.resend_count") ?? 0) - Number(attr(b, "http.request.resend_count") ?? 0),
+    );
     expect(attr(first!, "http.response.status_code")).toBe(503);
     expect(attr(first!, "error.type")).toBe("503");
     expect(attr(second!, "http.response.status_code")).toBe(200);
@@ -139,7 +150,10 @@ describe("tracing", () => {
     const { receiver, attache } = await setup((url) => ({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${url}/collector/traces` }));
     await send(attache.url, "/svc/flaky", { headers: { traceparent: `00-${TRACE}-${APP_SPAN}-01` } });
     // The server span ends last, so it may travel in a later export than the client spans.
-    const exported = (await eventually(() => receiver.received.find((r) => r.body.includes(Buffer.from(TRACE, "hex")) && r.body.includes(Buffer.from("GET /svc"))), 15_000))!;
+    const exported = (await eventually(
+      () => receiver.received.find((r) => r.body.includes(Buffer.from(TRACE, "hex")) && r.body.includes(Buffer.from("GET /svc"))),
+      15_000,
+    ))!;
     expect(exported.path).toBe("/collector/traces");
     expect(exported.contentType).toBe("application/x-protobuf");
     expect(receiver.received.every((r) => r.contentType === "application/x-protobuf")).toBe(true);
@@ -184,9 +198,15 @@ routes:
     upstream: { kubernetes: { server: "${fake.url}", tokenFile: "${fake.volume.tokenFile}", caFile: "${fake.certs.caFile}" } }
 `);
     cleanup.push(() => config.remove());
-    const attache = await spawnAttache(config.dir, { OTEL_BSP_SCHEDULE_DELAY: "50", OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url });
+    const attache = await spawnAttache(config.dir, {
+      OTEL_BSP_SCHEDULE_DELAY: "50",
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+    });
     cleanup.push(() => attache.kill());
-    const res = await send(attache.url, "/k8s/api/v1/namespaces/default/pods/web-1", { headers: { traceparent: `00-${TRACE}-${APP_SPAN}-01` } });
+    const res = await send(attache.url, "/k8s/api/v1/namespaces/default/pods/web-1", {
+      headers: { traceparent: `00-${TRACE}-${APP_SPAN}-01` },
+    });
     expect(res.status).toBe(200);
     const spans = (await eventually(() => {
       const s = spansOf(receiver.received).filter((x) => x.traceId === TRACE);
@@ -208,7 +228,10 @@ routes:
     const saved = { protocol: process.env.OTEL_EXPORTER_OTLP_PROTOCOL, delay: process.env.OTEL_BSP_SCHEDULE_DELAY };
     Object.assign(process.env, { OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_BSP_SCHEDULE_DELAY: "50" });
     cleanup.push(() => {
-      for (const [k, v] of [["OTEL_EXPORTER_OTLP_PROTOCOL", saved.protocol], ["OTEL_BSP_SCHEDULE_DELAY", saved.delay]] as const) {
+      for (const [k, v] of [
+        ["OTEL_EXPORTER_OTLP_PROTOCOL", saved.protocol],
+        ["OTEL_BSP_SCHEDULE_DELAY", saved.delay],
+      ] as const) {
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;
       }
@@ -227,7 +250,8 @@ routes:
     expect(await client.pipeline().get("greeting").get("greeting").get("greeting").exec()).toHaveLength(3);
     await expect(client.incr("greeting")).rejects.toThrow(/not an integer/);
     // The three GETs: one span per run of commands that arrived together (how the bytes were chunked decides).
-    const gets = (s: OtlpSpan[]) => s.reduce((n, x) => n + (x.name === "GET" ? 1 : x.name === "PIPELINE" ? Number(attr(x, "db.operation.batch.size")) : 0), 0);
+    const gets = (s: OtlpSpan[]) =>
+      s.reduce((n, x) => n + (x.name === "GET" ? 1 : x.name === "PIPELINE" ? Number(attr(x, "db.operation.batch.size")) : 0), 0);
     const spans = (await eventually(() => {
       const s = spansOf(receiver.received).filter((x) => attr(x, "attache.route") === "/cache");
       return s.some((x) => x.name === "INCR") && gets(s) === 3 ? s : undefined;
@@ -242,7 +266,11 @@ routes:
 
   it("a Redis HTTP API call is a Redis client span under the request's server span", async () => {
     const { receiver, route } = await tracedRedisRoute(false);
-    const put = await send(route.base, "/cache/greeting", { method: "PUT", body: "hello", headers: { traceparent: `00-${TRACE}-${APP_SPAN}-01` } });
+    const put = await send(route.base, "/cache/greeting", {
+      method: "PUT",
+      body: "hello",
+      headers: { traceparent: `00-${TRACE}-${APP_SPAN}-01` },
+    });
     expect(put.status).toBe(204);
     const spans = (await eventually(() => {
       const s = spansOf(receiver.received).filter((x) => x.traceId === TRACE);
@@ -252,6 +280,11 @@ routes:
     const redis = spans.find((x) => x.kind === CLIENT)!;
     expect(server.name).toBe("PUT /cache");
     expect(redis).toMatchObject({ name: "SET", parentSpanId: server.spanId });
-    expect([attr(redis, "db.system.name"), attr(redis, "db.system"), attr(redis, "db.operation.name"), attr(redis, "db.namespace")]).toEqual(["redis", "redis", "SET", "0"]);
+    expect([
+      attr(redis, "db.system.name"),
+      attr(redis, "db.system"),
+      attr(redis, "db.operation.name"),
+      attr(redis, "db.namespace"),
+    ]).toEqual(["redis", "redis", "SET", "0"]);
   });
 });

@@ -32,7 +32,10 @@ describe("regression: a catastrophic deny regex", () => {
     cleanup.push(() => origin.close());
     const dir = mkdtempSync(join(tmpdir(), "attache-redos-"));
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-    writeConfig(dir, `log: { level: info, access: false }\nroutes:\n  - prefix: /r\n    deny: [{ path: "^/(a+)+$" }]\n    upstream: { http: { endpoints: ["${origin.url}"] } }\n`);
+    writeConfig(
+      dir,
+      `log: { level: info, access: false }\nroutes:\n  - prefix: /r\n    deny: [{ path: "^/(a+)+$" }]\n    upstream: { http: { endpoints: ["${origin.url}"] } }\n`,
+    );
     const attache = await spawnAttache(dir);
     cleanup.push(() => attache.kill());
 
@@ -40,7 +43,10 @@ describe("regression: a catastrophic deny regex", () => {
     const requests = Array.from({ length: 20 }, () => send(attache.url, crafted));
     // Generous: the process must answer at all while the requests are matched; a backtracking engine never would.
     for (let i = 0; i < 10; i++) {
-      const answer = await Promise.race([send(attache.adminUrl, "/healthz"), new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000).unref())]);
+      const answer = await Promise.race([
+        send(attache.adminUrl, "/healthz"),
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000).unref()),
+      ]);
       expect(answer?.status).toBe(200);
     }
     const answers = await Promise.all(requests);

@@ -24,20 +24,23 @@ afterAll(async () => {
   await origin?.close();
 });
 
-const post = (headers: Record<string, string>) => send(attache.url, "/api/write", { method: "POST", body: "x", headers: { "content-type": "text/plain", ...headers } });
+const post = (headers: Record<string, string>) =>
+  send(attache.url, "/api/write", { method: "POST", body: "x", headers: { "content-type": "text/plain", ...headers } });
 
 describe("requests from another origin's web page", () => {
-  const fromPages: Array<Record<string, string>> = [{ origin: "https://evil.example" }, { origin: "null" }, { "sec-fetch-site": "cross-site" }, { "sec-fetch-site": "same-site", origin: "http://localhost:3000" }];
-  it.each(fromPages)(
-    "refuses a POST carrying %o with 403 origin_not_allowed, before the upstream",
-    async (headers) => {
-      const before = origin.requests;
-      const answer = await post(headers);
-      expect(answer.status).toBe(403);
-      expect(answer.json.error.code).toBe("origin_not_allowed");
-      expect(origin.requests).toBe(before);
-    },
-  );
+  const fromPages: Array<Record<string, string>> = [
+    { origin: "https://evil.example" },
+    { origin: "null" },
+    { "sec-fetch-site": "cross-site" },
+    { "sec-fetch-site": "same-site", origin: "http://localhost:3000" },
+  ];
+  it.each(fromPages)("refuses a POST carrying %o with 403 origin_not_allowed, before the upstream", async (headers) => {
+    const before = origin.requests;
+    const answer = await post(headers);
+    expect(answer.status).toBe(403);
+    expect(answer.json.error.code).toBe("origin_not_allowed");
+    expect(origin.requests).toBe(before);
+  });
 
   it("serves the same POST from curl or an app (neither header), and from the same origin", async () => {
     expect((await post({})).status).toBe(200);
@@ -47,7 +50,9 @@ describe("requests from another origin's web page", () => {
   });
 
   it("serves reads whatever their origin (a page cannot see the answer without CORS)", async () => {
-    expect((await send(attache.url, "/api/read", { headers: { origin: "https://evil.example", "sec-fetch-site": "cross-site" } })).status).toBe(200);
+    expect(
+      (await send(attache.url, "/api/read", { headers: { origin: "https://evil.example", "sec-fetch-site": "cross-site" } })).status,
+    ).toBe(200);
   });
 
   it("refuses a WebSocket upgrade opened by another origin's page", async () => {

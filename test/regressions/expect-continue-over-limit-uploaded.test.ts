@@ -23,7 +23,8 @@ afterAll(async () => {
   await origin?.close();
 });
 
-const head = (target: string, length: number) => `POST ${target} HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`;
+const head = (target: string, length: number) =>
+  `POST ${target} HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`;
 
 describe("Expect: 100-continue", () => {
   it("answers a declared body over maxBodySize with 413 body_too_large and no 100 Continue", async () => {

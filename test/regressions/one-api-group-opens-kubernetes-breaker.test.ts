@@ -30,7 +30,9 @@ afterAll(async () => {
 });
 
 async function breakerOf(prefix: string): Promise<{ state: string; window: { failures: number } }> {
-  const routes = (await (await fetch(`${attache.adminUrl}/routes`)).json()) as { routes: Array<{ prefix: string; breaker: { state: string; window: { failures: number } } }> };
+  const routes = (await (await fetch(`${attache.adminUrl}/routes`)).json()) as {
+    routes: Array<{ prefix: string; breaker: { state: string; window: { failures: number } } }>;
+  };
   return routes.routes.find((r) => r.prefix === prefix)!.breaker;
 }
 
@@ -50,7 +52,11 @@ describe("a Status answer is the API server's verdict on one request", () => {
     const body = status(500, "InternalError", 'Internal error occurred: failed calling webhook "validate.example.com": connection refused');
     fake.inject(/^POST \/api\/v1\/namespaces\/default\/pods$/, { status: 500, body }, 12);
     for (let i = 0; i < 12; i++) {
-      const created = await send(attache.url, "/hook/api/v1/namespaces/default/pods", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(pod(`new-${i}`)) });
+      const created = await send(attache.url, "/hook/api/v1/namespaces/default/pods", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(pod(`new-${i}`)),
+      });
       expect(created.status).toBe(500);
       expect(created.json).toEqual(body);
     }
@@ -59,7 +65,11 @@ describe("a Status answer is the API server's verdict on one request", () => {
   });
 
   it("a gateway's 502 without a Status body still counts and opens the breaker", async () => {
-    fake.inject(/^GET \/api\/v1\/namespaces\/default\/pods\/web-1$/, { status: 502, headers: { "content-type": "text/html" }, body: "<html><body>502 Bad Gateway</body></html>" }, 4);
+    fake.inject(
+      /^GET \/api\/v1\/namespaces\/default\/pods\/web-1$/,
+      { status: 502, headers: { "content-type": "text/html" }, body: "<html><body>502 Bad Gateway</body></html>" },
+      4,
+    );
     for (let i = 0; i < 4; i++) expect((await send(attache.url, "/lb/api/v1/namespaces/default/pods/web-1")).status).toBe(502);
     const refused = await send(attache.url, "/lb/api/v1/namespaces/default/pods/web-1");
     expect(refused.status).toBe(503);

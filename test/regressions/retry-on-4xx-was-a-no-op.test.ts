@@ -60,7 +60,9 @@ describe("retry.on names a 4xx status", () => {
     const res = await send(attache.url, `/k8s${pods}`);
     expect(res.status).toBe(429);
     expect(res.headers["retry-after"]).toBe("1");
-    const routes = (await (await fetch(`${attache.adminUrl}/routes`)).json()) as { routes: Array<{ prefix: string; breaker: { state: string; window: { failures: number } } }> };
+    const routes = (await (await fetch(`${attache.adminUrl}/routes`)).json()) as {
+      routes: Array<{ prefix: string; breaker: { state: string; window: { failures: number } } }>;
+    };
     expect(routes.routes.find((r) => r.prefix === "/k8s")!.breaker).toMatchObject({ state: "closed", window: { failures: 0 } });
   });
 

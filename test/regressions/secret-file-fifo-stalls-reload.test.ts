@@ -61,12 +61,21 @@ describe("regression: a FIFO or /dev/zero as a secret file", () => {
     cleanup.push(() => attache.kill());
     const health = watchHealth(attache.adminUrl);
 
-    const lastError = async () => ((await send(attache.adminUrl, "/config")).json as { lastError: { problems: string[] } | null }).lastError?.problems.join("\n");
-    writeFileSync(join(dir, "routes.d/a.yaml"), `routes:\n  - { prefix: /a, upstream: { http: { endpoints: ["${origin.url}"], auth: { bearerTokenFile: ${fifo} } } } }\n`);
-    expect(await eventually(lastError, 5000)).toMatch(/a\.yaml:2:\d+: routes\[0\]\.upstream\.http\.auth\.bearerTokenFile: file .*token is a FIFO, not a regular file/);
+    const lastError = async () =>
+      ((await send(attache.adminUrl, "/config")).json as { lastError: { problems: string[] } | null }).lastError?.problems.join("\n");
+    writeFileSync(
+      join(dir, "routes.d/a.yaml"),
+      `routes:\n  - { prefix: /a, upstream: { http: { endpoints: ["${origin.url}"], auth: { bearerTokenFile: ${fifo} } } } }\n`,
+    );
+    expect(await eventually(lastError, 5000)).toMatch(
+      /a\.yaml:2:\d+: routes\[0\]\.upstream\.http\.auth\.bearerTokenFile: file .*token is a FIFO, not a regular file/,
+    );
     expect((await send(attache.url, "/a/x")).status).toBe(200);
 
-    writeFileSync(join(dir, "routes.d/a.yaml"), `routes:\n  - { prefix: /a, upstream: { redis: { url: "redis://127.0.0.1:1", passwordFile: /dev/zero } } }\n`);
+    writeFileSync(
+      join(dir, "routes.d/a.yaml"),
+      `routes:\n  - { prefix: /a, upstream: { redis: { url: "redis://127.0.0.1:1", passwordFile: /dev/zero } } }\n`,
+    );
     expect(await eventually(async () => (await lastError())?.includes("/dev/zero") && (await lastError()), 5000)).toMatch(
       /a\.yaml:2:\d+: routes\[0\]\.upstream\.redis\.passwordFile: file \/dev\/zero is a character device, not a regular file/,
     );

@@ -56,7 +56,13 @@ async function problems(): Promise<string> {
 describe("regression: a team file escaping its grant", () => {
   it("a granted kubernetes route keeps the deny floor and adds its own rules", async () => {
     expect((await send(attache.url, `/ops${POD}`)).status).toBe(200);
-    for (const denied of [`${POD}/exec?command=sh`, `${POD}/portforward`, `${POD}/proxy/`, "/api/v1/namespaces/default/secrets/token", "/api/v1/namespaces/default/configmaps"]) {
+    for (const denied of [
+      `${POD}/exec?command=sh`,
+      `${POD}/portforward`,
+      `${POD}/proxy/`,
+      "/api/v1/namespaces/default/secrets/token",
+      "/api/v1/namespaces/default/configmaps",
+    ]) {
       const answer = await send(attache.url, `/ops${denied}`);
       expect(answer.status, denied).toBe(403);
       expect(answer.json.kind, denied).toBe("Status");
@@ -65,15 +71,31 @@ describe("regression: a team file escaping its grant", () => {
   });
 
   it("/routes shows which grant admitted each route", async () => {
-    const routes = (await send(attache.adminUrl, "/routes")).json.routes as Array<{ prefix: string; admittedBy: { by: string; matched: string[] }; policies: { deny: string[] } }>;
+    const routes = (await send(attache.adminUrl, "/routes")).json.routes as Array<{
+      prefix: string;
+      admittedBy: { by: string; matched: string[] };
+      policies: { deny: string[] };
+    }>;
     const ops = routes.find((r) => r.prefix === "/ops")!;
-    expect(ops.admittedBy).toEqual({ by: "owners.ops", matched: ["prefix /ops", "upstream kubernetes", "deny floor + 1 rule(s)", `secretDir ${fake.volume.dir}`, `secretDir ${dirname(fake.certs.caFile)}`] });
+    expect(ops.admittedBy).toEqual({
+      by: "owners.ops",
+      matched: [
+        "prefix /ops",
+        "upstream kubernetes",
+        "deny floor + 1 rule(s)",
+        `secretDir ${fake.volume.dir}`,
+        `secretDir ${dirname(fake.certs.caFile)}`,
+      ],
+    });
     expect(ops.policies.deny.slice(-2)).toEqual(["/secrets(/|$)", "/configmaps(/|$)"]);
     expect(routes.find((r) => r.prefix === "/web")!.admittedBy).toEqual({ by: "owners.web", matched: ["prefix /web", "upstream http"] });
   });
 
   it("on reload, deny: [] rejects only that team's file, and another team's change applies", async () => {
-    writeFileSync(join(attache.dir, "routes.d/ops.yaml"), `owner: ops\nroutes:\n  - prefix: /ops\n    deny: []\n    upstream: { kubernetes: ${conn} }\n`);
+    writeFileSync(
+      join(attache.dir, "routes.d/ops.yaml"),
+      `owner: ops\nroutes:\n  - prefix: /ops\n    deny: []\n    upstream: { kubernetes: ${conn} }\n`,
+    );
     writeFileSync(
       join(attache.dir, "routes.d/web.yaml"),
       `owner: web\nroutes:\n  - prefix: /web\n    upstream: { http: { endpoints: ["${origin.url}"] } }\n  - prefix: /web/two\n    upstream: { http: { endpoints: ["${origin.url}"] } }\n`,
@@ -100,8 +122,12 @@ describe("regression: a team file escaping its grant", () => {
     );
     await eventually(async () => (await problems()).includes("web.yaml"), 5000);
     const text = await problems();
-    expect(text).toMatch(/<dir>\/routes\.d\/web\.yaml:4:\d+: routes\[0\]\.upstream\.http\.auth\.bearerTokenFile: file .*\/token is outside the folders granted to web for secret files \(owners\.web\.secretDirs: none\)/);
-    expect(text).toMatch(/<dir>\/routes\.d\/web\.yaml:6:\d+: routes\[1\]\.upstream\.kubernetes: upstream kind kubernetes is not granted to web \(owners\.web\.upstreams: http\)/);
+    expect(text).toMatch(
+      /<dir>\/routes\.d\/web\.yaml:4:\d+: routes\[0\]\.upstream\.http\.auth\.bearerTokenFile: file .*\/token is outside the folders granted to web for secret files \(owners\.web\.secretDirs: none\)/,
+    );
+    expect(text).toMatch(
+      /<dir>\/routes\.d\/web\.yaml:6:\d+: routes\[1\]\.upstream\.kubernetes: upstream kind kubernetes is not granted to web \(owners\.web\.upstreams: http\)/,
+    );
     const answer = await send(attache.url, "/web/x");
     expect(answer.status).toBe(200);
     expect(answer.json.headers.authorization).toBeUndefined();

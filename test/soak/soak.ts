@@ -64,8 +64,16 @@ const MIX: Array<() => void> = [
   () => httpGet("kubernetes", "/k8s/api/v1/namespaces/default/pods/web-1"),
   () => httpGet("kubernetes", "/k8s/api/v1/namespaces/default/pods"),
   () => httpGet("redis-http", "/cache/soak:key"),
-  () => void resp.get("soak:key").then((v) => (v ? tally.ok++ : fail("resp nil")), (e: Error) => fail(`resp ${e.message}`)),
-  () => void resp.set("soak:key", "v".repeat(100)).then(() => tally.ok++, (e: Error) => fail(`resp ${e.message}`)),
+  () =>
+    void resp.get("soak:key").then(
+      (v) => (v ? tally.ok++ : fail("resp nil")),
+      (e: Error) => fail(`resp ${e.message}`),
+    ),
+  () =>
+    void resp.set("soak:key", "v".repeat(100)).then(
+      () => tally.ok++,
+      (e: Error) => fail(`resp ${e.message}`),
+    ),
 ];
 
 async function wellBehaved(): Promise<void> {
@@ -173,9 +181,15 @@ async function sample(): Promise<void> {
   while (running()) {
     await sleep(SAMPLE_MS);
     const p99 = await adminMetric("nodejs_eventloop_lag_p99_seconds").catch(() => undefined);
-    samples.push({ at: Math.round((MINUTES * 60_000 - (until - Date.now())) / 1000), rssMiB: memory(pid).rssMiB, loopP99Ms: (p99 ?? NaN) * 1000 });
+    samples.push({
+      at: Math.round((MINUTES * 60_000 - (until - Date.now())) / 1000),
+      rssMiB: memory(pid).rssMiB,
+      loopP99Ms: (p99 ?? NaN) * 1000,
+    });
     const s = samples.at(-1)!;
-    process.stderr.write(`soak ${s.at}s: rss ${s.rssMiB.toFixed(1)} MiB, loop p99 ${s.loopP99Ms.toFixed(1)} ms, ${tally.ok}/${tally.sent} ok\n`);
+    process.stderr.write(
+      `soak ${s.at}s: rss ${s.rssMiB.toFixed(1)} MiB, loop p99 ${s.loopP99Ms.toFixed(1)} ms, ${tally.ok}/${tally.sent} ok\n`,
+    );
   }
 }
 
@@ -187,14 +201,22 @@ await Promise.all([wellBehaved(), slowloris(), neverReaders(), hugeHeaders(), sa
 await sleep(2000); // the last answers
 const rssStart = memory(pid).rssMiB;
 const warm = samples.find((s) => s.at >= Math.min(60, (MINUTES * 60) / 5)) ?? samples[0];
-const p99s = samples.map((s) => s.loopP99Ms).filter(Number.isFinite).sort((a, b) => a - b);
+const p99s = samples
+  .map((s) => s.loopP99Ms)
+  .filter(Number.isFinite)
+  .sort((a, b) => a - b);
 const report = {
   minutes: MINUTES,
   requests: tally.sent,
   ok: tally.ok,
   failed: Object.fromEntries(tally.failed),
   rateAchieved: Math.round(tally.sent / (MINUTES * 60)),
-  rssMiB: { afterWarmup: warm?.rssMiB, end: rssStart, max: Math.max(...samples.map((s) => s.rssMiB)), growthPercent: warm ? Math.round(((rssStart - warm.rssMiB) / warm.rssMiB) * 1000) / 10 : undefined },
+  rssMiB: {
+    afterWarmup: warm?.rssMiB,
+    end: rssStart,
+    max: Math.max(...samples.map((s) => s.rssMiB)),
+    growthPercent: warm ? Math.round(((rssStart - warm.rssMiB) / warm.rssMiB) * 1000) / 10 : undefined,
+  },
   eventLoopP99Ms: { median: p99s[Math.floor(p99s.length / 2)], max: p99s.at(-1) },
   otherWorkCores: Math.round(background.stop() * 100) / 100,
   misbehaved,

@@ -75,10 +75,13 @@ export class Balancer {
     if (!ejected) return;
     log.warn({ route: this.route, endpoint: slot.endpoint.id, forMs: slot.health.ejectedUntil - Date.now() }, "endpoint ejected");
     this.updateGauge();
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      this.updateGauge();
-    }, slot.health.ejectedUntil - Date.now() + 1);
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(timer);
+        this.updateGauge();
+      },
+      slot.health.ejectedUntil - Date.now() + 1,
+    );
     timer.unref();
     this.timers.add(timer);
   }
@@ -115,7 +118,9 @@ export class Balancer {
 
   private reconcile(list: readonly Endpoint[]): void {
     const old = new Map(this.slots.map((s) => [s.endpoint.id, s]));
-    this.slots = list.map((endpoint) => old.get(endpoint.id) ?? { endpoint, health: new EndpointHealth(), inflight: 0, tries: 0, failures: 0 });
+    this.slots = list.map(
+      (endpoint) => old.get(endpoint.id) ?? { endpoint, health: new EndpointHealth(), inflight: 0, tries: 0, failures: 0 },
+    );
     this.updateGauge();
   }
 

@@ -88,10 +88,18 @@ export class HttpUpstream implements Upstream {
     this.pool = this.lease?.pool ?? new Pool(route.pool, options.tls, this.http2);
     this.longPool = options.isLongRunning ? new Pool(route.pool, options.tls, this.http2) : undefined;
     if (route.pool.maxFreeSockets !== undefined) {
-      log.warn({ route: route.name }, `pool.maxFreeSockets is not enforced: idle connections close after pool.idleTimeout (${route.pool.idleTimeout}ms)`);
+      log.warn(
+        { route: route.name },
+        `pool.maxFreeSockets is not enforced: idle connections close after pool.idleTimeout (${route.pool.idleTimeout}ms)`,
+      );
     }
     this.unreport = reportEndpoints(route.name, () => this.balancer.figures(this.connections()));
-    this.balancer = new Balancer(route.name, source, http?.balance ?? DEFAULTS.route.balance, http?.outlierDetection && { ...DEFAULTS.route.outlierDetection, ...http.outlierDetection });
+    this.balancer = new Balancer(
+      route.name,
+      source,
+      http?.balance ?? DEFAULTS.route.balance,
+      http?.outlierDetection && { ...DEFAULTS.route.outlierDetection, ...http.outlierDetection },
+    );
   }
 
   async handle(ctx: RequestContext): Promise<void> {
@@ -168,7 +176,13 @@ export class HttpUpstream implements Upstream {
   }
 
   describe(): Record<string, unknown> {
-    return { ...this.options.describe?.(), endpoints: this.balancer.describe(), source: this.options.source.describe(), pool: { ...this.pool.describe(), ...(this.lease ? { sharedByRoutes: this.lease.users() } : {}) }, ...(this.longPool ? { longRunningPool: this.longPool.describe() } : {}) };
+    return {
+      ...this.options.describe?.(),
+      endpoints: this.balancer.describe(),
+      source: this.options.source.describe(),
+      pool: { ...this.pool.describe(), ...(this.lease ? { sharedByRoutes: this.lease.users() } : {}) },
+      ...(this.longPool ? { longRunningPool: this.longPool.describe() } : {}),
+    };
   }
 
   async close(): Promise<void> {
@@ -189,7 +203,15 @@ export class HttpUpstream implements Upstream {
   }
 
   /** One try against one endpoint; resolves with the response head, its body still to come. */
-  private async attempt(ctx: RequestContext, signal: DeadlineSignal, calls: InFlight, tried: Set<Slot> | undefined, body: Buffer | undefined, hasBody: boolean, replayable: boolean): Promise<UpstreamCall> {
+  private async attempt(
+    ctx: RequestContext,
+    signal: DeadlineSignal,
+    calls: InFlight,
+    tried: Set<Slot> | undefined,
+    body: Buffer | undefined,
+    hasBody: boolean,
+    replayable: boolean,
+  ): Promise<UpstreamCall> {
     const slot = this.balancer.pick(tried);
     if (!slot) throw noEndpoint(ctx.route.config.name);
     tried?.add(slot);
@@ -210,7 +232,9 @@ export class HttpUpstream implements Upstream {
         gate?.open?.();
         throw err;
       }
-      const span = ctx.span && tracer?.httpClientSpan(ctx.span, ctx.req.method ?? "GET", slot.endpoint, ctx.path + ctx.query, ctx.attempts - 1, headers);
+      const span =
+        ctx.span &&
+        tracer?.httpClientSpan(ctx.span, ctx.req.method ?? "GET", slot.endpoint, ctx.path + ctx.query, ctx.attempts - 1, headers);
       const call = this.dispatch(ctx, pool, slot, headers, body, hasBody);
       calls.current = call;
       const onAbort = () => call.abort(signal.reason as Error);
@@ -218,13 +242,22 @@ export class HttpUpstream implements Upstream {
       else signal.addEventListener("abort", onAbort);
       try {
         await call.head;
-        if (call.statusCode >= 500 && this.options.isVerdict) call.verdict = this.options.isVerdict(call.headers, await call.peek(VERDICT_PEEK));
+        if (call.statusCode >= 500 && this.options.isVerdict)
+          call.verdict = this.options.isVerdict(call.headers, await call.peek(VERDICT_PEEK));
       } catch (err) {
         // The keep-alive race: a pooled connection the upstream closed while idle fails on reuse. undici
         // does not say whether the connection was reused, so any reset before the head counts. Nothing
         // came back, so an idempotent request goes again once, even on routes without `retry` (issue 4).
         // Not a POST: the upstream may have acted on it before closing.
-        if (!resent && call.statusCode === 0 && STALE_SOCKET.has((err as NodeJS.ErrnoException).code!) && replayable && IDEMPOTENT.has(ctx.req.method!) && !signal.aborted && !ctx.res.destroyed) {
+        if (
+          !resent &&
+          call.statusCode === 0 &&
+          STALE_SOCKET.has((err as NodeJS.ErrnoException).code!) &&
+          replayable &&
+          IDEMPOTENT.has(ctx.req.method!) &&
+          !signal.aborted &&
+          !ctx.res.destroyed
+        ) {
           resent = true;
           continue;
         }
@@ -269,7 +302,14 @@ export class HttpUpstream implements Upstream {
     return this.longPool && this.http2?.protocol !== "h2" && this.options.isLongRunning!(ctx) ? this.longPool : this.pool;
   }
 
-  private dispatch(ctx: RequestContext, pool: Pool, slot: Slot, headers: OutgoingHttpHeaders, body: Buffer | undefined, hasBody: boolean): UpstreamCall {
+  private dispatch(
+    ctx: RequestContext,
+    pool: Pool,
+    slot: Slot,
+    headers: OutgoingHttpHeaders,
+    body: Buffer | undefined,
+    hasBody: boolean,
+  ): UpstreamCall {
     const { endpoint } = slot;
     const call = new UpstreamCall(slot);
     pool.dispatcher.dispatch(
@@ -304,7 +344,11 @@ export class HttpUpstream implements Upstream {
             const socket = target as unknown as Socket;
             // Once the 101 went out the socket carries WebSocket frames: there is no HTTP answer left to give.
             if (socket.bytesWritten > 0) return void socket.destroy();
-            respondErrorOnSocket(socket, err, { route: route.name, requestId: String((req as IncomingMessage).headers["x-request-id"] ?? ""), upstream: this });
+            respondErrorOnSocket(socket, err, {
+              route: route.name,
+              requestId: String((req as IncomingMessage).headers["x-request-id"] ?? ""),
+              upstream: this,
+            });
           }),
       ],
     });
@@ -327,7 +371,10 @@ const TARGET = Symbol("attache.upgradeTarget");
 type UpgradeRequest = IncomingMessage & { [TARGET]?: Record<string, unknown> };
 
 function noEndpoint(route: string): AttacheError {
-  return new AttacheError("upstream_unreachable", `route ${route}: no endpoint available`, { route, cause: Object.assign(new Error("no endpoint"), { code: "ENOENDPOINT" }) });
+  return new AttacheError("upstream_unreachable", `route ${route}: no endpoint available`, {
+    route,
+    cause: Object.assign(new Error("no endpoint"), { code: "ENOENDPOINT" }),
+  });
 }
 
 function clientGone(): Error {

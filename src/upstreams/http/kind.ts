@@ -13,7 +13,8 @@ let discoveryModule: typeof import("../../discovery/create-source.js") | undefin
 
 export const httpKind: UpstreamKind = {
   async load(routes) {
-    if (!discoveryModule && routes.some((r) => r.upstream.http?.discovery)) discoveryModule = await import("../../discovery/create-source.js");
+    if (!discoveryModule && routes.some((r) => r.upstream.http?.discovery))
+      discoveryModule = await import("../../discovery/create-source.js");
   },
   create: createHttpUpstream,
   summary(route) {

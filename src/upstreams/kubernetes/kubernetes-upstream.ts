@@ -27,7 +27,14 @@ import { upstreamRequestHeaders } from "../../http/headers.js";
 import type { Route } from "../../routing/route.js";
 import { HttpUpstream } from "../http/http-upstream.js";
 import type { RequestContext, Upstream } from "../upstream.js";
-import { openAuthorizer, resolveCredentials, type Authorizer, type CredentialsEnvironment, type Plan, type Resolution } from "../../kubernetes-api/credentials.js";
+import {
+  openAuthorizer,
+  resolveCredentials,
+  type Authorizer,
+  type CredentialsEnvironment,
+  type Plan,
+  type Resolution,
+} from "../../kubernetes-api/credentials.js";
 import { DEFAULT_DENY } from "./default-deny.js";
 import { isRelayedStatus } from "./relayed-status.js";
 import { renderStatus } from "./status-response.js";
@@ -102,7 +109,14 @@ export class KubernetesUpstream implements Upstream {
     authorize(connection, headers);
     ctx.upstreamTarget = endpoint.id;
     const route = this.options.route;
-    await proxyUpgrade(ctx.req, socket, head, { endpoint, tls: plan.tls, headers, path: endpoint.basePath + ctx.path + ctx.query, timeout: route.timeout, connectTimeout: route.pool.connectTimeout });
+    await proxyUpgrade(ctx.req, socket, head, {
+      endpoint,
+      tls: plan.tls,
+      headers,
+      path: endpoint.basePath + ctx.path + ctx.query,
+      timeout: route.timeout,
+      connectTimeout: route.pool.connectTimeout,
+    });
   }
 
   renderError(err: AttacheError): { contentType: string; body: string } {
@@ -116,7 +130,11 @@ export class KubernetesUpstream implements Upstream {
 
   describe(): Record<string, unknown> {
     const c = this.connection;
-    const base = { server: c?.plan.server ?? null, credentials: this.describeCredentials(), identityHeaders: this.removeHeaders.length ? "remove" : "pass" };
+    const base = {
+      server: c?.plan.server ?? null,
+      credentials: this.describeCredentials(),
+      identityHeaders: this.removeHeaders.length ? "remove" : "pass",
+    };
     return c ? { ...base, ...c.inner.describe() } : base;
   }
 
@@ -153,7 +171,11 @@ export class KubernetesUpstream implements Upstream {
     try {
       await connection.auth.prepare();
     } catch (err) {
-      throw new AttacheError("upstream_unreachable", `route ${this.name}: the kubeconfig's credential plugin failed: ${(err as Error).message}`, { route: this.name, cause: err });
+      throw new AttacheError(
+        "upstream_unreachable",
+        `route ${this.name}: the kubeconfig's credential plugin failed: ${(err as Error).message}`,
+        { route: this.name, cause: err },
+      );
     }
   }
 
@@ -202,15 +224,28 @@ export class KubernetesUpstream implements Upstream {
       this.retired.add(old);
       void old.requests.whenIdle().then(() => this.dispose(old));
     }
-    log.info(summary, initial ? "kubernetes route: credentials loaded" : old ? "kubernetes route: API server or TLS settings changed; new connections use them" : "kubernetes route: credentials found; forwarding");
+    log.info(
+      summary,
+      initial
+        ? "kubernetes route: credentials loaded"
+        : old
+          ? "kubernetes route: API server or TLS settings changed; new connections use them"
+          : "kubernetes route: credentials found; forwarding",
+    );
   }
 
   private notFound(result: Resolution, initial: boolean): void {
-    const again = this.missing !== undefined && this.missing.problem === result.problem && sameList(this.missing.lookedFor, result.lookedFor);
+    const again =
+      this.missing !== undefined && this.missing.problem === result.problem && sameList(this.missing.lookedFor, result.lookedFor);
     this.missing = { lookedFor: result.lookedFor, problem: result.problem };
     if (again && !initial) return;
-    if (this.connection) log.warn({ route: this.name, problem: result.problem }, "kubernetes route: credentials no longer found; keeping the last good ones");
-    else log.warn({ route: this.name, lookedFor: result.lookedFor, problem: result.problem }, "kubernetes route: no credentials found; answering 502 until they appear");
+    if (this.connection)
+      log.warn({ route: this.name, problem: result.problem }, "kubernetes route: credentials no longer found; keeping the last good ones");
+    else
+      log.warn(
+        { route: this.name, lookedFor: result.lookedFor, problem: result.problem },
+        "kubernetes route: no credentials found; answering 502 until they appear",
+      );
   }
 
   private connect(plan: Plan, auth: Authorizer, key: string): Connection {
@@ -223,9 +258,13 @@ export class KubernetesUpstream implements Upstream {
       authorize: (headers) => authorize(connection, headers),
       refreshCredentials: () => connection.auth.refresh(),
       isVerdict: isRelayedStatus,
-      isStreaming: (ctx) => ctx.route.config.streaming ?? (isLongRunning(ctx.path, ctx.query) || (ctx.req.method === "GET" && isList(ctx.path))),
+      isStreaming: (ctx) =>
+        ctx.route.config.streaming ?? (isLongRunning(ctx.path, ctx.query) || (ctx.req.method === "GET" && isList(ctx.path))),
       isLongRunning: (ctx) => isLongRunning(ctx.path, ctx.query),
-      http2: { maxStreams: DEFAULTS.route.kubernetes.maxStreams, pingInterval: route.upstream.kubernetes!.pingInterval ?? DEFAULTS.route.kubernetes.pingInterval },
+      http2: {
+        maxStreams: DEFAULTS.route.kubernetes.maxStreams,
+        pingInterval: route.upstream.kubernetes!.pingInterval ?? DEFAULTS.route.kubernetes.pingInterval,
+      },
     });
     return connection;
   }
@@ -283,9 +322,12 @@ function authorize(connection: Connection, headers: OutgoingHttpHeaders): void {
 const TLS_VERIFY = /CERT|SELF_SIGNED|ISSUER|SIGNATURE|ALTNAME/;
 
 function caOrigin(plan: Plan): string {
-  if (plan.overrides.includes("caFile") || plan.source === "explicit") return plan.tls.ca ? "the route's caFile" : "the system CAs (no caFile on the route)";
+  if (plan.overrides.includes("caFile") || plan.source === "explicit")
+    return plan.tls.ca ? "the route's caFile" : "the system CAs (no caFile on the route)";
   if (plan.source === "in-cluster") return "the service account's ca.crt";
-  return plan.tls.ca ? `certificate-authority of context ${plan.context} in the kubeconfig` : `the system CAs (context ${plan.context} names no certificate-authority)`;
+  return plan.tls.ca
+    ? `certificate-authority of context ${plan.context} in the kubeconfig`
+    : `the system CAs (context ${plan.context} names no certificate-authority)`;
 }
 
 const TRUE = new Set(["1", "t", "T", "true", "TRUE", "True"]);

@@ -38,10 +38,17 @@ export function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
       ...(https ? target.tls : {}),
     });
     let answered = false;
-    const timer = setTimeout(() => proxyReq.destroy(Object.assign(new Error(`no answer to the upgrade in ${target.timeout}ms`), { code: "EDEADLINE" })), target.timeout);
+    const timer = setTimeout(
+      () => proxyReq.destroy(Object.assign(new Error(`no answer to the upgrade in ${target.timeout}ms`), { code: "EDEADLINE" })),
+      target.timeout,
+    );
     proxyReq.once("socket", (s) => {
       if (!s.connecting) return;
-      const connect = setTimeout(() => proxyReq.destroy(Object.assign(new Error(`connect timed out after ${target.connectTimeout}ms`), { code: "ECONNECT_TIMEOUT" })), target.connectTimeout);
+      const connect = setTimeout(
+        () =>
+          proxyReq.destroy(Object.assign(new Error(`connect timed out after ${target.connectTimeout}ms`), { code: "ECONNECT_TIMEOUT" })),
+        target.connectTimeout,
+      );
       s.once(https ? "secureConnect" : "connect", () => clearTimeout(connect));
       s.once("close", () => clearTimeout(connect));
     });

@@ -56,11 +56,18 @@ export class RedisUpstream implements Upstream, RespBackend {
   ) {
     const config = route.upstream.redis!;
     this.client = new RedisClient(route);
-    this.runner = new CommandRunner(route, this.client, new CommandPolicy({ commands: config.commands, prefixed: Boolean(config.keyPrefix), db: this.client.db }), new KeyNamespace(config.keyPrefix));
+    this.runner = new CommandRunner(
+      route,
+      this.client,
+      new CommandPolicy({ commands: config.commands, prefixed: Boolean(config.keyPrefix), db: this.client.db }),
+      new KeyNamespace(config.keyPrefix),
+    );
     if (config.listen) {
       this.listener = new RespListener(config.listen, this, { ...limits.redis, maxConnections: limits.maxConnections });
       this.ready = this.listener.start();
-      this.ready.catch((err: Error) => log.error({ route: route.name, listen: config.listen, err: err.message }, "redis RESP listener could not bind"));
+      this.ready.catch((err: Error) =>
+        log.error({ route: route.name, listen: config.listen, err: err.message }, "redis RESP listener could not bind"),
+      );
     } else this.ready = Promise.resolve();
   }
 
@@ -79,10 +86,18 @@ export class RedisUpstream implements Upstream, RespBackend {
 
   infoText(): string {
     return [
-      "# Server", `redis_version:${this.serverVersion()}`, "redis_mode:standalone", `attache_route:${this.route.name}`,
-      `attache:this is attache, an ambassador for route ${this.route.name}; INFO is answered by attache (list INFO in the route's commands to read Redis' own)`, "",
-      "# Replication", "role:master", "",
-      "# Persistence", "loading:0", "",
+      "# Server",
+      `redis_version:${this.serverVersion()}`,
+      "redis_mode:standalone",
+      `attache_route:${this.route.name}`,
+      `attache:this is attache, an ambassador for route ${this.route.name}; INFO is answered by attache (list INFO in the route's commands to read Redis' own)`,
+      "",
+      "# Replication",
+      "role:master",
+      "",
+      "# Persistence",
+      "loading:0",
+      "",
     ].join("\r\n");
   }
 
@@ -91,7 +106,11 @@ export class RedisUpstream implements Upstream, RespBackend {
     const path = ctx.path;
     if (path === "/" || path === "") {
       if (method === "POST") return this.commandApi(ctx);
-      throw new AttacheError("bad_request", `route ${this.route.name}: use GET/PUT/DELETE {prefix}/{key}, or POST {prefix} with {"command": [...]} or {"pipeline": [...]}`, { route: this.route.name });
+      throw new AttacheError(
+        "bad_request",
+        `route ${this.route.name}: use GET/PUT/DELETE {prefix}/{key}, or POST {prefix} with {"command": [...]} or {"pipeline": [...]}`,
+        { route: this.route.name },
+      );
     }
     const sub = /^\/(subscribe|psubscribe)\/(.+)$/.exec(path);
     if (sub && method === "GET") return this.subscribe(ctx, sub[1] === "psubscribe", this.decodeKey(sub[2]!));
@@ -106,8 +125,14 @@ export class RedisUpstream implements Upstream, RespBackend {
       }
       case "PUT": {
         const ttl = new URLSearchParams(ctx.query.slice(1)).get("ttl");
-        if (ttl !== null && !/^[1-9]\d{0,15}$/.test(ttl)) throw this.badRequest(`ttl must be a positive whole number of seconds, got ${JSON.stringify(ttl)}`);
-        const body = await readBody(ctx.req, ctx.res, this.route.name, this.bounds(ctx, Math.min(this.route.maxBodySize, this.limits.redis.maxBulkLength)));
+        if (ttl !== null && !/^[1-9]\d{0,15}$/.test(ttl))
+          throw this.badRequest(`ttl must be a positive whole number of seconds, got ${JSON.stringify(ttl)}`);
+        const body = await readBody(
+          ctx.req,
+          ctx.res,
+          this.route.name,
+          this.bounds(ctx, Math.min(this.route.maxBodySize, this.limits.redis.maxBulkLength)),
+        );
         const reply = await this.one(ctx, ttl === null ? [b("SET"), key, body] : [b("SET"), key, body, b("EX"), b(ttl)]);
         if (reply.type === "error") return this.redisError(ctx.res, reply);
         return send(ctx, 204, undefined);
@@ -118,7 +143,11 @@ export class RedisUpstream implements Upstream, RespBackend {
         return send(ctx, reply.type === "integer" && reply.value !== "0" ? 204 : 404, undefined);
       }
       default:
-        throw new AttacheError("method_not_allowed", `route ${this.route.name}: ${method} is not part of the redis API (GET, PUT, DELETE {prefix}/{key}; POST {prefix})`, { route: this.route.name });
+        throw new AttacheError(
+          "method_not_allowed",
+          `route ${this.route.name}: ${method} is not part of the redis API (GET, PUT, DELETE {prefix}/{key}; POST {prefix})`,
+          { route: this.route.name },
+        );
     }
   }
 
@@ -164,8 +193,10 @@ export class RedisUpstream implements Upstream, RespBackend {
 
   private prepareArgs(args: Buffer[]): Prepared | { local: RespValue } {
     const name = args[0]!.toString("latin1").toUpperCase();
-    if (SUBSCRIBE_FAMILY.has(name)) throw this.badRequest(`${name} is not available as a command over HTTP: use GET ${this.route.prefix}/subscribe/{channel}`);
-    if (ANSWERED_LOCALLY.has(name) || name === "RESET") throw this.badRequest(`${name} has no meaning over HTTP: attache holds the connection`);
+    if (SUBSCRIBE_FAMILY.has(name))
+      throw this.badRequest(`${name} is not available as a command over HTTP: use GET ${this.route.prefix}/subscribe/{channel}`);
+    if (ANSWERED_LOCALLY.has(name) || name === "RESET")
+      throw this.badRequest(`${name} has no meaning over HTTP: attache holds the connection`);
     if (name === "INFO" && !this.runner.forwardsInfo) return { local: { type: "bulk", value: Buffer.from(this.infoText()) } };
     const prepared = this.runner.prepare(args);
     if (!prepared.ok) throw this.notAllowed(name, prepared.reason);
@@ -277,7 +308,9 @@ export class RedisUpstream implements Upstream, RespBackend {
   }
 
   private notAllowed(name: string, reason: string): AttacheError {
-    return new AttacheError("command_not_allowed", `route ${this.route.name}: ${reason || `${name} is not allowed`}`, { route: this.route.name });
+    return new AttacheError("command_not_allowed", `route ${this.route.name}: ${reason || `${name} is not allowed`}`, {
+      route: this.route.name,
+    });
   }
 }
 
@@ -286,13 +319,16 @@ export function createRedisUpstream(route: ResolvedRoute, resilience: Resilience
   return new RedisUpstream(route, resilience, limits);
 }
 
-
 function b(s: string): Buffer {
   return Buffer.from(s);
 }
 
 function send(ctx: RequestContext, status: number, body: Buffer | undefined, contentType?: string): void {
-  const headers: Record<string, string | number> = { "cache-control": "no-store", "x-request-id": ctx.requestId, "content-length": body?.length ?? 0 };
+  const headers: Record<string, string | number> = {
+    "cache-control": "no-store",
+    "x-request-id": ctx.requestId,
+    "content-length": body?.length ?? 0,
+  };
   if (contentType) headers["content-type"] = contentType;
   ctx.res.writeHead(status, headers);
   ctx.res.end(body);

@@ -23,14 +23,28 @@ const kubeconfig = process.argv[2] ?? "";
 const http1Only = process.argv.includes("--http1");
 const TOKEN = "bench-token";
 const certs = makeCertificates();
-const volume = new ServiceAccountVolume(mkdtempSync(join(tmpdir(), "bench-kube-sa-")), { token: TOKEN, "ca.crt": certs.caPem, namespace: "default" });
+const volume = new ServiceAccountVolume(mkdtempSync(join(tmpdir(), "bench-kube-sa-")), {
+  token: TOKEN,
+  "ca.crt": certs.caPem,
+  namespace: "default",
+});
 
 interface Answer {
   status: number;
   body: Buffer;
 }
 const json = (status: number, value: unknown): Answer => ({ status, body: Buffer.from(JSON.stringify(value)) });
-const podObject = { ...pod("web-1"), metadata: { name: "web-1", namespace: "default", uid: "0b6f5a51-2b0c-4b59-a5a6-6f3c3bd0b2a1", resourceVersion: "4242", creationTimestamp: "2026-01-01T00:00:00Z", labels: { app: "web" } } };
+const podObject = {
+  ...pod("web-1"),
+  metadata: {
+    name: "web-1",
+    namespace: "default",
+    uid: "0b6f5a51-2b0c-4b59-a5a6-6f3c3bd0b2a1",
+    resourceVersion: "4242",
+    creationTimestamp: "2026-01-01T00:00:00Z",
+    labels: { app: "web" },
+  },
+};
 const answers = new Map<string, Answer>([
   ["/api/v1/namespaces/default/pods/web-1", json(200, podObject)],
   ["/version", json(200, { major: "1", minor: "33", gitVersion: "v1.33.0-fake" })],
@@ -50,7 +64,10 @@ function answer(path: string | undefined, authorization: string | undefined): An
 }
 
 function connectionsAnswer(): Answer {
-  return json(200, [...open].map(([port, c]) => ({ port, ...c })));
+  return json(
+    200,
+    [...open].map(([port, c]) => ({ port, ...c })),
+  );
 }
 
 function count(socket: TLSSocket | undefined): void {
@@ -75,7 +92,9 @@ function onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void
 }
 
 const tls = { key: readFileSync(certs.serverKeyFile), cert: readFileSync(certs.serverCertFile) };
-const server = http1Only ? createHttpsServer({ ...tls, keepAliveTimeout: 60_000 }, onRequest) : createSecureServer({ ...tls, allowHTTP1: true });
+const server = http1Only
+  ? createHttpsServer({ ...tls, keepAliveTimeout: 60_000 }, onRequest)
+  : createSecureServer({ ...tls, allowHTTP1: true });
 if (!http1Only) {
   // Adding a 'request' listener makes node:http2 build compatibility objects for every HTTP/2 stream as
   // well ('newListener' hook); HTTP/2 is answered on 'stream', so the hook goes before the listener.
@@ -98,6 +117,8 @@ server.listen(0, "127.0.0.1", () => {
     `apiVersion: v1\nkind: Config\ncurrent-context: fake\nclusters:\n- name: fake-cluster\n  cluster:\n    server: ${url}\n    certificate-authority: ${certs.caFile}\n` +
       `users:\n- name: fake-user\n  user:\n    token: ${TOKEN}\ncontexts:\n- name: fake\n  context:\n    cluster: fake-cluster\n    user: fake-user\n    namespace: default\n`,
   );
-  process.stdout.write(`FAKE_KUBE ${JSON.stringify({ url, port, tokenFile: volume.tokenFile, caFile: certs.caFile, token: TOKEN, kubeconfig, protocols: http1Only ? ["http/1.1"] : ["h2", "http/1.1"] })}\n`);
+  process.stdout.write(
+    `FAKE_KUBE ${JSON.stringify({ url, port, tokenFile: volume.tokenFile, caFile: certs.caFile, token: TOKEN, kubeconfig, protocols: http1Only ? ["http/1.1"] : ["h2", "http/1.1"] })}\n`,
+  );
 });
 for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => process.exit(0));

@@ -10,7 +10,14 @@ import { Agent, type Dispatcher } from "undici";
 
 const port = Number(process.argv[2]);
 const origin = `http://127.0.0.1:${process.argv[3]}`;
-const agent = new Agent({ connections: 256, pipelining: 1, keepAliveTimeout: 4_000, keepAliveMaxTimeout: 4_000, headersTimeout: 0, bodyTimeout: 0 });
+const agent = new Agent({
+  connections: 256,
+  pipelining: 1,
+  keepAliveTimeout: 4_000,
+  keepAliveMaxTimeout: 4_000,
+  headersTimeout: 0,
+  bodyTimeout: 0,
+});
 
 class Relay implements Dispatcher.DispatchHandler {
   constructor(private readonly res: ServerResponse) {}
@@ -38,7 +45,13 @@ const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
   const { connection: _c, "keep-alive": _k, ...headers } = req.headers;
   const hasBody = req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined;
   agent.dispatch(
-    { origin, path: req.url?.replace(/^\/svc/, "") || "/", method: req.method as Dispatcher.HttpMethod, headers: headers as Record<string, string>, body: hasBody ? req : null },
+    {
+      origin,
+      path: req.url?.replace(/^\/svc/, "") || "/",
+      method: req.method as Dispatcher.HttpMethod,
+      headers: headers as Record<string, string>,
+      body: hasBody ? req : null,
+    },
     new Relay(res),
   );
 });

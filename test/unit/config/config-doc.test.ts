@@ -19,7 +19,8 @@ function keys(schema: Json, path = ""): Array<{ path: string; schema: Json }> {
     out.push({ path: here, schema: value }, ...keys(value, here));
   }
   if (schema.items) out.push(...keys(schema.items, `${path}[]`));
-  if (schema.additionalProperties && typeof schema.additionalProperties === "object") out.push(...keys(schema.additionalProperties, `${path}.*`));
+  if (schema.additionalProperties && typeof schema.additionalProperties === "object")
+    out.push(...keys(schema.additionalProperties, `${path}.*`));
   for (const alternative of schema.anyOf ?? []) out.push(...keys(alternative, path));
   return out;
 }

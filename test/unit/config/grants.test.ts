@@ -24,7 +24,10 @@ async function load(root: string, team: string): Promise<{ config: Config | unde
   const { dir, remove } = tempConfig(`include: [team.yaml]\n${root}`, { "team.yaml": team });
   cleanups.push(remove);
   const result = await loadConfig({ configPath: dir, env: {} });
-  return { config: result.config, problems: result.problems.map((p) => formatProblem(p).replaceAll(dir, "<dir>").replaceAll(secrets, "<secrets>")) };
+  return {
+    config: result.config,
+    problems: result.problems.map((p) => formatProblem(p).replaceAll(dir, "<dir>").replaceAll(secrets, "<secrets>")),
+  };
 }
 
 const PAY = `owners:\n  pay:\n    prefixes: [/pay]\n    upstreams: [http, redis, kubernetes]\n    hosts: ["*.shop.svc.cluster.local", 127.0.0.1]\n    secretDirs: ["${secrets}/pay"]\n    redis: { urls: ["redis://cache.shop:6379"], keyPrefix: "pay:", db: 2 }\n`;
@@ -50,7 +53,7 @@ describe("grants", () => {
         "  - prefix: /pay",
         "    upstream: { http: { endpoints: [http://orders.shop.svc.cluster.local:80, http://evil.example:80] } }",
         "  - prefix: /pay/dns",
-        "    upstream: { http: { discovery: { dns: { name: shop.svc.cluster.local, port: 80, servers: [\"10.0.0.53:53\"] } } } }",
+        '    upstream: { http: { discovery: { dns: { name: shop.svc.cluster.local, port: 80, servers: ["10.0.0.53:53"] } } } }',
         "  - prefix: /pay/cache",
         `    upstream: { redis: { url: "redis://cache.shop:6379/2", keyPrefix: "pay:sessions:", passwordFile: ${secrets}/pay/link } }`,
         "  - prefix: /pay/other",
@@ -65,7 +68,7 @@ describe("grants", () => {
       "<dir>/team.yaml:6:51: routes[1].upstream.http.discovery.dns.name: host shop.svc.cluster.local is not granted to pay (owners.pay.hosts: *.shop.svc.cluster.local, 127.0.0.1)",
       "<dir>/team.yaml:6:94: routes[1].upstream.http.discovery.dns.servers: dns servers of its own are not allowed where owners.pay.hosts restricts targets: names are resolved by the pod's resolvers",
       "<dir>/team.yaml:8:102: routes[2].upstream.redis.passwordFile: file <secrets>/pay/link is outside the folders granted to pay for secret files (owners.pay.secretDirs: <secrets>/pay)",
-      "<dir>/team.yaml:10:24: routes[3].upstream.redis: keyPrefix must start with \"pay:\" (owners.pay.redis.keyPrefix)",
+      '<dir>/team.yaml:10:24: routes[3].upstream.redis: keyPrefix must start with "pay:" (owners.pay.redis.keyPrefix)',
       "<dir>/team.yaml:10:31: routes[3].upstream.redis.url: redis server rediss://cache.shop:6379 is not granted to pay (owners.pay.redis.urls: redis://cache.shop:6379)",
       "<dir>/team.yaml:10:31: routes[3].upstream.redis.url: database 0 is not granted to pay: use db 2 (owners.pay.redis.db)",
       "<dir>/team.yaml:12:24: routes[4].upstream.redis: database 0 is not granted to pay: the platform pins db 2, which only a url route can select (owners.pay.redis.db)",
@@ -78,11 +81,17 @@ describe("grants", () => {
     const floor = [...DEFAULT_DENY.map((r) => r.path), "/secrets"];
     const ok = await load(
       root,
-      `routes:\n  - prefix: /ops\n    upstream: { kubernetes: {} }\n  - prefix: /ops/more\n    deny: [{ path: "/configmaps" }]\n    upstream: { kubernetes: {} }\n`.replace("routes:", "owner: ops\nroutes:"),
+      `routes:\n  - prefix: /ops\n    upstream: { kubernetes: {} }\n  - prefix: /ops/more\n    deny: [{ path: "/configmaps" }]\n    upstream: { kubernetes: {} }\n`.replace(
+        "routes:",
+        "owner: ops\nroutes:",
+      ),
     );
     expect(ok.problems).toEqual([]);
     expect(ok.config!.routes.map((r) => r.deny?.map((d) => d.path))).toEqual([floor, [...floor, "/configmaps"]]);
-    expect(ok.config!.routes[1]!.source.admittedBy).toEqual({ by: "owners.ops", matched: ["prefix /ops", "upstream kubernetes", "deny floor + 1 rule(s)"] });
+    expect(ok.config!.routes[1]!.source.admittedBy).toEqual({
+      by: "owners.ops",
+      matched: ["prefix /ops", "upstream kubernetes", "deny floor + 1 rule(s)"],
+    });
 
     const lifted = await load(root, `owner: admin\nroutes:\n  - prefix: /admin\n    deny: []\n    upstream: { kubernetes: {} }\n`);
     expect(lifted.problems).toEqual([]);
@@ -100,7 +109,9 @@ describe("grants", () => {
     expect(refused.problems).toEqual([
       "<dir>/team.yaml:4:48: routes[0].upstream.kubernetes.identityHeaders: identityHeaders: pass would let the app impersonate whoever attache's ServiceAccount may; owners.ops.kubernetes.liftDeny grants that",
     ]);
-    expect((await load(root, `owner: admin\nroutes:\n  - prefix: /admin\n    upstream: { kubernetes: { identityHeaders: pass } }\n`)).problems).toEqual([]);
+    expect(
+      (await load(root, `owner: admin\nroutes:\n  - prefix: /admin\n    upstream: { kubernetes: { identityHeaders: pass } }\n`)).problems,
+    ).toEqual([]);
   });
 
   it("kubernetes discovery: another API server needs the kubernetes grant; with hosts, the namespace is named and matched", async () => {
@@ -110,7 +121,7 @@ describe("grants", () => {
         "owner: pay",
         "routes:",
         "  - prefix: /pay/a",
-        "    upstream: { http: { discovery: { kubernetes: { service: orders, namespace: shop, port: 80, server: \"https://10.0.0.1\" } } } }",
+        '    upstream: { http: { discovery: { kubernetes: { service: orders, namespace: shop, port: 80, server: "https://10.0.0.1" } } } }',
         "  - prefix: /pay/b",
         "    upstream: { http: { discovery: { kubernetes: { service: orders, port: 80 } } } }",
         "  - prefix: /pay/c",

@@ -8,10 +8,27 @@ describe("config/attache.schema.json", () => {
   });
 
   it("describes every route key, so editors flag typos", () => {
-    const schema = JSON.parse(configJsonSchema()) as { properties: { routes: { items: { properties: Record<string, unknown>; additionalProperties: boolean } } } };
+    const schema = JSON.parse(configJsonSchema()) as {
+      properties: { routes: { items: { properties: Record<string, unknown>; additionalProperties: boolean } } };
+    };
     const route = schema.properties.routes.items;
     expect(Object.keys(route.properties).sort()).toEqual(
-      ["allow", "circuitBreaker", "deny", "headers", "maxBodySize", "methods", "name", "pool", "prefix", "retry", "streaming", "stripPrefix", "timeout", "upstream"].sort(),
+      [
+        "allow",
+        "circuitBreaker",
+        "deny",
+        "headers",
+        "maxBodySize",
+        "methods",
+        "name",
+        "pool",
+        "prefix",
+        "retry",
+        "streaming",
+        "stripPrefix",
+        "timeout",
+        "upstream",
+      ].sort(),
     );
     expect(route.additionalProperties).toBe(false);
   });

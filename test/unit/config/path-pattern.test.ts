@@ -4,12 +4,15 @@ import { compilePathPattern, pathPatternProblem } from "../../../src/config/path
 
 describe("path patterns", () => {
   it("accepts the usual path rules", () => {
-    for (const p of ["^/admin(?:/|$)", String.raw`\.json$`, "pods/[^/]+/exec", String.raw`^/v\d+/`, "(?i)secret", "^/(a+)+$"]) expect(pathPatternProblem(p)).toBeUndefined();
+    for (const p of ["^/admin(?:/|$)", String.raw`\.json$`, "pods/[^/]+/exec", String.raw`^/v\d+/`, "(?i)secret", "^/(a+)+$"])
+      expect(pathPatternProblem(p)).toBeUndefined();
   });
 
   it("says why a pattern is refused: a typo, or a feature RE2 lacks", () => {
     expect(pathPatternProblem("(")).toBe("invalid regular expression: missing closing ): `(`");
-    expect(pathPatternProblem("^/(?=admin)")).toMatch(/^regular expression not supported by the linear-time engine \(RE2: .*\): invalid or unsupported Perl syntax: `\(\?=`$/);
+    expect(pathPatternProblem("^/(?=admin)")).toMatch(
+      /^regular expression not supported by the linear-time engine \(RE2: .*\): invalid or unsupported Perl syntax: `\(\?=`$/,
+    );
     expect(pathPatternProblem(String.raw`^/(\w+)/\1$`)).toMatch(/not supported by the linear-time engine .*invalid escape sequence: `\\1`/);
     expect(pathPatternProblem("x".repeat(5000))).toBe("regular expression is longer than 4096 characters");
   });

@@ -89,7 +89,9 @@ describe("config files", () => {
     try {
       execFileSync("mkfifo", [join(cfg, "team.yaml")]);
       const { problems } = await loadConfig({ configPath: cfg, env: {} });
-      expect(problems.map((p) => formatProblem(p).replaceAll(cfg, "<dir>"))).toEqual([`<dir>/attache.yaml:1:11: include[0]: not a regular file: team.yaml`]);
+      expect(problems.map((p) => formatProblem(p).replaceAll(cfg, "<dir>"))).toEqual([
+        `<dir>/attache.yaml:1:11: include[0]: not a regular file: team.yaml`,
+      ]);
     } finally {
       remove();
     }

@@ -70,8 +70,14 @@ describe("config validation: one problem per mistake, with file:line:col", () =>
   });
 
   it("a kubernetes route's built-in timeout is the API server's 60 s; defaults.timeout and its own still win", async () => {
-    const routes = "routes:\n  - { prefix: /k, upstream: { kubernetes: {} } }\n  - { prefix: /own, timeout: 2s, upstream: { kubernetes: {} } }\n  - prefix: /h\n    " + HTTP + "\n";
-    for (const [root, expected] of [[routes, [60_000, 2_000, 15_000]], [`defaults: { timeout: 3s }\n${routes}`, [3_000, 2_000, 3_000]]] as const) {
+    const routes =
+      "routes:\n  - { prefix: /k, upstream: { kubernetes: {} } }\n  - { prefix: /own, timeout: 2s, upstream: { kubernetes: {} } }\n  - prefix: /h\n    " +
+      HTTP +
+      "\n";
+    for (const [root, expected] of [
+      [routes, [60_000, 2_000, 15_000]],
+      [`defaults: { timeout: 3s }\n${routes}`, [3_000, 2_000, 3_000]],
+    ] as const) {
       const { dir, remove } = tempConfig(root);
       cleanups.push(remove);
       const { config, problems } = await loadConfig({ configPath: dir, env: {} });
@@ -81,19 +87,27 @@ describe("config validation: one problem per mistake, with file:line:col", () =>
   });
 
   it("headers.remove takes names and prefixes ending in *, nothing else", async () => {
-    expect(await problemsOf(`routes:\n  - prefix: /a\n    headers: { remove: [X-Debug-*, Impersonate-User, "X-*-Id", "a b"] }\n    ${HTTP}\n`)).toEqual([
+    expect(
+      await problemsOf(`routes:\n  - prefix: /a\n    headers: { remove: [X-Debug-*, Impersonate-User, "X-*-Id", "a b"] }\n    ${HTTP}\n`),
+    ).toEqual([
       "<dir>/attache.yaml:3:54: routes[0].headers.remove[2]: expected a header name, or a prefix ending in * (e.g. Impersonate-*)",
       "<dir>/attache.yaml:3:64: routes[0].headers.remove[3]: expected a header name, or a prefix ending in * (e.g. Impersonate-*)",
     ]);
   });
 
   it("a kubernetes route cannot set an identity header unless it opts in", async () => {
-    const problems = await problemsOf(`routes:\n  - prefix: /k\n    headers: { set: { Impersonate-User: system:admin, x-remote-group: system:masters, X-Team: a } }\n    upstream: { kubernetes: {} }\n`);
+    const problems = await problemsOf(
+      `routes:\n  - prefix: /k\n    headers: { set: { Impersonate-User: system:admin, x-remote-group: system:masters, X-Team: a } }\n    upstream: { kubernetes: {} }\n`,
+    );
     expect(problems.map((p) => p.replace(/:\d+:\d+:/, ":L:C:"))).toEqual([
       "<dir>/attache.yaml:L:C: routes[0].headers.set.Impersonate-User: Impersonate-User is an identity header: a kubernetes route sets it only with upstream.kubernetes.identityHeaders: pass",
       "<dir>/attache.yaml:L:C: routes[0].headers.set.x-remote-group: x-remote-group is an identity header: a kubernetes route sets it only with upstream.kubernetes.identityHeaders: pass",
     ]);
-    expect(await problemsOf(`routes:\n  - prefix: /k\n    headers: { set: { Impersonate-User: bob } }\n    upstream: { kubernetes: { identityHeaders: pass } }\n`)).toEqual([]);
+    expect(
+      await problemsOf(
+        `routes:\n  - prefix: /k\n    headers: { set: { Impersonate-User: bob } }\n    upstream: { kubernetes: { identityHeaders: pass } }\n`,
+      ),
+    ).toEqual([]);
     expect(await problemsOf(`routes:\n  - prefix: /h\n    headers: { set: { Impersonate-User: bob } }\n    ${HTTP}\n`)).toEqual([]);
   });
 
@@ -128,8 +142,12 @@ describe("config validation: one problem per mistake, with file:line:col", () =>
   });
 
   it("requires *File secrets to exist, without printing their contents", async () => {
-    const problems = await problemsOf(`routes:\n  - prefix: /a\n    upstream: { http: { endpoints: [http://a:1], auth: { bearerTokenFile: ./missing-token } } }\n`);
-    expect(problems).toEqual([`<dir>/attache.yaml:3:75: routes[0].upstream.http.auth.bearerTokenFile: file ./missing-token does not exist`]);
+    const problems = await problemsOf(
+      `routes:\n  - prefix: /a\n    upstream: { http: { endpoints: [http://a:1], auth: { bearerTokenFile: ./missing-token } } }\n`,
+    );
+    expect(problems).toEqual([
+      `<dir>/attache.yaml:3:75: routes[0].upstream.http.auth.bearerTokenFile: file ./missing-token does not exist`,
+    ]);
   });
 
   it("names both places of a prefix claimed twice", async () => {
@@ -168,7 +186,13 @@ describe("config validation: one problem per mistake, with file:line:col", () =>
   });
 
   it("reports problems in several files at once, even when the root file is wrong", async () => {
-    const problems = await problemsOf(`include: [routes.d/*.yaml]\nlisten: nope\n`, { "routes.d/t.yaml": "routes:\n  - prefix: no-slash\n    upstream: {}\n" });
-    expect(problems.map((p) => p.split(": ")[0])).toEqual(["<dir>/attache.yaml:2:9", "<dir>/routes.d/t.yaml:2:13", "<dir>/routes.d/t.yaml:3:15"]);
+    const problems = await problemsOf(`include: [routes.d/*.yaml]\nlisten: nope\n`, {
+      "routes.d/t.yaml": "routes:\n  - prefix: no-slash\n    upstream: {}\n",
+    });
+    expect(problems.map((p) => p.split(": ")[0])).toEqual([
+      "<dir>/attache.yaml:2:9",
+      "<dir>/routes.d/t.yaml:2:13",
+      "<dir>/routes.d/t.yaml:3:15",
+    ]);
   });
 });

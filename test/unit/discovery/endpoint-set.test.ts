@@ -43,7 +43,11 @@ describe("EndpointSet", () => {
   });
 
   it("treats a port change as a different endpoint", () => {
-    expect(diffEndpoints([e("10.0.0.1", 8080)], [e("10.0.0.1", 8081)])).toMatchObject({ added: [{ port: 8081 }], removed: [{ port: 8080 }], kept: [] });
+    expect(diffEndpoints([e("10.0.0.1", 8080)], [e("10.0.0.1", 8081)])).toMatchObject({
+      added: [{ port: 8081 }],
+      removed: [{ port: 8080 }],
+      kept: [],
+    });
   });
 });
 
@@ -51,10 +55,23 @@ describe("afterFirstResolution", () => {
   function stubSource(): EndpointSource & { finish(ok: boolean): void } {
     let finish!: (ok: boolean) => void;
     const started = new Promise<void>((resolve, reject) => (finish = (ok) => (ok ? resolve() : reject(new Error("boom")))));
-    return Object.assign(new EventEmitter(), { kind: "stub", start: () => started, endpoints: () => [], describe: () => ({ source: "stub" }), close: () => {}, finish });
+    return Object.assign(new EventEmitter(), {
+      kind: "stub",
+      start: () => started,
+      endpoints: () => [],
+      describe: () => ({ source: "stub" }),
+      close: () => {},
+      finish,
+    });
   }
   function stubUpstream(calls: string[]): Upstream {
-    return { kind: "http", handle: async () => void calls.push("handle"), readiness: async () => {}, describe: () => ({ inner: true }), close: async () => void calls.push("close") };
+    return {
+      kind: "http",
+      handle: async () => void calls.push("handle"),
+      readiness: async () => {},
+      describe: () => ({ inner: true }),
+      close: async () => void calls.push("close"),
+    };
   }
 
   it("holds requests until the source's first attempt settles, then passes everything through", async () => {

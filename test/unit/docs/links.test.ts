@@ -4,14 +4,26 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-const PAGES = ["README.md", "test/bench/README.md", ...readdirSync(join(ROOT, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+const PAGES = [
+  "README.md",
+  "test/bench/README.md",
+  ...readdirSync(join(ROOT, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => `docs/${f}`),
+];
 
 /** GitHub's heading anchors: lower case, punctuation dropped, spaces to dashes. */
 function anchors(markdown: string): Set<string> {
   const out = new Set<string>();
   for (const line of markdown.split("\n")) {
     const m = /^#{1,6} (.+)$/.exec(line);
-    if (m) out.add(m[1]!.toLowerCase().replace(/[^a-z0-9 _-]/g, "").replace(/ /g, "-"));
+    if (m)
+      out.add(
+        m[1]!
+          .toLowerCase()
+          .replace(/[^a-z0-9 _-]/g, "")
+          .replace(/ /g, "-"),
+      );
   }
   return out;
 }

@@ -61,13 +61,21 @@ describe("explicit", () => {
       { server: "https://api.example:6443", tokenFile: join(dir, "token"), caFile: join(dir, "ca.pem") },
       { env: noEnv({ KUBERNETES_SERVICE_HOST: "10.0.0.1", KUBERNETES_SERVICE_PORT: "443" }), serviceAccountDir: sa },
     );
-    expect(r.plan).toMatchObject({ source: "explicit", server: "https://api.example:6443", auth: { kind: "token-file", path: join(dir, "token") }, overrides: [] });
+    expect(r.plan).toMatchObject({
+      source: "explicit",
+      server: "https://api.example:6443",
+      auth: { kind: "token-file", path: join(dir, "token") },
+      overrides: [],
+    });
     expect(String(r.plan!.tls.ca)).toBe("FILE-CA");
     expect(header(r.plan!)).toBe("Bearer file-token");
   });
 
   it("a server alone sends no token: the pod's token never goes to a server it was not meant for", async () => {
-    const r = await resolveCredentials({ server: "https://elsewhere:443" }, { env: noEnv({ KUBERNETES_SERVICE_HOST: "10.0.0.1", KUBERNETES_SERVICE_PORT: "443" }), serviceAccountDir: sa });
+    const r = await resolveCredentials(
+      { server: "https://elsewhere:443" },
+      { env: noEnv({ KUBERNETES_SERVICE_HOST: "10.0.0.1", KUBERNETES_SERVICE_PORT: "443" }), serviceAccountDir: sa },
+    );
     expect(r.plan).toMatchObject({ source: "explicit", auth: { kind: "none" } });
     expect(header(r.plan!)).toBeUndefined();
   });
@@ -75,27 +83,44 @@ describe("explicit", () => {
 
 describe("in-cluster", () => {
   it("takes $KUBERNETES_SERVICE_HOST/PORT and the service-account volume", async () => {
-    const r = await resolveCredentials({}, { env: noEnv({ KUBERNETES_SERVICE_HOST: "10.96.0.1", KUBERNETES_SERVICE_PORT: "443" }), serviceAccountDir: sa });
-    expect(r.plan).toMatchObject({ source: "in-cluster", server: "https://10.96.0.1:443", namespace: "team-a", auth: { kind: "token-file", path: join(sa, "token") } });
+    const r = await resolveCredentials(
+      {},
+      { env: noEnv({ KUBERNETES_SERVICE_HOST: "10.96.0.1", KUBERNETES_SERVICE_PORT: "443" }), serviceAccountDir: sa },
+    );
+    expect(r.plan).toMatchObject({
+      source: "in-cluster",
+      server: "https://10.96.0.1:443",
+      namespace: "team-a",
+      auth: { kind: "token-file", path: join(sa, "token") },
+    });
     expect(String(r.plan!.tls.ca)).toBe("SA-CA");
     expect(r.watch).toEqual(expect.arrayContaining([join(sa, "token"), join(sa, "ca.crt")]));
     expect(header(r.plan!)).toBe("Bearer sa-token-1");
   });
 
   it("brackets an IPv6 service host", async () => {
-    const r = await resolveCredentials({}, { env: noEnv({ KUBERNETES_SERVICE_HOST: "fd00::1", KUBERNETES_SERVICE_PORT: "443" }), serviceAccountDir: sa });
+    const r = await resolveCredentials(
+      {},
+      { env: noEnv({ KUBERNETES_SERVICE_HOST: "fd00::1", KUBERNETES_SERVICE_PORT: "443" }), serviceAccountDir: sa },
+    );
     expect(r.plan?.server).toBe("https://[fd00::1]:443");
   });
 
   it("tokenFile and caFile on the route override the volume's", async () => {
-    const r = await resolveCredentials({ tokenFile: join(dir, "token"), caFile: join(dir, "ca.pem") }, { env: noEnv({ KUBERNETES_SERVICE_HOST: "10.96.0.1", KUBERNETES_SERVICE_PORT: "443" }), serviceAccountDir: sa });
+    const r = await resolveCredentials(
+      { tokenFile: join(dir, "token"), caFile: join(dir, "ca.pem") },
+      { env: noEnv({ KUBERNETES_SERVICE_HOST: "10.96.0.1", KUBERNETES_SERVICE_PORT: "443" }), serviceAccountDir: sa },
+    );
     expect(r.plan).toMatchObject({ source: "in-cluster", overrides: ["caFile", "tokenFile"] });
     expect(String(r.plan!.tls.ca)).toBe("FILE-CA");
     expect(header(r.plan!)).toBe("Bearer file-token");
   });
 
   it("needs the token file as well as the environment", async () => {
-    const r = await resolveCredentials({}, { env: noEnv({ KUBERNETES_SERVICE_HOST: "10.96.0.1", KUBERNETES_SERVICE_PORT: "443" }), serviceAccountDir: join(dir, "no-sa") });
+    const r = await resolveCredentials(
+      {},
+      { env: noEnv({ KUBERNETES_SERVICE_HOST: "10.96.0.1", KUBERNETES_SERVICE_PORT: "443" }), serviceAccountDir: join(dir, "no-sa") },
+    );
     expect(r.plan).toBeUndefined();
     expect(r.lookedFor[0]).toContain("in-cluster service account ($KUBERNETES_SERVICE_HOST and _PORT set");
     expect(r.lookedFor[1]).toContain(join(dir, "home", ".kube", "config"));
@@ -105,7 +130,10 @@ describe("in-cluster", () => {
 
 describe("nothing found", () => {
   it("says where it looked, and what to watch for", async () => {
-    const r = await resolveCredentials({}, { env: noEnv({ KUBECONFIG: `${join(dir, "missing-a")}:${join(dir, "missing-b")}` }), serviceAccountDir: join(dir, "no-sa") });
+    const r = await resolveCredentials(
+      {},
+      { env: noEnv({ KUBECONFIG: `${join(dir, "missing-a")}:${join(dir, "missing-b")}` }), serviceAccountDir: join(dir, "no-sa") },
+    );
     expect(r.plan).toBeUndefined();
     expect(r.problem).toBe("none of these exist");
     expect(r.lookedFor).toEqual([
@@ -118,18 +146,34 @@ describe("nothing found", () => {
 
 describe("kubeconfig", () => {
   it("~/.kube/config, current-context, inline token (never described)", async () => {
-    writeFileSync(join(dir, "home", ".kube", "config"), `apiVersion: v1\nkind: Config\n${ONE("https://home:6443", "    token: inline-secret-123\n")}`);
+    writeFileSync(
+      join(dir, "home", ".kube", "config"),
+      `apiVersion: v1\nkind: Config\n${ONE("https://home:6443", "    token: inline-secret-123\n")}`,
+    );
     const r = await resolveCredentials({}, { env: noEnv(), serviceAccountDir: join(dir, "no-sa") });
-    expect(r.plan).toMatchObject({ source: "kubeconfig", server: "https://home:6443", context: "main", namespace: "apps", auth: { kind: "token" }, kubeconfig: [join(dir, "home", ".kube", "config")] });
+    expect(r.plan).toMatchObject({
+      source: "kubeconfig",
+      server: "https://home:6443",
+      context: "main",
+      namespace: "apps",
+      auth: { kind: "token" },
+      kubeconfig: [join(dir, "home", ".kube", "config")],
+    });
     expect(header(r.plan!)).toBe("Bearer inline-secret-123");
     const auth = openAuthorizer(r.plan!);
     expect(JSON.stringify(auth.describe())).not.toContain("inline-secret-123");
   });
 
   it("$KUBECONFIG files merge as kubectl's: missing ones skipped, first name and first current-context win", async () => {
-    const a = kubeconfig("merge-a", `clusters:\n- name: c1\n  cluster: { server: "https://first:1" }\nusers:\n- name: u1\n  user: { token: first-token }\n`);
+    const a = kubeconfig(
+      "merge-a",
+      `clusters:\n- name: c1\n  cluster: { server: "https://first:1" }\nusers:\n- name: u1\n  user: { token: first-token }\n`,
+    );
     const b = kubeconfig("merge-b", ONE("https://second:2", "    token: second-token\n"));
-    const r = await resolveCredentials({}, { env: noEnv({ KUBECONFIG: `${join(dir, "nope")}:${a}:${b}` }), serviceAccountDir: join(dir, "no-sa") });
+    const r = await resolveCredentials(
+      {},
+      { env: noEnv({ KUBECONFIG: `${join(dir, "nope")}:${a}:${b}` }), serviceAccountDir: join(dir, "no-sa") },
+    );
     expect(r.plan).toMatchObject({ server: "https://first:1", context: "main", kubeconfig: [a, b] });
     expect(header(r.plan!)).toBe("Bearer first-token");
   });
@@ -145,7 +189,10 @@ describe("kubeconfig", () => {
 
   it("a route with kubeconfig never falls back to in-cluster", async () => {
     const path = kubeconfig("pod", ONE("https://laptop:6443", "    token: t\n"));
-    const r = await resolveCredentials({ kubeconfig: path }, { env: noEnv({ KUBERNETES_SERVICE_HOST: "10.0.0.1", KUBERNETES_SERVICE_PORT: "443" }), serviceAccountDir: sa });
+    const r = await resolveCredentials(
+      { kubeconfig: path },
+      { env: noEnv({ KUBERNETES_SERVICE_HOST: "10.0.0.1", KUBERNETES_SERVICE_PORT: "443" }), serviceAccountDir: sa },
+    );
     expect(r.plan?.source).toBe("kubeconfig");
   });
 
@@ -153,7 +200,11 @@ describe("kubeconfig", () => {
     const caData = Buffer.from("DATA-CA").toString("base64");
     const path = kubeconfig(
       "certs",
-      ONE("https://certs:6443", `    client-certificate: cert.pem\n    client-key: key.pem\n`, `    certificate-authority-data: ${caData}\n    tls-server-name: api.internal\n`),
+      ONE(
+        "https://certs:6443",
+        `    client-certificate: cert.pem\n    client-key: key.pem\n`,
+        `    certificate-authority-data: ${caData}\n    tls-server-name: api.internal\n`,
+      ),
     );
     const r = await resolveCredentials({ kubeconfig: path }, { env: noEnv() });
     expect(r.plan).toMatchObject({ auth: { kind: "client-certificate" } });
@@ -166,7 +217,10 @@ describe("kubeconfig", () => {
 
   it("insecure-skip-tls-verify turns verification off, and changes the fingerprint", async () => {
     const safe = await resolveCredentials({ kubeconfig: kubeconfig("safe", ONE("https://x:1", "    token: t\n")) }, { env: noEnv() });
-    const unsafe = await resolveCredentials({ kubeconfig: kubeconfig("unsafe", ONE("https://x:1", "    token: t\n", "    insecure-skip-tls-verify: true\n")) }, { env: noEnv() });
+    const unsafe = await resolveCredentials(
+      { kubeconfig: kubeconfig("unsafe", ONE("https://x:1", "    token: t\n", "    insecure-skip-tls-verify: true\n")) },
+      { env: noEnv() },
+    );
     expect(unsafe.plan!.tls.rejectUnauthorized).toBe(false);
     expect(unsafe.plan!.fingerprint).not.toBe(safe.plan!.fingerprint);
   });
@@ -179,15 +233,25 @@ describe("kubeconfig", () => {
   });
 
   it("basic auth", async () => {
-    const r = await resolveCredentials({ kubeconfig: kubeconfig("basic", ONE("https://b:1", "    username: admin\n    password: pw\n")) }, { env: noEnv() });
+    const r = await resolveCredentials(
+      { kubeconfig: kubeconfig("basic", ONE("https://b:1", "    username: admin\n    password: pw\n")) },
+      { env: noEnv() },
+    );
     expect(header(r.plan!)).toBe(`Basic ${Buffer.from("admin:pw").toString("base64")}`);
   });
 
   it("an exec plugin runs through client-node and its token is used", async () => {
-    const credential = JSON.stringify({ apiVersion: "client.authentication.k8s.io/v1", kind: "ExecCredential", status: { token: "exec-token-9", expirationTimestamp: new Date(Date.now() + 3600_000).toISOString() } });
+    const credential = JSON.stringify({
+      apiVersion: "client.authentication.k8s.io/v1",
+      kind: "ExecCredential",
+      status: { token: "exec-token-9", expirationTimestamp: new Date(Date.now() + 3600_000).toISOString() },
+    });
     const path = kubeconfig(
       "exec",
-      ONE("https://e:1", `    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: /bin/sh\n      args: ["-c", ${JSON.stringify(`echo '${credential}'`)}]\n      interactiveMode: Never\n`),
+      ONE(
+        "https://e:1",
+        `    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: /bin/sh\n      args: ["-c", ${JSON.stringify(`echo '${credential}'`)}]\n      interactiveMode: Never\n`,
+      ),
     );
     const r = await resolveCredentials({ kubeconfig: path }, { env: noEnv() });
     expect(r.plan!.auth).toEqual({ kind: "plugin", plugin: "exec" });
@@ -200,7 +264,10 @@ describe("kubeconfig", () => {
 
   it("server, tokenFile and caFile on the route override the kubeconfig's", async () => {
     const path = kubeconfig("over", ONE("https://kc:6443", "    token: kc-token\n"));
-    const r = await resolveCredentials({ kubeconfig: path, server: "https://override:443", tokenFile: join(dir, "token"), caFile: join(dir, "ca.pem") }, { env: noEnv() });
+    const r = await resolveCredentials(
+      { kubeconfig: path, server: "https://override:443", tokenFile: join(dir, "token"), caFile: join(dir, "ca.pem") },
+      { env: noEnv() },
+    );
     expect(r.plan).toMatchObject({ source: "kubeconfig", server: "https://override:443", overrides: ["server", "caFile", "tokenFile"] });
     expect(header(r.plan!)).toBe("Bearer file-token");
   });

@@ -3,10 +3,23 @@ import { describe, expect, it } from "vitest";
 import type { SourceFile } from "../../../src/config/load.js";
 import { formatProblem } from "../../../src/config/problems.js";
 import { checkRootFile, checkRouteFile, type ResolvedRoute } from "../../../src/config/validate.js";
-import { afterBuildFailure, planReload, type Accepted, type ReloadPlan, type RootFile, type TeamFile } from "../../../src/lifecycle/reload-plan.js";
+import {
+  afterBuildFailure,
+  planReload,
+  type Accepted,
+  type ReloadPlan,
+  type RootFile,
+  type TeamFile,
+} from "../../../src/lifecycle/reload-plan.js";
 
 const ROOT_PATH = "/cfg/attache.yaml";
-const source = (path: string, data: unknown): SourceFile => ({ path, text: JSON.stringify(data), data, problems: [], locate: () => ({ line: 0, col: 0 }) });
+const source = (path: string, data: unknown): SourceFile => ({
+  path,
+  text: JSON.stringify(data),
+  data,
+  problems: [],
+  locate: () => ({ line: 0, col: 0 }),
+});
 const root = (extra: Record<string, unknown> = {}): RootFile => checkRootFile(source(ROOT_PATH, { include: ["teams/*.yaml"], ...extra }));
 const route = (prefix: string) => ({ prefix, upstream: { http: { endpoints: ["http://127.0.0.1:9"] } } });
 const team = (name: string, prefixes: string[], owner?: string): TeamFile =>
@@ -38,13 +51,21 @@ describe("planReload", () => {
     const r = root();
     const plan = planReload(r, accepted(r, team("a", ["/a"])), [team("a", ["/a", "/a2"]), team("b", ["/b"])]);
     expect(plan.changed).toBe(true);
-    expect(summary(plan)).toEqual({ serving: { "/cfg/teams/a.yaml": ["/a", "/a2"], "/cfg/teams/b.yaml": ["/b"] }, prefixes: ["/a", "/a2", "/b"], rejected: [] });
+    expect(summary(plan)).toEqual({
+      serving: { "/cfg/teams/a.yaml": ["/a", "/a2"], "/cfg/teams/b.yaml": ["/b"] },
+      prefixes: ["/a", "/a2", "/b"],
+      rejected: [],
+    });
   });
 
   it("a team file invalid on its own is rejected alone and keeps its last good version; another file's change applies", () => {
     const r = root();
     const plan = planReload(r, accepted(r, team("a", ["/a"]), team("b", ["/b"])), [invalid("a"), team("b", ["/b", "/b2"])]);
-    expect(summary(plan)).toEqual({ serving: { "/cfg/teams/a.yaml": ["/a"], "/cfg/teams/b.yaml": ["/b", "/b2"] }, prefixes: ["/a", "/b", "/b2"], rejected: ["/cfg/teams/a.yaml"] });
+    expect(summary(plan)).toEqual({
+      serving: { "/cfg/teams/a.yaml": ["/a"], "/cfg/teams/b.yaml": ["/b", "/b2"] },
+      prefixes: ["/a", "/b", "/b2"],
+      rejected: ["/cfg/teams/a.yaml"],
+    });
     expect(problems(plan, "/cfg/teams/a.yaml").join("\n")).toMatch(/^\/cfg\/teams\/a\.yaml:.*upstream/);
     expect(plan.rejections.get("/cfg/teams/a.yaml")!.text).toBe(invalid("a").source.text);
   });
@@ -62,21 +83,36 @@ describe("planReload", () => {
     const z = team("z", ["/z"]);
     // a sorts before z: the clash is still reported in a, the candidate.
     const plan = planReload(r, accepted(r, team("a", ["/a"]), z), [team("a", ["/a", "/z"]), z]);
-    expect(summary(plan)).toEqual({ serving: { "/cfg/teams/a.yaml": ["/a"], "/cfg/teams/z.yaml": ["/z"] }, prefixes: ["/a", "/z"], rejected: ["/cfg/teams/a.yaml"] });
+    expect(summary(plan)).toEqual({
+      serving: { "/cfg/teams/a.yaml": ["/a"], "/cfg/teams/z.yaml": ["/z"] },
+      prefixes: ["/a", "/z"],
+      rejected: ["/cfg/teams/a.yaml"],
+    });
     expect(problems(plan, "/cfg/teams/a.yaml").join("\n")).toMatch(/prefix \/z is already claimed by .*z\.yaml/);
   });
 
   it("a prefix freed by one file and claimed by another in the same update: both land (passes repeat)", () => {
     const r = root();
     const plan = planReload(r, accepted(r, team("a", ["/a"]), team("b", ["/shared"])), [team("a", ["/a", "/shared"]), team("b", ["/b"])]);
-    expect(summary(plan)).toEqual({ serving: { "/cfg/teams/a.yaml": ["/a", "/shared"], "/cfg/teams/b.yaml": ["/b"] }, prefixes: ["/a", "/b", "/shared"], rejected: [] });
+    expect(summary(plan)).toEqual({
+      serving: { "/cfg/teams/a.yaml": ["/a", "/shared"], "/cfg/teams/b.yaml": ["/b"] },
+      prefixes: ["/a", "/b", "/shared"],
+      rejected: [],
+    });
   });
 
   it("owners: a team file outside its grant, or naming no listed owner, is rejected alone", () => {
     const r = root({ owners: { pay: ["/pay"], ops: ["/ops"] } });
     const pay = team("pay", ["/pay"], "pay");
-    const plan = planReload(r, accepted(r, pay, team("ops", ["/ops"], "ops")), [team("pay", ["/pay", "/ops2"], "pay"), team("ops", ["/ops"], "nobody")]);
-    expect(summary(plan)).toEqual({ serving: { "/cfg/teams/ops.yaml": ["/ops"], "/cfg/teams/pay.yaml": ["/pay"] }, prefixes: ["/ops", "/pay"], rejected: ["/cfg/teams/pay.yaml", "/cfg/teams/ops.yaml"] });
+    const plan = planReload(r, accepted(r, pay, team("ops", ["/ops"], "ops")), [
+      team("pay", ["/pay", "/ops2"], "pay"),
+      team("ops", ["/ops"], "nobody"),
+    ]);
+    expect(summary(plan)).toEqual({
+      serving: { "/cfg/teams/ops.yaml": ["/ops"], "/cfg/teams/pay.yaml": ["/pay"] },
+      prefixes: ["/ops", "/pay"],
+      rejected: ["/cfg/teams/pay.yaml", "/cfg/teams/ops.yaml"],
+    });
     expect(problems(plan, "/cfg/teams/pay.yaml").join("\n")).toMatch(/prefix \/ops2 is outside what owners grants pay/);
     expect(problems(plan, "/cfg/teams/ops.yaml").join("\n")).toMatch(/owner "nobody" is not listed in the root file's owners/);
   });
@@ -95,7 +131,10 @@ describe("planReload", () => {
     const before = root({ owners: { pay: ["/pay"], ops: ["/ops"] } });
     const ops = team("ops", ["/ops"], "ops");
     const pay = team("pay", ["/pay"], "pay");
-    const plan = planReload(root({ owners: { pay: ["/pay", "/extra"], ops: ["/other"] } }), accepted(before, ops, pay), [ops, team("pay", ["/pay", "/extra"], "pay")]);
+    const plan = planReload(root({ owners: { pay: ["/pay", "/extra"], ops: ["/other"] } }), accepted(before, ops, pay), [
+      ops,
+      team("pay", ["/pay", "/extra"], "pay"),
+    ]);
     expect(plan.teams).toBeUndefined();
     expect([...plan.rejections.keys()]).toEqual([ROOT_PATH]);
     const listed = problems(plan, ROOT_PATH);
@@ -105,14 +144,18 @@ describe("planReload", () => {
 
   it("a root that moves a grant applies with the team file that moves under it, in one plan", () => {
     const before = root({ owners: { pay: ["/pay"] } });
-    const plan = planReload(root({ owners: { pay: ["/billing"] } }), accepted(before, team("pay", ["/pay"], "pay")), [team("pay", ["/billing"], "pay")]);
+    const plan = planReload(root({ owners: { pay: ["/billing"] } }), accepted(before, team("pay", ["/pay"], "pay")), [
+      team("pay", ["/billing"], "pay"),
+    ]);
     expect(plan.changed).toBe(true);
     expect(summary(plan)).toEqual({ serving: { "/cfg/teams/pay.yaml": ["/billing"] }, prefixes: ["/billing"], rejected: [] });
   });
 
   it("a root that moves a grant while the team file moves elsewhere: neither version fits, the root is rejected", () => {
     const before = root({ owners: { pay: ["/pay"] } });
-    const plan = planReload(root({ owners: { pay: ["/billing"] } }), accepted(before, team("pay", ["/pay"], "pay")), [team("pay", ["/wrong"], "pay")]);
+    const plan = planReload(root({ owners: { pay: ["/billing"] } }), accepted(before, team("pay", ["/pay"], "pay")), [
+      team("pay", ["/wrong"], "pay"),
+    ]);
     expect(plan.teams).toBeUndefined();
     expect([...plan.rejections.keys()]).toEqual([ROOT_PATH]);
     const listed = problems(plan, ROOT_PATH);
@@ -136,7 +179,11 @@ describe("afterBuildFailure", () => {
     const was = accepted(r, team("a", ["/a"]), team("b", ["/b"]));
     const plan = planReload(r, was, [team("a", ["/a", "/a2"]), team("b", ["/b", "/b2"])]);
     const next = afterBuildFailure(plan, was, r, { route: routeOf(plan, "/a2"), message: "cannot read ca.pem" }, 0);
-    expect(summary(next)).toEqual({ serving: { "/cfg/teams/a.yaml": ["/a"], "/cfg/teams/b.yaml": ["/b", "/b2"] }, prefixes: ["/a", "/b", "/b2"], rejected: ["/cfg/teams/a.yaml"] });
+    expect(summary(next)).toEqual({
+      serving: { "/cfg/teams/a.yaml": ["/a"], "/cfg/teams/b.yaml": ["/b", "/b2"] },
+      prefixes: ["/a", "/b", "/b2"],
+      rejected: ["/cfg/teams/a.yaml"],
+    });
     expect(problems(next, "/cfg/teams/a.yaml")).toEqual(["/cfg/teams/a.yaml: route /a2: cannot read ca.pem"]);
     expect(next.changed).toBe(true);
     expect(plan.rejections.size).toBe(0);

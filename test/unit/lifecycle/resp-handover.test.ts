@@ -7,8 +7,19 @@ import { routeKey, type Route } from "../../../src/routing/route.js";
 
 /** The config of a root file with one redis route per `prefix → listen`. */
 function config(listeners: Record<string, string>, keyPrefix = "app:"): Config {
-  const data = { routes: Object.entries(listeners).map(([prefix, listen]) => ({ prefix, upstream: { redis: { url: "redis://127.0.0.1:6379", keyPrefix, listen } } })) };
-  const source: SourceFile = { path: "/cfg/attache.yaml", text: JSON.stringify(data), data, problems: [], locate: () => ({ line: 0, col: 0 }) };
+  const data = {
+    routes: Object.entries(listeners).map(([prefix, listen]) => ({
+      prefix,
+      upstream: { redis: { url: "redis://127.0.0.1:6379", keyPrefix, listen } },
+    })),
+  };
+  const source: SourceFile = {
+    path: "/cfg/attache.yaml",
+    text: JSON.stringify(data),
+    data,
+    problems: [],
+    locate: () => ({ line: 0, col: 0 }),
+  };
   const assembled = assemble(checkRootFile(source), []);
   expect(assembled.problems).toEqual([]);
   return assembled.config!;

@@ -6,7 +6,14 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { ResolvedCircuitBreaker } from "../../../src/config/validate.js";
 import { Breaker } from "../../../src/resilience/breaker.js";
 
-const config: ResolvedCircuitBreaker = { enabled: true, errorThresholdPercentage: 50, volumeThreshold: 100, resetTimeout: 10_000, rollingCountTimeout: 1_000, rollingCountBuckets: 10 };
+const config: ResolvedCircuitBreaker = {
+  enabled: true,
+  errorThresholdPercentage: 50,
+  volumeThreshold: 100,
+  resetTimeout: 10_000,
+  rollingCountTimeout: 1_000,
+  rollingCountBuckets: 10,
+};
 const failed = (status: number) => status >= 500;
 
 beforeEach(() => {

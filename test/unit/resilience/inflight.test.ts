@@ -57,7 +57,9 @@ describe("RequestLease", () => {
 
     it("is released when the response finishes", async () => {
       await new Promise<void>((resolve, reject) => {
-        request({ host: "127.0.0.1", port, path: "/finish" }, (res) => res.resume().on("end", resolve)).on("error", reject).end();
+        request({ host: "127.0.0.1", port, path: "/finish" }, (res) => res.resume().on("end", resolve))
+          .on("error", reject)
+          .end();
       });
       await counter.whenIdle();
       expect(counter.active).toBe(0);

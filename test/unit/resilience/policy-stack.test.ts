@@ -14,12 +14,32 @@ afterEach(() => {
 });
 
 let n = 0;
-function stack(overrides: { timeout?: number; retry?: Partial<NonNullable<ResolvedRoute["retry"]>>; circuitBreaker?: Partial<ResolvedRoute["circuitBreaker"]> } = {}): Resilience {
+function stack(
+  overrides: {
+    timeout?: number;
+    retry?: Partial<NonNullable<ResolvedRoute["retry"]>>;
+    circuitBreaker?: Partial<ResolvedRoute["circuitBreaker"]>;
+  } = {},
+): Resilience {
   const route = {
     name: `/unit-${n++}`,
     timeout: overrides.timeout ?? 2000,
-    retry: overrides.retry && { attempts: 3, on: ["connect-failure", "reset", 502, 503, 504], backoff: 1, maxBackoff: 5, ...overrides.retry },
-    circuitBreaker: { enabled: true, errorThresholdPercentage: 50, volumeThreshold: 4, resetTimeout: 200, rollingCountTimeout: 10_000, rollingCountBuckets: 10, ...overrides.circuitBreaker },
+    retry: overrides.retry && {
+      attempts: 3,
+      on: ["connect-failure", "reset", 502, 503, 504],
+      backoff: 1,
+      maxBackoff: 5,
+      ...overrides.retry,
+    },
+    circuitBreaker: {
+      enabled: true,
+      errorThresholdPercentage: 50,
+      volumeThreshold: 4,
+      resetTimeout: 200,
+      rollingCountTimeout: 10_000,
+      rollingCountBuckets: 10,
+      ...overrides.circuitBreaker,
+    },
   } as unknown as ResolvedRoute;
   const r = new Resilience(route);
   opened.push(r);

@@ -37,12 +37,27 @@ describe("normalizePath", () => {
     expect(normalizePath(raw)).toBe(want);
   });
 
-  it.each(["/a%2Fb", "/a%2fb", "/a%5Cb", "/a%5cb", "/%2E%2E/x", "/a/%2e", "/a%00b", "/a\\b", "/..", "/a/../..", "/a/..;/b", "/a/.;x/b", "/%zz", "/%4", "x/a", "*", "/a#b"])(
-    "refuses %s with bad_request",
-    (raw) => {
-      expect(refused(raw)).toBe("bad_request");
-    },
-  );
+  it.each([
+    "/a%2Fb",
+    "/a%2fb",
+    "/a%5Cb",
+    "/a%5cb",
+    "/%2E%2E/x",
+    "/a/%2e",
+    "/a%00b",
+    "/a\\b",
+    "/..",
+    "/a/../..",
+    "/a/..;/b",
+    "/a/.;x/b",
+    "/%zz",
+    "/%4",
+    "x/a",
+    "*",
+    "/a#b",
+  ])("refuses %s with bad_request", (raw) => {
+    expect(refused(raw)).toBe("bad_request");
+  });
 
   it("splits the query off without touching it", () => {
     expect(normalizeTarget("/a/./b?x=%2F&y=../z")).toEqual({ path: "/a/b", query: "?x=%2F&y=../z" });
@@ -83,13 +98,56 @@ describe("lenientForms", () => {
  * separators, dot segments, encodings of them at one or two levels, parameters, and the denied word.
  */
 const token = fc.constantFrom(
-  "/", "//", ".", "..", "...", "admin", "ADMIN", "AdMiN", "adm", "in", "a", "b", "x", "%2e", "%2E", "%2f", "%2F", "%5c", "%25", "%252f", "%252F", "%252e",
-  "%25252f", "%61", "%41", "%64min", ";", ";x", "\\", "%00", "%2500", "%09", "%2509", "%3f", "%253f", "%20", "%2520", "~", "-", "_", "%7E",
+  "/",
+  "//",
+  ".",
+  "..",
+  "...",
+  "admin",
+  "ADMIN",
+  "AdMiN",
+  "adm",
+  "in",
+  "a",
+  "b",
+  "x",
+  "%2e",
+  "%2E",
+  "%2f",
+  "%2F",
+  "%5c",
+  "%25",
+  "%252f",
+  "%252F",
+  "%252e",
+  "%25252f",
+  "%61",
+  "%41",
+  "%64min",
+  ";",
+  ";x",
+  "\\",
+  "%00",
+  "%2500",
+  "%09",
+  "%2509",
+  "%3f",
+  "%253f",
+  "%20",
+  "%2520",
+  "~",
+  "-",
+  "_",
+  "%7E",
 );
 const anyPath = fc.array(token, { maxLength: 12 }).map((parts) => "/" + parts.join(""));
 /** Half the runs aim at the denied word, disguised, somewhere in the path. */
 const aimed = fc
-  .tuple(fc.array(token, { maxLength: 6 }), fc.constantFrom("admin", "ADMIN", "%61dmin", "%2561dmin", "ad%6Din", "ad%256din"), fc.array(token, { maxLength: 4 }))
+  .tuple(
+    fc.array(token, { maxLength: 6 }),
+    fc.constantFrom("admin", "ADMIN", "%61dmin", "%2561dmin", "ad%6Din", "ad%256din"),
+    fc.array(token, { maxLength: 4 }),
+  )
   .map(([before, word, after]) => "/" + before.join("") + "/" + word + after.join(""));
 const path = fc.oneof(anyPath, aimed);
 

@@ -4,7 +4,13 @@ import { RouteTable } from "../../../src/routing/route-table.js";
 import type { Upstream } from "../../../src/upstreams/upstream.js";
 import { tempConfig } from "../../harness/attache.js";
 
-const fake = (): Upstream => ({ kind: "http", handle: async () => {}, readiness: async () => {}, describe: () => ({}), close: async () => {} });
+const fake = (): Upstream => ({
+  kind: "http",
+  handle: async () => {},
+  readiness: async () => {},
+  describe: () => ({}),
+  close: async () => {},
+});
 const up = "upstream: { http: { endpoints: [http://127.0.0.1:9] } }";
 
 const cfg = tempConfig(`

@@ -43,6 +43,8 @@ describe("the upstream registry", () => {
 
   it("refuses to build a route whose kind was not loaded, naming the route", async () => {
     const [route] = await routesOf("routes:\n  - { prefix: /k8s, upstream: { kubernetes: { server: https://127.0.0.1:6443 } } }\n");
-    expect(() => kindOf(route!).create(route!, undefined as never, undefined as never)).toThrow(/route \/k8s: loadUpstreamKinds\(\) was not called/);
+    expect(() => kindOf(route!).create(route!, undefined as never, undefined as never)).toThrow(
+      /route \/k8s: loadUpstreamKinds\(\) was not called/,
+    );
   });
 });

@@ -39,7 +39,12 @@ interface Pending {
 }
 
 const KIND: Record<string, "channels" | "patterns" | "shard"> = {
-  subscribe: "channels", unsubscribe: "channels", psubscribe: "patterns", punsubscribe: "patterns", ssubscribe: "shard", sunsubscribe: "shard",
+  subscribe: "channels",
+  unsubscribe: "channels",
+  psubscribe: "patterns",
+  punsubscribe: "patterns",
+  ssubscribe: "shard",
+  sunsubscribe: "shard",
 };
 const PUSHES = new Set(["message", "pmessage", "smessage"]);
 
@@ -84,7 +89,10 @@ export class DedicatedConnection extends EventEmitter {
         ? tlsConnect({ host: target.host, port: target.port, servername: target.host, ...target.tls })
         : netConnect({ host: target.host, port: target.port });
       socket.setNoDelay(true);
-      const timer = setTimeout(() => socket.destroy(Object.assign(new Error("connect ETIMEDOUT"), { code: "ETIMEDOUT" })), target.connectTimeout);
+      const timer = setTimeout(
+        () => socket.destroy(Object.assign(new Error("connect ETIMEDOUT"), { code: "ETIMEDOUT" })),
+        target.connectTimeout,
+      );
       const fail = (err: Error) => {
         clearTimeout(timer);
         socket.destroy();
@@ -94,12 +102,14 @@ export class DedicatedConnection extends EventEmitter {
       socket.once(target.tls ? "secureConnect" : "connect", () => {
         socket.off("error", fail);
         const conn = new DedicatedConnection(socket);
-        if (target.password !== undefined) conn.handshake.push(target.username ? [b("AUTH"), b(target.username), b(target.password)] : [b("AUTH"), b(target.password)]);
+        if (target.password !== undefined)
+          conn.handshake.push(target.username ? [b("AUTH"), b(target.username), b(target.password)] : [b("AUTH"), b(target.password)]);
         if (target.db !== 0) conn.handshake.push([b("SELECT"), b(String(target.db))]);
         // RESP3: HELLO 3 once logged in (not part of the handshake a RESET sends again: RESET means RESP2).
         conn.protocol = protocol;
         const logins = target.password !== undefined ? 1 : 0;
-        const commands = protocol === 3 ? [...conn.handshake.slice(0, logins), [b("HELLO"), b("3")], ...conn.handshake.slice(logins)] : conn.handshake;
+        const commands =
+          protocol === 3 ? [...conn.handshake.slice(0, logins), [b("HELLO"), b("3")], ...conn.handshake.slice(logins)] : conn.handshake;
         const handshake = commands.map((command) => conn.send(command));
         Promise.all(handshake).then(
           (replies) => {
@@ -107,7 +117,9 @@ export class DedicatedConnection extends EventEmitter {
             const refused = replies.flat().find((f) => f.value.type === "error");
             if (refused) {
               conn.close();
-              reject(Object.assign(new Error(`redis refused the connection: ${(refused.value as { value: string }).value}`), { code: "EAUTH" }));
+              reject(
+                Object.assign(new Error(`redis refused the connection: ${(refused.value as { value: string }).value}`), { code: "EAUTH" }),
+              );
             } else resolve(conn);
           },
           (err: Error) => {

@@ -56,7 +56,10 @@ export class Outages {
   unreachable(err: unknown): AttacheError {
     if (err instanceof AttacheError) return err;
     const detail = this.lastError?.message ?? (err as Error)?.message ?? String(err);
-    return new AttacheError("upstream_unreachable", `route ${this.route}: redis unreachable (${detail})`, { route: this.route, cause: err });
+    return new AttacheError("upstream_unreachable", `route ${this.route}: redis unreachable (${detail})`, {
+      route: this.route,
+      cause: err,
+    });
   }
 
   /**
@@ -66,7 +69,12 @@ export class Outages {
   down(status: string): AttacheError {
     const outage = this.current;
     const why = outage ? `connection down since ${outage.since.toISOString()}: ${outage.cause}` : `connection ${status}`;
-    return notCounted(new AttacheError("upstream_unreachable", `route ${this.route}: redis unreachable (${why})`, { route: this.route, cause: this.lastError }));
+    return notCounted(
+      new AttacheError("upstream_unreachable", `route ${this.route}: redis unreachable (${why})`, {
+        route: this.route,
+        cause: this.lastError,
+      }),
+    );
   }
 
   describe(): Record<string, unknown> {

@@ -51,8 +51,6 @@ const SENTINEL_TIMEOUT_MS = 1_000;
 /** A cluster failure (MOVED to a dead node, CLUSTERDOWN...) is logged at most this often per route. */
 const CLUSTER_LOG_EVERY_MS = 5_000;
 
-
-
 export interface RedisTargetDescription {
   mode: "url" | "sentinel" | "cluster";
   target: string;
@@ -146,13 +144,17 @@ export class RedisClient {
       options.Connector = this.sentinel.connector();
     }
     if (config.cluster) {
-      const redis = new Cluster(config.cluster.map((s) => parseHostPort(s, "cluster")), clusterOptions(options, this.connectTimeout));
+      const redis = new Cluster(
+        config.cluster.map((s) => parseHostPort(s, "cluster")),
+        clusterOptions(options, this.connectTimeout),
+      );
       // Every node connection gets the tap (nodes connect lazily, and come and go with the topology).
       redis.on("+node", (node: Redis) => node.on("connect", () => tapReplies(node, this.route)));
       this.slots = new SlotWatch(redis);
       // Not expected (the retry strategy never gives up), but a route must never stay dead.
       redis.on("end", () => {
-        if (!this.closed) setTimeout(() => !this.closed && redis.status === "end" && redis.connect().catch(() => {}), RECONNECT_CAP_MS).unref();
+        if (!this.closed)
+          setTimeout(() => !this.closed && redis.status === "end" && redis.connect().catch(() => {}), RECONNECT_CAP_MS).unref();
       });
       this.redis = redis;
     } else {
@@ -258,7 +260,8 @@ export class RedisClient {
     } else if (!endpoint) {
       // Sentinel: the master ioredis resolved is the other end of its live socket.
       const stream = this.redis instanceof Redis ? socketOf(this.redis) : undefined;
-      if (this.redis.status !== "ready" || !stream?.remoteAddress || !stream.remotePort) throw this.unreachable(new Error("no master resolved yet"));
+      if (this.redis.status !== "ready" || !stream?.remoteAddress || !stream.remotePort)
+        throw this.unreachable(new Error("no master resolved yet"));
       endpoint = { host: stream.remoteAddress, port: stream.remotePort };
     }
     const { username, password } = this.login.current();
@@ -282,12 +285,18 @@ export class RedisClient {
 
   describe(): RedisTargetDescription & Record<string, unknown> {
     const config = this.routeConfig;
-    const target = this.endpoint ? `${this.endpoint.host}:${this.endpoint.port}` : config.cluster ? config.cluster.join(",") : `${config.name}@${(config.sentinels ?? []).join(",")}`;
+    const target = this.endpoint
+      ? `${this.endpoint.host}:${this.endpoint.port}`
+      : config.cluster
+        ? config.cluster.join(",")
+        : `${config.name}@${(config.sentinels ?? []).join(",")}`;
     return {
       mode: this.mode,
       target,
       ...(this.master ? { master: this.master.address, masterSince: this.master.since.toISOString() } : {}),
-      ...(this.redis instanceof Cluster && this.redis.status === "ready" ? { masters: this.redis.nodes("master").map((n) => `${n.options.host}:${n.options.port}`) } : {}),
+      ...(this.redis instanceof Cluster && this.redis.status === "ready"
+        ? { masters: this.redis.nodes("master").map((n) => `${n.options.host}:${n.options.port}`) }
+        : {}),
       db: this.db,
       tls: this.tls !== undefined,
       status: this.redis.status,
@@ -327,7 +336,10 @@ export class RedisClient {
       this.clusterLoggedAt = now;
       log.warn({ route: this.route, err: cause }, "redis cluster command failed");
     }
-    return new AttacheError("upstream_unreachable", `route ${this.route}: redis cluster unavailable (${cause})`, { route: this.route, cause: err });
+    return new AttacheError("upstream_unreachable", `route ${this.route}: redis cluster unavailable (${cause})`, {
+      route: this.route,
+      cause: err,
+    });
   }
 
   /** Health check, reset and restart for a standalone or Sentinel connection. */
@@ -371,7 +383,8 @@ export class RedisClient {
     const args = creds.username ? [creds.username, creds.password] : [creds.password];
     this.redis.call("AUTH", ...args).then(
       () => log.info({ route: this.route }, "redis re-authenticated with the rotated secret"),
-      (err: Error) => log.warn({ route: this.route, err: err.message }, "redis refused the rotated secret; the connection keeps its previous login"),
+      (err: Error) =>
+        log.warn({ route: this.route, err: err.message }, "redis refused the rotated secret; the connection keeps its previous login"),
     );
   }
 
@@ -432,6 +445,4 @@ export class RedisClient {
     if (this.master) log.info({ route: this.route, from: this.master.address, to: address }, "redis master changed");
     this.master = { address, since: new Date() };
   }
-
-  }
-
+}

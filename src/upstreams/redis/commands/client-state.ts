@@ -47,7 +47,8 @@ export class ClientState {
       this.multiSent = false;
       this.queued = [];
       if (name !== "EXEC" || !queued.some(Boolean)) return undefined;
-      return (reply) => (reply.type === "array" && reply.value ? { type: "array", value: reply.value.map((v, i) => queued[i]?.(v) ?? v) } : reply);
+      return (reply) =>
+        reply.type === "array" && reply.value ? { type: "array", value: reply.value.map((v, i) => queued[i]?.(v) ?? v) } : reply;
     }
     if (this.multiSent && name !== "WATCH") {
       this.queued.push(command.rewrite);

@@ -45,7 +45,8 @@ export function splitBySlot(command: Prepared): Split | undefined {
     merge(replies) {
       const failed = replies.find((r) => r.type === "error");
       if (failed) return failed;
-      if (how === "sum") return { type: "integer", value: String(replies.reduce((n, r) => n + (r.type === "integer" ? Number(r.value) : 0), 0)) };
+      if (how === "sum")
+        return { type: "integer", value: String(replies.reduce((n, r) => n + (r.type === "integer" ? Number(r.value) : 0), 0)) };
       const values: RespValue[] = new Array(keys.length);
       order.forEach((indexes, g) => {
         const reply = replies[g]!;

@@ -47,7 +47,6 @@ export interface NameInfo {
 /** Arguments that make every blocking command look blocking to blockingMs (XREAD: BLOCK before STREAMS). */
 const PROBE = ["X", "BLOCK", "1", "1", "1", "1"].map((s) => Buffer.from(s));
 
-
 /** Counters with counts not yet added (prom-client hashes the labels on every inc: once per turn, not per command). */
 let countsDue: Counter[] = [];
 function addDueCounts(): void {
@@ -72,7 +71,17 @@ export class CommandNames {
   private readonly names = new Map<string, NameInfo>();
   /** Every unknown name: counted as "other". */
   private readonly other: NameInfo = {
-    bytes: Buffer.alloc(0), known: false, counted: "other", counters: new Map(), ok: undefined, error: undefined, asSent: false, keys: undefined, verdict: { allowed: false, reason: "" }, rewrite: undefined, mayBlock: true,
+    bytes: Buffer.alloc(0),
+    known: false,
+    counted: "other",
+    counters: new Map(),
+    ok: undefined,
+    error: undefined,
+    asSent: false,
+    keys: undefined,
+    verdict: { allowed: false, reason: "" },
+    rewrite: undefined,
+    mayBlock: true,
   };
   /** Known names met so far, by length and first letter: `lookup` finds one from its bytes, with no string made. */
   private readonly byBytes = new Map<number, NameInfo[]>();
@@ -125,8 +134,28 @@ export class CommandNames {
       const rewrite = this.namespace.rewriter(name);
       const mayBlock = blockingMs(name, PROBE) !== undefined;
       const keys = this.namespace.prefix ? this.namespace.fixedKeys(name) : undefined;
-      const asSent = this.takesAsSent && verdict.allowed && !rewrite && !mayBlock && !STATEFUL.has(name) && !LOCAL.has(name) && !ARGUMENT_CHECKED.has(name) && (!this.namespace.prefix || keys !== undefined);
-      info = { bytes: Buffer.from(name, "latin1"), known: true, counted: lower, counters: new Map(), ok: undefined, error: undefined, asSent, keys, verdict, rewrite, mayBlock };
+      const asSent =
+        this.takesAsSent &&
+        verdict.allowed &&
+        !rewrite &&
+        !mayBlock &&
+        !STATEFUL.has(name) &&
+        !LOCAL.has(name) &&
+        !ARGUMENT_CHECKED.has(name) &&
+        (!this.namespace.prefix || keys !== undefined);
+      info = {
+        bytes: Buffer.from(name, "latin1"),
+        known: true,
+        counted: lower,
+        counters: new Map(),
+        ok: undefined,
+        error: undefined,
+        asSent,
+        keys,
+        verdict,
+        rewrite,
+        mayBlock,
+      };
       this.names.set(name, info);
       const key = bytesKey(info.bytes.length, info.bytes[0]!);
       const candidates = this.byBytes.get(key);

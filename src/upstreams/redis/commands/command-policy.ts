@@ -23,7 +23,17 @@
  *  SELECT only of the route's db, COPY without DB.
  */
 import { exists } from "@ioredis/commands";
-import { CONNECTION, CREDENTIALS, DEFAULT_COMMANDS, IMPLIED, LEAVES_DB, NOT_PROXYABLE, REFUSED_FAMILIES, SCRIPTING, UNCONFINABLE } from "../command-sets.js";
+import {
+  CONNECTION,
+  CREDENTIALS,
+  DEFAULT_COMMANDS,
+  IMPLIED,
+  LEAVES_DB,
+  NOT_PROXYABLE,
+  REFUSED_FAMILIES,
+  SCRIPTING,
+  UNCONFINABLE,
+} from "../command-sets.js";
 
 export type Verdict = { allowed: true } | { allowed: false; reason: string };
 
@@ -64,11 +74,17 @@ export class CommandPolicy {
     if (NOT_PROXYABLE.has(name)) return refuse(`${name} cannot be proxied`);
     if (LEAVES_DB.has(name)) return refuse(`${name} reaches past the route's db ${this.db}`);
     if (CONNECTION.has(name)) return ALLOWED;
-    if (this.listed.has(name)) return this.prefixed && !isKnown(name) ? refuse(`${name}: its key positions are unknown, so the keyPrefix cannot be applied`) : ALLOWED;
+    if (this.listed.has(name))
+      return this.prefixed && !isKnown(name)
+        ? refuse(`${name}: its key positions are unknown, so the keyPrefix cannot be applied`)
+        : ALLOWED;
     if (this.all) {
-      if (SCRIPTING.has(name)) return refuse(`${name}: a script can reach any key and any db, so ["*"] does not include it (list it by name to allow it)`);
-      if (CREDENTIALS.has(name)) return refuse(`${name} shows or changes Redis' credentials, so ["*"] does not include it (list it by name to allow it)`);
-      if (this.prefixed && UNCONFINABLE.has(name)) return refuse(`${name} cannot be confined to the route's keyPrefix (list it by name to allow it)`);
+      if (SCRIPTING.has(name))
+        return refuse(`${name}: a script can reach any key and any db, so ["*"] does not include it (list it by name to allow it)`);
+      if (CREDENTIALS.has(name))
+        return refuse(`${name} shows or changes Redis' credentials, so ["*"] does not include it (list it by name to allow it)`);
+      if (this.prefixed && UNCONFINABLE.has(name))
+        return refuse(`${name} cannot be confined to the route's keyPrefix (list it by name to allow it)`);
       if (this.prefixed && !isKnown(name)) return refuse(`${name}: its key positions are unknown, so the keyPrefix cannot be applied`);
       return ALLOWED;
     }
@@ -83,16 +99,26 @@ export class CommandPolicy {
     if (name === "SELECT") {
       const db = args.length === 2 ? args[1]!.toString("latin1") : undefined;
       if (db === this.db) return ALLOWED;
-      return refuse(`SELECT ${db === undefined ? "needs one argument" : JSON.stringify(db.slice(0, 20))}: this connection is confined to db ${this.db}`);
+      return refuse(
+        `SELECT ${db === undefined ? "needs one argument" : JSON.stringify(db.slice(0, 20))}: this connection is confined to db ${this.db}`,
+      );
     }
     if (name === "COPY") {
-      for (let i = 3; i < args.length; i++) if (args[i]!.length === 2 && args[i]!.toString("latin1").toUpperCase() === "DB") return refuse(`COPY ... DB: this connection is confined to db ${this.db} (COPY within it has no DB option)`);
+      for (let i = 3; i < args.length; i++)
+        if (args[i]!.length === 2 && args[i]!.toString("latin1").toUpperCase() === "DB")
+          return refuse(`COPY ... DB: this connection is confined to db ${this.db} (COPY within it has no DB option)`);
     }
     return ALLOWED;
   }
 
   describe(): Record<string, unknown> {
-    return { commands: this.all ? ["*", ...this.listed] : this.listed.size === new Set(DEFAULT_COMMANDS).size && DEFAULT_COMMANDS.every((c) => this.listed.has(c)) ? "default" : [...this.listed] };
+    return {
+      commands: this.all
+        ? ["*", ...this.listed]
+        : this.listed.size === new Set(DEFAULT_COMMANDS).size && DEFAULT_COMMANDS.every((c) => this.listed.has(c))
+          ? "default"
+          : [...this.listed],
+    };
   }
 }
 

@@ -80,12 +80,23 @@ export class CommandRunner {
     let unchanged = raw !== undefined && prefixed.length === args.length;
     if (prefixed !== args) for (let i = 1; unchanged && i < args.length; i++) unchanged = prefixed[i] === args[i];
     const rewrite = info.known ? info.rewrite : this.namespace.rewriter(name);
-    return { ok: true, command: { name, args: prefixed, rewrite, blocking: info.known && !info.mayBlock ? undefined : blockingMs(name, args), wire: unchanged ? raw : undefined } };
+    return {
+      ok: true,
+      command: {
+        name,
+        args: prefixed,
+        rewrite,
+        blocking: info.known && !info.mayBlock ? undefined : blockingMs(name, args),
+        wire: unchanged ? raw : undefined,
+      },
+    };
   }
 
   /** On the route's shared connection, through the route's resilience. */
   shared(resilience: Resilience, command: Prepared): Promise<Reply> {
-    return new Promise<Reply>((resolve, reject) => this.sendShared(resilience, command, PROMISE_SINK, { bytes: undefined, resolve, reject }));
+    return new Promise<Reply>((resolve, reject) =>
+      this.sendShared(resilience, command, PROMISE_SINK, { bytes: undefined, resolve, reject }),
+    );
   }
 
   /**
@@ -119,7 +130,9 @@ export class CommandRunner {
       return;
     }
     const batch = this.batchFor(resilience);
-    batch.add(new SharedCommand(batch, command.wire ?? encodeCommand(command.args), [this.nameInfo(command.name)], command.rewrite, sink, token));
+    batch.add(
+      new SharedCommand(batch, command.wire ?? encodeCommand(command.args), [this.nameInfo(command.name)], command.rewrite, sink, token),
+    );
   }
 
   /**
@@ -163,7 +176,12 @@ export class CommandRunner {
   }
 
   /** On a client's dedicated connection; `onFrame` streams frames (pub/sub) as they arrive. */
-  async dedicated(resilience: Resilience, conn: DedicatedConnection, command: Prepared, onFrame?: (frame: Frame, push: boolean) => void): Promise<Frame[]> {
+  async dedicated(
+    resilience: Resilience,
+    conn: DedicatedConnection,
+    command: Prepared,
+    onFrame?: (frame: Frame, push: boolean) => void,
+  ): Promise<Frame[]> {
     return this.run(resilience, command, (signal) =>
       abortable(
         conn.send(command.args, onFrame).catch((err: unknown) => {
@@ -179,17 +197,25 @@ export class CommandRunner {
    * commands of one event-loop turn: one deadline and breaker call for all, as the shared batch has).
    * `onFrame` streams each command's frames; `onDone(i, err)` once per command, in order of replies.
    */
-  dedicatedMany(resilience: Resilience, conn: DedicatedConnection, commands: readonly Prepared[], onFrame: (i: number, frame: Frame, push: boolean) => void, onDone: (i: number, err?: unknown) => void): void {
+  dedicatedMany(
+    resilience: Resilience,
+    conn: DedicatedConnection,
+    commands: readonly Prepared[],
+    onFrame: (i: number, frame: Frame, push: boolean) => void,
+    onDone: (i: number, err?: unknown) => void,
+  ): void {
     const done = new Array<boolean>(commands.length).fill(false);
     const attempt = (signal: DeadlineSignal) =>
       abortable(
         Promise.all(
           commands.map((command, i) =>
-            conn.send(command.args, (frame, push) => onFrame(i, frame, push)).then((frames) => {
-              done[i] = true;
-              this.names.countReply(this.nameInfo(command.name), frames[frames.length - 1]!.value.type === "error");
-              onDone(i);
-            }),
+            conn
+              .send(command.args, (frame, push) => onFrame(i, frame, push))
+              .then((frames) => {
+                done[i] = true;
+                this.names.countReply(this.nameInfo(command.name), frames[frames.length - 1]!.value.type === "error");
+                onDone(i);
+              }),
           ),
         ).catch((err: unknown) => {
           throw this.client.unreachable(err);
@@ -212,10 +238,19 @@ export class CommandRunner {
 
   /** The bulkhead/deadline/breaker stack around one command; counts the outcome. */
   async run<T>(resilience: Resilience, command: Prepared, attempt: (signal: DeadlineSignal) => Promise<T>): Promise<T> {
-    const timeout = command.blocking === undefined ? this.route.timeout : command.blocking === Infinity ? FOREVER_MS : Math.min(FOREVER_MS, command.blocking + this.route.timeout);
+    const timeout =
+      command.blocking === undefined
+        ? this.route.timeout
+        : command.blocking === Infinity
+          ? FOREVER_MS
+          : Math.min(FOREVER_MS, command.blocking + this.route.timeout);
     readyAgain(resilience, this.client);
     try {
-      const admitted = await resilience.exchange((signal) => attempt(signal), { retryable: false, streaming: false, outcome: () => "success", discard: () => {} }, timeout);
+      const admitted = await resilience.exchange(
+        (signal) => attempt(signal),
+        { retryable: false, streaming: false, outcome: () => "success", discard: () => {} },
+        timeout,
+      );
       admitted.release();
       const result = admitted.result as unknown;
       this.count(command.name, isErrorReply(result) ? "error" : "ok");

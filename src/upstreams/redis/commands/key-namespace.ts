@@ -14,7 +14,10 @@ import { CHANNEL_COMMANDS, KEY_FIRST_REPLY } from "../command-sets.js";
 import type { RespValue } from "../resp/value.js";
 
 /** The command table getKeyIndexes reads (its key specs are not exported otherwise). */
-const COMMAND_TABLE = createRequire(import.meta.url)("@ioredis/commands/built/commands.json") as Record<string, { keyStart: number; keyStop: number; step: number }>;
+const COMMAND_TABLE = createRequire(import.meta.url)("@ioredis/commands/built/commands.json") as Record<
+  string,
+  { keyStart: number; keyStop: number; step: number }
+>;
 
 /** Container subcommand → index of its key among the arguments after the command name. */
 const SUBCOMMAND_KEYS: Record<string, Record<string, number>> = {
@@ -30,8 +33,25 @@ const SUBCOMMAND_KEYS: Record<string, Record<string, number>> = {
  * An invalid count leaves the command as it is; Redis then refuses it before touching any key.
  */
 const NUMKEYS_AT: Record<string, number> = {
-  zunionstore: 1, zinterstore: 1, zdiffstore: 1, eval: 1, evalsha: 1, eval_ro: 1, evalsha_ro: 1, fcall: 1, fcall_ro: 1, blmpop: 1, bzmpop: 1,
-  sintercard: 0, lmpop: 0, zunion: 0, zinter: 0, zmpop: 0, zintercard: 0, zdiff: 0, msetex: 0,
+  zunionstore: 1,
+  zinterstore: 1,
+  zdiffstore: 1,
+  eval: 1,
+  evalsha: 1,
+  eval_ro: 1,
+  evalsha_ro: 1,
+  fcall: 1,
+  fcall_ro: 1,
+  blmpop: 1,
+  bzmpop: 1,
+  sintercard: 0,
+  lmpop: 0,
+  zunion: 0,
+  zinter: 0,
+  zmpop: 0,
+  zintercard: 0,
+  zdiff: 0,
+  msetex: 0,
 };
 
 export type ReplyRewriter = (reply: RespValue) => RespValue;
@@ -74,7 +94,11 @@ export class KeyNamespace {
       this.rewriters.SCAN = (r) => (r.type === "array" && r.value && r.value[1] ? withItem(r, 1, every(r.value[1])) : r);
       // RESP3 clients get XREAD's streams as a map: stream name, entries, stream name, entries.
       const streams: ReplyRewriter = (r) =>
-        r.type === "array" && r.value ? { type: "array", value: r.value.map((s) => first(s)) } : r.type === "map" ? { type: "map", value: r.value.map((v, i) => (i % 2 === 0 ? this.strip(v) : v)) } : r;
+        r.type === "array" && r.value
+          ? { type: "array", value: r.value.map((s) => first(s)) }
+          : r.type === "map"
+            ? { type: "map", value: r.value.map((v, i) => (i % 2 === 0 ? this.strip(v) : v)) }
+            : r;
       this.rewriters.XREAD = streams;
       this.rewriters.XREADGROUP = streams;
     }
@@ -177,7 +201,7 @@ export class KeyNamespace {
 }
 
 function withItem(r: RespValue, index: number, item: RespValue): RespValue {
-  const items = ((r as { value: RespValue[] }).value).slice();
+  const items = (r as { value: RespValue[] }).value.slice();
   items[index] = item;
   return { type: "array", value: items };
 }

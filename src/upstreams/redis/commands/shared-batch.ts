@@ -123,10 +123,12 @@ export class Batch {
   send(): void {
     this.pending = this.commands.length;
     readyAgain(this.resilience, this.runner.client);
-    this.resilience.exchange((signal) => this.attempt(signal), BATCH_EXCHANGE, this.runner.route.timeout).then(
-      (admitted) => admitted.release(),
-      (err: unknown) => this.abandon(err),
-    );
+    this.resilience
+      .exchange((signal) => this.attempt(signal), BATCH_EXCHANGE, this.runner.route.timeout)
+      .then(
+        (admitted) => admitted.release(),
+        (err: unknown) => this.abandon(err),
+      );
   }
 
   settledOne(): void {

@@ -12,8 +12,10 @@ const CLUSTER_REPLIES = /^-(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /;
 /** The cause to report, or undefined when the failure is an ordinary reply (or not the cluster's). */
 export function clusterFailure(err: unknown, frame: Frame | undefined): string | undefined {
   const message = err instanceof Error ? err.message : String(err);
-  if (message.startsWith("Too many Cluster redirections")) return oneLine(message.replace(/^Too many Cluster redirections\. Last error: (\w*Error: )?/, "redirects exhausted, last: "));
-  if (frame && frame.raw[0] === 45 && CLUSTER_REPLIES.test(frame.raw.toString("latin1", 0, 16))) return oneLine(frame.raw.toString("latin1", 1, Math.min(frame.raw.length, 200)));
+  if (message.startsWith("Too many Cluster redirections"))
+    return oneLine(message.replace(/^Too many Cluster redirections\. Last error: (\w*Error: )?/, "redirects exhausted, last: "));
+  if (frame && frame.raw[0] === 45 && CLUSTER_REPLIES.test(frame.raw.toString("latin1", 0, 16)))
+    return oneLine(frame.raw.toString("latin1", 1, Math.min(frame.raw.length, 200)));
   if (/^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /.test(message)) return oneLine(message);
   if (message.startsWith("Cluster isn't ready") || message === "Connection is closed.") return oneLine(message);
   return undefined;

@@ -32,7 +32,12 @@ export class ClientSlotOrder {
    * Send `args` (args[0] the name) with `send` once the client's earlier commands for its slot are
    * not in flight to another node than `nodeFor(slot)`. Commands without keys go at once.
    */
-  run<T>(args: readonly Buffer[], nodeFor: (slot: number) => string | undefined, send: () => Promise<T>, signal?: DeadlineSignal): Promise<T> {
+  run<T>(
+    args: readonly Buffer[],
+    nodeFor: (slot: number) => string | undefined,
+    send: () => Promise<T>,
+    signal?: DeadlineSignal,
+  ): Promise<T> {
     const slot = slotOf(args);
     if (slot === undefined) return send();
     let state = this.slots.get(slot);

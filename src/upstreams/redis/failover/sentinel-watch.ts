@@ -118,7 +118,10 @@ export class SentinelWatch {
     const asked = await this.ask();
     if ("address" in asked) return asked;
     if (this.known) {
-      log.warn({ route: this.setup.route, master: fmt(this.known), err: asked.error.message }, "redis sentinels did not answer; trying the master known last");
+      log.warn(
+        { route: this.setup.route, master: fmt(this.known), err: asked.error.message },
+        "redis sentinels did not answer; trying the master known last",
+      );
       return { address: this.known };
     }
     return asked;

@@ -22,9 +22,16 @@ export interface BodyBounds {
 }
 
 /** The body, whole; body_too_large past `maxBytes`, upstream_timeout past the deadline (then the connection closes). */
-export function readBody(req: IncomingMessage, res: ServerResponse, route: string, bounds: BodyBounds, scan?: (chunk: Buffer) => void): Promise<Buffer> {
+export function readBody(
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: string,
+  bounds: BodyBounds,
+  scan?: (chunk: Buffer) => void,
+): Promise<Buffer> {
   const declared = req.headers["content-length"];
-  if (declared !== undefined && Number(declared) > bounds.maxBytes) return Promise.reject(tooLarge(route, `request body is larger than ${bounds.maxBytes} bytes`));
+  if (declared !== undefined && Number(declared) > bounds.maxBytes)
+    return Promise.reject(tooLarge(route, `request body is larger than ${bounds.maxBytes} bytes`));
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let bytes = 0;
@@ -54,7 +61,14 @@ export function readBody(req: IncomingMessage, res: ServerResponse, route: strin
     const onError = (err: Error) => done(err);
     const onAborted = () => done(Object.assign(new Error("client went away"), { code: "ECONNRESET" }));
     const timer = setTimeout(
-      () => done(new AttacheError("upstream_timeout", `route ${route}: the request body did not arrive within the route timeout (${bounds.timeout} ms)`, { route })),
+      () =>
+        done(
+          new AttacheError(
+            "upstream_timeout",
+            `route ${route}: the request body did not arrive within the route timeout (${bounds.timeout} ms)`,
+            { route },
+          ),
+        ),
       Math.max(0, bounds.deadline - performance.now()),
     );
     req.on("data", onData);
@@ -71,10 +85,14 @@ export interface JsonCommands {
 }
 
 /** Read, scan and decode a JSON command body (see the file comment). */
-export async function readJsonCommands(req: IncomingMessage, res: ServerResponse, route: string, bounds: BodyBounds): Promise<JsonCommands> {
+export async function readJsonCommands(
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: string,
+  bounds: BodyBounds,
+): Promise<JsonCommands> {
   const scanner = new CommandScanner(route, bounds.maxArgs);
   const body = await readBody(req, res, route, bounds, (chunk) => scanner.feed(chunk));
   scanner.end();
   return { single: scanner.single, commands: await scanner.decode(body, bounds.maxBulkLength) };
 }
-

@@ -17,10 +17,22 @@ const BASE64 = 3;
 
 /** Where the scan is in the grammar. */
 const enum G {
-  Body, Key, Colon, Member, AfterMember, Done,
-  FirstArg, Arg, AfterArg,
-  B64Key, B64Colon, B64Value, B64End,
-  FirstCommand, Command, AfterCommand,
+  Body,
+  Key,
+  Colon,
+  Member,
+  AfterMember,
+  Done,
+  FirstArg,
+  Arg,
+  AfterArg,
+  B64Key,
+  B64Colon,
+  B64Value,
+  B64End,
+  FirstCommand,
+  Command,
+  AfterCommand,
 }
 
 const SHAPE = 'the body must be {"command": [...]} or {"pipeline": [[...], ...]}';
@@ -93,7 +105,8 @@ export class CommandScanner {
       const command: Buffer[] = new Array(size);
       for (let j = 0; j < size; j++, r += 3) {
         const arg = this.make(body, this.refs[r]!, this.refs[r + 1]!, this.refs[r + 2]!);
-        if (arg.length > maxBulkLength) throw tooLarge(this.route, `an argument is larger than ${maxBulkLength} bytes (limits.redis.maxBulkLength)`);
+        if (arg.length > maxBulkLength)
+          throw tooLarge(this.route, `an argument is larger than ${maxBulkLength} bytes (limits.redis.maxBulkLength)`);
         command[j] = arg;
         if (++made % SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
       }
@@ -164,7 +177,8 @@ export class CommandScanner {
 
   /** One more argument or command against maxArgs, refused as soon as it is one too many. */
   private counted(): void {
-    if (++this.count > this.maxArgs) throw tooLarge(this.route, `more than ${this.maxArgs} arguments in one request (limits.redis.maxArgs)`);
+    if (++this.count > this.maxArgs)
+      throw tooLarge(this.route, `more than ${this.maxArgs} arguments in one request (limits.redis.maxArgs)`);
   }
 
   private token(c: number, at: number): void {
@@ -172,7 +186,8 @@ export class CommandScanner {
     if ((g === G.Body && c !== 0x7b) || (g === G.Member && c !== 0x5b)) throw this.bad(SHAPE, at);
     if (c === 0x22) {
       // A string: what it is depends on where it is (string()).
-      if (g !== G.Key && g !== G.FirstArg && g !== G.Arg && g !== G.B64Key && g !== G.B64Value) throw this.bad("a string where none belongs", at);
+      if (g !== G.Key && g !== G.FirstArg && g !== G.Arg && g !== G.B64Key && g !== G.B64Value)
+        throw this.bad("a string where none belongs", at);
       if (g === G.FirstArg || g === G.Arg) {
         this.counted();
         this.args++;
@@ -222,7 +237,15 @@ export class CommandScanner {
           this.sizes.push(this.args);
           this.g = this.single ? G.AfterMember : G.AfterCommand;
         } else if (g === G.AfterCommand) this.g = G.AfterMember;
-        else throw this.bad(g === G.FirstArg ? 'a command must be a non-empty array such as ["GET", "key"]' : g === G.FirstCommand ? "pipeline must be a non-empty array of commands" : "a ] where none belongs", at);
+        else
+          throw this.bad(
+            g === G.FirstArg
+              ? 'a command must be a non-empty array such as ["GET", "key"]'
+              : g === G.FirstCommand
+                ? "pipeline must be a non-empty array of commands"
+                : "a ] where none belongs",
+            at,
+          );
         return;
       case 0x2c: // ,
         if (g === G.AfterArg) this.g = G.Arg;
@@ -231,7 +254,10 @@ export class CommandScanner {
         else throw this.bad("a , where none belongs", at);
         return;
       default:
-        throw this.bad(g === G.FirstArg || g === G.Arg ? ARG : g === G.Member ? SHAPE : `unexpected ${JSON.stringify(String.fromCharCode(c))}`, at);
+        throw this.bad(
+          g === G.FirstArg || g === G.Arg ? ARG : g === G.Member ? SHAPE : `unexpected ${JSON.stringify(String.fromCharCode(c))}`,
+          at,
+        );
     }
   }
 

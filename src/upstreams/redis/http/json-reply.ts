@@ -54,7 +54,8 @@ export function sseEvent(v: RespValue): Buffer | undefined {
   if (v.type !== "array" || !v.value) return undefined;
   const [kind, ...rest] = v.value;
   const name = kind?.type === "bulk" ? kind.value?.toString("latin1") : undefined;
-  const fields = name === "message" && rest.length === 2 ? MESSAGE_FIELDS : name === "pmessage" && rest.length === 3 ? PMESSAGE_FIELDS : undefined;
+  const fields =
+    name === "message" && rest.length === 2 ? MESSAGE_FIELDS : name === "pmessage" && rest.length === 3 ? PMESSAGE_FIELDS : undefined;
   if (!fields) return undefined;
   const parts: Buffer[] = [EVENT_HEAD];
   for (let i = 0; i < fields.length; i++) {

@@ -12,7 +12,14 @@ import { OutputLimit } from "./output-limit.js";
 const SSE_HEARTBEAT_MS = 15_000;
 
 /** Stream `conn`'s pub/sub messages (subscribed to `channel`) to the client until either side closes; then `release`. */
-export function streamEvents(ctx: RequestContext, route: string, conn: DedicatedConnection, channel: Buffer, limits: Limits["redis"]["output"], release: () => void): void {
+export function streamEvents(
+  ctx: RequestContext,
+  route: string,
+  conn: DedicatedConnection,
+  channel: Buffer,
+  limits: Limits["redis"]["output"],
+  release: () => void,
+): void {
   const { req, res } = ctx;
   res.writeHead(200, {
     "content-type": "text/event-stream; charset=utf-8",
@@ -21,11 +28,15 @@ export function streamEvents(ctx: RequestContext, route: string, conn: Dedicated
     "x-request-id": ctx.requestId,
   });
   // A subscriber that does not read must not make attache hold every message for it (see README, limits).
-  const limit = new OutputLimit(limits, () => res.writableLength, (reason, unsent) => {
-    log.warn({ route, requestId: ctx.requestId, reason, unsent }, "SSE subscriber disconnected: output buffer limit");
-    metrics.clientDisconnects.inc({ route, reason });
-    res.destroy();
-  });
+  const limit = new OutputLimit(
+    limits,
+    () => res.writableLength,
+    (reason, unsent) => {
+      log.warn({ route, requestId: ctx.requestId, reason, unsent }, "SSE subscriber disconnected: output buffer limit");
+      metrics.clientDisconnects.inc({ route, reason });
+      res.destroy();
+    },
+  );
   const write = (data: string | Buffer) => {
     if (res.destroyed) return;
     res.write(data);

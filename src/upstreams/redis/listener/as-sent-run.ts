@@ -27,7 +27,8 @@ export class AsSentRun {
     const keys = info.keys;
     if (keys) {
       // Argument j's bulk header starts 2 bytes (CRLF) after argument j - 1 ends.
-      for (let j = keys.first, last = lastKeyIndex(keys, argc); j <= last; j += keys.step) this.keys.push(offsets[2 * j - 1]! + 2, offsets[2 * j]!, offsets[2 * j + 1]!);
+      for (let j = keys.first, last = lastKeyIndex(keys, argc); j <= last; j += keys.step)
+        this.keys.push(offsets[2 * j - 1]! + 2, offsets[2 * j]!, offsets[2 * j + 1]!);
     }
   }
 

@@ -87,8 +87,20 @@ function hello(ctx: LocalContext, args: Buffer[]): Buffer {
   identity.name = name;
   const b = resp.bulk;
   const fields = [
-    b("server"), b("redis"), b("version"), b(ctx.backend.serverVersion()), b("proto"), resp.integer(protocol), b("id"), resp.integer(identity.id),
-    b("mode"), b("standalone"), b("role"), b("master"), b("modules"), resp.array([]),
+    b("server"),
+    b("redis"),
+    b("version"),
+    b(ctx.backend.serverVersion()),
+    b("proto"),
+    resp.integer(protocol),
+    b("id"),
+    resp.integer(identity.id),
+    b("mode"),
+    b("standalone"),
+    b("role"),
+    b("master"),
+    b("modules"),
+    resp.array([]),
   ];
   return encodeValue(protocol === 3 ? { type: "map", value: fields } : resp.array(fields));
 }

@@ -170,7 +170,8 @@ export class ReplyOutput {
     const now = Date.now();
     if (this.softSince === 0) this.softSince = now;
     if (unsent > hard) this.cutOff(`${unsent} unsent reply bytes, more than limits.redis.output.hard (${hard})`);
-    else if (now - this.softSince >= softFor) this.cutOff(`more than limits.redis.output.soft (${soft}) unsent reply bytes for limits.redis.output.softFor (${softFor} ms)`);
+    else if (now - this.softSince >= softFor)
+      this.cutOff(`more than limits.redis.output.soft (${soft}) unsent reply bytes for limits.redis.output.softFor (${softFor} ms)`);
   }
 
   /** Stop reading from a client with more than MAX_OUTSTANDING replies not written yet. */

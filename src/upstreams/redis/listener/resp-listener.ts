@@ -48,7 +48,11 @@ export class RespListener {
     if (!shared) {
       const server = createServer({ noDelay: true }, (socket) => {
         const owner = shared!.owners[shared!.owners.length - 1];
-        if (owner) owner.accept(socket, shared!.owners.reduce((n, o) => n + o.clients, 0));
+        if (owner)
+          owner.accept(
+            socket,
+            shared!.owners.reduce((n, o) => n + o.clients, 0),
+          );
         else socket.destroy();
       });
       const { host, port } = parseHostPort(this.address, "resp");
@@ -89,7 +93,10 @@ export class RespListener {
       metrics.clientDisconnects.inc({ route, reason: "max_connections" });
       if (Date.now() - this.lastRefusalLog > REFUSAL_LOG_MS) {
         this.lastRefusalLog = Date.now();
-        log.warn({ route, listen: this.address, limit: this.limits.maxConnections }, "RESP connection refused: limits.maxConnections reached");
+        log.warn(
+          { route, listen: this.address, limit: this.limits.maxConnections },
+          "RESP connection refused: limits.maxConnections reached",
+        );
       }
       socket.on("error", () => {});
       socket.end(errorReply(`ERR max number of clients reached (limits.maxConnections ${this.limits.maxConnections})`));

@@ -91,7 +91,10 @@ export class Session implements ReplySink<Slot> {
       opened: () => this.pump(),
       lost: () => {
         if (this.output.destroyed || this.output.ending) return;
-        log.warn({ route: this.backend.runner.route.name, client: this.client.id }, "dedicated redis connection lost; closing the client connection");
+        log.warn(
+          { route: this.backend.runner.route.name, client: this.client.id },
+          "dedicated redis connection lost; closing the client connection",
+        );
         this.endAfterReplies(errorReply("ERR redis connection lost"));
       },
       failed: (err) => {
@@ -174,7 +177,13 @@ export class Session implements ReplySink<Slot> {
     } else {
       const { command } = prepared;
       if (tracer) slot.span = this.span(command.name, 1);
-      if (this.client.protocol === 2 && this.tasks.length === 0 && !this.lease.held && command.blocking === undefined && !STATEFUL.has(command.name)) {
+      if (
+        this.client.protocol === 2 &&
+        this.tasks.length === 0 &&
+        !this.lease.held &&
+        command.blocking === undefined &&
+        !STATEFUL.has(command.name)
+      ) {
         // Nothing queued ahead and no connection switch: straight to the shared connection.
         this.sendShared(command, slot);
         this.output.pauseIfBacklogged();
@@ -214,7 +223,8 @@ export class Session implements ReplySink<Slot> {
         lease.release();
         continue;
       }
-      const wantDedicated = task.protocol === 3 || conn !== undefined || lease.opening || STATEFUL.has(command.name) || command.blocking !== undefined;
+      const wantDedicated =
+        task.protocol === 3 || conn !== undefined || lease.opening || STATEFUL.has(command.name) || command.blocking !== undefined;
       if (!wantDedicated) {
         this.tasks.shift();
         this.sendShared(command, task.slot);
@@ -227,7 +237,14 @@ export class Session implements ReplySink<Slot> {
         return;
       }
       this.tasks.shift();
-      if (conn.protocol === 3 && this.state.neutral && !conn.subscribed && command.blocking === undefined && !TRANSACTION.has(command.name) && !STATEFUL.has(command.name)) {
+      if (
+        conn.protocol === 3 &&
+        this.state.neutral &&
+        !conn.subscribed &&
+        command.blocking === undefined &&
+        !TRANSACTION.has(command.name) &&
+        !STATEFUL.has(command.name)
+      ) {
         // A RESP3 client's plain commands: gathered for the turn and sent as one exchange.
         (lease.plain ??= { conn, commands: [], slots: [] }).commands.push(command);
         lease.plain.slots.push(task.slot);
@@ -272,7 +289,8 @@ export class Session implements ReplySink<Slot> {
       this.backend.resilience(),
       conn,
       commands,
-      (i, frame, push) => output.append(slots[i]!, push || !commands[i]!.rewrite ? frame.raw : encodeValue(commands[i]!.rewrite!(frame.value))),
+      (i, frame, push) =>
+        output.append(slots[i]!, push || !commands[i]!.rewrite ? frame.raw : encodeValue(commands[i]!.rewrite!(frame.value))),
       (i, err) => {
         if (err !== undefined) {
           const reply = this.failure(err);
@@ -345,7 +363,10 @@ export class Session implements ReplySink<Slot> {
     const verdict = this.backend.runner.policy.checkArguments("SELECT", args);
     if (verdict.allowed) return false;
     this.backend.runner.count("SELECT", "refused");
-    this.output.resolve(slot, errorReply(`ERR ${verdict.reason} (attache route ${this.backend.runner.route.name}); closing the connection`));
+    this.output.resolve(
+      slot,
+      errorReply(`ERR ${verdict.reason} (attache route ${this.backend.runner.route.name}); closing the connection`),
+    );
     this.endAfterReplies();
     return true;
   }
@@ -354,7 +375,10 @@ export class Session implements ReplySink<Slot> {
   overLimit(reason: string, message: string): void {
     const route = this.backend.runner.route.name;
     metrics.clientDisconnects.inc({ route, reason });
-    log.warn({ route, client: this.client.id, addr: `${this.socket.remoteAddress}:${this.socket.remotePort}`, reason, detail: message }, "RESP client closed: past a limit");
+    log.warn(
+      { route, client: this.client.id, addr: `${this.socket.remoteAddress}:${this.socket.remotePort}`, reason, detail: message },
+      "RESP client closed: past a limit",
+    );
   }
 
   /** Stop reading; close once every reply is out. `fail`: commands not sent yet get this reply instead. */

@@ -27,7 +27,11 @@ export class LimitError extends Error {
   }
 }
 
-const REDIS_LIMITS: CommandLimits = { maxBulkLength: LIMITS.bulkMax, maxArgs: LIMITS.multibulkMax, maxQueryBuffer: Number.MAX_SAFE_INTEGER };
+const REDIS_LIMITS: CommandLimits = {
+  maxBulkLength: LIMITS.bulkMax,
+  maxArgs: LIMITS.multibulkMax,
+  maxQueryBuffer: Number.MAX_SAFE_INTEGER,
+};
 
 /** `raw`: the command's exact bytes when it arrived within one buffer (a multibulk command only). */
 export type CommandHandler = (args: Buffer[], raw: Buffer | undefined) => void;
@@ -135,7 +139,15 @@ export class CommandParser {
         if (p - digits > 9) return -1;
       }
       bytes += len;
-      if (p === digits || (b[digits] === 48 && p - digits > 1) || len > this.limits.maxBulkLength || bytes > this.limits.maxQueryBuffer || b[p] !== CR || b[p + 1] !== LF) return -1;
+      if (
+        p === digits ||
+        (b[digits] === 48 && p - digits > 1) ||
+        len > this.limits.maxBulkLength ||
+        bytes > this.limits.maxQueryBuffer ||
+        b[p] !== CR ||
+        b[p + 1] !== LF
+      )
+        return -1;
       p += 2;
       this.offsets[2 * i] = p;
       this.offsets[2 * i + 1] = p + len;
@@ -165,7 +177,8 @@ export class CommandParser {
     const count = parseLength(b, pos + 1, cr);
     if (count === undefined || count > LIMITS.multibulkMax || cr === lf) this.fail("invalid multibulk length");
     if (count <= 0) return lf + 1; // "*0" and "*-1" are ignored, with no reply
-    if (count > this.limits.maxArgs) this.limit("max_args", `command has ${count} arguments, more than limits.redis.maxArgs (${this.limits.maxArgs})`);
+    if (count > this.limits.maxArgs)
+      this.limit("max_args", `command has ${count} arguments, more than limits.redis.maxArgs (${this.limits.maxArgs})`);
     this.argBytes = 0;
     this.start = pos;
     this.args = [];
@@ -185,8 +198,10 @@ export class CommandParser {
     const len = parseLength(b, pos + 1, cr);
     if (len === undefined || len < 0 || len > LIMITS.bulkMax || cr === lf) this.fail("invalid bulk length");
     // Checked at the header: nothing of an argument past a limit is held.
-    if (len > this.limits.maxBulkLength) this.limit("max_bulk_length", `argument of ${len} bytes, more than limits.redis.maxBulkLength (${this.limits.maxBulkLength})`);
-    if (this.argBytes + len > this.limits.maxQueryBuffer) this.limit("query_buffer", `command of more than limits.redis.maxQueryBuffer (${this.limits.maxQueryBuffer} bytes)`);
+    if (len > this.limits.maxBulkLength)
+      this.limit("max_bulk_length", `argument of ${len} bytes, more than limits.redis.maxBulkLength (${this.limits.maxBulkLength})`);
+    if (this.argBytes + len > this.limits.maxQueryBuffer)
+      this.limit("query_buffer", `command of more than limits.redis.maxQueryBuffer (${this.limits.maxQueryBuffer} bytes)`);
     const end = lf + 1 + len + 2;
     if (b.length < end) {
       this.need = end;
@@ -214,7 +229,8 @@ export class CommandParser {
     const end = lf > pos && b[lf - 1] === CR ? lf - 1 : lf;
     const args = splitArgs(b.subarray(pos, end));
     if (args === undefined) this.fail("unbalanced quotes in request");
-    if (args.length > this.limits.maxArgs) this.limit("max_args", `command has ${args.length} arguments, more than limits.redis.maxArgs (${this.limits.maxArgs})`);
+    if (args.length > this.limits.maxArgs)
+      this.limit("max_args", `command has ${args.length} arguments, more than limits.redis.maxArgs (${this.limits.maxArgs})`);
     if (args.length > 0) this.onCommand(args, undefined);
     return lf + 1;
   }

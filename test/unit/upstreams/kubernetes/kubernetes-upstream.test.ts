@@ -19,7 +19,11 @@ afterEach(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function upstream(kubernetes: Record<string, string>, env: Record<string, string>, serviceAccountDir = join(dir, "no-sa")): KubernetesUpstream {
+function upstream(
+  kubernetes: Record<string, string>,
+  env: Record<string, string>,
+  serviceAccountDir = join(dir, "no-sa"),
+): KubernetesUpstream {
   const route = {
     name: "/k8s",
     prefix: "/k8s",
@@ -69,7 +73,10 @@ describe("no credentials", () => {
 
     kubeconfig(path, "https://127.0.0.1:6443", "t1");
     await eventually(() => credentials(u).state === "ready");
-    expect(u.describe()).toMatchObject({ server: "https://127.0.0.1:6443", credentials: { source: "kubeconfig", auth: "token", verifyServer: false } });
+    expect(u.describe()).toMatchObject({
+      server: "https://127.0.0.1:6443",
+      credentials: { source: "kubeconfig", auth: "token", verifyServer: false },
+    });
     expect(JSON.stringify(u.describe())).not.toContain("t1");
   });
 });

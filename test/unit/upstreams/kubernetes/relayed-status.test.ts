@@ -13,7 +13,9 @@ function encoded(apiVersion: string, kind: string): Buffer {
 
 describe("isRelayedStatus", () => {
   it("a JSON Status is the API server's", () => {
-    expect(isRelayedStatus(json, Buffer.from('{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"ServiceUnavailable","code":503}'))).toBe(true);
+    expect(
+      isRelayedStatus(json, Buffer.from('{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"ServiceUnavailable","code":503}')),
+    ).toBe(true);
     expect(isRelayedStatus({ "content-type": "application/json; charset=utf-8" }, Buffer.from('{"kind":"Status","code":500}'))).toBe(true);
   });
 

@@ -6,7 +6,15 @@ import { renderStatus, toStatus } from "../../../../src/upstreams/kubernetes/sta
 describe("Status objects", () => {
   it("carry kind, apiVersion, status, code, reason and message", () => {
     const err = new AttacheError("path_denied", "route /k8s: GET /x is denied by policy", { route: "/k8s" });
-    expect(toStatus(err)).toEqual({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: "route /k8s: GET /x is denied by policy", reason: "Forbidden", code: 403 });
+    expect(toStatus(err)).toEqual({
+      kind: "Status",
+      apiVersion: "v1",
+      metadata: {},
+      status: "Failure",
+      message: "route /k8s: GET /x is denied by policy",
+      reason: "Forbidden",
+      code: 403,
+    });
     const rendered = renderStatus(err, "custom message");
     expect(rendered.contentType).toBe("application/json");
     expect(JSON.parse(rendered.body)).toMatchObject({ message: "custom message", code: 403 });

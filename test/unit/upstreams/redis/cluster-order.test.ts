@@ -62,9 +62,18 @@ describe("one client's order per slot on a cluster route", () => {
     const order = new ClientSlotOrder(() => moving);
     let node = "a:1";
     const controller = new AbortController();
-    void order.run(args("SET", "k", "1"), () => node, () => new Promise(() => {}));
+    void order.run(
+      args("SET", "k", "1"),
+      () => node,
+      () => new Promise(() => {}),
+    );
     node = "b:2";
-    const waiting = order.run(args("SET", "k", "2"), () => node, () => Promise.resolve("sent"), controller.signal as never);
+    const waiting = order.run(
+      args("SET", "k", "2"),
+      () => node,
+      () => Promise.resolve("sent"),
+      controller.signal as never,
+    );
     controller.abort(new Error("deadline"));
     await expect(waiting).rejects.toThrow("deadline");
   });

@@ -19,15 +19,33 @@ describe("cluster slots", () => {
 
   it("splits MGET per slot and puts the values back in the order asked", () => {
     const split = splitBySlot(command("MGET", "foo", "bar", "{foo}x"))!;
-    expect(split.parts.map((p) => p.args.map(String))).toEqual([["MGET", "foo", "{foo}x"], ["MGET", "bar"]]);
+    expect(split.parts.map((p) => p.args.map(String))).toEqual([
+      ["MGET", "foo", "{foo}x"],
+      ["MGET", "bar"],
+    ]);
     const bulk = (v: string | null) => ({ type: "bulk" as const, value: v === null ? null : b(v) });
-    expect(split.merge([{ type: "array", value: [bulk("1"), bulk(null)] }, { type: "array", value: [bulk("2")] }])).toEqual({ type: "array", value: [bulk("1"), bulk("2"), bulk(null)] });
+    expect(
+      split.merge([
+        { type: "array", value: [bulk("1"), bulk(null)] },
+        { type: "array", value: [bulk("2")] },
+      ]),
+    ).toEqual({ type: "array", value: [bulk("1"), bulk("2"), bulk(null)] });
   });
 
   it("adds up DEL counts, passes an error on, and leaves one-slot and unsplittable commands alone", () => {
     const split = splitBySlot(command("DEL", "foo", "bar"))!;
-    expect(split.merge([{ type: "integer", value: "1" }, { type: "integer", value: "1" }])).toEqual({ type: "integer", value: "2" });
-    expect(split.merge([{ type: "integer", value: "1" }, { type: "error", value: "ERR x" }])).toEqual({ type: "error", value: "ERR x" });
+    expect(
+      split.merge([
+        { type: "integer", value: "1" },
+        { type: "integer", value: "1" },
+      ]),
+    ).toEqual({ type: "integer", value: "2" });
+    expect(
+      split.merge([
+        { type: "integer", value: "1" },
+        { type: "error", value: "ERR x" },
+      ]),
+    ).toEqual({ type: "error", value: "ERR x" });
     expect(splitBySlot(command("MGET", "{a}1", "{a}2"))).toBeUndefined();
     expect(splitBySlot(command("MSET", "foo", "1", "bar", "2"))).toBeUndefined();
   });

@@ -11,9 +11,15 @@ const text = (a: Buffer[]) => a.map((b) => b.toString());
 describe("CommandPolicy", () => {
   it("default set: data types, expiry, transactions allowed; every refused family outside it", () => {
     const policy = new CommandPolicy({ prefixed: true });
-    for (const name of ["GET", "SET", "HSET", "EXPIRE", "TTL", "MULTI", "EXEC", "BLPOP", "XREAD", "PING", "COMMAND"]) expect(policy.check(name).allowed).toBe(true);
-    for (const family of Object.values(REFUSED_FAMILIES)) for (const name of family) expect(policy.check(name), name).toMatchObject({ allowed: false });
-    for (const name of DEFAULT_COMMANDS) expect(Object.values(REFUSED_FAMILIES).some((f) => (f as readonly string[]).includes(name)), name).toBe(false);
+    for (const name of ["GET", "SET", "HSET", "EXPIRE", "TTL", "MULTI", "EXEC", "BLPOP", "XREAD", "PING", "COMMAND"])
+      expect(policy.check(name).allowed).toBe(true);
+    for (const family of Object.values(REFUSED_FAMILIES))
+      for (const name of family) expect(policy.check(name), name).toMatchObject({ allowed: false });
+    for (const name of DEFAULT_COMMANDS)
+      expect(
+        Object.values(REFUSED_FAMILIES).some((f) => (f as readonly string[]).includes(name)),
+        name,
+      ).toBe(false);
   });
 
   it("an explicit list allows exactly its names (plus connection commands)", () => {
@@ -47,8 +53,10 @@ describe("CommandPolicy", () => {
   it("nothing leaves the route's db: MOVE, SWAPDB, MIGRATE, FLUSHALL refused even when listed; scripts only by name", () => {
     for (const prefixed of [false, true]) {
       const open = new CommandPolicy({ commands: ["*", "MOVE", "SWAPDB", "MIGRATE", "FLUSHALL"], prefixed, db: 3 });
-      for (const name of ["MOVE", "SWAPDB", "MIGRATE", "FLUSHALL"]) expect(open.check(name), name).toMatchObject({ allowed: false, reason: expect.stringContaining("db 3") });
-      for (const name of ["EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO", "SCRIPT", "FUNCTION"]) expect(open.check(name), name).toMatchObject({ allowed: false });
+      for (const name of ["MOVE", "SWAPDB", "MIGRATE", "FLUSHALL"])
+        expect(open.check(name), name).toMatchObject({ allowed: false, reason: expect.stringContaining("db 3") });
+      for (const name of ["EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO", "SCRIPT", "FUNCTION"])
+        expect(open.check(name), name).toMatchObject({ allowed: false });
       const listed = new CommandPolicy({ commands: ["*", "EVAL", "SCRIPT"], prefixed });
       expect(listed.check("EVAL").allowed).toBe(true);
       expect(listed.check("SCRIPT").allowed).toBe(true);
@@ -61,11 +69,17 @@ describe("CommandPolicy", () => {
     expect(policy.check("SELECT").allowed).toBe(true);
     expect(policy.checkArguments("SELECT", args("SELECT", "3")).allowed).toBe(true);
     for (const bad of [["SELECT", "0"], ["SELECT", "03"], ["SELECT", "+3"], ["SELECT"], ["SELECT", "3", "3"]]) {
-      expect(policy.checkArguments("SELECT", args(...bad)), bad.join(" ")).toMatchObject({ allowed: false, reason: expect.stringContaining("confined to db 3") });
+      expect(policy.checkArguments("SELECT", args(...bad)), bad.join(" ")).toMatchObject({
+        allowed: false,
+        reason: expect.stringContaining("confined to db 3"),
+      });
     }
     expect(policy.checkArguments("COPY", args("COPY", "a", "b", "REPLACE")).allowed).toBe(true);
     expect(policy.checkArguments("COPY", args("COPY", "db", "b")).allowed).toBe(true);
-    expect(policy.checkArguments("COPY", args("COPY", "a", "b", "db", "0"))).toMatchObject({ allowed: false, reason: expect.stringContaining("db 3") });
+    expect(policy.checkArguments("COPY", args("COPY", "a", "b", "db", "0"))).toMatchObject({
+      allowed: false,
+      reason: expect.stringContaining("db 3"),
+    });
     expect(policy.checkArguments("COPY", args("COPY", "a", "b", "REPLACE", "DB", "3"))).toMatchObject({ allowed: false });
   });
 });
@@ -77,8 +91,28 @@ describe("KeyNamespace", () => {
     expect(text(ns.apply(args("SET", "k", "v", "EX", "10")))).toEqual(["SET", "app:k", "v", "EX", "10"]);
     expect(text(ns.apply(args("MSET", "a", "1", "b", "2")))).toEqual(["MSET", "app:a", "1", "app:b", "2"]);
     expect(text(ns.apply(args("EVAL", "return 1", "2", "k1", "k2", "arg")))).toEqual(["EVAL", "return 1", "2", "app:k1", "app:k2", "arg"]);
-    expect(text(ns.apply(args("XREAD", "COUNT", "1", "STREAMS", "s1", "s2", "0", "0")))).toEqual(["XREAD", "COUNT", "1", "STREAMS", "app:s1", "app:s2", "0", "0"]);
-    expect(text(ns.apply(args("SORT", "l", "BY", "w_*", "GET", "#", "GET", "o_*", "STORE", "d")))).toEqual(["SORT", "app:l", "BY", "app:w_*", "GET", "#", "GET", "app:o_*", "STORE", "app:d"]);
+    expect(text(ns.apply(args("XREAD", "COUNT", "1", "STREAMS", "s1", "s2", "0", "0")))).toEqual([
+      "XREAD",
+      "COUNT",
+      "1",
+      "STREAMS",
+      "app:s1",
+      "app:s2",
+      "0",
+      "0",
+    ]);
+    expect(text(ns.apply(args("SORT", "l", "BY", "w_*", "GET", "#", "GET", "o_*", "STORE", "d")))).toEqual([
+      "SORT",
+      "app:l",
+      "BY",
+      "app:w_*",
+      "GET",
+      "#",
+      "GET",
+      "app:o_*",
+      "STORE",
+      "app:d",
+    ]);
     expect(text(ns.apply(args("OBJECT", "ENCODING", "k")))).toEqual(["OBJECT", "ENCODING", "app:k"]);
     expect(text(ns.apply(args("XGROUP", "CREATE", "s", "g", "$")))).toEqual(["XGROUP", "CREATE", "app:s", "g", "$"]);
     expect(text(ns.apply(args("PUBLISH", "ch", "m")))).toEqual(["PUBLISH", "ch", "m"]);

@@ -21,7 +21,14 @@ function reference(text: string): { single: boolean; commands: string[][] } | un
     for (const a of c) {
       if (typeof a === "string") args.push(Buffer.from(a, "utf8").toString("hex"));
       else if (typeof a === "number" && Number.isFinite(a)) args.push(Buffer.from(String(a)).toString("hex"));
-      else if (a && typeof a === "object" && !Array.isArray(a) && Object.keys(a).length === 1 && typeof (a as { base64?: unknown }).base64 === "string" && /^[A-Za-z0-9+/]*={0,2}$/.test((a as { base64: string }).base64))
+      else if (
+        a &&
+        typeof a === "object" &&
+        !Array.isArray(a) &&
+        Object.keys(a).length === 1 &&
+        typeof (a as { base64?: unknown }).base64 === "string" &&
+        /^[A-Za-z0-9+/]*={0,2}$/.test((a as { base64: string }).base64)
+      )
         args.push(Buffer.from((a as { base64: string }).base64, "base64").toString("hex"));
       else return undefined;
     }
@@ -47,9 +54,18 @@ async function scan(body: Buffer, cuts: number[], maxArgs = 1_000_000): Promise<
   }
 }
 
-const arg = fc.oneof(fc.string({ unit: "grapheme" }), fc.string(), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.uint8Array().map((b) => ({ base64: Buffer.from(b).toString("base64") })));
+const arg = fc.oneof(
+  fc.string({ unit: "grapheme" }),
+  fc.string(),
+  fc.integer(),
+  fc.double({ noNaN: true, noDefaultInfinity: true }),
+  fc.uint8Array().map((b) => ({ base64: Buffer.from(b).toString("base64") })),
+);
 const command = fc.array(arg, { minLength: 1, maxLength: 5 });
-const body = fc.oneof(command.map((c) => ({ command: c })), fc.array(command, { minLength: 1, maxLength: 4 }).map((p) => ({ pipeline: p })));
+const body = fc.oneof(
+  command.map((c) => ({ command: c })),
+  fc.array(command, { minLength: 1, maxLength: 4 }).map((p) => ({ pipeline: p })),
+);
 
 describe("CommandScanner", () => {
   it("property: any valid body, split anywhere and spaced any way, gives what JSON.parse gives", async () => {
@@ -65,7 +81,29 @@ describe("CommandScanner", () => {
   });
 
   it("property: any text at all is refused exactly when JSON.parse's reading refuses it, and otherwise read the same", async () => {
-    const pieces = fc.constantFrom('{"command":', '{"pipeline":', "[", "]", "{", "}", ",", ":", '"a"', '"\\u00e9"', '"\\"', "1", "-0.5e3", "01", "true", "null", '{"base64":"AA=="}', '{"base64":"*"}', " ", '"base64"', "x");
+    const pieces = fc.constantFrom(
+      '{"command":',
+      '{"pipeline":',
+      "[",
+      "]",
+      "{",
+      "}",
+      ",",
+      ":",
+      '"a"',
+      '"\\u00e9"',
+      '"\\"',
+      "1",
+      "-0.5e3",
+      "01",
+      "true",
+      "null",
+      '{"base64":"AA=="}',
+      '{"base64":"*"}',
+      " ",
+      '"base64"',
+      "x",
+    );
     await fc.assert(
       fc.asyncProperty(fc.array(pieces, { maxLength: 14 }), fc.array(fc.nat(60)), async (parts, cuts) => {
         const text = parts.join("");

@@ -7,7 +7,14 @@ import { createConnection } from "node:net";
 import { createRequire } from "node:module";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CustomConnector, enqueue, queuedAt, resetSocket, socketOf, type QueuedCommand } from "../../../../src/upstreams/redis/client/ioredis-tap.js";
+import {
+  CustomConnector,
+  enqueue,
+  queuedAt,
+  resetSocket,
+  socketOf,
+  type QueuedCommand,
+} from "../../../../src/upstreams/redis/client/ioredis-tap.js";
 import { startRedis, type RedisServer } from "../../../harness/redis-server.js";
 
 const require = createRequire(import.meta.url);
@@ -15,7 +22,13 @@ const require = createRequire(import.meta.url);
 /** A queue entry that records what ioredis calls on it. */
 function recorder(): QueuedCommand & { calls: string[] } {
   const calls: string[] = [];
-  return { name: "attache", args: [], calls, resolve: (v) => calls.push(`resolve ${String(v)}`), reject: (e) => calls.push(`reject ${e.message}`) };
+  return {
+    name: "attache",
+    args: [],
+    calls,
+    resolve: (v) => calls.push(`resolve ${String(v)}`),
+    reject: (e) => calls.push(`reject ${e.message}`),
+  };
 }
 
 const until = async (cond: () => boolean, what: string) => {
@@ -29,7 +42,13 @@ describe("ioredis internals attache relies on (client/ioredis-tap.ts)", () => {
 
   beforeAll(async () => {
     server = await startRedis();
-    redis = new Redis({ port: server.port, host: "127.0.0.1", password: server.password, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    redis = new Redis({
+      port: server.port,
+      host: "127.0.0.1",
+      password: server.password,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+    });
     await new Promise<void>((resolve, reject) => {
       redis.once("ready", () => resolve());
       redis.once("error", reject);
@@ -41,19 +60,24 @@ describe("ioredis internals attache relies on (client/ioredis-tap.ts)", () => {
   });
 
   it("ioredis is pinned to the exact version installed (the contract below holds for that version)", () => {
-    const declared = (JSON.parse(readFileSync(new URL("../../../../package.json", import.meta.url), "utf8")) as { dependencies: Record<string, string> }).dependencies.ioredis;
+    const declared = (
+      JSON.parse(readFileSync(new URL("../../../../package.json", import.meta.url), "utf8")) as { dependencies: Record<string, string> }
+    ).dependencies.ioredis;
     const installed = (require("ioredis/package.json") as { version: string }).version;
-    expect(declared, `package.json pins ioredis to "${declared}", node_modules has ${installed}: re-check client/ioredis-tap.ts against it, then pin the exact version`).toBe(installed);
+    expect(
+      declared,
+      `package.json pins ioredis to "${declared}", node_modules has ${installed}: re-check client/ioredis-tap.ts against it, then pin the exact version`,
+    ).toBe(installed);
   });
 
   it("Redis#stream: the live socket, with the methods the tap uses", () => {
     const stream = socketOf(redis);
     expect(stream, "ioredis internal Redis#stream is gone").toBeDefined();
-    for (const method of ["write", "cork", "uncork", "destroy", "prependListener"] as const) expect(typeof stream![method], `ioredis internal Redis#stream.${method}`).toBe("function");
+    for (const method of ["write", "cork", "uncork", "destroy", "prependListener"] as const)
+      expect(typeof stream![method], `ioredis internal Redis#stream.${method}`).toBe("function");
     expect(stream!.writable, "ioredis internal Redis#stream.writable").toBe(true);
     expect(stream!.remotePort, "ioredis internal Redis#stream.remotePort").toBe(server.port);
   });
-
 
   it("Redis#commandQueue: an entry pushed beside raw bytes is answered with resolve/reject, seen by a tap ahead of ioredis' parser", async () => {
     const queue = (redis as unknown as { commandQueue?: { peekAt?: unknown; push?: unknown } }).commandQueue;
@@ -72,7 +96,10 @@ describe("ioredis internals attache relies on (client/ioredis-tap.ts)", () => {
     await until(() => ok.calls.length > 0 && bad.calls.length > 0, "ioredis to answer the queued entries");
     (stream as unknown as NodeJS.EventEmitter).off("data", tap);
 
-    expect(seenAhead.slice(0, 2), "a data listener prepended on Redis#stream runs before ioredis shifts Redis#commandQueue").toEqual([ok, bad]);
+    expect(seenAhead.slice(0, 2), "a data listener prepended on Redis#stream runs before ioredis shifts Redis#commandQueue").toEqual([
+      ok,
+      bad,
+    ]);
     expect(ok.calls, "ioredis calls resolve() on a queue entry for its reply").toEqual(["resolve PONG"]);
     expect(bad.calls[0], "ioredis calls reject() on a queue entry for an error reply").toMatch(/^reject ERR unknown command/);
     expect(await redis.ping(), "ioredis' own commands still pair with their replies").toBe("PONG");

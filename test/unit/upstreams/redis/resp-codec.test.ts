@@ -9,7 +9,11 @@ import { splitArgs } from "../../../../src/upstreams/redis/resp/inline-args.js";
 import { type RespValue } from "../../../../src/upstreams/redis/resp/value.js";
 
 /** Feed `data` cut at the given points; collect what comes out and the error, if any. */
-function feedSplit<T>(make: (on: (v: T) => void) => { feed(b: Buffer): void }, data: Buffer, cuts: number[]): { out: T[]; error?: unknown } {
+function feedSplit<T>(
+  make: (on: (v: T) => void) => { feed(b: Buffer): void },
+  data: Buffer,
+  cuts: number[],
+): { out: T[]; error?: unknown } {
   const out: T[] = [];
   const parser = make((v) => out.push(v));
   const points = [...new Set(cuts.map((c) => c % (data.length + 1)))].sort((a, b) => a - b);
@@ -25,11 +29,15 @@ function feedSplit<T>(make: (on: (v: T) => void) => { feed(b: Buffer): void }, d
   }
 }
 
-const replies = (on: (v: { value: RespValue; raw: Buffer }) => void) => new ReplyParser((value, raw) => on({ value, raw: Buffer.from(raw) }));
+const replies = (on: (v: { value: RespValue; raw: Buffer }) => void) =>
+  new ReplyParser((value, raw) => on({ value, raw: Buffer.from(raw) }));
 const commands = (on: (v: Buffer[]) => void) => new CommandParser((args) => on(args.map((a) => Buffer.from(a))));
 
 const bytes = fc.uint8Array({ maxLength: 40 }).map((a) => Buffer.from(a));
-const line = fc.string({ maxLength: 20 }).filter((s) => !/[\r\n]/.test(s)).map((s) => Buffer.from(s).toString("latin1"));
+const line = fc
+  .string({ maxLength: 20 })
+  .filter((s) => !/[\r\n]/.test(s))
+  .map((s) => Buffer.from(s).toString("latin1"));
 const respValue: fc.Arbitrary<RespValue> = fc.letrec<{ v: RespValue }>((tie) => ({
   v: fc.oneof(
     { depthSize: "small" },
@@ -40,7 +48,9 @@ const respValue: fc.Arbitrary<RespValue> = fc.letrec<{ v: RespValue }>((tie) => 
     fc.option(fc.array(tie("v"), { maxLength: 5 }), { nil: null }).map((value) => ({ type: "array" as const, value })),
     // RESP3
     fc.constant({ type: "null" as const }),
-    fc.oneof(fc.double({ noNaN: true }).map(String), fc.constantFrom("inf", "-inf", "nan")).map((value) => ({ type: "double" as const, value })),
+    fc
+      .oneof(fc.double({ noNaN: true }).map(String), fc.constantFrom("inf", "-inf", "nan"))
+      .map((value) => ({ type: "double" as const, value })),
     fc.constantFrom("t", "f").map((value) => ({ type: "boolean" as const, value })),
     fc.bigInt({ min: -(2n ** 200n), max: 2n ** 200n }).map((n) => ({ type: "bignum" as const, value: n.toString() })),
     bytes.map((value) => ({ type: "blobError" as const, value })),
@@ -48,7 +58,9 @@ const respValue: fc.Arbitrary<RespValue> = fc.letrec<{ v: RespValue }>((tie) => 
     fc.array(fc.tuple(tie("v"), tie("v")), { maxLength: 3 }).map((pairs) => ({ type: "map" as const, value: pairs.flat() })),
     fc.array(tie("v"), { maxLength: 4 }).map((value) => ({ type: "set" as const, value })),
     fc.array(tie("v"), { maxLength: 4 }).map((value) => ({ type: "push" as const, value })),
-    fc.tuple(fc.array(fc.tuple(tie("v"), tie("v")), { maxLength: 2 }), tie("v")).map(([pairs, then]) => ({ type: "attribute" as const, value: pairs.flat(), then })),
+    fc
+      .tuple(fc.array(fc.tuple(tie("v"), tie("v")), { maxLength: 2 }), tie("v"))
+      .map(([pairs, then]) => ({ type: "attribute" as const, value: pairs.flat(), then })),
   ),
 })).v;
 
@@ -60,7 +72,18 @@ describe("ReplyParser", () => {
     );
     const { out, error } = feedSplit(replies, wire, []);
     expect(error).toBeUndefined();
-    expect(out.map((f) => f.value.type)).toEqual(["map", "set", "double", "bignum", "null", "boolean", "blobError", "verbatim", "attribute", "push"]);
+    expect(out.map((f) => f.value.type)).toEqual([
+      "map",
+      "set",
+      "double",
+      "bignum",
+      "null",
+      "boolean",
+      "blobError",
+      "verbatim",
+      "attribute",
+      "push",
+    ]);
     expect(out[8]!.value).toMatchObject({ type: "attribute", then: { type: "array" } });
     expect(Buffer.concat(out.map((f) => f.raw)).equals(wire)).toBe(true);
     for (const cut of Array.from({ length: wire.length }, (_, i) => i)) {
@@ -79,7 +102,13 @@ describe("ReplyParser", () => {
       { type: "bulk", value: Buffer.from("OK") },
       { type: "bulk", value: null },
       { type: "array", value: null },
-      { type: "array", value: [{ type: "error", value: "ERR x" }, { type: "integer", value: "5" }] },
+      {
+        type: "array",
+        value: [
+          { type: "error", value: "ERR x" },
+          { type: "integer", value: "5" },
+        ],
+      },
       { type: "array", value: [] },
       { type: "bulk", value: Buffer.alloc(0) },
     ]);
@@ -169,17 +198,22 @@ describe("ReplyScanner", () => {
     // Valid replies with a few bytes changed: near-misses of what Redis sends.
     const marks = fc.constantFrom(...Buffer.from("0123456789*$-:+\r\n "));
     fc.assert(
-      fc.property(fc.array(respValue, { minLength: 1, maxLength: 6 }), fc.array(fc.tuple(fc.nat(), marks), { minLength: 1, maxLength: 3 }), fc.array(fc.nat(), { maxLength: 6 }), (values, flips, cuts) => {
-        const wire = Buffer.concat(values.map(encodeValue));
-        for (const [at, byte] of flips) wire[at % wire.length] = byte;
-        const scan = feedSplit(scanned, wire, cuts);
-        const parse = feedSplit(replies, wire, cuts);
-        expect(scan.error === undefined).toBe(parse.error === undefined);
-        // The same frames; the scanner keeps their exact bytes even where they are not canonical ("*-0").
-        expect(scan.out.map(decodeReply)).toEqual(parse.out.map((f) => f.value));
-        const seen = Buffer.concat(scan.out);
-        expect(seen.equals(wire.subarray(0, seen.length))).toBe(true);
-      }),
+      fc.property(
+        fc.array(respValue, { minLength: 1, maxLength: 6 }),
+        fc.array(fc.tuple(fc.nat(), marks), { minLength: 1, maxLength: 3 }),
+        fc.array(fc.nat(), { maxLength: 6 }),
+        (values, flips, cuts) => {
+          const wire = Buffer.concat(values.map(encodeValue));
+          for (const [at, byte] of flips) wire[at % wire.length] = byte;
+          const scan = feedSplit(scanned, wire, cuts);
+          const parse = feedSplit(replies, wire, cuts);
+          expect(scan.error === undefined).toBe(parse.error === undefined);
+          // The same frames; the scanner keeps their exact bytes even where they are not canonical ("*-0").
+          expect(scan.out.map(decodeReply)).toEqual(parse.out.map((f) => f.value));
+          const seen = Buffer.concat(scan.out);
+          expect(seen.equals(wire.subarray(0, seen.length))).toBe(true);
+        },
+      ),
       { numRuns: 1000 },
     );
   });
@@ -195,7 +229,13 @@ describe("ReplyScanner", () => {
   });
 
   it("decodeReply reads one complete frame", () => {
-    expect(decodeReply(Buffer.from("*2\r\n$1\r\na\r\n*-1\r\n"))).toEqual({ type: "array", value: [{ type: "bulk", value: Buffer.from("a") }, { type: "array", value: null }] });
+    expect(decodeReply(Buffer.from("*2\r\n$1\r\na\r\n*-1\r\n"))).toEqual({
+      type: "array",
+      value: [
+        { type: "bulk", value: Buffer.from("a") },
+        { type: "array", value: null },
+      ],
+    });
     expect(() => decodeReply(Buffer.from("*2\r\n$1\r\na\r\n"))).toThrow(ProtocolError);
   });
 });
@@ -232,11 +272,16 @@ describe("CommandParser", () => {
         if (o.raw) expect(o.raw.equals(encodeCommand(cmds[i]!))).toBe(true);
       });
     };
-    const fixed = [[Buffer.from("SET"), Buffer.from("k"), encodeCommand(["CONFIG", "SET", "save", ""])], [Buffer.from("GET"), Buffer.from("k")]];
+    const fixed = [
+      [Buffer.from("SET"), Buffer.from("k"), encodeCommand(["CONFIG", "SET", "save", ""])],
+      [Buffer.from("GET"), Buffer.from("k")],
+    ];
     const wire = Buffer.concat(fixed.map(encodeCommand));
     for (let at = 0; at <= wire.length; at++) check(fixed, wire, [at]);
     fc.assert(
-      fc.property(fc.array(command, { minLength: 1, maxLength: 10 }), fc.array(fc.nat(), { maxLength: 15 }), (cmds, cuts) => check(cmds, Buffer.concat(cmds.map(encodeCommand)), cuts)),
+      fc.property(fc.array(command, { minLength: 1, maxLength: 10 }), fc.array(fc.nat(), { maxLength: 15 }), (cmds, cuts) =>
+        check(cmds, Buffer.concat(cmds.map(encodeCommand)), cuts),
+      ),
       { numRuns: 300 },
     );
   });
@@ -244,12 +289,16 @@ describe("CommandParser", () => {
   it("property: inline commands split anywhere parse the same as whole", () => {
     const word = fc.stringMatching(/^[A-Za-z0-9:_-]{1,10}$/);
     fc.assert(
-      fc.property(fc.array(fc.array(word, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 8 }), (lines, cuts) => {
-        const wire = Buffer.from(lines.map((l) => `${l.join(" ")}\r\n`).join(""));
-        const { out, error } = feedSplit(commands, wire, cuts);
-        expect(error).toBeUndefined();
-        expect(out.map((c) => c.map((a) => a.toString()))).toEqual(lines);
-      }),
+      fc.property(
+        fc.array(fc.array(word, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 6 }),
+        fc.array(fc.nat(), { maxLength: 8 }),
+        (lines, cuts) => {
+          const wire = Buffer.from(lines.map((l) => `${l.join(" ")}\r\n`).join(""));
+          const { out, error } = feedSplit(commands, wire, cuts);
+          expect(error).toBeUndefined();
+          expect(out.map((c) => c.map((a) => a.toString()))).toEqual(lines);
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -303,14 +352,19 @@ describe("CommandParser", () => {
     // Valid pipelines with a few bytes changed: near-misses of the well-formed commands the handler is offered.
     const digitsAndMarks = fc.constantFrom(...Buffer.from("0123456789*$-\r\n+ "));
     fc.assert(
-      fc.property(fc.array(command, { minLength: 1, maxLength: 6 }), fc.array(fc.tuple(fc.nat(), digitsAndMarks), { minLength: 1, maxLength: 3 }), fc.array(fc.nat(), { maxLength: 6 }), (cmds, flips, cuts) => {
-        const wire = Buffer.concat(cmds.map(encodeCommand));
-        for (const [at, byte] of flips) wire[at % wire.length] = byte;
-        const plain = feedSplit(commands, wire, cuts);
-        const whole = feedSplit(withWhole, wire, cuts);
-        expect(whole.out).toEqual(plain.out);
-        expect((whole.error as Error | undefined)?.message).toBe((plain.error as Error | undefined)?.message);
-      }),
+      fc.property(
+        fc.array(command, { minLength: 1, maxLength: 6 }),
+        fc.array(fc.tuple(fc.nat(), digitsAndMarks), { minLength: 1, maxLength: 3 }),
+        fc.array(fc.nat(), { maxLength: 6 }),
+        (cmds, flips, cuts) => {
+          const wire = Buffer.concat(cmds.map(encodeCommand));
+          for (const [at, byte] of flips) wire[at % wire.length] = byte;
+          const plain = feedSplit(commands, wire, cuts);
+          const whole = feedSplit(withWhole, wire, cuts);
+          expect(whole.out).toEqual(plain.out);
+          expect((whole.error as Error | undefined)?.message).toBe((plain.error as Error | undefined)?.message);
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -342,6 +396,9 @@ describe("CommandParser", () => {
     expect(split("\0GET k")).toEqual([]);
     expect(split('SET k "a\0b"')).toBeUndefined();
     expect(split('SET k "ab"\0')).toEqual(["SET", "k", "ab"]);
-    expect(feedSplit(commands, Buffer.from("PING\0x\r\nPING\r\n", "latin1"), []).out).toEqual([[Buffer.from("PING")], [Buffer.from("PING")]]);
+    expect(feedSplit(commands, Buffer.from("PING\0x\r\nPING\r\n", "latin1"), []).out).toEqual([
+      [Buffer.from("PING")],
+      [Buffer.from("PING")],
+    ]);
   });
 });
