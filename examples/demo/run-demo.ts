@@ -17,12 +17,12 @@ async function main(): Promise<void> {
   const orders = await serve((req, res) => {
     res.setHeader("content-type", "application/json");
     res.end(
-      JSON.stringify({
+      `${JSON.stringify({
         service: "orders",
         path: req.url,
         requestId: req.headers["x-request-id"],
         forwardedFor: req.headers["x-forwarded-for"],
-      }) + "\n",
+      })}\n`,
     );
   });
   let calls = 0;

@@ -243,7 +243,7 @@ function locateIn(doc: Document, lineCounter: LineCounter, path: readonly Proper
   // Walk up to the deepest node that exists: a missing key is reported where its parent stands.
   for (let n = path.length; n >= 0; n--) {
     const node = (n === 0 ? doc.contents : doc.getIn(path.slice(0, n) as unknown[], true)) as Node | undefined;
-    if (!node || !node.range) continue;
+    if (!node?.range) continue;
     if (key !== undefined && n === path.length && isMap(node)) {
       const pair = node.items.find((p) => isScalar(p.key) && p.key.value === key);
       const keyNode = pair?.key as Node | undefined;

@@ -105,25 +105,20 @@ const tls = z.strictObject({
     .meta({ description: "PEM file of the CA certificates that verify the server. Default: Node's built-in CAs." }),
   certFile: filePath.optional().meta({ description: "PEM client certificate, for mutual TLS (with keyFile)." }),
   keyFile: filePath.optional().meta({ description: "PEM private key of certFile." }),
-  servername: z
-    .string()
-    .optional()
-    .meta({
-      description:
-        "Name sent in SNI and checked in the server's certificate. Default: the host connected to; set it for HTTPS to discovered IP addresses.",
-    }),
+  servername: z.string().optional().meta({
+    description:
+      "Name sent in SNI and checked in the server's certificate. Default: the host connected to; set it for HTTPS to discovered IP addresses.",
+  }),
   insecureSkipVerify: z.boolean().optional().meta({ description: "Skip server certificate verification. For tests only." }),
 });
 
 /** Connection keys shared by the kubernetes upstream and kubernetes discovery. */
 const kubernetesConnection = {
   server: apiServerUrl.optional().meta({ description: "API server URL. Default: in-cluster, else the kubeconfig context." }),
-  tokenFile: filePath
-    .optional()
-    .meta({
-      description:
-        "Bearer token file, re-read when the kubelet rotates it (and once after a 401). Default in-cluster: the service-account token.",
-    }),
+  tokenFile: filePath.optional().meta({
+    description:
+      "Bearer token file, re-read when the kubelet rotates it (and once after a 401). Default in-cluster: the service-account token.",
+  }),
   caFile: filePath
     .optional()
     .meta({ description: "CA bundle that verifies the API server. Default in-cluster: the service account's ca.crt." }),
@@ -140,25 +135,19 @@ const discovery = exactlyOne(
           .min(1)
           .meta({ description: "DNS name whose A and AAAA records (a headless Service: one per pod) are the endpoints." }),
         port: z.number().int().min(1).max(65535).optional().meta({ description: "Port of every endpoint. Omitted: SRV records are used." }),
-        interval: duration
-          .optional()
-          .meta({
-            description: `How often the name is resolved again; a failed or empty answer keeps the last good set. Default ${d(route.dnsInterval)}.`,
-          }),
+        interval: duration.optional().meta({
+          description: `How often the name is resolved again; a failed or empty answer keeps the last good set. Default ${d(route.dnsInterval)}.`,
+        }),
         servers: z.array(hostPort).optional().meta({ description: "DNS servers (ip:port) instead of the system resolvers." }),
       })
       .meta({ description: "Resolve a DNS name every interval." }),
     kubernetes: z
       .strictObject({
         service: z.string().min(1).meta({ description: "Service whose EndpointSlices are watched; only ready endpoints are used." }),
-        namespace: z
-          .string()
-          .min(1)
-          .optional()
-          .meta({
-            description:
-              "Namespace of the Service. Default: the connection's (in-cluster: attache's own; kubeconfig: the context's), else default.",
-          }),
+        namespace: z.string().min(1).optional().meta({
+          description:
+            "Namespace of the Service. Default: the connection's (in-cluster: attache's own; kubeconfig: the context's), else default.",
+        }),
         port: z
           .union([z.string().min(1), z.number().int().min(1).max(65535)])
           .meta({ description: "Port number, or the name of a port of the Service (resolved per EndpointSlice)." }),
@@ -201,11 +190,9 @@ const httpUpstream = z
           .min(1)
           .optional()
           .meta({ description: `Failures in a row that eject an endpoint. Default ${route.outlierDetection.consecutiveFailures}.` }),
-        ejectionTime: duration
-          .optional()
-          .meta({
-            description: `Ejection time, multiplied by the number of times the endpoint has been ejected. Default ${d(route.outlierDetection.ejectionTime)}.`,
-          }),
+        ejectionTime: duration.optional().meta({
+          description: `Ejection time, multiplied by the number of times the endpoint has been ejected. Default ${d(route.outlierDetection.ejectionTime)}.`,
+        }),
         maxEjectionPercent: z
           .number()
           .min(0)
@@ -230,12 +217,10 @@ const kubernetesUpstream = z.strictObject({
     description:
       "The app's identity headers (Impersonate-*, X-Remote-*, X-Real-Ip): remove (default), or pass, and the app may act as anyone attache's ServiceAccount may impersonate. Without pass, headers.set of one is a config error.",
   }),
-  pingInterval: duration
-    .optional()
-    .meta({
-      description:
-        "HTTP/2 connections to the API server are PINGed this often; one that answers nothing for two intervals is closed, ending its watches. Default 15s; 0 turns the check off.",
-    }),
+  pingInterval: duration.optional().meta({
+    description:
+      "HTTP/2 connections to the API server are PINGed this often; one that answers nothing for two intervals is closed, ending its watches. Default 15s; 0 turns the check off.",
+  }),
 });
 
 const redisUpstream = z
@@ -243,36 +228,27 @@ const redisUpstream = z
     url: withoutUserinfo(z.url({ protocol: /^rediss?$/, error: "expected a redis:// or rediss:// URL" }), "usernameFile, passwordFile")
       .optional()
       .meta({ description: "A standalone Redis: redis://host:port/db, or rediss:// for TLS. Exactly one of url, sentinels or cluster." }),
-    sentinels: z
-      .array(hostPort)
-      .min(1)
-      .optional()
-      .meta({
-        description:
-          "Sentinels (host:port), all of them (SENTINEL SENTINELS is not used); every reconnect asks them all and follows the majority.",
-      }),
+    sentinels: z.array(hostPort).min(1).optional().meta({
+      description:
+        "Sentinels (host:port), all of them (SENTINEL SENTINELS is not used); every reconnect asks them all and follows the majority.",
+    }),
     name: z.string().min(1).optional().meta({ description: "Sentinel master name." }),
     cluster: z.array(hostPort).min(1).optional().meta({ description: "Redis Cluster seed nodes (host:port)." }),
     usernameFile: filePath.optional().meta({ description: "File with the ACL user name; re-read and re-sent when it changes." }),
     passwordFile: filePath.optional().meta({ description: "File with the password; re-read and re-sent when it changes." }),
     tls: tls.optional().meta({ description: "TLS to Redis (and to the sentinels). A rediss:// url turns it on too." }),
-    keyPrefix: z
-      .string()
-      .optional()
-      .meta({
-        description:
-          "Added to every key argument and removed from keys in replies: the app sees its keys without it. KEYS and SCAN patterns are confined; commands whose keys cannot be confined are refused. Channels are not prefixed.",
-      }),
+    keyPrefix: z.string().optional().meta({
+      description:
+        "Added to every key argument and removed from keys in replies: the app sees its keys without it. KEYS and SCAN patterns are confined; commands whose keys cannot be confined are refused. Channels are not prefixed.",
+    }),
     commands: z.array(z.string().min(1)).min(1).optional().meta({
       description:
         'Commands allowed (others: 403 command_not_allowed, or -ERR on RESP). Default: a safe set of data-type, expiry, per-key keyspace, transaction and blocking commands. ["*"]: everything proxyable except scripts, functions, CONFIG and ACL, which must be listed by name.',
     }),
-    listen: address
-      .optional()
-      .meta({
-        description:
-          "Optional RESP listener (host:port) for ordinary Redis clients, e.g. redis-cli -p 6380. Loopback unless allowNonLoopback.",
-      }),
+    listen: address.optional().meta({
+      description:
+        "Optional RESP listener (host:port) for ordinary Redis clients, e.g. redis-cli -p 6380. Loopback unless allowNonLoopback.",
+    }),
   })
   .superRefine((value, ctx) => {
     const modes = [value.url, value.sentinels, value.cluster].filter((v) => v !== undefined).length;
@@ -331,11 +307,9 @@ const circuitBreaker = z.strictObject({
     .meta({
       description: `Fewer requests than this in the window never open the breaker. Default ${route.circuitBreaker.volumeThreshold}.`,
     }),
-  resetTimeout: duration
-    .optional()
-    .meta({
-      description: `How long an open breaker refuses (503 circuit_open) before one trial request. Default ${d(route.circuitBreaker.resetTimeout)}.`,
-    }),
+  resetTimeout: duration.optional().meta({
+    description: `How long an open breaker refuses (503 circuit_open) before one trial request. Default ${d(route.circuitBreaker.resetTimeout)}.`,
+  }),
   rollingCountTimeout: duration
     .optional()
     .meta({ description: `Length of the window the breaker counts over. Default ${d(route.circuitBreaker.rollingCountTimeout)}.` }),
@@ -345,14 +319,9 @@ const circuitBreaker = z.strictObject({
     .min(1)
     .optional()
     .meta({ description: `Buckets the window is divided into. Default ${route.circuitBreaker.rollingCountBuckets}.` }),
-  maxConcurrent: z
-    .number()
-    .int()
-    .min(1)
-    .optional()
-    .meta({
-      description: "Bulkhead: in-flight requests above this get 503 overloaded at once (not counted by the breaker). Default: unlimited.",
-    }),
+  maxConcurrent: z.number().int().min(1).optional().meta({
+    description: "Bulkhead: in-flight requests above this get 503 overloaded at once (not counted by the breaker). Default: unlimited.",
+  }),
 });
 
 const pool = z.strictObject({
@@ -368,24 +337,15 @@ const pool = z.strictObject({
     .meta({
       description: `Connections per endpoint. Routes with equal pool and TLS settings share one pool (their keep-alive connections), and this bounds them together. Default ${route.pool.maxSockets}.`,
     }),
-  maxFreeSockets: z
-    .number()
-    .int()
-    .min(0)
-    .optional()
-    .meta({
-      description: "Accepted but not enforced by the undici pool: idle connections close after idleTimeout; attache logs a warning.",
-    }),
-  idleTimeout: duration
-    .optional()
-    .meta({
-      description: `An idle pooled connection is closed after this (below Node servers' 5s keep-alive; shortened by the server's Keep-Alive hint). Default ${d(route.pool.idleTimeout)}.`,
-    }),
-  connectTimeout: duration
-    .optional()
-    .meta({
-      description: `Limit on opening an upstream connection (Redis: until its ready check answers). Default ${d(route.pool.connectTimeout)}.`,
-    }),
+  maxFreeSockets: z.number().int().min(0).optional().meta({
+    description: "Accepted but not enforced by the undici pool: idle connections close after idleTimeout; attache logs a warning.",
+  }),
+  idleTimeout: duration.optional().meta({
+    description: `An idle pooled connection is closed after this (below Node servers' 5s keep-alive; shortened by the server's Keep-Alive hint). Default ${d(route.pool.idleTimeout)}.`,
+  }),
+  connectTimeout: duration.optional().meta({
+    description: `Limit on opening an upstream connection (Redis: until its ready check answers). Default ${d(route.pool.connectTimeout)}.`,
+  }),
 });
 
 const pathRule = z.strictObject({
@@ -426,30 +386,23 @@ export const routeSchema = z
       .array(pathRule)
       .optional()
       .meta({ description: "If set, only paths matching a rule pass (403 path_denied). Default: allow all." }),
-    deny: z
-      .array(pathRule)
-      .optional()
-      .meta({
-        description:
-          "Paths refused with 403 path_denied; deny wins over allow. Matched against the strict and a lenient (most-decoded) reading of the path. Kubernetes routes: see the deny floor.",
-      }),
-    timeout: duration
-      .optional()
-      .meta({
-        description: `Deadline for the whole exchange, up to the last byte, retries included. Default: defaults.timeout, else ${d(route.timeout)} (kubernetes: ${d(route.kubernetes.timeout)}).`,
-      }),
+    deny: z.array(pathRule).optional().meta({
+      description:
+        "Paths refused with 403 path_denied; deny wins over allow. Matched against the strict and a lenient (most-decoded) reading of the path. Kubernetes routes: see the deny floor.",
+    }),
+    timeout: duration.optional().meta({
+      description: `Deadline for the whole exchange, up to the last byte, retries included. Default: defaults.timeout, else ${d(route.timeout)} (kubernetes: ${d(route.kubernetes.timeout)}).`,
+    }),
     streaming: z
       .boolean()
       .optional()
       .meta({
         description: `true: timeout applies only until the response headers arrive. Default ${route.streaming}; kubernetes routes: on for watch=true, follow=true and GET lists.`,
       }),
-    retry: retry
-      .optional()
-      .meta({
-        description:
-          "Retries of idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE) whose body can be sent again (none, or declared ≤ 64 KiB). Default: off.",
-      }),
+    retry: retry.optional().meta({
+      description:
+        "Retries of idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE) whose body can be sent again (none, or declared ≤ 64 KiB). Default: off.",
+    }),
     circuitBreaker: circuitBreaker
       .optional()
       .meta({ description: "Breaker (opossum) and bulkhead of the route. Default: defaults.circuitBreaker, else the built-in values." }),
@@ -492,11 +445,9 @@ function isIdentityHeader(name: string): boolean {
 }
 
 const defaultsSchema = z.strictObject({
-  timeout: duration
-    .optional()
-    .meta({
-      description: `Route timeout where a route sets none (kubernetes routes keep ${d(route.kubernetes.timeout)}). Built in: ${d(route.timeout)}.`,
-    }),
+  timeout: duration.optional().meta({
+    description: `Route timeout where a route sets none (kubernetes routes keep ${d(route.kubernetes.timeout)}). Built in: ${d(route.timeout)}.`,
+  }),
   retry: retry.optional().meta({ description: "Retry of every route that sets none. Built in: off." }),
   circuitBreaker: circuitBreaker.optional().meta({ description: "Breaker settings of every route that sets none." }),
   pool: pool.optional().meta({ description: "Pool settings of every route that sets none." }),
@@ -507,11 +458,9 @@ const defaultsSchema = z.strictObject({
 
 /** Bounds on what one client may hold or cost (docs/limits.md); every value has a default in `defaults.ts`. */
 const limits = z.strictObject({
-  headersTimeout: duration
-    .optional()
-    .meta({
-      description: `A request head must arrive whole within this time from its first byte (slowloris cannot extend it); past it 408 request_timeout. Default ${d(DEFAULTS.limits.headersTimeout)}.`,
-    }),
+  headersTimeout: duration.optional().meta({
+    description: `A request head must arrive whole within this time from its first byte (slowloris cannot extend it); past it 408 request_timeout. Default ${d(DEFAULTS.limits.headersTimeout)}.`,
+  }),
   keepAliveTimeout: duration
     .optional()
     .meta({ description: `An idle keep-alive connection is closed after this time. Default ${d(DEFAULTS.limits.keepAliveTimeout)}.` }),
@@ -525,16 +474,12 @@ const limits = z.strictObject({
     }),
   redis: z
     .strictObject({
-      maxQueryBuffer: size
-        .optional()
-        .meta({
-          description: `Unparsed bytes one RESP client (or one HTTP API JSON body) may have pending (Redis: client-query-buffer-limit). Default ${formatSize(DEFAULTS.limits.redis.maxQueryBuffer)}.`,
-        }),
-      maxBulkLength: size
-        .optional()
-        .meta({
-          description: `Largest single argument (Redis: proto-max-bulk-len). Default ${formatSize(DEFAULTS.limits.redis.maxBulkLength)}.`,
-        }),
+      maxQueryBuffer: size.optional().meta({
+        description: `Unparsed bytes one RESP client (or one HTTP API JSON body) may have pending (Redis: client-query-buffer-limit). Default ${formatSize(DEFAULTS.limits.redis.maxQueryBuffer)}.`,
+      }),
+      maxBulkLength: size.optional().meta({
+        description: `Largest single argument (Redis: proto-max-bulk-len). Default ${formatSize(DEFAULTS.limits.redis.maxBulkLength)}.`,
+      }),
       maxArgs: z
         .number()
         .int()
@@ -543,16 +488,12 @@ const limits = z.strictObject({
         .meta({ description: `Arguments per command, RESP and HTTP API alike. Default ${DEFAULTS.limits.redis.maxArgs}.` }),
       output: z
         .strictObject({
-          hard: size
-            .optional()
-            .meta({
-              description: `Unsent reply bytes that disconnect a client at once; 0: off. Default ${formatSize(DEFAULTS.limits.redis.output.hard)}.`,
-            }),
-          soft: size
-            .optional()
-            .meta({
-              description: `Unsent reply bytes that disconnect a client when held for softFor; 0: off. Default ${formatSize(DEFAULTS.limits.redis.output.soft)}.`,
-            }),
+          hard: size.optional().meta({
+            description: `Unsent reply bytes that disconnect a client at once; 0: off. Default ${formatSize(DEFAULTS.limits.redis.output.hard)}.`,
+          }),
+          soft: size.optional().meta({
+            description: `Unsent reply bytes that disconnect a client when held for softFor; 0: off. Default ${formatSize(DEFAULTS.limits.redis.output.soft)}.`,
+          }),
           softFor: duration
             .optional()
             .meta({ description: `How long a client may stay above soft. Default ${d(DEFAULTS.limits.redis.output.softFor)}.` }),
@@ -566,25 +507,15 @@ const limits = z.strictObject({
 
 /** OpenTelemetry tracing; the standard OTEL_* environment variables win over these keys, as in the OTel SDKs. */
 const tracing = z.strictObject({
-  enabled: z
-    .boolean()
-    .optional()
-    .meta({
-      description: "Emit spans. Setting OTEL_EXPORTER_OTLP_ENDPOINT alone also turns tracing on; OTEL_SDK_DISABLED=true turns it off.",
-    }),
-  endpoint: httpUrl
-    .optional()
-    .meta({
-      description: "OTLP/HTTP base URL (the collector's :4318); /v1/traces is appended. OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT wins.",
-    }),
-  sampleRatio: z
-    .number()
-    .min(0)
-    .max(1)
-    .optional()
-    .meta({
-      description: "Share of new traces sampled (parent-based: the app's sampled flag is followed). OTEL_TRACES_SAMPLER wins. Default 1.",
-    }),
+  enabled: z.boolean().optional().meta({
+    description: "Emit spans. Setting OTEL_EXPORTER_OTLP_ENDPOINT alone also turns tracing on; OTEL_SDK_DISABLED=true turns it off.",
+  }),
+  endpoint: httpUrl.optional().meta({
+    description: "OTLP/HTTP base URL (the collector's :4318); /v1/traces is appended. OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT wins.",
+  }),
+  sampleRatio: z.number().min(0).max(1).optional().meta({
+    description: "Share of new traces sampled (parent-based: the app's sampled flag is followed). OTEL_TRACES_SAMPLER wins. Default 1.",
+  }),
 });
 
 const owner = z.string().regex(/^[A-Za-z0-9_.-]+$/, "owner may contain letters, digits and _ . -");
@@ -607,13 +538,10 @@ const grant = z.strictObject({
     .min(1)
     .optional()
     .meta({ description: "Upstream kinds the team's routes may use. Default: [http]." }),
-  hosts: z
-    .array(hostPattern)
-    .optional()
-    .meta({
-      description:
-        "Hosts its http routes may target (endpoints, DNS discovery names, SERVICE.NAMESPACE.svc[.cluster.local] for Kubernetes discovery). Default: any.",
-    }),
+  hosts: z.array(hostPattern).optional().meta({
+    description:
+      "Hosts its http routes may target (endpoints, DNS discovery names, SERVICE.NAMESPACE.svc[.cluster.local] for Kubernetes discovery). Default: any.",
+  }),
   secretDirs: z
     .array(z.string().startsWith("/", "secretDirs are absolute paths"))
     .optional()
@@ -622,23 +550,16 @@ const grant = z.strictObject({
     .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name"))
     .optional()
     .meta({ description: "Environment variables its files may read with ${VAR} (attache's environment may hold secrets). Default: none." }),
-  files: z
-    .array(z.string().min(1))
-    .min(1)
-    .optional()
-    .meta({
-      description:
-        "Route files (or folders of them), relative to the root file, that may name this owner: e.g. the team's ConfigMap mount. Default: any included file.",
-    }),
+  files: z.array(z.string().min(1)).min(1).optional().meta({
+    description:
+      "Route files (or folders of them), relative to the root file, that may name this owner: e.g. the team's ConfigMap mount. Default: any included file.",
+  }),
   kubernetes: z
     .strictObject({
-      liftDeny: z
-        .boolean()
-        .optional()
-        .meta({
-          description:
-            "Its kubernetes routes may set deny freely (deny: [] lifts the deny floor) and set identityHeaders: pass. Default: false: their deny rules add to the floor.",
-        }),
+      liftDeny: z.boolean().optional().meta({
+        description:
+          "Its kubernetes routes may set deny freely (deny: [] lifts the deny floor) and set identityHeaders: pass. Default: false: their deny rules add to the floor.",
+      }),
     })
     .optional()
     .meta({ description: "What its kubernetes routes may change (needs kubernetes in upstreams)." }),
@@ -675,19 +596,14 @@ export const rootSchema = z.strictObject({
   admin: address
     .optional()
     .meta({ description: `Admin listener (health, readiness, metrics, routes, config, drain), host:port. Default ${DEFAULTS.admin}.` }),
-  probe: address
-    .optional()
-    .meta({
-      description:
-        "Optional listener serving only GET /healthz and /readyz (no Host check), for kubelet probes; it may bind beyond loopback without allowNonLoopback. Default: none.",
-    }),
-  allowNonLoopback: z
-    .boolean()
-    .optional()
-    .meta({
-      description:
-        "Allow listen/admin/RESP addresses outside loopback. Off: an ambassador holding credentials must not be reachable from the network by accident.",
-    }),
+  probe: address.optional().meta({
+    description:
+      "Optional listener serving only GET /healthz and /readyz (no Host check), for kubelet probes; it may bind beyond loopback without allowNonLoopback. Default: none.",
+  }),
+  allowNonLoopback: z.boolean().optional().meta({
+    description:
+      "Allow listen/admin/RESP addresses outside loopback. Off: an ambassador holding credentials must not be reachable from the network by accident.",
+  }),
   acceptHosts: z
     .array(z.string().min(1))
     .optional()
@@ -698,12 +614,10 @@ export const rootSchema = z.strictObject({
     .array(z.string().min(1))
     .optional()
     .meta({ description: "Globs of team route files, relative to this file; their folders are watched. Default: none." }),
-  owner: owner
-    .optional()
-    .meta({
-      description:
-        "Owner of the routes in this file. In a team route file: the team, which must be a key of the root's owners when owners is set.",
-    }),
+  owner: owner.optional().meta({
+    description:
+      "Owner of the routes in this file. In a team route file: the team, which must be a key of the root's owners when owners is set.",
+  }),
   owners: z
     .record(owner, z.union([z.array(z.string().startsWith("/")), grant]))
     .optional()
@@ -722,16 +636,12 @@ export const rootSchema = z.strictObject({
     .meta({ description: "Settings of every kubernetes route." }),
   shutdown: z
     .strictObject({
-      drainTimeout: duration
-        .optional()
-        .meta({
-          description: `Longest drain, streams included; keep terminationGracePeriodSeconds above it + 5s. Default ${d(DEFAULTS.shutdown.drainTimeout)}.`,
-        }),
-      idleGrace: duration
-        .optional()
-        .meta({
-          description: `The drain ends once nothing has been in flight for this long (counted from its start). Default ${d(DEFAULTS.shutdown.idleGrace)}.`,
-        }),
+      drainTimeout: duration.optional().meta({
+        description: `Longest drain, streams included; keep terminationGracePeriodSeconds above it + 5s. Default ${d(DEFAULTS.shutdown.drainTimeout)}.`,
+      }),
+      idleGrace: duration.optional().meta({
+        description: `The drain ends once nothing has been in flight for this long (counted from its start). Default ${d(DEFAULTS.shutdown.idleGrace)}.`,
+      }),
     })
     .optional()
     .meta({ description: "The drain on SIGTERM, SIGINT or POST /quitquitquit." }),
@@ -753,12 +663,10 @@ export const rootSchema = z.strictObject({
     .optional()
     .meta({ description: "Logs (pino, to stdout)." }),
   defaults: defaultsSchema.optional().meta({ description: "Policy for every route that does not set its own." }),
-  limits: limits
-    .optional()
-    .meta({
-      description:
-        "Bounds on what any one client can hold, sized for a 256 MiB container. Each HTTP listener applies them on its own; a reload applies headersTimeout, keepAliveTimeout and maxConnections to the running listeners.",
-    }),
+  limits: limits.optional().meta({
+    description:
+      "Bounds on what any one client can hold, sized for a 256 MiB container. Each HTTP listener applies them on its own; a reload applies headersTimeout, keepAliveTimeout and maxConnections to the running listeners.",
+  }),
   tracing: tracing.optional().meta({ description: "OpenTelemetry tracing, off by default. Read at start: a change needs a restart." }),
   routes: z.array(routeSchema).optional().meta({ description: "Routes. In the root file they are not restricted by owners." }),
 });

@@ -243,9 +243,7 @@ function rawTokenFile(files: string[], userName: string): string | undefined {
       if (!entry) continue;
       const path = entry.user?.["token-file"];
       return typeof path === "string" && path ? (isAbsolute(path) ? path : resolve(dirname(file), path)) : undefined;
-    } catch {
-      continue;
-    }
+    } catch {}
   }
   return undefined;
 }

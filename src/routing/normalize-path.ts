@@ -72,7 +72,7 @@ function resolveDots(path: string): string {
       throw bad("dot segment with parameters");
     } else out.push(seg);
   }
-  const joined = "/" + out.join("/");
+  const joined = `/${out.join("/")}`;
   return joined.replace(MULTI_SLASH, "/");
 }
 
@@ -131,7 +131,7 @@ function resolveLeniently(segments: readonly string[], forgiving: boolean, empty
     else if (seg === "." || (seg === "" && !emptyIsSegment)) continue;
     else out.push(forgiving ? seg.replace(TRAILING_DOTS, "") : seg);
   }
-  return "/" + out.filter((seg) => seg !== "").join("/");
+  return `/${out.filter((seg) => seg !== "").join("/")}`;
 }
 
 function bad(message: string): AttacheError {

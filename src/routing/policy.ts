@@ -28,7 +28,7 @@ export class RoutePolicy {
     this.allowHeader = config.methods?.join(", ");
     // Deny rules ignore case: a case-insensitive upstream must not be reachable at /EXEC when /exec is denied.
     this.deny = (config.deny ?? []).map((r) => compile(r, true));
-    this.allow = config.allow && config.allow.map((r) => compile(r, false));
+    this.allow = config.allow?.map((r) => compile(r, false));
   }
 
   /**

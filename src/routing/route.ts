@@ -3,7 +3,7 @@ import type { ResolvedRoute } from "../config/validate.js";
 import { formatDuration } from "../config/units.js";
 import { routeMeter } from "../observability/metrics.js";
 import { compileHeaderEdits, type HeaderEdits } from "../http/headers.js";
-import { Resilience } from "../resilience/policy-stack.js";
+import type { Resilience } from "../resilience/policy-stack.js";
 import type { RouteRuntime, Upstream } from "../upstreams/upstream.js";
 import { RoutePolicy } from "./policy.js";
 

@@ -76,7 +76,7 @@ export function spawnTracked(name: string, command: string, args: string[], opti
 
 /** SIGTERM the process group, then SIGKILL it after `graceMs`. */
 export async function stopProc(proc: Proc | undefined, graceMs = 3000, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
-  if (!proc || !proc.alive) return;
+  if (!proc?.alive) return;
   signalGroup(proc.pid, signal);
   const timer = new Promise<"late">((resolve) => setTimeout(() => resolve("late"), graceMs).unref());
   if ((await Promise.race([proc.exited, timer])) === "late") {

@@ -52,7 +52,7 @@ function leniently(url: string): string {
     .split("/")
     .map((seg) => seg.split(";")[0]!.replace(/[. ]+$/, (m) => (seg === "." || seg === ".." ? m : "")))
     .join("/");
-  return new URL("http://upstream" + (s.startsWith("/") ? s : "/" + s)).pathname.toLowerCase().replace(/\/+$/, "") || "/";
+  return new URL(`http://upstream${s.startsWith("/") ? s : `/${s}`}`).pathname.toLowerCase().replace(/\/+$/, "") || "/";
 }
 
 const denied = (url: string) => /^\/admin(\/|$)/.test(leniently(url)) || /^\/pods\/[^/]+\/exec$/.test(leniently(url));

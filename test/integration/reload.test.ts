@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { start, type Running } from "../../src/lifecycle/start.js";
-import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
+import { startAttache } from "../harness/attache.js";
 import { eventually, metricValue, send } from "../harness/http.js";
 import { KubeletVolume } from "../harness/kubelet-volume.js";
 import { startOrigin, type Origin } from "../harness/origin.js";

@@ -44,7 +44,7 @@ async function trickle(base: string, bytes: string, every: number): Promise<{ an
   }
 }
 
-const HEAD = "GET /api/x HTTP/1.1\r\nHost: localhost\r\nX-Padding: " + "a".repeat(40) + "\r\n\r\n";
+const HEAD = `GET /api/x HTTP/1.1\r\nHost: localhost\r\nX-Padding: ${"a".repeat(40)}\r\n\r\n`;
 
 describe("request head deadline (limits.headersTimeout)", () => {
   it("closes a head sent one byte at a time before it is complete, with 408 request_timeout", async () => {

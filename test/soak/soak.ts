@@ -108,7 +108,7 @@ function rawConnection(port: number, ms: number, onOpen: (socket: Socket) => voi
 
 /** Heads one byte a second, 10 on the app listener and 2 on admin every 5 s; each gives up after 30 s. */
 async function slowloris(): Promise<void> {
-  const head = "GET /svc/slow HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + "s".repeat(200) + "\r\n\r\n";
+  const head = `GET /svc/slow HTTP/1.1\r\nHost: localhost\r\nX-Slow: ${"s".repeat(200)}\r\n\r\n`;
   const one = (port: number) =>
     rawConnection(port, 30_000, (socket) => {
       let i = 0;
@@ -152,7 +152,7 @@ async function neverReaders(): Promise<void> {
 
 /** Every 5 s: `*2147483647` then 100k empty arguments, or a 1 GiB bulk announced and 1 MiB sent; then leave. */
 async function hugeHeaders(): Promise<void> {
-  const manyArgs = Buffer.from("*2147483647\r\n" + "$0\r\n\r\n".repeat(100_000));
+  const manyArgs = Buffer.from(`*2147483647\r\n${"$0\r\n\r\n".repeat(100_000)}`);
   const hugeBulk = Buffer.concat([Buffer.from("*2\r\n$3\r\nGET\r\n$1073741824\r\n"), Buffer.alloc(1024 * 1024, "x")]);
   for (let n = 0; running(); n++) {
     await rawConnection(respPort, 2000, (socket) => socket.write(n % 2 ? hugeBulk : manyArgs));

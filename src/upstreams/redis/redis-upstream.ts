@@ -34,7 +34,7 @@ import { readBody, readJsonCommands, type BodyBounds } from "./http/http-body.js
 import { KeyNamespace } from "./commands/key-namespace.js";
 import { RedisClient } from "./client/redis-client.js";
 import { RespListener } from "./listener/resp-listener.js";
-import { type RespBackend } from "./listener/backend.js";
+import type { RespBackend } from "./listener/backend.js";
 import type { RespValue } from "./resp/value.js";
 import { percentDecode, toJson } from "./http/json-reply.js";
 import { streamEvents } from "./http/sse-stream.js";

@@ -13,7 +13,7 @@ const smallHeaders = headers(small);
 const bigHeaders = headers(big);
 
 const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
-  const isBig = req.url !== undefined && req.url.includes("big");
+  const isBig = req.url?.includes("big");
   // A request body (PUT/POST) is drained before the answer.
   req.resume();
   res.writeHead(200, isBig ? bigHeaders : smallHeaders);

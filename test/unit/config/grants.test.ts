@@ -196,7 +196,7 @@ describe("grants", () => {
     );
     writeFileSync(join(secrets, "pay/token-here"), "t\n");
     const { problems } = await load(
-      "owners:\n  pay: { prefixes: [/pay], upstreams: [kubernetes], secretDirs: [" + JSON.stringify(`${secrets}/pay`) + "] }\n",
+      `owners:\n  pay: { prefixes: [/pay], upstreams: [kubernetes], secretDirs: [${JSON.stringify(`${secrets}/pay`)}] }\n`,
       `owner: pay\nroutes:\n  - prefix: /pay\n    upstream: { kubernetes: { kubeconfig: ${secrets}/pay/kubeconfig } }\n`,
     );
     expect(problems).toEqual([

@@ -67,7 +67,7 @@ describe("secret files", () => {
     ];
     /** Column of the value that follows `key: ` on 1-based line `n`. */
     const col = (n: number, key: string) => lines[n - 1]!.indexOf(`${key}: `) + key.length + 3;
-    const { dir: cfg, remove } = tempConfig(lines.join("\n") + "\n");
+    const { dir: cfg, remove } = tempConfig(`${lines.join("\n")}\n`);
     try {
       const { config, problems } = await loadConfig({ configPath: cfg, env: {} });
       expect(config).toBeUndefined();

@@ -140,7 +140,7 @@ const token = fc.constantFrom(
   "_",
   "%7E",
 );
-const anyPath = fc.array(token, { maxLength: 12 }).map((parts) => "/" + parts.join(""));
+const anyPath = fc.array(token, { maxLength: 12 }).map((parts) => `/${parts.join("")}`);
 /** Half the runs aim at the denied word, disguised, somewhere in the path. */
 const aimed = fc
   .tuple(
@@ -148,7 +148,7 @@ const aimed = fc
     fc.constantFrom("admin", "ADMIN", "%61dmin", "%2561dmin", "ad%6Din", "ad%256din"),
     fc.array(token, { maxLength: 4 }),
   )
-  .map(([before, word, after]) => "/" + before.join("") + "/" + word + after.join(""));
+  .map(([before, word, after]) => `/${before.join("")}/${word}${after.join("")}`);
 const path = fc.oneof(anyPath, aimed);
 
 /** How a naive upstream could read a path: decode until stable, then let WHATWG URL resolve it. */
@@ -160,7 +160,7 @@ function fullyDecoded(p: string): string {
     s = next;
   }
   s = s.replace(/\0.*$/s, "");
-  return new URL("http://upstream" + (s.startsWith("/") ? s : "/" + s)).pathname;
+  return new URL(`http://upstream${s.startsWith("/") ? s : `/${s}`}`).pathname;
 }
 
 /** A denied segment anywhere in the path. */

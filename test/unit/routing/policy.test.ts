@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AttacheError } from "../../../src/errors.js";
+import type { AttacheError } from "../../../src/errors.js";
 import { RoutePolicy } from "../../../src/routing/policy.js";
 
 function outcome(policy: RoutePolicy, method: string, path: string): string {

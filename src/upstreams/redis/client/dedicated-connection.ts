@@ -13,7 +13,7 @@ import { connect as tlsConnect, type ConnectionOptions } from "node:tls";
 import { SUBSCRIBE, UNSUBSCRIBE } from "../command-sets.js";
 import { encodeCommand } from "../resp/encoder.js";
 import { ReplyParser } from "../resp/reply-parser.js";
-import { type Frame } from "../resp/value.js";
+import type { Frame } from "../resp/value.js";
 
 export interface DedicatedTarget {
   host: string;
@@ -206,7 +206,7 @@ export class DedicatedConnection extends EventEmitter {
         if (kind.includes("unsub")) set.delete(name);
         else set.add(name);
       }
-      if (!head || !head.subscription) {
+      if (!head?.subscription) {
         // Unasked confirmation (cannot happen with a well-behaved server): pass it on.
         this.emit("push", frame);
         return;

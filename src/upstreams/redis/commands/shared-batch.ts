@@ -9,7 +9,7 @@ import { toAttacheError } from "../../../errors.js";
 import type { DeadlineSignal } from "../../../resilience/deadline.js";
 import type { Resilience } from "../../../resilience/policy-stack.js";
 import { RawCommand } from "../client/raw-command.js";
-import { type RedisClient } from "../client/redis-client.js";
+import type { RedisClient } from "../client/redis-client.js";
 import { encodeValue } from "../resp/encoder.js";
 import { decodeReply } from "../resp/reply-parser.js";
 import type { CommandNames, NameInfo } from "./command-names.js";

@@ -16,7 +16,7 @@ const NUMBER = 2;
 const BASE64 = 3;
 
 /** Where the scan is in the grammar. */
-const enum G {
+enum G {
   Body,
   Key,
   Colon,

@@ -38,7 +38,7 @@ import type { DedicatedConnection } from "../client/dedicated-connection.js";
 import { DedicatedLease } from "./dedicated-lease.js";
 import { LOCAL, STATEFUL, TRANSACTION } from "../command-sets.js";
 import { ClientState } from "../commands/client-state.js";
-import { type Prepared, type ReplySink } from "../commands/prepared.js";
+import type { Prepared, ReplySink } from "../commands/prepared.js";
 import { CommandParser, LimitError } from "../resp/command-parser.js";
 import { encodeValue, errorReply } from "../resp/encoder.js";
 import type { Frame } from "../resp/value.js";

@@ -6,7 +6,7 @@ import { encodeCommand, encodeValue } from "../../../../src/upstreams/redis/resp
 import { ProtocolError } from "../../../../src/upstreams/redis/resp/wire.js";
 import { ReplyScanner } from "../../../../src/upstreams/redis/resp/reply-scanner.js";
 import { splitArgs } from "../../../../src/upstreams/redis/resp/inline-args.js";
-import { type RespValue } from "../../../../src/upstreams/redis/resp/value.js";
+import type { RespValue } from "../../../../src/upstreams/redis/resp/value.js";
 
 /** Feed `data` cut at the given points; collect what comes out and the error, if any. */
 function feedSplit<T>(
