@@ -118,16 +118,9 @@ export class RequestTracer {
     return span;
   }
 
-  /** One Redis command (or pipeline) of the HTTP API. Both the current and the older database conventions' names. */
+  /** One Redis command (or pipeline) of the HTTP API. */
   redisSpan(parent: Span, operation: string, route: string, db: number): Span {
-    const attributes: Attributes = {
-      "db.system.name": "redis",
-      "db.system": "redis",
-      "db.operation.name": operation,
-      "db.operation": operation,
-      "db.namespace": String(db),
-      "attache.route": route,
-    };
+    const attributes = redisAttributes(operation, route, db);
     return this.tracer.startSpan(operation, { kind: SpanKind.CLIENT, attributes }, trace.setSpan(ROOT_CONTEXT, parent));
   }
 
@@ -137,14 +130,7 @@ export class RequestTracer {
    * OTEL_TRACES_SAMPLER: set one on busy Redis routes).
    */
   respSpan(operation: string, batch: number, route: string, db: number): Span {
-    const attributes: Attributes = {
-      "db.system.name": "redis",
-      "db.system": "redis",
-      "db.operation.name": operation,
-      "db.operation": operation,
-      "db.namespace": String(db),
-      "attache.route": route,
-    };
+    const attributes = redisAttributes(operation, route, db);
     if (batch > 1) attributes["db.operation.batch.size"] = batch;
     return this.tracer.startSpan(batch > 1 ? "PIPELINE" : operation, { kind: SpanKind.SERVER, attributes }, ROOT_CONTEXT);
   }
@@ -167,6 +153,18 @@ export class RequestTracer {
   shutdown(): Promise<void> {
     return this.provider.shutdown();
   }
+}
+
+/** A Redis span's attributes: both the current and the older database conventions' names. */
+function redisAttributes(operation: string, route: string, db: number): Attributes {
+  return {
+    "db.system.name": "redis",
+    "db.system": "redis",
+    "db.operation.name": operation,
+    "db.operation": operation,
+    "db.namespace": String(db),
+    "attache.route": route,
+  };
 }
 
 export async function createRequestTracer(settings: TracingSettings, version: string): Promise<RequestTracer> {
