@@ -1,5 +1,5 @@
 /**
- * A real Redis Cluster for tests: three masters and three replicas (`redis-server --cluster-enabled
+ * A real Redis Cluster for tests: three masters and their replicas (`redis-server --cluster-enabled
  * yes`, joined with `redis-cli --cluster create`) on free loopback ports whose bus ports (+10000) are
  * free too, with a short cluster-node-timeout so a failover takes a couple of seconds.
  * stop() kills only what this started.
@@ -53,11 +53,12 @@ export async function until(check: () => boolean | Promise<boolean>, what: strin
   }
 }
 
-export async function startCluster(): Promise<ClusterSetup> {
+/** Three masters, each with `replicas` replicas (1 by default; 0 for a cluster that only spreads keys). */
+export async function startCluster({ replicas = 1 }: { replicas?: 0 | 1 } = {}): Promise<ClusterSetup> {
   const dir = mkdtempSync(join(tmpdir(), "attache-cluster-"));
   const taken = new Set<number>();
   const ports: number[] = [];
-  for (let i = 0; i < 6; i++) ports.push(await clusterPort(taken));
+  for (let i = 0; i < 3 * (1 + replicas); i++) ports.push(await clusterPort(taken));
   const processes = new Map<number, ChildProcess>();
   for (const port of ports) {
     const args = [
@@ -85,7 +86,7 @@ export async function startCluster(): Promise<ClusterSetup> {
     "the nodes to start",
   );
   const created = await clusterCli(
-    ["--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", "1", "--cluster-yes"],
+    ["--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", String(replicas), "--cluster-yes"],
     30_000,
   );
   if (!/All 16384 slots covered/.test(created)) throw new Error(`cluster create failed: ${created}`);
@@ -97,7 +98,7 @@ export async function startCluster(): Promise<ClusterSetup> {
   // Every replica in sync, so a failover loses nothing that was acknowledged a moment before.
   await until(async () => {
     const infos = await Promise.all(ports.map((p) => clusterCli(["-p", String(p), "INFO", "replication"])));
-    return infos.filter((i) => /role:slave/.test(i) && /master_link_status:up/.test(i)).length === 3;
+    return infos.filter((i) => /role:slave/.test(i) && /master_link_status:up/.test(i)).length === 3 * replicas;
   }, "the replicas in sync");
   return {
     ports,

@@ -5,62 +5,23 @@
  * split (MGET, DEL) or refused with Redis' own CROSSSLOT error; the RESP listener works the same.
  * redis-server and redis-cli come from `npm test`'s preflight.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
-import { respExchange } from "../harness/redis-server.js";
 import { encodeCommand } from "../../src/upstreams/redis/resp/encoder.js";
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-  });
-}
-
-/** A port whose cluster-bus twin (port + 10000) is free too. */
-async function clusterPort(taken: Set<number>): Promise<number> {
-  for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    if (taken.has(port) || taken.has(port + 10_000)) continue;
-    if ((await portFree(port)) && (await portFree(port + 10_000))) {
-      taken.add(port);
-      taken.add(port + 10_000);
-      return port;
-    }
-  }
-}
-
-function cli(...args: string[]): string {
-  const out = spawnSync("redis-cli", args, { encoding: "utf8", timeout: 20_000 });
-  return `${out.stdout ?? ""}${out.stderr ?? ""}`.trim();
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
+import { type ClusterSetup, clusterCli, startCluster } from "../harness/redis-cluster.js";
+import { freePort, respExchange } from "../harness/redis-server.js";
 
 describe("a redis route with cluster", () => {
-  const dir = mkdtempSync(join(tmpdir(), "attache-cluster-"));
-  const processes: ChildProcess[] = [];
-  const ports: number[] = [];
+  let cluster: ClusterSetup;
+  let ports: number[];
   let attache: AttacheUnderTest | undefined;
   let resp = 0;
 
   beforeAll(async () => {
-    const taken = new Set<number>();
-    for (let i = 0; i < 3; i++) ports.push(await clusterPort(taken));
-    resp = await clusterPort(taken);
-    const config = `
+    cluster = await startCluster({ replicas: 0 });
+    ports = cluster.ports;
+    resp = await freePort();
+    attache = await startAttache(`
 routes:
   - prefix: /cache
     name: cache
@@ -69,42 +30,12 @@ routes:
         cluster: [${ports.map((p) => `"127.0.0.1:${p}"`).join(", ")}]
         commands: [GET, SET, DEL, MGET, MSET, EXISTS]
         listen: "127.0.0.1:${resp}"
-`;
-    for (const port of ports) {
-      processes.push(
-        spawn(
-          "redis-server",
-          [
-            "--port",
-            String(port),
-            "--bind",
-            "127.0.0.1",
-            "--cluster-enabled",
-            "yes",
-            "--cluster-config-file",
-            `nodes-${port}.conf`,
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            dir,
-          ],
-          { cwd: dir, stdio: "ignore" },
-        ),
-      );
-    }
-    await until(() => ports.every((p) => cli("-p", String(p), "PING") === "PONG"), "the nodes to start");
-    const created = cli("--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", "0", "--cluster-yes");
-    if (!/All 16384 slots covered/.test(created)) throw new Error(`cluster create failed: ${created}`);
-    await until(() => ports.every((p) => /cluster_state:ok/.test(cli("-p", String(p), "CLUSTER", "INFO"))), "the cluster to be ok");
-    attache = await startAttache(config);
+`);
   }, 60_000);
 
   afterAll(async () => {
     await attache?.stop();
-    for (const p of processes) p.kill("SIGKILL");
-    rmSync(dir, { recursive: true, force: true });
+    cluster?.stop();
   });
 
   it("spreads keys over the masters through one route", async () => {
@@ -113,7 +44,7 @@ routes:
       expect(res.status).toBe(204);
     }
     for (let i = 0; i < 30; i++) expect(await (await fetch(`${attache!.url}/cache/key-${i}`)).text()).toBe(`value-${i}`);
-    const perNode = ports.map((p) => Number(cli("-p", String(p), "DBSIZE")));
+    const perNode = await Promise.all(ports.map(async (p) => Number(await clusterCli(["-p", String(p), "DBSIZE"]))));
     expect(perNode.filter((n) => n > 0).length).toBe(3);
     expect(perNode.reduce((a, b) => a + b, 0)).toBe(30);
   });
