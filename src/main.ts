@@ -20,14 +20,18 @@ Usage:
                     (default: $ATTACHE_CONFIG, else attache.yaml & co. in the cwd, else ./config)
 `;
 
+function parseCommandLine(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" }, version: { type: "boolean", short: "v" } },
+  });
+}
+
 async function main(argv: string[]): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<typeof parseCommandLine>;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" }, version: { type: "boolean", short: "v" } },
-    });
+    parsed = parseCommandLine(argv);
   } catch (err) {
     process.stderr.write(`attache: ${(err as Error).message}\n${HELP}`);
     return 2;

@@ -162,7 +162,9 @@ function cleanup(code: number): void {
   for (const server of servers) server.close();
   const alive = children.filter((c) => c.exitCode === null && c.signalCode === null);
   // attache drains on SIGTERM (idleGrace); wait for every child, and force it after 5 s.
-  const force = setTimeout(() => alive.forEach((c) => c.kill("SIGKILL")), 5000);
+  const force = setTimeout(() => {
+    for (const c of alive) c.kill("SIGKILL");
+  }, 5000);
   void Promise.all(alive.map((c) => new Promise((resolve) => c.once("exit", resolve)))).then(() => {
     clearTimeout(force);
     rmSync(dir, { recursive: true, force: true });

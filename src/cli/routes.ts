@@ -2,12 +2,12 @@
 import { relative } from "node:path";
 import { formatDuration } from "../config/units.js";
 import { ConfigError, formatProblem } from "../config/problems.js";
-import { loadConfig, type ResolvedRoute } from "../config/validate.js";
+import { type LoadResult, loadConfig, type ResolvedRoute } from "../config/validate.js";
 import type { FindOptions } from "../config/load.js";
 import { kindOf } from "../upstreams/registry.js";
 
 export async function routesCommand(options: FindOptions): Promise<number> {
-  let loaded;
+  let loaded: Pick<LoadResult, "config" | "problems">;
   try {
     loaded = await loadConfig(options);
   } catch (err) {

@@ -5,14 +5,14 @@
 import { ConfigError, formatProblem } from "../config/problems.js";
 import type { FindOptions } from "../config/load.js";
 import { ListenError } from "../lifecycle/listen.js";
-import { start } from "../lifecycle/start.js";
+import { type Running, start } from "../lifecycle/start.js";
 import { log } from "../observability/log.js";
 
 /** After the drain, exit even if a forgotten handle would keep the event loop alive. */
 const EXIT_GRACE_MS = 2_000;
 
 export async function runCommand(options: FindOptions): Promise<number> {
-  let running;
+  let running: Running;
   try {
     running = await start(options);
   } catch (err) {

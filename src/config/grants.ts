@@ -315,8 +315,9 @@ export function redisDb(redis: RedisConfig): number {
 /** Every `*File` and `kubeconfig` value under `node`, with its field path. */
 function secretFiles(node: unknown, path: PropertyKey[]): Array<{ path: PropertyKey[]; file: string }> {
   const out: Array<{ path: PropertyKey[]; file: string }> = [];
-  if (Array.isArray(node)) node.forEach((item, i) => out.push(...secretFiles(item, [...path, i])));
-  else if (node && typeof node === "object") {
+  if (Array.isArray(node)) {
+    for (const [i, item] of node.entries()) out.push(...secretFiles(item, [...path, i]));
+  } else if (node && typeof node === "object") {
     for (const [key, child] of Object.entries(node as Record<string, unknown>)) {
       if (typeof child === "string" && (key.endsWith("File") || key === "kubeconfig")) out.push({ path: [...path, key], file: child });
       else out.push(...secretFiles(child, [...path, key]));

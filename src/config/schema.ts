@@ -549,7 +549,9 @@ const grant = z.strictObject({
   env: z
     .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name"))
     .optional()
-    .meta({ description: "Environment variables its files may read with ${VAR} (attache's environment may hold secrets). Default: none." }),
+    .meta({
+      description: `Environment variables its files may read with \${VAR} (attache's environment may hold secrets). Default: none.`,
+    }),
   files: z.array(z.string().min(1)).min(1).optional().meta({
     description:
       "Route files (or folders of them), relative to the root file, that may name this owner: e.g. the team's ConfigMap mount. Default: any included file.",

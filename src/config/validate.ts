@@ -364,8 +364,9 @@ function checkFiles(value: unknown, source: SourceFile): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const dir = dirname(source.path);
   const walk = (node: unknown, path: PropertyKey[]) => {
-    if (Array.isArray(node)) node.forEach((item, i) => walk(item, [...path, i]));
-    else if (node && typeof node === "object") {
+    if (Array.isArray(node)) {
+      for (const [i, item] of node.entries()) walk(item, [...path, i]);
+    } else if (node && typeof node === "object") {
       const record = node as Record<string, unknown>;
       for (const [key, child] of Object.entries(record)) {
         if (typeof child === "string" && (key.endsWith("File") || key === "kubeconfig")) {

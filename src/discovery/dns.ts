@@ -7,6 +7,7 @@
  * of its own. Both are logged, counted in `attache_upstream_errors_total{reason}` (discovery_failed /
  * discovery_empty) and shown by describe() (→ /routes) until a good answer comes back.
  */
+import type { SrvRecord } from "node:dns";
 import { lookup, Resolver } from "node:dns/promises";
 import { isIP } from "node:net";
 import { EventEmitter } from "node:events";
@@ -66,7 +67,8 @@ export class DnsSource extends EventEmitter implements EndpointSource {
 
   /** First lookup, then one every `interval`; resolves after the first lookup, whatever its outcome. */
   start(): Promise<void> {
-    return (this.started ??= this.refresh());
+    this.started ??= this.refresh();
+    return this.started;
   }
 
   endpoints(): readonly Endpoint[] {
@@ -143,17 +145,18 @@ export class DnsSource extends EventEmitter implements EndpointSource {
   }
 
   private async lookup(): Promise<Outcome> {
-    await (this.serversReady ??= this.useServers().catch((err: unknown) => {
+    this.serversReady ??= this.useServers().catch((err: unknown) => {
       this.serversReady = undefined; // try the names again at the next interval
       throw err;
-    }));
+    });
+    await this.serversReady;
     const { name, port } = this.options;
     if (port !== undefined) {
       const hosts = await this.addresses(name);
       if (hosts === undefined) return { status: "empty", reason: `no A/AAAA records for ${name}` };
       return { status: "ok", endpoints: hosts.map((h) => endpointForAddress(this.protocol, h, port)) };
     }
-    let records;
+    let records: SrvRecord[];
     try {
       records = await this.resolver.resolveSrv(name);
     } catch (err) {

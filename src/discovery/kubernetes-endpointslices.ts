@@ -109,10 +109,11 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
 
   /** Lists once, then keeps a watch open; resolves after the first list, whatever its outcome. */
   start(): Promise<void> {
-    return (this.started ??= this.list().then(
+    this.started ??= this.list().then(
       () => this.watch(),
       (err: unknown) => this.fail(err),
-    ));
+    );
+    return this.started;
   }
 
   endpoints(): readonly Endpoint[] {
@@ -156,7 +157,7 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
   }
 
   private connect(): Promise<KubeApiConnection> {
-    return (this.connection ??= this.options.connect().then(
+    this.connection ??= this.options.connect().then(
       (connection) => {
         this.namespace = this.options.namespace ?? connection.namespace ?? "default";
         this.connected = connection;
@@ -168,7 +169,8 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
         this.connection = undefined;
         throw err;
       },
-    ));
+    );
+    return this.connection;
   }
 
   /** Forget the connection (after a 401 that re-reading did not fix): the next attempt resolves credentials again. */
@@ -244,8 +246,7 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
       res.on("data", (chunk: string) => {
         if (failed) return;
         buffer += chunk;
-        let nl: number;
-        while ((nl = buffer.indexOf("\n")) >= 0) {
+        for (let nl = buffer.indexOf("\n"); nl >= 0; nl = buffer.indexOf("\n")) {
           const line = buffer.slice(0, nl).trim();
           buffer = buffer.slice(nl + 1);
           if (!line) continue;

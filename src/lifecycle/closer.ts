@@ -24,7 +24,8 @@ export class Closer {
 
   /** Runs every hook once; later calls get the same promise. */
   close(): Promise<void> {
-    return (this.closing ??= this.run());
+    this.closing ??= this.run();
+    return this.closing;
   }
 
   private async run(): Promise<void> {

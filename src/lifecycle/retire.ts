@@ -40,7 +40,10 @@ export function trackInflight(upstream: Upstream): Upstream {
       const value: unknown = Reflect.get(target, prop, target);
       if (typeof value !== "function") return value;
       let fn = bound.get(prop);
-      if (!fn) bound.set(prop, (fn = (value as (...args: unknown[]) => unknown).bind(target)));
+      if (!fn) {
+        fn = (value as (...args: unknown[]) => unknown).bind(target);
+        bound.set(prop, fn);
+      }
       return fn;
     },
   });

@@ -33,7 +33,8 @@ let defaultMetrics: Promise<void> | undefined;
  * attache is ready; /metrics waits for it, so no scrape ever misses them.
  */
 export function startDefaultMetrics(): Promise<void> {
-  return (defaultMetrics ??= import("prom-client").then(({ collectDefaultMetrics }) => collectDefaultMetrics({ register: registry })));
+  defaultMetrics ??= import("prom-client").then(({ collectDefaultMetrics }) => collectDefaultMetrics({ register: registry }));
+  return defaultMetrics;
 }
 
 /** The whole registry as Prometheus text, default metrics included. */
@@ -254,7 +255,8 @@ function tallyOf(route: string): Tally {
       requests: new Map(),
       volume: { bytesIn: 0, bytesOut: 0, attempts: 0, reported: { bytesIn: 0, bytesOut: 0, attempts: 0 } },
     };
-    tallies.set(route, (tally = t));
+    tallies.set(route, t);
+    tally = t;
   }
   return tally;
 }
@@ -294,7 +296,10 @@ export function routeMeter(route: string) {
     count(method: string, code: number, error = "", bytesIn = 0, bytesOut = 0, attempts = 0): void {
       const key = `${method} ${code} ${error}`;
       let counter = tally.requests.get(key);
-      if (!counter) tally.requests.set(key, (counter = { method, code: String(code), error, count: 0, reported: 0 }));
+      if (!counter) {
+        counter = { method, code: String(code), error, count: 0, reported: 0 };
+        tally.requests.set(key, counter);
+      }
       counter.count++;
       tally.volume.bytesIn += bytesIn;
       tally.volume.bytesOut += bytesOut;

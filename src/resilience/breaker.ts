@@ -87,7 +87,8 @@ export class Breaker {
   }
 
   private get breaker(): CircuitBreaker<[Work], unknown> {
-    return (this.cb ??= this.create());
+    this.cb ??= this.create();
+    return this.cb;
   }
 
   private create(): CircuitBreaker<[Work], unknown> {

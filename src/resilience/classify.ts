@@ -58,7 +58,10 @@ export function classifyStatus(status: number, verdict = false): Outcome {
   if (status < 400) return "success";
   if (!verdict) return status;
   let v = VERDICTS.get(status);
-  if (!v) VERDICTS.set(status, (v = Object.freeze({ verdict: status })));
+  if (!v) {
+    v = Object.freeze({ verdict: status });
+    VERDICTS.set(status, v);
+  }
   return v;
 }
 

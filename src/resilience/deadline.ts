@@ -58,7 +58,9 @@ export class Deadline implements DeadlineSignal {
 
   /** As AbortSignal: a listener added after the abort is never called. Listeners run once. */
   addEventListener(_type: "abort", listener: () => void): void {
-    if (!this.aborted) (this.listeners ??= []).push(listener);
+    if (this.aborted) return;
+    this.listeners ??= [];
+    this.listeners.push(listener);
   }
 
   removeEventListener(_type: "abort", listener: () => void): void {

@@ -29,6 +29,7 @@ import {
   ROOT,
   startAttache,
   startFakeKube,
+  type FakeKube,
   startHttpPipe,
   startUndiciPipe,
   startOtlpSink,
@@ -509,7 +510,7 @@ async function kubeSection(): Promise<void> {
     const protocol = http1 ? "HTTP/1.1" : "HTTP/2";
     const offer = http1 ? "HTTP/1.1 only" : "h2 and http/1.1 by ALPN";
     const baseTitle = `Kubernetes route, ${protocol}: GET ${POD_PATH} on the fake API server (HTTPS, bearer token, offers ${offer})`;
-    let fake;
+    let fake: FakeKube;
     try {
       fake = await startFakeKube({ http1 });
     } catch (err) {

@@ -10,7 +10,9 @@ const run = (args: string[], cwd?: string) =>
   spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", cwd, env: { ...process.env, ATTACHE_CONFIG: "" } });
 
 const cleanups: Array<() => void> = [];
-afterEach(() => cleanups.splice(0).forEach((f) => f()));
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0)) cleanup();
+});
 function config(root: string, files?: Record<string, string>) {
   const c = tempConfig(root, files);
   cleanups.push(c.remove);

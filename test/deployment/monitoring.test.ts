@@ -113,7 +113,7 @@ describe("the Grafana dashboard", () => {
     expect(new Set(ids).size).toBe(ids.length);
     expect(dashboard.templating.list.find((v: Doc) => v.name === "datasource")).toMatchObject({ type: "datasource", query: "prometheus" });
     for (const panel of dashboard.panels) {
-      expect(panel.datasource, panel.title).toEqual({ type: "prometheus", uid: "${datasource}" });
+      expect(panel.datasource, panel.title).toEqual({ type: "prometheus", uid: `\${datasource}` });
       expect(panel.targets.length, panel.title).toBeGreaterThan(0);
       expect(panel.gridPos, panel.title).toMatchObject({ w: expect.any(Number), h: expect.any(Number) });
     }

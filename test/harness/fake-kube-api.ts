@@ -514,7 +514,10 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         res.end(body);
         return;
       }
-      if (!who.user) return sendStatus(res, status(401, "Unauthorized", "Unauthorized"));
+      if (!who.user) {
+        sendStatus(res, status(401, "Unauthorized", "Unauthorized"));
+        return;
+      }
       if (req.method !== "POST") req.resume();
       try {
         serve(req, res);
@@ -568,28 +571,54 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     const url = new URL(req.url ?? "/", "https://fake");
     const path = url.pathname;
     const method = req.method ?? "GET";
-    if (path === "/version") return sendJson(res, 200, { major: "1", minor: "32", gitVersion: "v1.32.0-fake", platform: "linux/amd64" });
-    if (path === "/healthz" || path === "/readyz" || path === "/livez") return sendText(res, 200, "ok");
-    if (path === "/api" || path === "/api/")
-      return sendJson(res, 200, {
+    if (path === "/version") {
+      sendJson(res, 200, { major: "1", minor: "32", gitVersion: "v1.32.0-fake", platform: "linux/amd64" });
+      return;
+    }
+    if (path === "/healthz" || path === "/readyz" || path === "/livez") {
+      sendText(res, 200, "ok");
+      return;
+    }
+    if (path === "/api" || path === "/api/") {
+      sendJson(res, 200, {
         kind: "APIVersions",
         versions: ["v1"],
         serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress: `127.0.0.1:${port}` }],
       });
-    if (path === "/apis" || path === "/apis/") return sendJson(res, 200, groupList());
+      return;
+    }
+    if (path === "/apis" || path === "/apis/") {
+      sendJson(res, 200, groupList());
+      return;
+    }
     const groupVersion = path.match(/^\/apis\/([^/]+\/[^/]+)(?:\/|$)/)?.[1];
-    if (groupVersion && down.has(groupVersion))
-      return sendStatus(res, status(503, "ServiceUnavailable", "the server is currently unable to handle the request"));
-    if (method === "POST" && /^\/apis\/authentication\.k8s\.io\/v1\/selfsubjectreviews\/?$/.test(path)) return selfSubjectReview(req, res);
+    if (groupVersion && down.has(groupVersion)) {
+      sendStatus(res, status(503, "ServiceUnavailable", "the server is currently unable to handle the request"));
+      return;
+    }
+    if (method === "POST" && /^\/apis\/authentication\.k8s\.io\/v1\/selfsubjectreviews\/?$/.test(path)) {
+      selfSubjectReview(req, res);
+      return;
+    }
     const target = parseTarget(url);
-    if (!target) return sendStatus(res, status(404, "NotFound", "the server could not find the requested resource"));
+    if (!target) {
+      sendStatus(res, status(404, "NotFound", "the server could not find the requested resource"));
+      return;
+    }
     if (target.discovery) {
       const resources = store.types().filter((t) => t.group === target.group && t.version === target.version);
-      if (!resources.length) return sendStatus(res, status(404, "NotFound", "the server could not find the requested resource"));
-      return sendJson(res, 200, resourceList(target.group, target.version, resources));
+      if (!resources.length) {
+        sendStatus(res, status(404, "NotFound", "the server could not find the requested resource"));
+        return;
+      }
+      sendJson(res, 200, resourceList(target.group, target.version, resources));
+      return;
     }
     const type = store.type(target.group, target.version, target.plural);
-    if (!type) return sendStatus(res, status(404, "NotFound", "the server could not find the requested resource"));
+    if (!type) {
+      sendStatus(res, status(404, "NotFound", "the server could not find the requested resource"));
+      return;
+    }
     const gr = type.group ? `${type.plural}.${type.group}` : type.plural;
     const q = url.searchParams;
     const selection: Selection = {
@@ -600,26 +629,43 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
 
     if (target.subresource) {
       const object = target.name ? store.get(type, target.namespace, target.name) : undefined;
-      if (!object)
-        return sendStatus(res, status(404, "NotFound", `${gr} "${target.name}" not found`, { name: target.name, kind: type.plural }));
-      if (target.subresource === "log" && type.plural === "pods") return podLog(req, res, object, isTrue(q.get("follow")));
-      if (["exec", "attach", "portforward"].includes(target.subresource))
-        return sendStatus(res, status(400, "BadRequest", "Upgrade request required"));
-      return sendStatus(res, status(404, "NotFound", "the server could not find the requested resource"));
+      if (!object) {
+        sendStatus(res, status(404, "NotFound", `${gr} "${target.name}" not found`, { name: target.name, kind: type.plural }));
+        return;
+      }
+      if (target.subresource === "log" && type.plural === "pods") {
+        podLog(req, res, object, isTrue(q.get("follow")));
+        return;
+      }
+      if (["exec", "attach", "portforward"].includes(target.subresource)) {
+        sendStatus(res, status(400, "BadRequest", "Upgrade request required"));
+        return;
+      }
+      sendStatus(res, status(404, "NotFound", "the server could not find the requested resource"));
+      return;
     }
 
     if (target.name) {
       const object = store.get(type, target.namespace, target.name);
       if (method === "DELETE") {
-        if (!object)
-          return sendStatus(res, status(404, "NotFound", `${gr} "${target.name}" not found`, { name: target.name, kind: type.plural }));
+        if (!object) {
+          sendStatus(res, status(404, "NotFound", `${gr} "${target.name}" not found`, { name: target.name, kind: type.plural }));
+          return;
+        }
         store.delete(object.apiVersion, object.kind, object.metadata.namespace, object.metadata.name);
-        return sendJson(res, 200, object);
+        sendJson(res, 200, object);
+        return;
       }
-      if (method !== "GET") return sendStatus(res, status(405, "MethodNotAllowed", `${method} is not supported by the fake`));
-      if (!object)
-        return sendStatus(res, status(404, "NotFound", `${gr} "${target.name}" not found`, { name: target.name, kind: type.plural }));
-      return sendJson(res, 200, object);
+      if (method !== "GET") {
+        sendStatus(res, status(405, "MethodNotAllowed", `${method} is not supported by the fake`));
+        return;
+      }
+      if (!object) {
+        sendStatus(res, status(404, "NotFound", `${gr} "${target.name}" not found`, { name: target.name, kind: type.plural }));
+        return;
+      }
+      sendJson(res, 200, object);
+      return;
     }
 
     if (method === "POST") {
@@ -636,15 +682,14 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         sendJson(res, 201, store.apply(object));
       });
     }
-    if (method !== "GET") return sendStatus(res, status(405, "MethodNotAllowed", `${method} is not supported by the fake`));
-    if (isTrue(q.get("watch")))
-      return watch(
-        req,
-        res,
-        type,
-        { ...selection, resourceVersion: q.get("resourceVersion") ?? undefined },
-        Number(q.get("timeoutSeconds") ?? 0),
-      );
+    if (method !== "GET") {
+      sendStatus(res, status(405, "MethodNotAllowed", `${method} is not supported by the fake`));
+      return;
+    }
+    if (isTrue(q.get("watch"))) {
+      watch(req, res, type, { ...selection, resourceVersion: q.get("resourceVersion") ?? undefined }, Number(q.get("timeoutSeconds") ?? 0));
+      return;
+    }
     const list = store.list(type, selection);
     const wantsTable = /as=Table/.test(String(req.headers.accept ?? ""));
     const body = wantsTable
@@ -657,9 +702,10 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         };
     if (slow.left > 0) {
       slow.left--;
-      return sendSlowly(res, JSON.stringify(body), slow.ms);
+      sendSlowly(res, JSON.stringify(body), slow.ms);
+      return;
     }
-    return sendJson(res, 200, body);
+    sendJson(res, 200, body);
   }
 
   /** Headers at once, then the body in ten pieces over `ms`, as a big list from etcd arrives. */

@@ -7,12 +7,17 @@ import { request, type Agent, type IncomingHttpHeaders, type OutgoingHttpHeaders
 import { connect, type Socket } from "node:net";
 import type { Readable } from "node:stream";
 
-export interface Answer {
+export interface Answer<Body = unknown> {
   status: number;
   headers: IncomingHttpHeaders;
   text: string;
-  /** The body parsed as JSON, or undefined when it is not JSON. */
-  json: any;
+  /** The body parsed as JSON, or undefined when it is not JSON; `Body` is the shape the test expects (`send<Echo>(…)`). */
+  json: Body;
+}
+
+/** The JSON body of an error attache made (see src/errors.ts). */
+export interface AttacheErrorBody {
+  error: { code: string; message: string; route?: string };
 }
 
 export interface SendOptions {
@@ -23,7 +28,7 @@ export interface SendOptions {
 }
 
 /** `base` is "http://127.0.0.1:PORT"; `target` the raw request target ("/a/%2e%2e/b?x"). */
-export function send(base: string, target: string, options: SendOptions = {}): Promise<Answer> {
+export function send<Body = unknown>(base: string, target: string, options: SendOptions = {}): Promise<Answer<Body>> {
   const url = new URL(base);
   return new Promise((resolve, reject) => {
     const req = request(
@@ -47,7 +52,7 @@ export function send(base: string, target: string, options: SendOptions = {}): P
           } catch {
             json = undefined;
           }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: json as Body });
         });
       },
     );

@@ -1,8 +1,16 @@
 /** A real local HTTP origin for tests: handlers by path prefix, counts requests and TCP connections. */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { closeServer, listenOn } from "./listen.js";
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** What the default handler answers: the request as the origin received it. */
+export interface Echo {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
 
 export interface Origin {
   server: Server;

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAttache, writeConfig, type AttacheUnderTest } from "../harness/attache.js";
-import { eventually, metricValue, openRaw, send, type RawConnection } from "../harness/http.js";
+import { eventually, metricValue, openRaw, send, type AttacheErrorBody, type RawConnection } from "../harness/http.js";
 import { startOrigin, type Origin } from "../harness/origin.js";
 
 let origin: Origin;
@@ -40,7 +40,7 @@ async function holdOne(base: string): Promise<RawConnection> {
 describe("connection cap (limits.maxConnections)", () => {
   it("answers the connection past the cap with 503 overloaded and closes it; the others keep serving", async () => {
     const open = [await holdOne(attache.url), await holdOne(attache.url), await holdOne(attache.url)];
-    const refused = await send(attache.url, "/api/x");
+    const refused = await send<AttacheErrorBody>(attache.url, "/api/x");
     expect(refused.status).toBe(503);
     expect(refused.headers["x-attache-error"]).toBe("overloaded");
     expect(refused.headers.connection).toBe("close");

@@ -7,9 +7,9 @@ import { createServer } from "node:net";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAttache as startWithConfig, type AttacheUnderTest } from "../harness/attache.js";
-import { send, type Answer } from "../harness/http.js";
+import { send, type Answer, type AttacheErrorBody } from "../harness/http.js";
 import { listenOn } from "../harness/listen.js";
-import { startOrigin, type Origin } from "../harness/origin.js";
+import { startOrigin, type Echo, type Origin } from "../harness/origin.js";
 
 const startAttache = (yaml: string) => startWithConfig(`admin: 127.0.0.1:0\nlog: { level: error, access: false }\n${yaml}`);
 
@@ -62,12 +62,13 @@ afterAll(async () => {
 
 /** The error body's shape, and nothing that looks like a stack trace or a file. */
 function expectError(answer: Answer, status: number, code: string, route?: string): void {
+  const { error } = answer.json as AttacheErrorBody;
   expect(answer.status).toBe(status);
   expect(answer.headers["x-attache-error"]).toBe(code);
   expect(answer.headers["content-type"]).toMatch(/^application\/json/);
-  expect(answer.json.error.code).toBe(code);
-  expect(typeof answer.json.error.message).toBe("string");
-  if (route) expect(answer.json.error.route).toBe(route);
+  expect(error.code).toBe(code);
+  expect(typeof error.message).toBe("string");
+  if (route) expect(error.route).toBe(route);
   expect(answer.text).not.toMatch(/\s+at .+\(|\.ts:\d|\/tmp\//);
 }
 
@@ -148,7 +149,7 @@ describe("errors made by attache", () => {
   it("a body within maxBodySize passes, declared or chunked", async () => {
     const declared = await send(attache.url, "/api/ok", { method: "POST", body: "x".repeat(1000) });
     expect(declared.status).toBe(200);
-    const chunked = await send(attache.url, "/api/ok", {
+    const chunked = await send<Echo>(attache.url, "/api/ok", {
       method: "POST",
       body: Readable.from([Buffer.alloc(500, "a"), Buffer.alloc(500, "b")]),
     });
@@ -169,7 +170,7 @@ describe("errors made by attache", () => {
   it("503 circuit_open with Retry-After once the breaker opens, without contacting the origin", async () => {
     for (let i = 0; i < 2; i++) expect((await send(attache.url, "/flaky/fail")).status).toBe(500);
     const before = origin.requests;
-    const answer = await send(attache.url, "/flaky/fail");
+    const answer = await send<AttacheErrorBody>(attache.url, "/flaky/fail");
     expectError(answer, 503, "circuit_open", "/flaky");
     expect(Number(answer.headers["retry-after"])).toBeGreaterThanOrEqual(1);
     expect(Number(answer.headers["retry-after"])).toBeLessThanOrEqual(30);

@@ -9,9 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAttache as startWithConfig, type AttacheUnderTest } from "../harness/attache.js";
-import { eventually, metricValue, send } from "../harness/http.js";
+import { type AttacheErrorBody, eventually, metricValue, send } from "../harness/http.js";
 import { closeServer, listenOn } from "../harness/listen.js";
-import { startOrigin, type Origin } from "../harness/origin.js";
+import { startOrigin, type Echo, type Origin } from "../harness/origin.js";
 import { Agent, request } from "node:http";
 
 const startAttache = (yaml: string) => startWithConfig(`admin: 127.0.0.1:0\nlog: { level: error, access: false }\n${yaml}`);
@@ -59,7 +59,7 @@ describe("routing", () => {
     ["/a//x/./y/../z", "a", "/x/z"],
     ["/a/%7Euser", "a", "/~user"],
   ])("%s goes to origin %s as %s", async (target, which, forwarded) => {
-    const answer = await send(attache.url, target);
+    const answer = await send<Echo>(attache.url, target);
     expect(answer.status).toBe(200);
     expect(answer.json.url).toBe(forwarded);
     const origin = which === "a" ? a : b;
@@ -119,7 +119,7 @@ describe("routing", () => {
 
 describe("headers", () => {
   it("sets x-forwarded-*, keeps traceparent and removes hop-by-hop headers", async () => {
-    const answer = await send(attache.url, "/a/h", {
+    const answer = await send<Echo>(attache.url, "/a/h", {
       headers: {
         traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
         connection: "keep-alive, x-hop",
@@ -155,10 +155,10 @@ describe("headers", () => {
   });
 
   it("keeps a sane x-request-id, echoes it, and mints one otherwise", async () => {
-    const kept = await send(attache.url, "/a/id", { headers: { "x-request-id": "req-42.abc" } });
+    const kept = await send<Echo>(attache.url, "/a/id", { headers: { "x-request-id": "req-42.abc" } });
     expect(kept.json.headers["x-request-id"]).toBe("req-42.abc");
     expect(kept.headers["x-request-id"]).toBe("req-42.abc");
-    const minted = await send(attache.url, "/a/id");
+    const minted = await send<Echo>(attache.url, "/a/id");
     expect(minted.headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
     expect(minted.json.headers["x-request-id"]).toBe(minted.headers["x-request-id"]);
     const insane = await send(attache.url, "/a/id", { headers: { "x-request-id": "bad id with spaces" } });
@@ -168,7 +168,9 @@ describe("headers", () => {
   });
 
   it("applies the route's headers.set and headers.remove", async () => {
-    const answer = await send(attache.url, "/edit/e", { headers: { "x-secret": "s3cr3t", "x-override": "client", "x-other": "kept" } });
+    const answer = await send<Echo>(attache.url, "/edit/e", {
+      headers: { "x-secret": "s3cr3t", "x-override": "client", "x-other": "kept" },
+    });
     const h = answer.json.headers;
     expect(h["x-team"]).toBe("payments");
     expect(h["x-override"]).toBe("route");
@@ -177,7 +179,7 @@ describe("headers", () => {
   });
 
   it("passes the client's Authorization on routes without credentials", async () => {
-    const answer = await send(attache.url, "/a/authz", { headers: { authorization: "Bearer app-token" } });
+    const answer = await send<Echo>(attache.url, "/a/authz", { headers: { authorization: "Bearer app-token" } });
     expect(answer.json.headers.authorization).toBe("Bearer app-token");
   });
 
@@ -185,9 +187,9 @@ describe("headers", () => {
     const v6 = await startOrigin("::1");
     const local = await startAttache(`routes:\n  - { prefix: /v6, upstream: { http: { endpoints: ["http://[::1]:${v6.port}"] } } }\n`);
     try {
-      const answer = await send(local.url, "/v6/x");
+      const answer = await send<Echo>(local.url, "/v6/x");
       expect(answer.json.headers.host).toBe(`[::1]:${v6.port}`);
-      expect((await send(attache.url, "/a/host")).json.headers.host).toBe(`127.0.0.1:${a.port}`);
+      expect((await send<Echo>(attache.url, "/a/host")).json.headers.host).toBe(`127.0.0.1:${a.port}`);
     } finally {
       await local.stop();
       await v6.close();
@@ -205,7 +207,7 @@ describe("Host guard (DNS rebinding)", () => {
     "refuses Host %s with 403 host_not_allowed",
     async (host) => {
       const before = a.requests;
-      const answer = await send(attache.url, "/a/host", { headers: { host } });
+      const answer = await send<AttacheErrorBody>(attache.url, "/a/host", { headers: { host } });
       expect(answer.status).toBe(403);
       expect(answer.headers["x-attache-error"]).toBe("host_not_allowed");
       expect(answer.json.error.code).toBe("host_not_allowed");
@@ -353,7 +355,7 @@ routes:
 
 describe("bearer token from a file", () => {
   it("replaces the client's Authorization with the route's token", async () => {
-    const answer = await send(attache.url, "/auth/x", { headers: { authorization: "Basic YXBwOnB3" } });
+    const answer = await send<Echo>(attache.url, "/auth/x", { headers: { authorization: "Basic YXBwOnB3" } });
     expect(answer.json.headers.authorization).toBe("Bearer first-token");
   });
 
@@ -362,7 +364,7 @@ describe("bearer token from a file", () => {
     writeFileSync(`${file}.new`, "second-token\n");
     renameSync(`${file}.new`, file);
     const seen = await eventually(async () => {
-      const answer = await send(attache.url, "/auth/x");
+      const answer = await send<Echo>(attache.url, "/auth/x");
       return answer.json.headers.authorization === "Bearer second-token" && answer.json.headers.authorization;
     });
     expect(seen).toBe("Bearer second-token");

@@ -12,7 +12,7 @@ import { VERSION } from "../../src/version.js";
 import { startAttache, writeConfig } from "../harness/attache.js";
 import { eventually, metricValue, send } from "../harness/http.js";
 import { closeServer, listenOn } from "../harness/listen.js";
-import { startOrigin, type Origin } from "../harness/origin.js";
+import { startOrigin, type Echo, type Origin } from "../harness/origin.js";
 import { runAttache, spawnAttache } from "../harness/spawn-attache.js";
 
 const cleanup: Array<() => Promise<void> | void> = [];
@@ -61,11 +61,11 @@ describe("lifecycle", () => {
       metricValue((await send(attache.adminUrl, "/metrics")).text, "attache_config_reloads_total", 'result="success"') ?? 0;
     attache.child.kill("SIGHUP");
     const answer = (await eventually(async () => {
-      const a = await send(attache.url, "/b/x");
+      const a = await send<Echo>(attache.url, "/b/x");
       return a.status === 200 ? a : undefined;
     }, 3000))!;
     expect(answer.json.headers.authorization).toBe("Bearer s3cret");
-    expect((await send(attache.adminUrl, "/config")).json.lastError).toBeNull();
+    expect((await send<{ lastError: unknown }>(attache.adminUrl, "/config")).json.lastError).toBeNull();
     expect(metricValue((await send(attache.adminUrl, "/metrics")).text, "attache_config_reloads_total", 'result="success"')).toBe(
       successBefore + 1,
     );

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
-import { send } from "../harness/http.js";
+import { type AttacheErrorBody, send } from "../harness/http.js";
 
 let attache: AttacheUnderTest;
 let probeUrl: string;
@@ -34,7 +34,7 @@ describe("probe listener", () => {
     ["GET", "/metrics"],
     ["POST", "/quitquitquit"],
   ])("serves nothing else: %s %s is 404 no_route", async (method, path) => {
-    const answer = await send(probeUrl, path, { method });
+    const answer = await send<AttacheErrorBody>(probeUrl, path, { method });
     expect(answer.status).toBe(404);
     expect(answer.json.error.code).toBe("no_route");
     expect(attache.running.state.draining).toBe(false);

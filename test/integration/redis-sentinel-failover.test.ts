@@ -83,7 +83,7 @@ class Writers {
     for (let i = 0; i < this.acked.length; i += 500) {
       const keys = this.acked.slice(i, i + 500);
       const values = await redis.mget(...keys);
-      keys.forEach((k, j) => values[j] !== k && missing.push(k));
+      for (const [j, k] of keys.entries()) if (values[j] !== k) missing.push(k);
     }
     redis.disconnect();
     return missing;

@@ -48,7 +48,7 @@ interface ConfigView {
 }
 
 async function configView(admin: string): Promise<ConfigView> {
-  return (await send(admin, "/config")).json;
+  return (await send<ConfigView>(admin, "/config")).json;
 }
 
 async function reloadMetric(admin: string, result: "success" | "error"): Promise<number> {
@@ -104,7 +104,7 @@ describe("reload from a kubelet-style ConfigMap volume", () => {
     expect(view.generation).toBe(2);
     expect(view.lastError).toBeNull();
     expect(await reloadMetric(admin, "success")).toBe(successBefore + 1);
-    const routes = (await send(admin, "/routes")).json.routes as Array<{ prefix: string; policies: { timeout: string } }>;
+    const routes = (await send<{ routes: Array<{ prefix: string; policies: { timeout: string } }> }>(admin, "/routes")).json.routes;
     expect(routes.find((r) => r.prefix === "/a")?.policies.timeout).toBe("7s");
   });
 
@@ -153,7 +153,7 @@ describe("reload from a kubelet-style ConfigMap volume", () => {
     }, 3000))!;
     expect(view.lastError!.problems[0]).toMatch(/alpha\.yaml:2:\d+: routes\[0\]\.prefix: prefix \/b is already claimed by .*beta\.yaml/);
     expect((await send(url, "/a/x")).status).toBe(200);
-    const routes = (await send(admin, "/routes")).json.routes as Array<{ prefix: string; source: string }>;
+    const routes = (await send<{ routes: Array<{ prefix: string; source: string }> }>(admin, "/routes")).json.routes;
     expect(routes.find((r) => r.prefix === "/b")?.source).toMatch(/beta\.yaml/);
 
     // Fixed: the problem disappears from /config.
@@ -340,7 +340,7 @@ describe("reload from a kubelet-style ConfigMap volume", () => {
 
     for (let i = 0; i < 4; i++) await send(att.url, "/flaky/x");
     const breakerOf = async (prefix: string) =>
-      ((await send(att.adminUrl, "/routes")).json.routes as Array<{ prefix: string; breaker: { state: string } }>).find(
+      (await send<{ routes: Array<{ prefix: string; breaker: { state: string } }> }>(att.adminUrl, "/routes")).json.routes.find(
         (r) => r.prefix === prefix,
       )!.breaker.state;
     expect(await breakerOf("/flaky")).toBe("open");

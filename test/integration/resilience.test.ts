@@ -21,9 +21,19 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function routeView(attache: AttacheUnderTest, prefix: string): Promise<any> {
-  const routes = (await send(attache.adminUrl, "/routes")).json.routes as any[];
-  return routes.find((r) => r.prefix === prefix);
+/** The members of a /routes entry these tests read. */
+interface RouteView {
+  prefix: string;
+  inflight: number;
+  breaker: { state: string; window: { failures: number } };
+  upstream: { pool: { busy: number }; endpoints: Array<{ endpoint: string; healthy: boolean; ejections: number }> };
+}
+
+async function routeView(attache: AttacheUnderTest, prefix: string): Promise<RouteView> {
+  const { routes } = (await send<{ routes: RouteView[] }>(attache.adminUrl, "/routes")).json;
+  const view = routes.find((r) => r.prefix === prefix);
+  if (!view) throw new Error(`/routes has no route ${prefix}`);
+  return view;
 }
 
 const metrics = async (attache: AttacheUnderTest) => (await send(attache.adminUrl, "/metrics")).text;
@@ -475,7 +485,7 @@ routes:
       // Round-robin: dead, live, dead (second failure in a row: ejected), live.
       expect(statuses).toEqual([502, 200, 502, 200]);
       const view = await routeView(attache, "/od");
-      const byId = Object.fromEntries(view.upstream.endpoints.map((e: any) => [e.endpoint, e]));
+      const byId = Object.fromEntries(view.upstream.endpoints.map((e) => [e.endpoint, e]));
       expect(byId[dead]).toMatchObject({ healthy: false, ejections: 1 });
       expect(byId[origin.url]).toMatchObject({ healthy: true });
       expect(metricValue(await metrics(attache), "attache_endpoints_healthy", 'route="/od"')).toBe(1);

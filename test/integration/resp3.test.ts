@@ -21,7 +21,12 @@ async function conversation(port: number) {
     async send(commands: string[][], n = commands.length): Promise<string[]> {
       socket.write(Buffer.concat(commands.map((c) => encodeCommand(c))));
       const until = Date.now() + 5_000;
-      while (frames.length < n && Date.now() < until) await new Promise<void>((r) => ((wake = r), setTimeout(r, 50)));
+      while (frames.length < n && Date.now() < until) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 50);
+        });
+      }
       return frames.splice(0, n);
     },
     close: () => socket.destroy(),

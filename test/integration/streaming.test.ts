@@ -250,7 +250,7 @@ describe("large bodies", () => {
     const total = 200 * MB;
     const upload = (base: string, path: string) =>
       rssGrowth(() =>
-        send(base, path, {
+        send<{ bytes: number }>(base, path, {
           method: "POST",
           headers: { "content-length": String(total), "content-type": "application/octet-stream" },
           body: Readable.from(

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
-import { send } from "../harness/http.js";
+import { type AttacheErrorBody, send } from "../harness/http.js";
 
 let attache: AttacheUnderTest;
 
@@ -27,7 +27,7 @@ describe("admin listener and web pages", () => {
     ["GET", "/readyz"],
     ["POST", "/quitquitquit"],
   ])("refuses %s %s with Host: evil.example (DNS rebinding) as 403 host_not_allowed", async (method, path) => {
-    const answer = await send(attache.adminUrl, path, { method, headers: { host: "evil.example:9901" } });
+    const answer = await send<AttacheErrorBody>(attache.adminUrl, path, { method, headers: { host: "evil.example:9901" } });
     expect(answer.status).toBe(403);
     expect(answer.headers["x-attache-error"]).toBe("host_not_allowed");
     expect(answer.json.error.code).toBe("host_not_allowed");
@@ -46,7 +46,10 @@ describe("admin listener and web pages", () => {
     { "sec-fetch-site": "cross-site" },
     { "sec-fetch-site": "same-site" },
   ])("refuses POST /quitquitquit from a web page (%o) with 403 origin_not_allowed, and keeps serving", async (headers) => {
-    const answer = await send(attache.adminUrl, "/quitquitquit", { method: "POST", headers: { "content-type": "text/plain", ...headers } });
+    const answer = await send<AttacheErrorBody>(attache.adminUrl, "/quitquitquit", {
+      method: "POST",
+      headers: { "content-type": "text/plain", ...headers },
+    });
     expect(answer.status).toBe(403);
     expect(answer.json.error.code).toBe("origin_not_allowed");
     expect(attache.running.state.draining).toBe(false);
@@ -60,7 +63,7 @@ describe("admin Host check for probes", () => {
     try {
       const port = new URL(narrow.adminUrl).port;
       expect((await send(narrow.adminUrl, "/readyz", { headers: { host: `127.0.0.1:${port}` } })).status).toBe(200);
-      const other = await send(narrow.adminUrl, "/readyz", { headers: { host: `127.0.0.2:${port}` } });
+      const other = await send<AttacheErrorBody>(narrow.adminUrl, "/readyz", { headers: { host: `127.0.0.2:${port}` } });
       expect(other.status).toBe(403);
       expect(other.json.error.code).toBe("host_not_allowed");
     } finally {

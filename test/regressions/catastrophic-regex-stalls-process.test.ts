@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { writeConfig } from "../harness/attache.js";
 import { send } from "../harness/http.js";
-import { startOrigin } from "../harness/origin.js";
+import { type Echo, startOrigin } from "../harness/origin.js";
 import { spawnAttache } from "../harness/spawn-attache.js";
 import { RoutePolicy } from "../../src/routing/policy.js";
 
@@ -40,7 +40,7 @@ describe("regression: a catastrophic deny regex", () => {
     cleanup.push(() => attache.kill());
 
     const crafted = `/r/${"a".repeat(64)}!`;
-    const requests = Array.from({ length: 20 }, () => send(attache.url, crafted));
+    const requests = Array.from({ length: 20 }, () => send<Echo>(attache.url, crafted));
     // Generous: the process must answer at all while the requests are matched; a backtracking engine never would.
     for (let i = 0; i < 10; i++) {
       const answer = await Promise.race([

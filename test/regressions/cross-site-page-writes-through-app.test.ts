@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
-import { eventually, openRaw, send } from "../harness/http.js";
+import { type AttacheErrorBody, eventually, openRaw, send } from "../harness/http.js";
 import { startOrigin, type Origin } from "../harness/origin.js";
 
 let origin: Origin;
@@ -25,7 +25,7 @@ afterAll(async () => {
 });
 
 const post = (headers: Record<string, string>) =>
-  send(attache.url, "/api/write", { method: "POST", body: "x", headers: { "content-type": "text/plain", ...headers } });
+  send<AttacheErrorBody>(attache.url, "/api/write", { method: "POST", body: "x", headers: { "content-type": "text/plain", ...headers } });
 
 describe("requests from another origin's web page", () => {
   const fromPages: Array<Record<string, string>> = [

@@ -63,10 +63,10 @@ describe("regression: credentials inline in a URL", () => {
     cleanup.push(() => attache.kill());
     writeFileSync(join(dir, "team.yaml"), teamFile(origin.url));
     const config = await eventually(async () => {
-      const answer = await send(attache.adminUrl, "/config");
+      const answer = await send<{ lastError: { problems: string[] } | null }>(attache.adminUrl, "/config");
       return answer.json.lastError ? answer : undefined;
     }, 5000);
-    expect(config!.json.lastError.problems.join("\n")).toContain("credentials in the URL are not allowed");
+    expect(config!.json.lastError!.problems.join("\n")).toContain("credentials in the URL are not allowed");
     expect(config!.text).not.toContain(SECRET);
     expect((await send(attache.adminUrl, "/routes")).text).not.toContain(SECRET);
     expect((await send(attache.url, "/a/x")).status).toBe(200);

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { writeConfig } from "../harness/attache.js";
 import { eventually, send } from "../harness/http.js";
-import { startOrigin } from "../harness/origin.js";
+import { type Echo, startOrigin } from "../harness/origin.js";
 import { spawnAttache } from "../harness/spawn-attache.js";
 
 const cleanup: Array<() => Promise<void> | void> = [];
@@ -79,7 +79,7 @@ describe("regression: a FIFO or /dev/zero as a secret file", () => {
     expect(await eventually(async () => (await lastError())?.includes("/dev/zero") && (await lastError()), 5000)).toMatch(
       /a\.yaml:2:\d+: routes\[0\]\.upstream\.redis\.passwordFile: file \/dev\/zero is a character device, not a regular file/,
     );
-    expect((await send(attache.url, "/a/x")).json.url).toBe("/x");
+    expect((await send<Echo>(attache.url, "/a/x")).json.url).toBe("/x");
 
     expect(await health.stop()).toEqual([]);
     expect(attache.child.exitCode).toBeNull();

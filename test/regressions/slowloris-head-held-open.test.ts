@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Readable } from "node:stream";
 import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
 import { metricValue, openRaw, send } from "../harness/http.js";
-import { startOrigin, type Origin } from "../harness/origin.js";
+import { startOrigin, type Echo, type Origin } from "../harness/origin.js";
 
 let origin: Origin;
 let attache: AttacheUnderTest;
@@ -94,7 +94,7 @@ describe("request head deadline (limits.headersTimeout)", () => {
         else setTimeout(() => this.push(next), HEAD_DEADLINE_MS / 2);
       },
     });
-    const answer = await send(attache.url, "/api/upload", { method: "POST", body, headers: { "content-type": "text/plain" } });
+    const answer = await send<Echo>(attache.url, "/api/upload", { method: "POST", body, headers: { "content-type": "text/plain" } });
     expect(answer.status).toBe(200);
     expect(answer.json.body).toBe("abcd");
   });

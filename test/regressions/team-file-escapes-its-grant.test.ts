@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
 import { startFakeKubeApi, type FakeKubeApi } from "../harness/fake-kube-api.js";
 import { eventually, send } from "../harness/http.js";
-import { startOrigin, type Origin } from "../harness/origin.js";
+import { startOrigin, type Echo, type Origin } from "../harness/origin.js";
 
 let fake: FakeKubeApi;
 let origin: Origin;
@@ -63,7 +63,7 @@ describe("regression: a team file escaping its grant", () => {
       "/api/v1/namespaces/default/secrets/token",
       "/api/v1/namespaces/default/configmaps",
     ]) {
-      const answer = await send(attache.url, `/ops${denied}`);
+      const answer = await send<{ kind: string }>(attache.url, `/ops${denied}`);
       expect(answer.status, denied).toBe(403);
       expect(answer.json.kind, denied).toBe("Status");
     }
@@ -71,11 +71,12 @@ describe("regression: a team file escaping its grant", () => {
   });
 
   it("/routes shows which grant admitted each route", async () => {
-    const routes = (await send(attache.adminUrl, "/routes")).json.routes as Array<{
-      prefix: string;
-      admittedBy: { by: string; matched: string[] };
-      policies: { deny: string[] };
-    }>;
+    const { routes } = (
+      await send<{ routes: Array<{ prefix: string; admittedBy: { by: string; matched: string[] }; policies: { deny: string[] } }> }>(
+        attache.adminUrl,
+        "/routes",
+      )
+    ).json;
     const ops = routes.find((r) => r.prefix === "/ops")!;
     expect(ops.admittedBy).toEqual({
       by: "owners.ops",
@@ -128,10 +129,10 @@ describe("regression: a team file escaping its grant", () => {
     expect(text).toMatch(
       /<dir>\/routes\.d\/web\.yaml:6:\d+: routes\[1\]\.upstream\.kubernetes: upstream kind kubernetes is not granted to web \(owners\.web\.upstreams: http\)/,
     );
-    const answer = await send(attache.url, "/web/x");
+    const answer = await send<Echo>(attache.url, "/web/x");
     expect(answer.status).toBe(200);
     expect(answer.json.headers.authorization).toBeUndefined();
     // No /web/k8s route: the request falls to /web, the team's origin, not the API server.
-    expect((await send(attache.url, `/web/k8s${POD}`)).json.url).toBe(`/k8s${POD}`);
+    expect((await send<Echo>(attache.url, `/web/k8s${POD}`)).json.url).toBe(`/k8s${POD}`);
   });
 });

@@ -10,10 +10,10 @@ import type { Upstream } from "../upstream.js";
  */
 export function afterFirstResolution(upstream: Upstream, source: EndpointSource): Upstream {
   let settled = false;
-  const ready = source.start().then(
-    () => void (settled = true),
-    () => void (settled = true),
-  );
+  const settle = () => {
+    settled = true;
+  };
+  const ready = source.start().then(settle, settle);
   const gated: Upstream = {
     kind: upstream.kind,
     handle: async (ctx) => {

@@ -166,7 +166,8 @@ export class HttpUpstream implements Upstream {
     this.options.authorize?.(headers);
     req.headers = headers as IncomingMessage["headers"];
     ctx.upstreamTarget = endpoint.id;
-    const proxy = await (this.wsProxy ??= this.createWsProxy());
+    this.wsProxy ??= this.createWsProxy();
+    const proxy = await this.wsProxy;
     proxy.upgrade(req, socket as Socket, head);
   }
 

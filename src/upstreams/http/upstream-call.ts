@@ -78,11 +78,13 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
     this.held = [];
     if (this.phase === "ended") {
       res.end(held.length === 1 ? held[0] : held.length ? Buffer.concat(held) : undefined);
-      return settled();
+      settled();
+      return;
     }
     if (this.phase === "failed") {
       res.destroy(this.error);
-      return settled();
+      settled();
+      return;
     }
     this.sink = res;
     for (const chunk of held) res.write(chunk);

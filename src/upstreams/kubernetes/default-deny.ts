@@ -14,10 +14,10 @@
  */
 import type { PathRuleConfig } from "../../config/schema.js";
 
-const END = String.raw`(?:$|[^A-Za-z0-9_-])`;
+const END = "(?:$|[^A-Za-z0-9_-])";
 
 export const DEFAULT_DENY: readonly PathRuleConfig[] = Object.freeze([
-  Object.freeze({ path: String.raw`(?:^|/)pods/[^/]+/(?:exec|attach|portforward)${END}` }),
+  Object.freeze({ path: `(?:^|/)pods/[^/]+/(?:exec|attach|portforward)${END}` }),
   // The API server as a proxy: to any port of a pod or service, and to the kubelet's API (nodes/NAME/proxy/exec/NS/POD/C).
-  Object.freeze({ path: String.raw`(?:^|/)(?:pods|services|nodes)/[^/]+/proxy${END}` }),
+  Object.freeze({ path: `(?:^|/)(?:pods|services|nodes)/[^/]+/proxy${END}` }),
 ]);

@@ -18,7 +18,9 @@ writeFileSync(join(secrets, "kube/token"), "token\n");
 symlinkSync(join(secrets, "kube/token"), join(secrets, "pay/link"));
 
 const cleanups: Array<() => void> = [];
-afterEach(() => cleanups.splice(0).forEach((f) => f()));
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0)) cleanup();
+});
 
 async function load(root: string, team: string): Promise<{ config: Config | undefined; problems: string[] }> {
   const { dir, remove } = tempConfig(`include: [team.yaml]\n${root}`, { "team.yaml": team });
@@ -217,7 +219,7 @@ describe("grants", () => {
     ]);
   });
 
-  it("${VAR} in a team file needs the variable in the grant's env: attache's environment may hold secrets", async () => {
+  it(`\${VAR} in a team file needs the variable in the grant's env: attache's environment may hold secrets`, async () => {
     const { dir, remove } = tempConfig(`include: [team.yaml]\nowners:\n  pay: { prefixes: [/pay], env: [NS] }\n`, {
       "team.yaml": `owner: pay\nroutes:\n  - prefix: /pay\n    headers: { set: { x-ns: "\${NS}", x-leak: "\${REDIS_PASSWORD:-none}" } }\n    upstream: { http: { endpoints: [http://127.0.0.1:9000] } }\n`,
     });

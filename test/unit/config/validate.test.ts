@@ -5,7 +5,9 @@ import { formatProblem } from "../../../src/config/problems.js";
 import { tempConfig } from "../../harness/attache.js";
 
 const cleanups: Array<() => void> = [];
-afterEach(() => cleanups.splice(0).forEach((f) => f()));
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0)) cleanup();
+});
 
 /** Problems as "file:line:col: path: message" with the temp folder replaced by "<dir>". */
 async function problemsOf(root: string, files: Record<string, string> = {}, env: NodeJS.ProcessEnv = {}): Promise<string[]> {
@@ -122,10 +124,10 @@ describe("config validation: one problem per mistake, with file:line:col", () =>
     for (const p of problems) expect(p).toMatch(/^<dir>\/attache\.yaml:[34]:\d+: /);
   });
 
-  it("expands ${VAR} and ${VAR:-default}, and names an unset variable", async () => {
+  it(`expands \${VAR} and \${VAR:-default}, and names an unset variable`, async () => {
     const root = `routes:\n  - prefix: /a\n    upstream: { http: { endpoints: ["\${ORIGIN}"] } }\n    timeout: "\${T:-2s}"\n`;
     expect(await problemsOf(root, {}, {})).toEqual([
-      "<dir>/attache.yaml:3:37: routes[0].upstream.http.endpoints[0]: environment variable ORIGIN is not set (write ${ORIGIN:-default} for a default)",
+      `<dir>/attache.yaml:3:37: routes[0].upstream.http.endpoints[0]: environment variable ORIGIN is not set (write \${ORIGIN:-default} for a default)`,
     ]);
     const { dir, remove } = tempConfig(root);
     cleanups.push(remove);
@@ -134,10 +136,10 @@ describe("config validation: one problem per mistake, with file:line:col", () =>
     expect(config!.routes[0]!.timeout).toBe(2000);
   });
 
-  it("expands a ${VAR} written with a double-quoted escape (\\x24{VAR}) too", async () => {
+  it(`expands a \${VAR} written with a double-quoted escape (\\x24{VAR}) too`, async () => {
     const root = `routes:\n  - prefix: /a\n    upstream: { http: { endpoints: ["\\x24{ORIGIN}"] } }\n`;
     expect(await problemsOf(root, {}, {})).toEqual([
-      "<dir>/attache.yaml:3:37: routes[0].upstream.http.endpoints[0]: environment variable ORIGIN is not set (write ${ORIGIN:-default} for a default)",
+      `<dir>/attache.yaml:3:37: routes[0].upstream.http.endpoints[0]: environment variable ORIGIN is not set (write \${ORIGIN:-default} for a default)`,
     ]);
   });
 

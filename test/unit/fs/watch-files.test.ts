@@ -32,7 +32,12 @@ function watcherCounting(options: ConstructorParameters<typeof FileWatcher>[1]) 
   cleanups.push(() => watcher.close());
   const next = async (count: number, ms = 5_000) => {
     const until = Date.now() + ms;
-    while (seen.length < count && Date.now() < until) await new Promise<void>((resolve) => ((wake = resolve), setTimeout(resolve, 50)));
+    while (seen.length < count && Date.now() < until) {
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, 50);
+      });
+    }
     return seen.slice();
   };
   return { watcher, seen, next };

@@ -62,14 +62,25 @@ describe("breaker", () => {
   it("opens after volumeThreshold requests over the error ratio, counting 5xx results, then refuses without calling the upstream", async () => {
     const r = stack();
     let calls = 0;
-    const fail = () => code(r.run(async () => (calls++, 503), http));
+    const fail = () =>
+      code(
+        r.run(async () => {
+          calls++;
+          return 503;
+        }, http),
+      );
     for (let i = 0; i < 3; i++) expect(await fail()).toBe(503);
     expect(r.breaker.state).toBe("closed"); // below volumeThreshold
     expect(await fail()).toBe(503);
     expect(r.breaker.state).toBe("open");
     expect(calls).toBe(4);
     let refusal: unknown;
-    await r.run(async () => (calls++, 200), http).catch((err) => (refusal = err));
+    await r
+      .run(async () => {
+        calls++;
+        return 200;
+      }, http)
+      .catch((err) => (refusal = err));
     expect(refusal).toBeInstanceOf(AttacheError);
     expect((refusal as AttacheError).code).toBe("circuit_open");
     expect((refusal as AttacheError).retryAfter).toBeGreaterThanOrEqual(1);
@@ -136,7 +147,15 @@ describe("bulkhead", () => {
     const r = stack({ circuitBreaker: { maxConcurrent: 2, volumeThreshold: 1, errorThresholdPercentage: 1 } });
     const releases: Array<() => void> = [];
     let started = 0;
-    const held = () => r.exchange(() => new Promise<number>((resolve) => (started++, releases.push(() => resolve(200)))), http);
+    const held = () =>
+      r.exchange(
+        () =>
+          new Promise<number>((resolve) => {
+            started++;
+            releases.push(() => resolve(200));
+          }),
+        http,
+      );
     const a = held();
     const b = held();
     await sleep(10);
@@ -175,10 +194,24 @@ describe("retry", () => {
   it("only retries outcomes listed in `on`, and at most `attempts` times in all", async () => {
     const r = stack({ retry: { attempts: 3, on: [502] } });
     let calls = 0;
-    expect(await code(r.run(async () => (calls++, 503), http))).toBe(503);
+    expect(
+      await code(
+        r.run(async () => {
+          calls++;
+          return 503;
+        }, http),
+      ),
+    ).toBe(503);
     expect(calls).toBe(1);
     calls = 0;
-    expect(await code(r.run(async () => (calls++, 502), http))).toBe(502);
+    expect(
+      await code(
+        r.run(async () => {
+          calls++;
+          return 502;
+        }, http),
+      ),
+    ).toBe(502);
     expect(calls).toBe(3);
   });
 
@@ -186,14 +219,26 @@ describe("retry", () => {
     const r = stack({ retry: { attempts: 2, on: ["connect-failure"] } });
     let calls = 0;
     const refused = Object.assign(new Error("refused"), { code: "ECONNREFUSED" });
-    expect(await code(r.run(async () => (calls++, Promise.reject(refused)), http))).toBe("ECONNREFUSED");
+    expect(
+      await code(
+        r.run(async () => {
+          calls++;
+          return Promise.reject(refused);
+        }, http),
+      ),
+    ).toBe("ECONNREFUSED");
     expect(calls).toBe(2);
   });
 
   it("counts a retried request once in the breaker, with its final outcome", async () => {
     const r = stack({ retry: { attempts: 3, on: [503] }, circuitBreaker: { volumeThreshold: 100 } });
     let calls = 0;
-    await code(r.run(async () => (calls++, 503), http));
+    await code(
+      r.run(async () => {
+        calls++;
+        return 503;
+      }, http),
+    );
     expect(calls).toBe(3);
     const window = r.breaker.describe().window as { fires: number; failures: number };
     expect(window).toMatchObject({ fires: 1, failures: 1 });
@@ -204,7 +249,13 @@ describe("retry", () => {
   it("stops at the deadline: the deadline bounds all attempts and back-off together", async () => {
     const r = stack({ timeout: 200, retry: { attempts: 10, on: [503], backoff: 1, maxBackoff: 1 } });
     let calls = 0;
-    const result = await code(r.run(async () => (calls++, await sleep(60), 503), http));
+    const result = await code(
+      r.run(async () => {
+        calls++;
+        await sleep(60);
+        return 503;
+      }, http),
+    );
     expect([503, "EDEADLINE"]).toContain(result);
     expect(calls).toBeGreaterThanOrEqual(2);
     expect(calls).toBeLessThanOrEqual(4);
@@ -213,7 +264,15 @@ describe("retry", () => {
   it("honours an upstream Retry-After, but never past the deadline", async () => {
     const r = stack({ timeout: 300, retry: { attempts: 3, on: [503] } });
     let calls = 0;
-    const result = await code(r.run(async () => (calls++, 503), { ...http, retryAfter: () => 5000 }));
+    const result = await code(
+      r.run(
+        async () => {
+          calls++;
+          return 503;
+        },
+        { ...http, retryAfter: () => 5000 },
+      ),
+    );
     expect(result).toBe(503);
     expect(calls).toBe(1);
   });

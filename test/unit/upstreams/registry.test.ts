@@ -5,7 +5,9 @@ import { kindNameOf, kindOf, UPSTREAM_KIND_REGISTRY } from "../../../src/upstrea
 import { tempConfig } from "../../harness/attache.js";
 
 const cleanups: Array<() => void> = [];
-afterEach(() => cleanups.splice(0).forEach((f) => f()));
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0)) cleanup();
+});
 
 async function routesOf(yaml: string) {
   const { dir, remove } = tempConfig(yaml);

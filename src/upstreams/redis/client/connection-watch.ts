@@ -71,7 +71,8 @@ export class ConnectionWatch {
       if (now - this.probeSent > this.setup.deadline) this.resetSocket(`no answer to ${this.setup.probe} within ${this.setup.deadline}ms`);
       return;
     }
-    const sent = (this.probeSent = now);
+    const sent = now;
+    this.probeSent = sent;
     redis.call(this.setup.probe).then(
       (reply) => {
         if (this.probeSent !== sent) return;

@@ -51,7 +51,7 @@ export function splitBySlot(command: Prepared): Split | undefined {
       order.forEach((indexes, g) => {
         const reply = replies[g]!;
         const items = reply.type === "array" && reply.value ? reply.value : [];
-        indexes.forEach((keyIndex, j) => (values[keyIndex] = items[j] ?? { type: "bulk", value: null }));
+        for (const [j, keyIndex] of indexes.entries()) values[keyIndex] = items[j] ?? { type: "bulk", value: null };
       });
       return { type: "array", value: values };
     },

@@ -104,7 +104,13 @@ export class CommandNames {
 
   /** One reply from Redis: "ok", or "error" for an error reply. */
   countReply(info: NameInfo, error: boolean): void {
-    addOne(error ? (info.error ??= this.counter(info, "error")) : (info.ok ??= this.counter(info, "ok")));
+    if (error) {
+      info.error ??= this.counter(info, "error");
+      addOne(info.error);
+    } else {
+      info.ok ??= this.counter(info, "ok");
+      addOne(info.ok);
+    }
   }
 
   private counter(info: NameInfo, result: string): Counter {

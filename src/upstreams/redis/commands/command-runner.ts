@@ -147,7 +147,10 @@ export class CommandRunner {
 
   private orderOf(client: object): ClientSlotOrder {
     let order = this.orders.get(client);
-    if (!order) this.orders.set(client, (order = new ClientSlotOrder(() => this.client.slotsMoving())));
+    if (!order) {
+      order = new ClientSlotOrder(() => this.client.slotsMoving());
+      this.orders.set(client, order);
+    }
     return order;
   }
 

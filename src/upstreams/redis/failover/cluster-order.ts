@@ -41,7 +41,10 @@ export class ClientSlotOrder {
     const slot = slotOf(args);
     if (slot === undefined) return send();
     let state = this.slots.get(slot);
-    if (!state) this.slots.set(slot, (state = { node: undefined, inflight: 0, waiting: [] }));
+    if (!state) {
+      state = { node: undefined, inflight: 0, waiting: [] };
+      this.slots.set(slot, state);
+    }
     const s = state;
     const go = (node: string | undefined): Promise<T> => {
       s.node = node;

@@ -155,7 +155,8 @@ export class CommandScanner {
         return;
       case G.FirstArg:
       case G.Arg:
-        return this.arg(end, this.escaped ? ESCAPED : STRING);
+        this.arg(end, this.escaped ? ESCAPED : STRING);
+        return;
       case G.B64Key:
         if (key !== "base64") throw this.bad(ARG, this.start);
         this.g = G.B64Colon;

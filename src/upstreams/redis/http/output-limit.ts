@@ -30,7 +30,10 @@ export class OutputLimit {
     if (this.tripped) return;
     const { hard, soft, softFor } = this.limits;
     const unsent = this.unsent();
-    if (hard > 0 && unsent > hard) return this.trip("output_hard_limit", unsent);
+    if (hard > 0 && unsent > hard) {
+      this.trip("output_hard_limit", unsent);
+      return;
+    }
     if (soft === 0 || unsent <= soft) {
       this.overSince = undefined;
       this.clearTimer();

@@ -98,7 +98,8 @@ export class ReplyOutput {
       this.flush();
       return;
     }
-    (slot.parts ??= []).push(data);
+    slot.parts ??= [];
+    slot.parts.push(data);
     this.flush();
   }
 
@@ -106,8 +107,12 @@ export class ReplyOutput {
     if (slot.done || this.destroyed) return;
     if (slot.span) slot.firstReply ??= data;
     // The head slot has nothing held back (flush writes it out whenever the head moves): straight out.
-    if (this.slots[this.head] === slot) this.write(data);
-    else (slot.parts ??= []).push(data);
+    if (this.slots[this.head] === slot) {
+      this.write(data);
+    } else {
+      slot.parts ??= [];
+      slot.parts.push(data);
+    }
   }
 
   finish(slot: Slot): void {
@@ -213,7 +218,10 @@ export class ReplyOutput {
 
 /** A Redis error reply's prefix (WRONGTYPE, ERR, …) is the span's error.type, as the database conventions have it. */
 function endSpan(slot: Slot, reply: Buffer | undefined): void {
-  if (slot.failure) return tracer?.end(slot.span!, { error: slot.failure });
+  if (slot.failure) {
+    tracer?.end(slot.span!, { error: slot.failure });
+    return;
+  }
   const end = reply?.[0] === ERROR_REPLY ? reply.indexOf(SPACE) : -1;
   tracer?.end(slot.span!, end > 1 ? { errorType: reply!.toString("latin1", 1, end) } : {});
 }

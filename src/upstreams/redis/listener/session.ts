@@ -246,7 +246,8 @@ export class Session implements ReplySink<Slot> {
         !STATEFUL.has(command.name)
       ) {
         // A RESP3 client's plain commands: gathered for the turn and sent as one exchange.
-        (lease.plain ??= { conn, commands: [], slots: [] }).commands.push(command);
+        lease.plain ??= { conn, commands: [], slots: [] };
+        lease.plain.commands.push(command);
         lease.plain.slots.push(task.slot);
         if (lease.plain.commands.length === 1) setImmediate(() => this.sendPlain());
         continue;

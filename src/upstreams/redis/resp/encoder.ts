@@ -40,7 +40,7 @@ function writeValue(value: RespValue, out: Buffer[]): void {
     case "attribute":
       out.push(Buffer.from(`|${value.value.length / 2}\r\n`));
       for (const item of value.value) writeValue(item, out);
-      writeValue(value.then, out);
+      writeValue(value.annotated, out);
       return;
     case "bulk":
       if (value.value === null) out.push(Buffer.from("$-1\r\n"));

@@ -178,7 +178,7 @@ function aggregate(kind: Aggregate, items: RespValue[]): RespValue {
     case "array":
       return { type: "array", value: items };
     case "attribute":
-      return { type: "attribute", value: items.slice(0, -1), then: items[items.length - 1]! };
+      return { type: "attribute", value: items.slice(0, -1), annotated: items[items.length - 1]! };
     default:
       return { type: kind, value: items };
   }
@@ -191,7 +191,8 @@ export class RawFrame implements Frame {
   constructor(readonly raw: Buffer) {}
 
   get value(): RespValue {
-    return (this.decoded ??= decodeReply(this.raw));
+    this.decoded ??= decodeReply(this.raw);
+    return this.decoded;
   }
 }
 

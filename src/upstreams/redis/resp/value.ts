@@ -3,7 +3,7 @@
 /**
  * One RESP value. Line types (simple strings, errors, integers, doubles, booleans, big numbers) are
  * kept as latin1 text: byte-exact on re-encode. A map's entries are flat: key, value, key, value.
- * An attribute (RESP3 `|`) is kept with the value it annotates (`then`), as one element.
+ * An attribute (RESP3 `|`) is kept with the value it annotates (`annotated`), as one element.
  */
 export type RespValue =
   | { readonly type: "simple"; readonly value: string }
@@ -15,7 +15,7 @@ export type RespValue =
   | { readonly type: "double" | "boolean" | "bignum"; readonly value: string }
   | { readonly type: "blobError" | "verbatim"; readonly value: Buffer }
   | { readonly type: "map" | "set" | "push"; readonly value: RespValue[] }
-  | { readonly type: "attribute"; readonly value: RespValue[]; readonly then: RespValue };
+  | { readonly type: "attribute"; readonly value: RespValue[]; readonly annotated: RespValue };
 
 /** RESP3 aggregate kinds. */
 export type Aggregate = "array" | "map" | "set" | "push" | "attribute";

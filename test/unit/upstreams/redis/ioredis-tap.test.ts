@@ -121,7 +121,8 @@ describe("ioredis internals attache relies on (client/ioredis-tap.ts)", () => {
       }
       async connect() {
         this.begin();
-        return this.made((made = createConnection({ host: "127.0.0.1", port: server.port })));
+        made = createConnection({ host: "127.0.0.1", port: server.port });
+        return this.made(made);
       }
       override disconnect(): void {
         super.disconnect();

@@ -60,7 +60,7 @@ const respValue: fc.Arbitrary<RespValue> = fc.letrec<{ v: RespValue }>((tie) => 
     fc.array(tie("v"), { maxLength: 4 }).map((value) => ({ type: "push" as const, value })),
     fc
       .tuple(fc.array(fc.tuple(tie("v"), tie("v")), { maxLength: 2 }), tie("v"))
-      .map(([pairs, then]) => ({ type: "attribute" as const, value: pairs.flat(), then })),
+      .map(([pairs, annotated]) => ({ type: "attribute" as const, value: pairs.flat(), annotated })),
   ),
 })).v;
 
@@ -84,7 +84,7 @@ describe("ReplyParser", () => {
       "attribute",
       "push",
     ]);
-    expect(out[8]!.value).toMatchObject({ type: "attribute", then: { type: "array" } });
+    expect(out[8]!.value).toMatchObject({ type: "attribute", annotated: { type: "array" } });
     expect(Buffer.concat(out.map((f) => f.raw)).equals(wire)).toBe(true);
     for (const cut of Array.from({ length: wire.length }, (_, i) => i)) {
       const split = feedSplit(replies, wire, [cut]);
@@ -325,7 +325,7 @@ describe("CommandParser", () => {
           new CommandParser((args) => alone.push(args.map((a) => Buffer.from(a)))).feed(Buffer.from(b.subarray(start, end)));
           expect(alone).toHaveLength(1);
           expect(alone[0]).toHaveLength(argc);
-          alone[0]!.forEach((arg, i) => expect(arg.equals(b.subarray(offsets[2 * i], offsets[2 * i + 1]))).toBe(true));
+          for (const [i, arg] of alone[0]!.entries()) expect(arg.equals(b.subarray(offsets[2 * i], offsets[2 * i + 1]))).toBe(true);
           on(alone[0]!);
           return true;
         },
