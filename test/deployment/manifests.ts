@@ -13,7 +13,7 @@ import { parseAllDocuments } from "yaml";
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const EXAMPLES = join(ROOT, "examples/kubernetes");
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+/** A parsed YAML document of any kind (Kubernetes, Prometheus, Grafana): the tests read into it freely (Biome warns). */
 export type Doc = any;
 
 export interface Manifest {
