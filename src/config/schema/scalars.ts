@@ -67,7 +67,7 @@ export const anyHttpUrl = () => z.url({ protocol: /^https?$/, error: "expected a
 export const httpUrl = withoutUserinfo(anyHttpUrl(), "auth.bearerTokenFile, or tls.certFile and tls.keyFile");
 export const apiServerUrl = withoutUserinfo(anyHttpUrl(), "tokenFile, or kubeconfig");
 
-/** A file the process must be able to read; checked at load (`validate.ts`) and re-read when it changes. */
+/** A file the process must be able to read; checked at load (`check-file.ts`) and re-read when it changes. */
 export const filePath = z
   .string()
   .min(1)
