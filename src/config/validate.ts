@@ -1,60 +1,24 @@
 /**
  * Schema and cross-file rules → a resolved, frozen Config, or every problem at once.
- * Per-file steps (checkRootFile, checkRouteFile) are separate from `assemble` so that reload can
+ * Per-file steps (checkRootFile, checkRouteFile in check-file.ts) are separate from `assemble` so that reload can
  * keep a team's last good file when only that file is wrong (docs/operations.md, Lifecycle).
  */
-import { homedir } from "node:os";
-import { dirname, isAbsolute, resolve } from "node:path";
-import { closest, distance } from "fastest-levenshtein";
-import type { z } from "zod";
-import { parseHostPort } from "../net/address.js";
+import { dirname } from "node:path";
+import { checkRootFile, checkRouteFile, type CheckedFile } from "./check-file.js";
 import { DEFAULTS } from "./defaults.js";
-import {
-  checkGrant,
-  fileMayClaim,
-  kubernetesDeny,
-  kubernetesDenyFloor,
-  resolveGrants,
-  variableProblems,
-  type Admission,
-} from "./grants.js";
-import { expandIncludes, findRootConfig, readSource, type FindOptions, type SourceFile } from "./load.js";
-import { KUBECONFIG_MAX_BYTES, kubeconfigReferences, type KubeconfigReferences } from "./kubeconfig-references.js";
-import { formatPath, type ConfigProblem } from "./problems.js";
-import { SECRET_FILE_MAX_BYTES, secretFileProblem } from "./secrets.js";
-import {
-  rootSchema,
-  routeFileSchema,
-  type CircuitBreakerConfig,
-  type LimitsConfig,
-  type PathRuleConfig,
-  type TracingConfig,
-  type PoolConfig,
-  type RetryConfig,
-  type RootFileConfig,
-  type RouteConfig,
-  type RouteFileConfig,
-} from "./schema.js";
+import { checkGrant, fileMayClaim, kubernetesDenyFloor, resolveGrants, variableProblems, type Admission } from "./grants.js";
+import { addressProblems, type ListenerAddress } from "./listener-addresses.js";
+import { expandIncludes, findRootConfig, readSource, type FindOptions } from "./load.js";
+import { at } from "./problem-at.js";
+import type { ConfigProblem } from "./problems.js";
+import { resolveLimits, type Limits } from "./resolve-limits.js";
+import { resolveRoute, type ResolvedRoute } from "./resolve-route.js";
+import type { RootFileConfig, RouteConfig, RouteFileConfig, TracingConfig } from "./schema.js";
 
-export type ResolvedCircuitBreaker = Required<Omit<CircuitBreakerConfig, "maxConcurrent">> & Pick<CircuitBreakerConfig, "maxConcurrent">;
-/** `maxFreeSockets` has no default: undici's pool does not enforce it (resilience/pool.ts). */
-export type ResolvedPool = Required<Omit<PoolConfig, "maxFreeSockets">> & Pick<PoolConfig, "maxFreeSockets">;
-export type ResolvedRetry = Required<RetryConfig>;
-
-/** A route with every default applied, and where it came from. */
-export interface ResolvedRoute
-  extends Omit<RouteConfig, "name" | "stripPrefix" | "timeout" | "streaming" | "maxBodySize" | "circuitBreaker" | "pool" | "retry"> {
-  name: string;
-  stripPrefix: boolean;
-  timeout: number;
-  /** undefined: the upstream kind decides per request (kubernetes: watch, follow and GET lists). */
-  streaming: boolean | undefined;
-  maxBodySize: number;
-  circuitBreaker: ResolvedCircuitBreaker;
-  pool: ResolvedPool;
-  retry: ResolvedRetry | undefined;
-  source: { file: string; line: number; col: number; owner: string | undefined; admittedBy: Admission };
-}
+export { checkRootFile, checkRouteFile, type CheckedFile } from "./check-file.js";
+export { isLoopback } from "./listener-addresses.js";
+export type { Limits } from "./resolve-limits.js";
+export type { ResolvedCircuitBreaker, ResolvedPool, ResolvedRetry, ResolvedRoute } from "./resolve-route.js";
 
 export interface Config {
   rootFile: string;
@@ -73,12 +37,6 @@ export interface Config {
   limits: Limits;
   tracing: TracingConfig | undefined;
   routes: ResolvedRoute[];
-}
-
-export interface CheckedFile<T> {
-  source: SourceFile;
-  value: T | undefined;
-  problems: ConfigProblem[];
 }
 
 export interface LoadResult {
@@ -111,14 +69,6 @@ export async function loadConfig(options: FindOptions = {}): Promise<LoadResult>
   return { config: assembled.config, problems: sortProblems(assembled.problems), root, teams };
 }
 
-export function checkRootFile(source: SourceFile): CheckedFile<RootFileConfig> {
-  return checkFile(source, rootSchema);
-}
-
-export function checkRouteFile(source: SourceFile): CheckedFile<RouteFileConfig> {
-  return checkFile(source, routeFileSchema);
-}
-
 /** Cross-file rules (unique prefixes and names, owners, addresses) and defaults → Config. */
 export function assemble(
   root: CheckedFile<RootFileConfig>,
@@ -138,7 +88,7 @@ export function assemble(
   const allowNonLoopback = rootValue.allowNonLoopback ?? false;
   const probe = rootValue.probe;
   // `anywhere`: the probe listener serves only /healthz and /readyz, so it may bind beyond loopback by itself.
-  const addresses: Array<{ address: string; file: SourceFile; path: PropertyKey[]; anywhere?: boolean }> = [
+  const addresses: ListenerAddress[] = [
     { address: listen, file: root.source, path: ["listen"] },
     { address: admin, file: root.source, path: ["admin"] },
   ];
@@ -201,23 +151,7 @@ export function assemble(
     }
   }
 
-  const seen = new Map<string, string>();
-  for (const a of addresses) {
-    const label = formatPath(a.path);
-    if (!allowNonLoopback && !a.anywhere && !isLoopback(a.address)) {
-      problems.push(
-        at(
-          a.file,
-          a.path,
-          `${a.address} is not a loopback address; set allowNonLoopback: true in the root file to expose attache beyond this machine`,
-        ),
-      );
-    }
-    // Port 0 asks the OS for a free port: never a clash (tests use it for every listener).
-    const other = a.address.endsWith(":0") ? undefined : seen.get(a.address);
-    if (other) problems.push(at(a.file, a.path, `${a.address} is already used by ${other}`));
-    else seen.set(a.address, `${label} in ${a.file.path}`);
-  }
+  problems.push(...addressProblems(addresses, allowNonLoopback));
 
   if (problems.length > 0) return { config: undefined, problems };
   const config: Config = {
@@ -239,53 +173,6 @@ export function assemble(
   return { config: deepFreeze(config), problems };
 }
 
-/** Every limit with its value: the root's `limits` over `DEFAULTS.limits`, one level at a time. */
-export interface Limits {
-  headersTimeout: number;
-  keepAliveTimeout: number;
-  maxConnections: number;
-  redis: { maxQueryBuffer: number; maxBulkLength: number; maxArgs: number; output: { hard: number; soft: number; softFor: number } };
-}
-
-function resolveLimits(l: LimitsConfig = {}): Limits {
-  const d = DEFAULTS.limits;
-  return {
-    headersTimeout: l.headersTimeout ?? d.headersTimeout,
-    keepAliveTimeout: l.keepAliveTimeout ?? d.keepAliveTimeout,
-    maxConnections: l.maxConnections ?? d.maxConnections,
-    redis: { ...d.redis, ...l.redis, output: { ...d.redis.output, ...l.redis?.output } },
-  };
-}
-
-function resolveRoute(
-  config: RouteConfig,
-  root: RootFileConfig,
-  source: ResolvedRoute["source"],
-  deny: { floor: readonly PathRuleConfig[]; mayLiftDeny: boolean },
-): ResolvedRoute {
-  const d = root.defaults ?? {};
-  const retry = config.retry ?? d.retry;
-  return {
-    ...config,
-    // Resolved here, so that /routes shows the rules in force and a change of the floor rebuilds the route.
-    ...(config.upstream.kubernetes ? { deny: [...kubernetesDeny(config, deny.floor, deny.mayLiftDeny)] } : {}),
-    name: config.name ?? config.prefix,
-    stripPrefix: config.stripPrefix ?? DEFAULTS.route.stripPrefix,
-    timeout: config.timeout ?? d.timeout ?? (config.upstream.kubernetes ? DEFAULTS.route.kubernetes.timeout : DEFAULTS.route.timeout),
-    streaming: config.streaming,
-    maxBodySize: config.maxBodySize ?? d.maxBodySize ?? DEFAULTS.route.maxBodySize,
-    circuitBreaker: { ...DEFAULTS.route.circuitBreaker, ...d.circuitBreaker, ...config.circuitBreaker },
-    pool: { ...DEFAULTS.route.pool, ...d.pool, ...config.pool },
-    retry: retry && {
-      on: [...DEFAULTS.route.retry.on],
-      backoff: DEFAULTS.route.retry.backoff,
-      maxBackoff: DEFAULTS.route.retry.maxBackoff,
-      ...retry,
-    },
-    source,
-  };
-}
-
 /** Files in the order they were read (root first), then by position. */
 function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
   const order = [...new Set(problems.map((p) => p.file))];
@@ -298,117 +185,8 @@ export function includeOf(data: unknown): string[] {
   return Array.isArray(include) ? include.filter((i): i is string => typeof i === "string") : [];
 }
 
-// ---- per-file checks ----
-
-/** zod hides the schema from final issues; the error map keeps the known keys for "did you mean". */
-const KNOWN_KEYS = "\u0000known:";
-
-function checkFile<S extends z.ZodType>(source: SourceFile, schema: S): CheckedFile<z.output<S>> {
-  if (source.data === undefined) return { source, value: undefined, problems: source.problems };
-  const parsed = schema.safeParse(source.data, {
-    error: (iss) => {
-      if (iss.code !== "unrecognized_keys") return undefined;
-      const shape = (iss.inst as { _zod?: { def?: { shape?: Record<string, unknown> } } } | undefined)?._zod?.def?.shape;
-      return KNOWN_KEYS + Object.keys(shape ?? {}).join(",");
-    },
-  });
-  if (!parsed.success) {
-    // A field already reported (an unset ${VAR}) is not reported again for the empty value it left.
-    const known = new Set(source.problems.map((p) => p.path));
-    const schemaProblems = issuesToProblems(parsed.error.issues, source).filter((p) => !known.has(p.path));
-    return { source, value: undefined, problems: [...source.problems, ...schemaProblems] };
-  }
-  const value = parsed.data as z.output<S>;
-  const problems = [...source.problems, ...checkFiles(value, source)];
-  return { source, value: problems.length ? undefined : value, problems };
-}
-
-function issuesToProblems(issues: readonly z.core.$ZodIssue[], source: SourceFile): ConfigProblem[] {
-  const out: ConfigProblem[] = [];
-  for (const issue of issues) {
-    if (issue.code === "invalid_union" && issue.errors.length > 0) {
-      const branch = bestBranch(issue.errors).map((i) => ({ ...i, path: [...issue.path, ...i.path] }));
-      out.push(...issuesToProblems(branch, source));
-    } else if (issue.code === "unrecognized_keys") {
-      const known = issue.message.startsWith(KNOWN_KEYS) ? issue.message.slice(KNOWN_KEYS.length).split(",").filter(Boolean) : [];
-      for (const key of issue.keys) {
-        const guess = known.length ? closest(key, known) : undefined;
-        const hint = guess && distance(key, guess) <= Math.max(2, Math.floor(key.length / 3)) ? ` (did you mean "${guess}"?)` : "";
-        out.push({
-          file: source.path,
-          ...source.locate(issue.path, key),
-          path: formatPath([...issue.path, key]),
-          message: `unknown key "${key}"${hint}`,
-        });
-      }
-    } else {
-      out.push(at(source, issue.path, issue.message));
-    }
-  }
-  return out;
-}
-
-/** A union's issues from the branch that got furthest: the one the author meant. */
-function bestBranch(branches: readonly (readonly z.core.$ZodIssue[])[]): readonly z.core.$ZodIssue[] {
-  const score = (issues: readonly z.core.$ZodIssue[]) =>
-    Math.max(...issues.map((i) => i.path.length * 2 + (i.code === "unrecognized_keys" || i.code === "invalid_type" ? 0 : 1)));
-  return branches.reduce((best, b) => (score(b) > score(best) ? b : best));
-}
-
-/**
- * `*File` keys must name regular files of at most 64 KiB, `kubeconfig` a regular file of at most
- * 1 MiB whose own files are secret files too (a FIFO or /dev/zero would stall or flood the reader);
- * relative paths are resolved next to the config file.
- */
-function checkFiles(value: unknown, source: SourceFile): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
-  const dir = dirname(source.path);
-  const walk = (node: unknown, path: PropertyKey[]) => {
-    if (Array.isArray(node)) {
-      for (const [i, item] of node.entries()) walk(item, [...path, i]);
-    } else if (node && typeof node === "object") {
-      const record = node as Record<string, unknown>;
-      for (const [key, child] of Object.entries(record)) {
-        if (typeof child === "string" && (key.endsWith("File") || key === "kubeconfig")) {
-          const full = child.startsWith("~/") ? resolve(homedir(), child.slice(2)) : isAbsolute(child) ? child : resolve(dir, child);
-          const why = secretFileProblem(full, key === "kubeconfig" ? KUBECONFIG_MAX_BYTES : SECRET_FILE_MAX_BYTES);
-          if (why) problems.push(at(source, [...path, key], `file ${child} ${why}`));
-          else {
-            record[key] = full;
-            if (key === "kubeconfig") problems.push(...kubeconfigFileProblems(full).map((message) => at(source, [...path, key], message)));
-          }
-        } else walk(child, [...path, key]);
-      }
-    }
-  };
-  walk(value, []);
-  return problems;
-}
-
-function kubeconfigFileProblems(path: string): string[] {
-  let refs: KubeconfigReferences;
-  try {
-    refs = kubeconfigReferences(path);
-  } catch (err) {
-    return [`kubeconfig ${path} cannot be read: ${(err as Error).message.split("\n")[0]}`];
-  }
-  return refs.files.flatMap(({ field, path: file }) => {
-    const why = secretFileProblem(file);
-    return why ? [`kubeconfig ${path}: ${field} ${file} ${why}`] : [];
-  });
-}
-
-function at(source: SourceFile, path: readonly PropertyKey[], message: string): ConfigProblem {
-  return { file: source.path, ...source.locate(path), path: formatPath(path), message };
-}
-
 function where(route: ResolvedRoute): string {
   return `${route.source.file}:${route.source.line}:${route.source.col}`;
-}
-
-export function isLoopback(address: string): boolean {
-  const { host } = parseHostPort(address);
-  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 function deepFreeze<T>(value: T): T {
