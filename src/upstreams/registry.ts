@@ -1,5 +1,5 @@
 /**
- * Every upstream kind, by its key under a route's `upstream` (config/schema.ts). A new kind is its
+ * Every upstream kind, by its key under a route's `upstream` (config/schema/upstreams.ts). A new kind is its
  * folder (the Upstream, and a kind.ts as below) plus one line here; the type below refuses a schema
  * kind that has no line.
  */

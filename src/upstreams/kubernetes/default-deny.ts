@@ -3,7 +3,7 @@
  * plus portforward and proxy: the subresources that hand the app a shell, a tunnel into another pod,
  * or the API server as an HTTP proxy to pods, services and the kubelet.
  *
- * The root file's `kubernetes.deny` is added to it (config/grants.ts). A route without `deny` gets
+ * The root file's `kubernetes.deny` is added to it (config/grants/kubernetes.ts). A route without `deny` gets
  * that floor; a route in the root file (or in a team file whose grant allows it) replaces it by
  * setting `deny` (that is how it is lifted: `deny: []`); any other team route only adds rules.
  * The rules see the normalised path after the prefix (routing/normalize-path.ts has already decoded
