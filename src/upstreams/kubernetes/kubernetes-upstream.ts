@@ -27,14 +27,9 @@ import { upstreamRequestHeaders } from "../../http/headers.js";
 import type { Route } from "../../routing/route.js";
 import { HttpUpstream } from "../http/http-upstream.js";
 import type { RequestContext, Upstream } from "../upstream.js";
-import {
-  openAuthorizer,
-  resolveCredentials,
-  type Authorizer,
-  type CredentialsEnvironment,
-  type Plan,
-  type Resolution,
-} from "../../kubernetes-api/credentials.js";
+import { openAuthorizer, type Authorizer } from "../../kubernetes-api/authorizer.js";
+import type { CredentialsEnvironment, Plan, Resolution } from "../../kubernetes-api/credential-plan.js";
+import { resolveCredentials } from "../../kubernetes-api/credentials.js";
 import { DEFAULT_DENY } from "./default-deny.js";
 import { isRelayedStatus } from "./relayed-status.js";
 import { renderStatus } from "./status-response.js";
