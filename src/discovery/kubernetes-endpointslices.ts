@@ -15,14 +15,26 @@
  * else (no get: single slices are never fetched).
  */
 import { EventEmitter } from "node:events";
-import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
-import { request as httpsRequest, type Agent } from "node:https";
-import { kubeApiAgent, type KubeApiConnection } from "../kubernetes-api/connection.js";
+import type { IncomingMessage, OutgoingHttpHeaders } from "node:http";
+import type { KubeApiConnection } from "../kubernetes-api/connection.js";
 import { log } from "../observability/log.js";
 import { metrics } from "../observability/metrics.js";
 import { reconnectDelay } from "../resilience/backoff.js";
 import type { Endpoint, EndpointSource } from "./endpoint-source.js";
-import { EndpointSet, endpointForAddress } from "./endpoint-set.js";
+import { EndpointSet } from "./endpoint-set.js";
+import { type EndpointSliceJson, endpointsOfSlices } from "./endpointslice-endpoints.js";
+import {
+  GoneError,
+  HttpStatusError,
+  KUBE_LIST_TIMEOUT,
+  KUBE_WATCH_IDLE_SLACK,
+  KUBE_WATCH_TIMEOUT_SECONDS,
+  kubeApiGet,
+  readBody,
+  readWatchEvents,
+  type WatchEvent,
+} from "./kube-api-list-watch.js";
+import { KubeApiSession } from "./kube-api-session.js";
 
 export interface KubernetesEndpointSliceOptions {
   route: string;
@@ -46,49 +58,13 @@ export interface KubernetesEndpointSliceOptions {
  */
 export const KUBE_RETRY_MIN = 250;
 export const KUBE_RETRY_MAX = 30_000;
-/**
- * Server-side watch timeout (`timeoutSeconds`), spread like client-go's (5–10 min) so that many
- * sidecars restarted together do not re-watch in step. The client gives up on a silent watch
- * `KUBE_WATCH_IDLE_SLACK` after that.
- */
-export const KUBE_WATCH_TIMEOUT_SECONDS = [300, 600] as const;
-export const KUBE_WATCH_IDLE_SLACK = 30_000;
-/** A list must answer within this. */
-export const KUBE_LIST_TIMEOUT = 10_000;
-
-interface EndpointSliceJson {
-  metadata?: { name?: string; resourceVersion?: string };
-  addressType?: string;
-  endpoints?: Array<{ addresses?: string[]; conditions?: { ready?: boolean | null } }> | null;
-  ports?: Array<{ name?: string | null; port?: number | null; protocol?: string }> | null;
-}
-
-interface WatchEvent {
-  type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
-  object: EndpointSliceJson & { code?: number; message?: string; reason?: string };
-}
-
-class GoneError extends Error {
-  readonly code = "EGONE";
-}
-
-class HttpStatusError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 export class KubernetesEndpointSliceSource extends EventEmitter implements EndpointSource {
   readonly kind = "kubernetes";
   private readonly set = new EndpointSet();
   private readonly slices = new Map<string, EndpointSliceJson>();
   private readonly protocol: Endpoint["protocol"];
-  private connection: Promise<KubeApiConnection> | undefined;
-  private connected: KubeApiConnection | undefined;
-  private agent: Agent | undefined;
+  private readonly session: KubeApiSession;
   private namespace: string;
   private resourceVersion: string | undefined;
   private started: Promise<void> | undefined;
@@ -105,6 +81,9 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
     super();
     this.protocol = options.protocol ?? "http:";
     this.namespace = options.namespace ?? "default";
+    this.session = new KubeApiSession(options.connect, (connection) => {
+      this.namespace = options.namespace ?? connection.namespace ?? "default";
+    });
   }
 
   /** Lists once, then keeps a watch open; resolves after the first list, whatever its outcome. */
@@ -132,7 +111,7 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
       slices: this.slices.size,
       resourceVersion: this.resourceVersion ?? null,
       watch: this.state,
-      ...(this.connected && { server: this.connected.server, ...this.connected.describe?.() }),
+      ...(this.session.connected && { server: this.session.connected.server, ...this.session.connected.describe?.() }),
       ...this.counts,
       ...(this.unresolvedPort.length > 0 && { portNotFoundIn: this.unresolvedPort }),
       lastError: this.lastError ? { message: this.lastError.message, at: this.lastError.at.toISOString() } : null,
@@ -144,43 +123,12 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
     this.state = "closed";
     if (this.timer) clearTimeout(this.timer);
     this.current?.abort();
-    this.agent?.destroy();
-    void this.connection?.then(
-      (c) => c.close?.(),
-      () => {},
-    );
+    this.session.close();
   }
 
   private path(extra: string): string {
     const selector = encodeURIComponent(`kubernetes.io/service-name=${this.options.service}`);
     return `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(this.namespace)}/endpointslices?labelSelector=${selector}${extra}`;
-  }
-
-  private connect(): Promise<KubeApiConnection> {
-    this.connection ??= this.options.connect().then(
-      (connection) => {
-        this.namespace = this.options.namespace ?? connection.namespace ?? "default";
-        this.connected = connection;
-        this.agent?.destroy();
-        this.agent = kubeApiAgent(connection);
-        return connection;
-      },
-      (err: unknown) => {
-        this.connection = undefined;
-        throw err;
-      },
-    );
-    return this.connection;
-  }
-
-  /** Forget the connection (after a 401 that re-reading did not fix): the next attempt resolves credentials again. */
-  private reconnect(): void {
-    const old = this.connection;
-    this.connection = undefined;
-    void old?.then(
-      (c) => c.close?.(),
-      () => {},
-    );
   }
 
   private async list(): Promise<void> {
@@ -212,7 +160,7 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
     )
       .then((res) => {
         this.state = "watching";
-        return this.consume(res);
+        return readWatchEvents(res, (event) => this.onEvent(event));
       })
       .then(
         () => {
@@ -237,41 +185,6 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
       );
   }
 
-  /** Reads watch events until the stream ends; rejects with GoneError on an expired resourceVersion. */
-  private consume(res: IncomingMessage): Promise<void> {
-    return new Promise((resolve, reject) => {
-      let buffer = "";
-      let failed = false;
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => {
-        if (failed) return;
-        buffer += chunk;
-        for (let nl = buffer.indexOf("\n"); nl >= 0; nl = buffer.indexOf("\n")) {
-          const line = buffer.slice(0, nl).trim();
-          buffer = buffer.slice(nl + 1);
-          if (!line) continue;
-          try {
-            this.onEvent(JSON.parse(line) as WatchEvent);
-          } catch (err) {
-            failed = true;
-            res.destroy();
-            reject(err);
-            return;
-          }
-        }
-      });
-      res.once("end", () => {
-        if (!failed) resolve();
-      });
-      res.once("error", (err) => {
-        if (!failed) reject(err);
-      });
-      res.once("close", () => {
-        if (!failed && !res.complete) reject(new Error("watch connection closed"));
-      });
-    });
-  }
-
   private onEvent(event: WatchEvent): void {
     this.counts.events++;
     this.failures = 0;
@@ -291,21 +204,7 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
 
   private recompute(): void {
     const { port } = this.options;
-    const endpoints: Endpoint[] = [];
-    const unresolved: string[] = [];
-    for (const [name, slice] of this.slices) {
-      const number = typeof port === "number" ? port : slice.ports?.find((p) => p.name === port)?.port;
-      if (!number) {
-        if ((slice.endpoints?.length ?? 0) > 0) unresolved.push(name);
-        continue;
-      }
-      for (const ep of slice.endpoints ?? []) {
-        if (ep.conditions?.ready === false) continue;
-        // "These are all assumed to be fungible and clients may choose to only use the first element."
-        const address = ep.addresses?.[0];
-        if (address) endpoints.push(endpointForAddress(this.protocol, address, number));
-      }
-    }
+    const { endpoints, unresolved } = endpointsOfSlices(this.slices, port, this.protocol);
     if (unresolved.length > 0 && unresolved.join() !== this.unresolvedPort.join()) {
       log.warn(
         { route: this.options.route, service: this.options.service, port, slices: unresolved },
@@ -357,48 +256,21 @@ export class KubernetesEndpointSliceSource extends EventEmitter implements Endpo
   /** GET an API path; resolves with a 200 response (body unread), rejects with GoneError on 410. */
   private async request(path: string, timeout: number, streaming = false, retried = false): Promise<IncomingMessage> {
     if (this.closed) throw new Error("closed");
-    const connection = await this.connect();
+    const connection = await this.session.connect();
     const headers: OutgoingHttpHeaders = { accept: "application/json" };
     await connection.authorize(headers);
     if (this.closed) throw new Error("closed");
-    const url = new URL(connection.server.replace(/\/+$/, "") + path);
-    const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const send = url.protocol === "https:" ? httpsRequest : httpRequest;
-      const req = send(url, { method: "GET", headers, ...(url.protocol === "https:" ? { agent: this.agent } : {}), timeout });
-      this.current = { abort: () => req.destroy(new Error("closed")) };
-      req.once("timeout", () => req.destroy(new Error(`${streaming ? "watch" : "list"} timed out after ${timeout}ms`)));
-      req.once("error", reject);
-      req.once("response", resolve);
-      req.end();
-    });
-    const status = res.statusCode ?? 0;
-    if (status === 200) return res;
-    const text = await readBody(res);
-    if (status === 410) throw new GoneError(statusMessage(text) ?? "resourceVersion too old");
-    if (status === 401) {
-      if (!retried && connection.refresh?.()) return this.request(path, timeout, streaming, true);
-      this.reconnect();
+    try {
+      return await kubeApiGet(connection.server, path, headers, this.session.agent, timeout, streaming, (abort) => {
+        this.current = { abort };
+      });
+    } catch (err) {
+      // A 401 that re-reading fixes goes again at once; otherwise the next attempt resolves credentials again.
+      if (err instanceof HttpStatusError && err.status === 401) {
+        if (!retried && connection.refresh?.()) return this.request(path, timeout, streaming, true);
+        this.session.reconnect();
+      }
+      throw err;
     }
-    throw new HttpStatusError(status, `GET ${url.pathname}: ${status} ${statusMessage(text) ?? res.statusMessage ?? ""}`.trim());
-  }
-}
-
-function readBody(res: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = "";
-    res.setEncoding("utf8");
-    res.on("data", (c: string) => (text += c));
-    res.once("end", () => resolve(text));
-    res.once("error", reject);
-  });
-}
-
-/** The `message` of a Kubernetes Status body, if that is what it is. */
-function statusMessage(text: string): string | undefined {
-  try {
-    const body = JSON.parse(text) as { kind?: string; message?: string };
-    return body.kind === "Status" ? body.message : undefined;
-  } catch {
-    return undefined;
   }
 }

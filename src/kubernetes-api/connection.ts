@@ -2,7 +2,9 @@
 import type { OutgoingHttpHeaders } from "node:http";
 import { Agent, type AgentOptions } from "node:https";
 import type { KubernetesUpstreamConfig } from "../config/schema.js";
-import { openAuthorizer, resolveCredentials, type CredentialsEnvironment } from "./credentials.js";
+import { openAuthorizer } from "./authorizer.js";
+import type { CredentialsEnvironment } from "./credential-plan.js";
+import { resolveCredentials } from "./credentials.js";
 
 /** How attache reaches the API server; built from the route's connection keys by credentials.ts. */
 export interface KubeApiConnection {

@@ -7,12 +7,10 @@
  * where its handling of the raw socket is worth having; it is loaded on the first upgrade.
  * The kubernetes upstream composes this class with credentials, default deny and Status errors.
  */
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from "node:http";
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import type { AgentOptions } from "node:https";
-import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { Dispatcher } from "undici";
-import { AttacheError } from "../../errors.js";
 import { log } from "../../observability/log.js";
 import { reportEndpoints } from "../../observability/metrics.js";
 import { tracer } from "../../observability/tracing.js";
@@ -21,7 +19,6 @@ import type { ResolvedRoute } from "../../config/validate.js";
 import type { EndpointSource } from "../../discovery/endpoint-source.js";
 import { countBody } from "../../http/count-body.js";
 import { clientResponseHeaders, upstreamRequestHeaders } from "../../http/headers.js";
-import { respondErrorOnSocket } from "../../http/respond-error.js";
 import type { Route } from "../../routing/route.js";
 import { parseRetryAfter } from "../../resilience/backoff.js";
 import { classifyError, classifyStatus } from "../../resilience/classify.js";
@@ -30,13 +27,12 @@ import { leasePool, type PoolLease } from "../../resilience/shared-pools.js";
 import type { RequestContext, Upstream } from "../upstream.js";
 import { Balancer, type Slot } from "./balancer.js";
 import { UpstreamCall } from "./upstream-call.js";
-import { abortable, Deadline, type DeadlineSignal } from "../../resilience/deadline.js";
+import { abortable, type DeadlineSignal } from "../../resilience/deadline.js";
+import { clientGone, noEndpoint } from "./call-errors.js";
+import { IDEMPOTENT, readReplayableBody } from "./replay-body.js";
+import { credentialsRotated, isStaleSocket } from "./same-endpoint-resend.js";
+import { WebSocketUpgrades } from "./websocket-upgrade.js";
 
-const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
-/** How a pooled connection that the upstream had closed fails when it is reused. */
-const STALE_SOCKET = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"]);
-/** Bodies up to this size are buffered on idempotent requests of routes with `retry`, so a retry can resend them. */
-export const REPLAY_LIMIT = 64 * 1024;
 /** How much of a 5xx body `isVerdict` may read: an API server's Status is a few hundred bytes. */
 const VERDICT_PEEK = 16 * 1024;
 
@@ -76,7 +72,7 @@ export class HttpUpstream implements Upstream {
   private readonly http2: Http2Clients | undefined;
   /** Without HTTP/2: the pool is shared with the routes of equal settings (resilience/shared-pools.ts). */
   private readonly lease: PoolLease | undefined;
-  private wsProxy: Promise<WsProxy> | undefined;
+  private readonly upgrades: WebSocketUpgrades;
   private readonly unreport: () => void;
 
   constructor(private readonly options: HttpUpstreamOptions) {
@@ -93,6 +89,7 @@ export class HttpUpstream implements Upstream {
         `pool.maxFreeSockets is not enforced: idle connections close after pool.idleTimeout (${route.pool.idleTimeout}ms)`,
       );
     }
+    this.upgrades = new WebSocketUpgrades(options, this);
     this.unreport = reportEndpoints(route.name, () => this.balancer.figures(this.connections()));
     this.balancer = new Balancer(
       route.name,
@@ -105,19 +102,7 @@ export class HttpUpstream implements Upstream {
   async handle(ctx: RequestContext): Promise<void> {
     const { req, res, route } = ctx;
     const method = req.method ?? "GET";
-    const length = req.headers["content-length"];
-    const hasBody = length !== undefined ? length !== "0" : req.headers["transfer-encoding"] !== undefined;
-    let body: Buffer | undefined;
-    if (hasBody && IDEMPOTENT.has(method) && route.config.retry && length !== undefined && Number(length) <= REPLAY_LIMIT) {
-      // Read before the exchange (whose deadline starts after it), so it gets the route timeout of its own: a body trickled forever must not hold the request.
-      const reading = new Deadline(route.config.timeout);
-      try {
-        body = await abortable(readAll(req), reading.signal);
-      } finally {
-        reading.clear();
-      }
-    }
-    const replayable = !hasBody || body !== undefined;
+    const { body, hasBody, replayable } = await readReplayableBody(ctx);
     const streaming = this.options.isStreaming?.(ctx) ?? route.config.streaming ?? DEFAULTS.route.streaming;
     // Only a retry can pick again, and it should pick another endpoint: no set to allocate otherwise.
     const tried = route.config.retry ? new Set<Slot>() : undefined;
@@ -158,17 +143,7 @@ export class HttpUpstream implements Upstream {
   async upgrade(ctx: RequestContext, socket: Duplex, head: Buffer): Promise<void> {
     const slot = this.balancer.pick();
     if (!slot) throw noEndpoint(ctx.route.config.name);
-    const { endpoint } = slot;
-    const req = ctx.req as UpgradeRequest;
-    req[TARGET] = { protocol: endpoint.protocol, host: endpoint.host, port: endpoint.port, ...this.options.tls };
-    req.url = endpoint.basePath + ctx.path + ctx.query;
-    const headers = upstreamRequestHeaders(req, ctx.route as Route, ctx.requestId, true);
-    this.options.authorize?.(headers);
-    req.headers = headers as IncomingMessage["headers"];
-    ctx.upstreamTarget = endpoint.id;
-    this.wsProxy ??= this.createWsProxy();
-    const proxy = await this.wsProxy;
-    proxy.upgrade(req, socket as Socket, head);
+    await this.upgrades.upgrade(ctx, slot, socket, head);
   }
 
   /** No listener of its own: ready at once (discovery gates requests, not the swap: see discovery/create-source.ts). */
@@ -246,19 +221,8 @@ export class HttpUpstream implements Upstream {
         if (call.statusCode >= 500 && this.options.isVerdict)
           call.verdict = this.options.isVerdict(call.headers, await call.peek(VERDICT_PEEK));
       } catch (err) {
-        // The keep-alive race: a pooled connection the upstream closed while idle fails on reuse. undici
-        // does not say whether the connection was reused, so any reset before the head counts. Nothing
-        // came back, so an idempotent request goes again once, even on routes without `retry` (issue 4).
-        // Not a POST: the upstream may have acted on it before closing.
-        if (
-          !resent &&
-          call.statusCode === 0 &&
-          STALE_SOCKET.has((err as NodeJS.ErrnoException).code!) &&
-          replayable &&
-          IDEMPOTENT.has(ctx.req.method!) &&
-          !signal.aborted &&
-          !ctx.res.destroyed
-        ) {
+        // The keep-alive race: once per try (same-endpoint-resend.ts).
+        if (!resent && isStaleSocket(err, call, ctx, signal, replayable)) {
           resent = true;
           continue;
         }
@@ -273,15 +237,10 @@ export class HttpUpstream implements Upstream {
       ctx.upstreamMs = Math.round((performance.now() - sentAt) * 10) / 10;
       // A try's span covers dispatch to response head: which try answered, and how fast, is what it tells.
       if (span) tracer?.end(span, { status: call.statusCode });
-      // 401: the credentials may have rotated under us (issue 5). Re-read them once; if they differ from
-      // what this request carried (a file watcher may have re-read them meanwhile) and the request can be
-      // sent again, it goes again with the new ones, and the client never sees the 401.
+      // 401: credentials that rotated under us get the request one more go (same-endpoint-resend.ts).
       if (call.statusCode === 401 && !authRetried && this.options.refreshCredentials) {
         authRetried = true;
-        const changed = this.options.refreshCredentials();
-        const current: OutgoingHttpHeaders = {};
-        this.options.authorize?.(current);
-        if ((changed || current.authorization !== headers.authorization) && replayable && !signal.aborted) {
+        if (credentialsRotated(this.options.refreshCredentials, this.options.authorize, headers) && replayable && !signal.aborted) {
           call.discard();
           continue;
         }
@@ -325,35 +284,6 @@ export class HttpUpstream implements Upstream {
     );
     return call;
   }
-
-  /** http-proxy-middleware for WebSocket/SPDY upgrades, loaded on the first one (start-up time is per pod). */
-  private async createWsProxy(): Promise<WsProxy> {
-    const { createProxyMiddleware } = await import("http-proxy-middleware");
-    const route = this.options.route;
-    return createProxyMiddleware<IncomingMessage>({
-      router: (req) => (req as UpgradeRequest)[TARGET],
-      ws: true,
-      changeOrigin: true,
-      secure: this.options.tls?.rejectUnauthorized !== false,
-      ejectPlugins: true,
-      logger: undefined,
-      // Not `on: { error }`: ejectPlugins also ejects the plugin that wires `on`, and an upgrade whose
-      // upstream refused the connection then threw an unhandled 'error' (test/regressions/ws-upgrade-refused-unhandled-error).
-      plugins: [
-        (proxy) =>
-          proxy.on("error", (err, req, target) => {
-            const socket = target as unknown as Socket;
-            // Once the 101 went out the socket carries WebSocket frames: there is no HTTP answer left to give.
-            if (socket.bytesWritten > 0) return void socket.destroy();
-            respondErrorOnSocket(socket, err, {
-              route: route.name,
-              requestId: String((req as IncomingMessage).headers["x-request-id"] ?? ""),
-              upstream: this,
-            });
-          }),
-      ],
-    });
-  }
 }
 
 /** The call in flight for one request: the one a client that leaves must stop. */
@@ -361,35 +291,7 @@ interface InFlight {
   current: UpstreamCall | undefined;
 }
 
-type WsProxy = { upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void };
-
 // What the resilience stack asks of an HTTP response; shared by every request (no per-request closures).
 const callOutcome = (call: UpstreamCall) => classifyStatus(call.statusCode, call.verdict);
 const discardCall = (call: UpstreamCall) => call.discard();
 const callRetryAfter = (call: UpstreamCall) => parseRetryAfter(call.headers["retry-after"] as string | undefined);
-
-const TARGET = Symbol("attache.upgradeTarget");
-type UpgradeRequest = IncomingMessage & { [TARGET]?: Record<string, unknown> };
-
-function noEndpoint(route: string): AttacheError {
-  return new AttacheError("upstream_unreachable", `route ${route}: no endpoint available`, {
-    route,
-    cause: Object.assign(new Error("no endpoint"), { code: "ENOENDPOINT" }),
-  });
-}
-
-function clientGone(): Error {
-  return Object.assign(new Error("client went away"), { code: "ERR_CLIENT_GONE" });
-}
-
-function readAll(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.once("end", () => resolve(Buffer.concat(chunks)));
-    req.once("error", reject);
-    req.once("close", () => {
-      if (!req.complete) reject(clientGone());
-    });
-  });
-}

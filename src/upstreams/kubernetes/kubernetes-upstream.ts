@@ -12,31 +12,24 @@
  * of files) brings it alive when a kubeconfig or token appears. The same watch notices a changed kubeconfig, CA or client certificate: a new server or TLS material
  * gets a new pool (the old one closes once its requests and watches are over); a new token does not.
  */
-import type { OutgoingHttpHeaders } from "node:http";
 import type { Duplex } from "node:stream";
 import { DEFAULTS } from "../../config/defaults.js";
 import type { PathRuleConfig } from "../../config/schema.js";
 import type { ResolvedRoute } from "../../config/validate.js";
 import { endpointFromUrl } from "../../discovery/endpoint-source.js";
 import { FileWatcher, foldersOf, statSignature } from "../../fs/watch-files.js";
-import { StaticSource } from "../../discovery/static.js";
 import { AttacheError } from "../../errors.js";
 import { log } from "../../observability/log.js";
-import { InflightCounter, RequestLease } from "../../resilience/inflight.js";
+import { RequestLease } from "../../resilience/inflight.js";
 import { upstreamRequestHeaders } from "../../http/headers.js";
 import type { Route } from "../../routing/route.js";
-import { HttpUpstream } from "../http/http-upstream.js";
 import type { RequestContext, Upstream } from "../upstream.js";
-import {
-  openAuthorizer,
-  resolveCredentials,
-  type Authorizer,
-  type CredentialsEnvironment,
-  type Plan,
-  type Resolution,
-} from "../../kubernetes-api/credentials.js";
+import { openAuthorizer, type Authorizer } from "../../kubernetes-api/authorizer.js";
+import type { CredentialsEnvironment, Resolution } from "../../kubernetes-api/credential-plan.js";
+import { resolveCredentials } from "../../kubernetes-api/credentials.js";
 import { DEFAULT_DENY } from "./default-deny.js";
-import { isRelayedStatus } from "./relayed-status.js";
+import { authKey, authorize, openConnection, type Connection } from "./api-server-connection.js";
+import { explainError } from "./status-explanation.js";
 import { renderStatus } from "./status-response.js";
 import { proxyUpgrade } from "./upgrade-proxy.js";
 
@@ -47,16 +40,6 @@ export interface KubernetesUpstreamOptions extends CredentialsEnvironment {
   route: ResolvedRoute;
   /** @default 2000 ms */
   pollInterval?: number | undefined;
-}
-
-interface Connection {
-  plan: Plan;
-  inner: HttpUpstream;
-  auth: Authorizer;
-  /** Identity of the authorizer's inputs: an unchanged one is kept across re-resolutions. */
-  authKey: string;
-  /** Requests and upgrades under way on this connection. */
-  requests: InflightCounter;
 }
 
 export class KubernetesUpstream implements Upstream {
@@ -120,7 +103,7 @@ export class KubernetesUpstream implements Upstream {
   }
 
   renderError(err: AttacheError): { contentType: string; body: string } {
-    return renderStatus(err, this.explain(err));
+    return renderStatus(err, explainError(err, this.name, this.connection?.plan));
   }
 
   /** No listener of its own: ready at once. The credential look-up (`ready()`) goes on in the background. */
@@ -217,7 +200,7 @@ export class KubernetesUpstream implements Upstream {
       old.plan = plan;
       return;
     }
-    const connection = this.connect(plan, auth, key);
+    const connection = openConnection(this.options.route, plan, auth, key);
     this.connection = connection;
     if (old) {
       if (old.auth !== auth) old.auth.close();
@@ -246,27 +229,6 @@ export class KubernetesUpstream implements Upstream {
         { route: this.name, lookedFor: result.lookedFor, problem: result.problem },
         "kubernetes route: no credentials found; answering 502 until they appear",
       );
-  }
-
-  private connect(plan: Plan, auth: Authorizer, key: string): Connection {
-    const route = this.options.route;
-    const connection = { plan, auth, authKey: key, requests: new InflightCounter() } as Connection;
-    connection.inner = new HttpUpstream({
-      route,
-      source: new StaticSource([plan.server]),
-      tls: plan.tls,
-      authorize: (headers) => authorize(connection, headers),
-      refreshCredentials: () => connection.auth.refresh(),
-      isVerdict: isRelayedStatus,
-      isStreaming: (ctx) =>
-        ctx.route.config.streaming ?? (isLongRunning(ctx.path, ctx.query) || (ctx.req.method === "GET" && isList(ctx.path))),
-      isLongRunning: (ctx) => isLongRunning(ctx.path, ctx.query),
-      http2: {
-        maxStreams: DEFAULTS.route.kubernetes.maxStreams,
-        pingInterval: route.upstream.kubernetes!.pingInterval ?? DEFAULTS.route.kubernetes.pingInterval,
-      },
-    });
-    return connection;
   }
 
   private async dispose(connection: Connection): Promise<void> {
@@ -298,64 +260,6 @@ export class KubernetesUpstream implements Upstream {
       ...(this.missing ? { lastProblem: this.missing.problem } : {}),
     };
   }
-
-  /** The Status message: name the API server and, for TLS failures, where the CA came from. */
-  private explain(err: AttacheError): string {
-    const plan = this.connection?.plan;
-    const cause = err.cause as { code?: unknown; message?: string } | undefined;
-    const code = typeof cause?.code === "string" ? cause.code : undefined;
-    if (!plan || err.code !== "upstream_unreachable" || !code) return err.message;
-    if (TLS_VERIFY.test(code)) {
-      return `route ${this.name}: the API server's certificate at ${plan.server} could not be verified (${code}: ${cause?.message ?? ""}); check the CA: ${caOrigin(plan)}`;
-    }
-    return `route ${this.name}: cannot reach the API server at ${plan.server} (${code})`;
-  }
-}
-
-/** The client's own credentials never reach the API server, whatever ours are. */
-function authorize(connection: Connection, headers: OutgoingHttpHeaders): void {
-  delete headers.authorization;
-  connection.auth.apply(headers);
-}
-
-/** Node's certificate verification error codes. */
-const TLS_VERIFY = /CERT|SELF_SIGNED|ISSUER|SIGNATURE|ALTNAME/;
-
-function caOrigin(plan: Plan): string {
-  if (plan.overrides.includes("caFile") || plan.source === "explicit")
-    return plan.tls.ca ? "the route's caFile" : "the system CAs (no caFile on the route)";
-  if (plan.source === "in-cluster") return "the service account's ca.crt";
-  return plan.tls.ca
-    ? `certificate-authority of context ${plan.context} in the kubeconfig`
-    : `the system CAs (context ${plan.context} names no certificate-authority)`;
-}
-
-const TRUE = new Set(["1", "t", "T", "true", "TRUE", "True"]);
-
-/**
- * Requests whose response outlives any sensible timeout: `watch=true` and `follow=true` (as the API
- * server parses booleans), and the legacy /api/v1/watch/... and /apis/G/V/watch/... paths.
- */
-export function isLongRunning(path: string, query: string): boolean {
-  if (/^\/(?:api\/[^/]+|apis\/[^/]+\/[^/]+)\/watch(?:\/|$)/.test(path)) return true;
-  if (!query) return false;
-  const params = new URLSearchParams(query.slice(1));
-  return TRUE.has(params.get("watch") ?? "") || TRUE.has(params.get("follow") ?? "");
-}
-
-/**
- * A GET of a collection (/api/v1/pods, /apis/G/V/namespaces/NS/R, /api/v1/namespaces): a list, which the
- * API server may stream for longer than any timeout suits (an informer's list ignores `limit` when served
- * from the watch cache). The deadline covers it until the response headers, as for a watch.
- */
-export function isList(path: string): boolean {
-  return /^\/(?:api\/[^/]+|apis\/[^/]+\/[^/]+)(?:\/namespaces\/[^/]+)?\/[^/]+\/?$/.test(path);
-}
-
-function authKey(plan: Plan): string {
-  // Plugins hold a parsed kubeconfig: a new resolution means a new one.
-  if (plan.auth.kind === "plugin") return `plugin:${Math.random()}`;
-  return JSON.stringify([plan.auth, plan.secret?.token, plan.secret?.username, plan.secret?.password]);
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

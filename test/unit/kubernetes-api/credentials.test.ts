@@ -4,7 +4,9 @@ import type { OutgoingHttpHeaders } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openAuthorizer, resolveCredentials, type Plan } from "../../../src/kubernetes-api/credentials.js";
+import { openAuthorizer } from "../../../src/kubernetes-api/authorizer.js";
+import type { Plan } from "../../../src/kubernetes-api/credential-plan.js";
+import { resolveCredentials } from "../../../src/kubernetes-api/credentials.js";
 
 let dir: string;
 let sa: string;

@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ResolvedRoute } from "../../../../src/config/validate.js";
 import { AttacheError } from "../../../../src/errors.js";
-import { isList, isLongRunning, KubernetesUpstream } from "../../../../src/upstreams/kubernetes/kubernetes-upstream.js";
+import { KubernetesUpstream } from "../../../../src/upstreams/kubernetes/kubernetes-upstream.js";
+import { isList, isLongRunning } from "../../../../src/upstreams/kubernetes/request-kinds.js";
 import type { RequestContext } from "../../../../src/upstreams/upstream.js";
 
 let dir: string;
