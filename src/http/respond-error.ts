@@ -71,7 +71,7 @@ export function respondErrorOnSocket(socket: Duplex, err: unknown, scope: ErrorS
 function translate(err: unknown, scope: ErrorScope): AttacheError {
   const error = toAttacheError(err, scope.route);
   if (error !== err) {
-    // A foreign error (network, TLS, a bug): the client gets the nearest DESIGN code, the log gets the detail.
+    // A foreign error (network, TLS, a bug): the client gets the nearest code of src/errors.ts, the log gets the detail.
     log.warn({ err, route: scope.route, requestId: scope.requestId, code: error.code }, "upstream error");
   }
   if (scope.route && error.status >= 500) metrics.upstreamErrors.inc({ route: scope.route, reason: error.code });

@@ -47,7 +47,7 @@ export interface Upstream {
   handle(ctx: RequestContext): Promise<void>;
   /** WebSocket / SPDY upgrade requests, after routing and policy. Absent: upgrades are refused. */
   upgrade?(ctx: RequestContext, socket: Duplex, head: Buffer): Promise<void>;
-  /** Kind-specific error body (kubernetes: a Status object). Absent: DESIGN §3 JSON. */
+  /** Kind-specific error body (kubernetes: a Status object). Absent: attache's JSON error body (http/respond-error.ts). */
   renderError?(err: AttacheError): { contentType: string; body: string };
   /**
    * Resolves once the upstream may be swapped into a table: the listener it owns (a redis route's

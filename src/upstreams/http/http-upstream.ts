@@ -2,7 +2,7 @@
  * HTTP(S) upstream for one route: balancer → pooled connection (undici) → response streamed back.
  *
  * The app-facing side is plain node:http: a prototype measured express + http-proxy-middleware in front
- * at about half the throughput of a bare node:http proxy (ARCHITECTURE.md). The upstream side is undici's
+ * at about half the throughput of a bare node:http proxy (test/bench/README.md). The upstream side is undici's
  * dispatcher (see resilience/pool.ts for why). http-proxy-middleware carries the WebSocket/SPDY upgrades,
  * where its handling of the raw socket is worth having; it is loaded on the first upgrade.
  * The kubernetes upstream composes this class with credentials, default deny and Status errors.

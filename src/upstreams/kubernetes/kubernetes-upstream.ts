@@ -140,7 +140,7 @@ export class KubernetesUpstream implements Upstream {
     if (this.resolving) await this.resolving;
     if (this.connection) return this.connection;
     const missing = this.missing ?? { lookedFor: [], problem: "not looked yet" };
-    // DESIGN §3 has no code of its own for this: no credentials means no reachable API server.
+    // The error table (src/errors.ts) has no code of its own for this: no credentials means no reachable API server.
     throw new AttacheError(
       "upstream_unreachable",
       `route ${this.name}: no Kubernetes credentials found (looked for ${missing.lookedFor.join("; ")}: ${missing.problem}); ` +
