@@ -28,7 +28,7 @@ import { tlsOptions } from "../../http/tls.js";
 import { RouteCredentials } from "./credentials.js";
 import { Outages } from "./outages.js";
 import { DedicatedConnection, type DedicatedTarget } from "./dedicated-connection.js";
-import { enqueue, resetSocket, socketOf } from "./ioredis-tap.js";
+import { socketOf } from "./ioredis-tap.js";
 import { clusterOptions, commandName, fromParsed } from "./ioredis-options.js";
 import { parseHostPort, urlHostPort } from "../../../net/address.js";
 import type { RawCommand } from "./raw-command.js";
@@ -39,7 +39,10 @@ import { reconnectDelay } from "../../../resilience/backoff.js";
 import { clusterFailure } from "../failover/cluster-errors.js";
 import { SlotWatch } from "../failover/cluster-slots.js";
 import { ConnectionWatch } from "./connection-watch.js";
-import { SentinelWatch, type Address } from "../failover/sentinel-watch.js";
+import { SentinelWatch } from "../failover/sentinel-watch.js";
+import { SentinelMaster } from "./sentinel-master.js";
+import { useRotatedLogin } from "./rotated-login.js";
+import { WritePath } from "./write-path.js";
 
 /** Reconnect back-off (backoff.ts, full jitter): 50ms doubling to 1s. Redis back from a restart is in use within ~1s. */
 const RECONNECT_BASE_MS = 50;
@@ -74,16 +77,13 @@ export class RedisClient {
   private clusterLoggedAt = 0;
   /** Cluster: slots changing hands. */
   private readonly slots: SlotWatch | undefined;
-  /** Resolves at the first ready; shared by the commands that wait for it (whenReady). */
-  private firstReady: Promise<void> | undefined;
-  private corked: { uncork(): void } | undefined;
+  private readonly writes: WritePath;
   private closed = false;
   private warnedUntapped = false;
   readonly mode: "url" | "sentinel" | "cluster";
   /** Shared commands may take the raw path (writeRaw): one socket, a tap in front of ioredis' parser. */
   readonly fastPath: boolean;
-  /** Sentinel: the master ioredis connected to last, and since when. */
-  private master: { address: string; since: Date } | undefined;
+  private readonly master: SentinelMaster;
 
   constructor(route: ResolvedRoute) {
     const config = route.upstream.redis!;
@@ -92,6 +92,7 @@ export class RedisClient {
     this.outages = new Outages(route.name, () => this.closed);
     this.login = new RouteCredentials(config);
     this.connectTimeout = route.pool.connectTimeout;
+    this.master = new SentinelMaster(route.name);
 
     let useTls = config.tls !== undefined;
     if (config.url) {
@@ -139,7 +140,9 @@ export class RedisClient {
         credentials: () => (this.login.password ? { password: this.login.password.value } : {}),
         tls: this.tls,
         timeout: Math.min(SENTINEL_TIMEOUT_MS, this.connectTimeout),
-        moved: (to, why) => this.masterMoved(to, why),
+        moved: (to, why) => {
+          if (!this.closed && this.redis instanceof Redis) this.master.moved(this.redis, this.outages, to, why);
+        },
       });
       options.Connector = this.sentinel.connector();
     }
@@ -161,14 +164,15 @@ export class RedisClient {
       const redis = new Redis(options);
       redis.on("connect", () => tapReplies(redis, this.route));
       redis.on("ready", () => {
-        this.noteMaster(redis);
+        if (this.mode === "sentinel") this.master.noteConnected(redis);
         this.learnVersion(redis);
       });
       this.redis = redis;
       this.watch = this.watchConnection(redis);
     }
+    this.writes = new WritePath(this.redis, this.db, this.outages, () => this.closed);
     this.outages.watch(this.redis, () => this.sentinel?.connected());
-    this.login.watch(() => this.rotated());
+    this.login.watch(() => useRotatedLogin(this.redis, this.login.current(), this.route));
   }
 
   get status(): string {
@@ -184,9 +188,9 @@ export class RedisClient {
    * when Redis cannot be reached, or with the signal's reason (the route deadline).
    */
   async call(args: readonly Buffer[], signal?: DeadlineSignal): Promise<Frame> {
-    if (this.redis.status !== "ready") await this.whenReady(signal);
+    if (this.redis.status !== "ready") await this.writes.whenReady(signal);
     const cmd: Tagged = new Command(commandName(args[0]!), args.slice(1));
-    this.cork();
+    this.writes.cork();
     void this.redis.sendCommand(cmd);
     let result: unknown;
     try {
@@ -211,31 +215,19 @@ export class RedisClient {
     return { value: fromParsed(result), raw: Buffer.alloc(0) };
   }
 
-  /**
-   * Whether raw commands can be written now: "ready" (write), "wait" (the first connection is still
-   * coming: wait for it with `whenReady`), or "down" (fail fast: Redis was reachable and is away now).
-   */
+  /** Whether raw commands can be written now (write-path.ts): "ready", "wait" (for the first ready) or "down". */
   rawState(): "ready" | "wait" | "down" {
-    const status = this.redis.status;
-    if (status === "ready") return this.redis instanceof Redis && socketOf(this.redis)?.writable ? "ready" : "down";
-    if (this.closed || this.outages.everReady || !["wait", "connecting", "connect"].includes(status)) return "down";
-    return "wait";
+    return this.writes.rawState();
   }
 
-  /**
-   * Write encoded commands in one socket write, and queue them for ioredis' reply bookkeeping, in
-   * the same order. Only when `rawState()` is "ready".
-   */
+  /** Write encoded commands in one socket write, queued for ioredis' reply bookkeeping (write-path.ts). */
   writeRaw(wire: Buffer, commands: readonly RawCommand[]): void {
-    const redis = this.redis as Redis;
-    socketOf(redis)!.write(wire);
-    // ioredis only reads its queue entries: one entry stands in every position of a command's replies.
-    for (const command of commands) enqueue(redis, command, command.expected, this.db);
+    this.writes.writeRaw(wire, commands);
   }
 
   /** Before the first ready: resolves once it is (bounded by `signal`); rejects when Redis is away. */
   ready(signal?: DeadlineSignal): Promise<void> {
-    return this.whenReady(signal);
+    return this.writes.whenReady(signal);
   }
 
   /** Cluster: the node ("host:port") a command for `slot` goes to now, as ioredis' slot map says. */
@@ -293,7 +285,7 @@ export class RedisClient {
     return {
       mode: this.mode,
       target,
-      ...(this.master ? { master: this.master.address, masterSince: this.master.since.toISOString() } : {}),
+      ...this.master.describe(),
       ...(this.redis instanceof Cluster && this.redis.status === "ready"
         ? { masters: this.redis.nodes("master").map((n) => `${n.options.host}:${n.options.port}`) }
         : {}),
@@ -356,93 +348,11 @@ export class RedisClient {
     });
   }
 
-  /** Sentinel said the master moved: leave the old one now (its writes would be lost when it resyncs). */
-  private masterMoved(to: Address, why: string): void {
-    if (this.closed || !(this.redis instanceof Redis)) return;
-    const from = this.master?.address;
-    log.warn({ route: this.route, from, to: `${to.host}:${to.port}`, why }, "redis master moved; reconnecting");
-    const cause = `master moved to ${to.host}:${to.port} (${why})`;
-    this.outages.resetBy(cause);
-    if (this.redis.status === "ready" || this.redis.status === "connect") resetSocket(this.redis);
-  }
-
-  /**
-   * A rotated secret: the next (re)connect uses it, and the live connection re-authenticates now
-   * with AUTH, so a rotation costs no reconnect and no failed command.
-   */
-  private rotated(): void {
-    const creds = this.login.current();
-    if (this.redis instanceof Cluster) {
-      // New node connections log in with the new secret; live ones keep their login until they reconnect.
-      Object.assign(this.redis.options.redisOptions ?? {}, creds);
-      for (const node of this.redis.nodes()) Object.assign(node.options, creds);
-      return;
-    }
-    Object.assign(this.redis.options, creds);
-    if (this.redis.status !== "ready" || creds.password === undefined) return;
-    const args = creds.username ? [creds.username, creds.password] : [creds.password];
-    this.redis.call("AUTH", ...args).then(
-      () => log.info({ route: this.route }, "redis re-authenticated with the rotated secret"),
-      (err: Error) =>
-        log.warn({ route: this.route, err: err.message }, "redis refused the rotated secret; the connection keeps its previous login"),
-    );
-  }
-
-  /** Before the first ready: wait for it (bounded by the deadline). After: Redis is away, fail now. */
-  private whenReady(signal?: DeadlineSignal): Promise<void> {
-    const status = this.redis.status;
-    if (this.closed || this.outages.everReady || !["wait", "connecting", "connect"].includes(status)) {
-      return Promise.reject(this.down());
-    }
-    // One pair of listeners for every waiting command (a burst at start-up would add hundreds); they
-    // resume in the order they came, which keeps each client's order.
-    this.firstReady ??= new Promise<void>((resolve, reject) => {
-      const done = (err?: unknown) => {
-        this.redis.off("ready", onReady);
-        this.redis.off("error", onError);
-        this.firstReady = undefined;
-        if (err) reject(err);
-        else resolve();
-      };
-      const onReady = () => done();
-      const onError = (err: Error) => done(this.unreachable(err));
-      this.redis.once("ready", onReady);
-      this.redis.once("error", onError);
-    });
-    // Handled by every waiter; this keeps a rejection nobody waits for any more from being "unhandled".
-    this.firstReady.catch(() => {});
-    return abortable(this.firstReady, signal);
-  }
-
-  /** One socket write per event-loop turn for all commands of all clients (about 2× in the bench: test/bench/README.md). */
-  private cork(): void {
-    if (this.corked) return;
-    const stream = this.redis instanceof Redis ? socketOf(this.redis) : undefined;
-    if (!stream || typeof stream.cork !== "function") return;
-    stream.cork();
-    this.corked = stream;
-    setImmediate(() => {
-      this.corked = undefined;
-      stream.uncork();
-    });
-  }
-
-  /** Sentinel: note the master the connection went to, and when it changed. */
   /** ioredis' ready check reads INFO but keeps nothing of it: one INFO server per connect (a failover may change the version). */
   private learnVersion(redis: Redis): void {
     redis.info("server").then(
       (text) => (this.serverVersion = /^redis_version:(\S+)/m.exec(text)?.[1] ?? this.serverVersion),
       () => {},
     );
-  }
-
-  private noteMaster(redis: Redis): void {
-    if (this.mode !== "sentinel") return;
-    const stream = socketOf(redis);
-    if (!stream?.remoteAddress) return;
-    const address = `${stream.remoteAddress}:${stream.remotePort}`;
-    if (this.master?.address === address) return;
-    if (this.master) log.info({ route: this.route, from: this.master.address, to: address }, "redis master changed");
-    this.master = { address, since: new Date() };
   }
 }
