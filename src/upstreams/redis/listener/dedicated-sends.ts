@@ -16,7 +16,7 @@ export interface DedicatedSession {
   readonly state: ClientState;
   /** Commands still queued in the session. */
   waiting(): number;
-  /** Send queued commands (Session.pump). */
+  /** Send queued commands (TaskQueue.pump, task-queue.ts). */
   pump(): void;
   failure(err: unknown): Buffer;
   /** The dedicated connection's state is lost: close the client once `reply` and earlier replies are out. */
