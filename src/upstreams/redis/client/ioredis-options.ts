@@ -1,7 +1,44 @@
 /** How attache sets up ioredis (a Cluster's options) and reads what ioredis hands back (names, parsed replies). */
 import { exists } from "@ioredis/commands";
 import type { ClusterOptions, RedisOptions } from "ioredis";
+import type { ConnectionOptions } from "node:tls";
+import { reconnectDelay } from "../../../resilience/backoff.js";
 import type { RespValue } from "../resp/value.js";
+import type { Login } from "./credentials.js";
+
+/** Reconnect back-off (backoff.ts, full jitter): 50ms doubling to 1s. Redis back from a restart is in use within ~1s. */
+export const RECONNECT_BASE_MS = 50;
+export const RECONNECT_CAP_MS = 1_000;
+
+/** The shared connection's options (client/redis-client.ts); a Cluster's nodes start from them (clusterOptions). */
+export function sharedOptions(o: {
+  route: string;
+  login: Login;
+  db: number;
+  tls: ConnectionOptions | undefined;
+  connectTimeout: number;
+  sentinel: boolean;
+}): RedisOptions {
+  return {
+    ...o.login,
+    db: o.db,
+    ...(o.tls ? { tls: o.tls } : {}),
+    connectionName: `attache:${o.route}`,
+    connectTimeout: o.connectTimeout,
+    // Fail fast while Redis is away: nothing is queued offline, nothing is resent after a
+    // reconnect (a resent INCR would run twice), and in-flight commands fail at the first disconnect.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    autoResubscribe: false,
+    // At least 1ms: ioredis takes 0 as "reconnect in the same turn".
+    retryStrategy: (times) => reconnectDelay(times, RECONNECT_BASE_MS, RECONNECT_CAP_MS),
+    // A master demoted to a replica answers writes with READONLY: reconnect (Sentinel names the new one).
+    reconnectOnError: o.sentinel ? (err) => (err.message.startsWith("READONLY") ? 1 : false) : null,
+    noDelay: true,
+    keepAlive: 30_000,
+  };
+}
 
 /**
  * The Cluster's options from the route's connection options: the same reconnect back-off, a few

@@ -18,38 +18,37 @@
  * again by the node that answers it last. Cluster commands take ioredis' Command path (the raw path
  * needs one socket); commands/cluster-split.ts splits multi-key commands across slots where that is safe.
  */
-import { Cluster, Command, Redis, type RedisOptions } from "ioredis";
+import { Cluster, Command, Redis } from "ioredis";
 import type { ConnectionOptions } from "node:tls";
 import type { ResolvedRoute } from "../../../config/validate.js";
-import { AttacheError } from "../../../errors.js";
+import type { AttacheError } from "../../../errors.js";
 import { log } from "../../../observability/log.js";
 import { metrics } from "../../../observability/metrics.js";
 import { tlsOptions } from "../../http/tls.js";
 import { RouteCredentials } from "./credentials.js";
 import { Outages } from "./outages.js";
 import { DedicatedConnection, type DedicatedTarget } from "./dedicated-connection.js";
-import { enqueue, resetSocket, socketOf } from "./ioredis-tap.js";
-import { clusterOptions, commandName, fromParsed } from "./ioredis-options.js";
+import { clusterOptions, commandName, fromParsed, RECONNECT_BASE_MS, RECONNECT_CAP_MS, sharedOptions } from "./ioredis-options.js";
 import { parseHostPort, urlHostPort } from "../../../net/address.js";
 import type { RawCommand } from "./raw-command.js";
 import { FRAME, tapReplies, type Tagged } from "./reply-tap.js";
 import type { Frame } from "../resp/value.js";
 import { abortable, type DeadlineSignal } from "../../../resilience/deadline.js";
-import { reconnectDelay } from "../../../resilience/backoff.js";
-import { clusterFailure } from "../failover/cluster-errors.js";
+import { ClusterFailures, clusterFailure } from "../failover/cluster-errors.js";
 import { SlotWatch } from "../failover/cluster-slots.js";
 import { ConnectionWatch } from "./connection-watch.js";
-import { SentinelWatch, type Address } from "../failover/sentinel-watch.js";
+import { SentinelWatch } from "../failover/sentinel-watch.js";
+import { SentinelMaster } from "./sentinel-master.js";
+import { useRotatedLogin } from "./rotated-login.js";
+import { WritePath } from "./write-path.js";
+import { dedicatedTarget } from "./dedicated-target.js";
+import { openCluster } from "./cluster-connection.js";
+import { ServerVersion } from "./server-version.js";
 
-/** Reconnect back-off (backoff.ts, full jitter): 50ms doubling to 1s. Redis back from a restart is in use within ~1s. */
-const RECONNECT_BASE_MS = 50;
-const RECONNECT_CAP_MS = 1_000;
 /** A health probe unanswered this long resets the connection (connection-watch.ts). */
 const PROBE_DEADLINE_MS = 2_000;
 /** Bound on one sentinel's answer. */
 const SENTINEL_TIMEOUT_MS = 1_000;
-/** A cluster failure (MOVED to a dead node, CLUSTERDOWN...) is logged at most this often per route. */
-const CLUSTER_LOG_EVERY_MS = 5_000;
 
 export interface RedisTargetDescription {
   mode: "url" | "sentinel" | "cluster";
@@ -71,19 +70,17 @@ export class RedisClient {
   private readonly sentinel: SentinelWatch | undefined;
   private readonly outages: Outages;
   private readonly watch: ConnectionWatch | undefined;
-  private clusterLoggedAt = 0;
+  private readonly clusterFailures: ClusterFailures;
   /** Cluster: slots changing hands. */
   private readonly slots: SlotWatch | undefined;
-  /** Resolves at the first ready; shared by the commands that wait for it (whenReady). */
-  private firstReady: Promise<void> | undefined;
-  private corked: { uncork(): void } | undefined;
+  private readonly writes: WritePath;
   private closed = false;
   private warnedUntapped = false;
   readonly mode: "url" | "sentinel" | "cluster";
   /** Shared commands may take the raw path (writeRaw): one socket, a tap in front of ioredis' parser. */
   readonly fastPath: boolean;
-  /** Sentinel: the master ioredis connected to last, and since when. */
-  private master: { address: string; since: Date } | undefined;
+  private readonly master: SentinelMaster;
+  private readonly version = new ServerVersion();
 
   constructor(route: ResolvedRoute) {
     const config = route.upstream.redis!;
@@ -92,6 +89,8 @@ export class RedisClient {
     this.outages = new Outages(route.name, () => this.closed);
     this.login = new RouteCredentials(config);
     this.connectTimeout = route.pool.connectTimeout;
+    this.master = new SentinelMaster(route.name);
+    this.clusterFailures = new ClusterFailures(route.name);
 
     let useTls = config.tls !== undefined;
     if (config.url) {
@@ -110,25 +109,14 @@ export class RedisClient {
     this.fastPath = this.mode !== "cluster";
     this.tls = useTls ? (tlsOptions(config.tls) as ConnectionOptions) : undefined;
 
-    const options: RedisOptions = {
-      ...this.login.current(),
+    const options = sharedOptions({
+      route: route.name,
+      login: this.login.current(),
       db: this.db,
-      ...(this.tls ? { tls: this.tls } : {}),
-      connectionName: `attache:${route.name}`,
+      tls: this.tls,
       connectTimeout: this.connectTimeout,
-      // Fail fast while Redis is away: nothing is queued offline, nothing is resent after a
-      // reconnect (a resent INCR would run twice), and in-flight commands fail at the first disconnect.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      autoResubscribe: false,
-      // At least 1ms: ioredis takes 0 as "reconnect in the same turn".
-      retryStrategy: (times) => reconnectDelay(times, RECONNECT_BASE_MS, RECONNECT_CAP_MS),
-      // A master demoted to a replica answers writes with READONLY: reconnect (Sentinel names the new one).
-      reconnectOnError: config.sentinels ? (err) => (err.message.startsWith("READONLY") ? 1 : false) : null,
-      noDelay: true,
-      keepAlive: 30_000,
-    };
+      sentinel: Boolean(config.sentinels),
+    });
     if (config.url) Object.assign(options, { host: this.endpoint!.host, port: this.endpoint!.port });
     else if (config.sentinels) {
       this.sentinel = new SentinelWatch({
@@ -139,36 +127,30 @@ export class RedisClient {
         credentials: () => (this.login.password ? { password: this.login.password.value } : {}),
         tls: this.tls,
         timeout: Math.min(SENTINEL_TIMEOUT_MS, this.connectTimeout),
-        moved: (to, why) => this.masterMoved(to, why),
+        moved: (to, why) => {
+          if (!this.closed && this.redis instanceof Redis) this.master.moved(this.redis, this.outages, to, why);
+        },
       });
       options.Connector = this.sentinel.connector();
     }
     if (config.cluster) {
-      const redis = new Cluster(
-        config.cluster.map((s) => parseHostPort(s, "cluster")),
-        clusterOptions(options, this.connectTimeout),
-      );
-      // Every node connection gets the tap (nodes connect lazily, and come and go with the topology).
-      redis.on("+node", (node: Redis) => node.on("connect", () => tapReplies(node, this.route)));
+      const seeds = config.cluster.map((s) => parseHostPort(s, "cluster"));
+      const redis = openCluster(seeds, clusterOptions(options, this.connectTimeout), route.name, () => this.closed);
       this.slots = new SlotWatch(redis);
-      // Not expected (the retry strategy never gives up), but a route must never stay dead.
-      redis.on("end", () => {
-        if (!this.closed)
-          setTimeout(() => !this.closed && redis.status === "end" && redis.connect().catch(() => {}), RECONNECT_CAP_MS).unref();
-      });
       this.redis = redis;
     } else {
       const redis = new Redis(options);
       redis.on("connect", () => tapReplies(redis, this.route));
       redis.on("ready", () => {
-        this.noteMaster(redis);
-        this.learnVersion(redis);
+        if (this.mode === "sentinel") this.master.noteConnected(redis);
+        this.version.learn(redis);
       });
       this.redis = redis;
       this.watch = this.watchConnection(redis);
     }
+    this.writes = new WritePath(this.redis, this.db, this.outages, () => this.closed);
     this.outages.watch(this.redis, () => this.sentinel?.connected());
-    this.login.watch(() => this.rotated());
+    this.login.watch(() => useRotatedLogin(this.redis, this.login.current(), this.route));
   }
 
   get status(): string {
@@ -176,7 +158,9 @@ export class RedisClient {
   }
 
   /** The server's version, from INFO on each connect (for HELLO / INFO answered by attache). */
-  serverVersion: string | undefined;
+  get serverVersion(): string | undefined {
+    return this.version.value;
+  }
 
   /**
    * Run one command (args[0] is its name, upper-case for known commands) on the shared connection.
@@ -184,9 +168,9 @@ export class RedisClient {
    * when Redis cannot be reached, or with the signal's reason (the route deadline).
    */
   async call(args: readonly Buffer[], signal?: DeadlineSignal): Promise<Frame> {
-    if (this.redis.status !== "ready") await this.whenReady(signal);
+    if (this.redis.status !== "ready") await this.writes.whenReady(signal);
     const cmd: Tagged = new Command(commandName(args[0]!), args.slice(1));
-    this.cork();
+    this.writes.cork();
     void this.redis.sendCommand(cmd);
     let result: unknown;
     try {
@@ -197,7 +181,7 @@ export class RedisClient {
       // Cluster: what ioredis gave up on (redirects exhausted, CLUSTERDOWN, MOVED to a node that is
       // gone) is the cluster failing, not an answer for the app.
       const failure = this.mode === "cluster" ? clusterFailure(err, frame) : undefined;
-      if (failure) throw this.clusterError(failure, err);
+      if (failure) throw this.clusterFailures.error(failure, err);
       if (frame && frame.raw[0] === 45 /* - */) return frame;
       throw this.unreachable(err);
     }
@@ -211,31 +195,19 @@ export class RedisClient {
     return { value: fromParsed(result), raw: Buffer.alloc(0) };
   }
 
-  /**
-   * Whether raw commands can be written now: "ready" (write), "wait" (the first connection is still
-   * coming: wait for it with `whenReady`), or "down" (fail fast: Redis was reachable and is away now).
-   */
+  /** Whether raw commands can be written now (write-path.ts): "ready", "wait" (for the first ready) or "down". */
   rawState(): "ready" | "wait" | "down" {
-    const status = this.redis.status;
-    if (status === "ready") return this.redis instanceof Redis && socketOf(this.redis)?.writable ? "ready" : "down";
-    if (this.closed || this.outages.everReady || !["wait", "connecting", "connect"].includes(status)) return "down";
-    return "wait";
+    return this.writes.rawState();
   }
 
-  /**
-   * Write encoded commands in one socket write, and queue them for ioredis' reply bookkeeping, in
-   * the same order. Only when `rawState()` is "ready".
-   */
+  /** Write encoded commands in one socket write, queued for ioredis' reply bookkeeping (write-path.ts). */
   writeRaw(wire: Buffer, commands: readonly RawCommand[]): void {
-    const redis = this.redis as Redis;
-    socketOf(redis)!.write(wire);
-    // ioredis only reads its queue entries: one entry stands in every position of a command's replies.
-    for (const command of commands) enqueue(redis, command, command.expected, this.db);
+    this.writes.writeRaw(wire, commands);
   }
 
   /** Before the first ready: resolves once it is (bounded by `signal`); rejects when Redis is away. */
   ready(signal?: DeadlineSignal): Promise<void> {
-    return this.whenReady(signal);
+    return this.writes.whenReady(signal);
   }
 
   /** Cluster: the node ("host:port") a command for `slot` goes to now, as ioredis' slot map says. */
@@ -250,22 +222,8 @@ export class RedisClient {
 
   /** Where and how a dedicated connection connects: the same server and credentials as the shared one. */
   dedicatedTarget(): DedicatedTarget {
-    let endpoint = this.endpoint;
-    if (this.redis instanceof Cluster) {
-      // XXX(redis owner): one master for every dedicated connection. Pub/sub works from any node;
-      // a transaction or blocking command on keys of another master gets Redis' own MOVED error.
-      const node = this.redis.status === "ready" ? this.redis.nodes("master")[0] : undefined;
-      if (!node) throw this.unreachable(new Error("cluster not ready"));
-      endpoint = { host: node.options.host ?? "127.0.0.1", port: node.options.port ?? 6379 };
-    } else if (!endpoint) {
-      // Sentinel: the master ioredis resolved is the other end of its live socket.
-      const stream = this.redis instanceof Redis ? socketOf(this.redis) : undefined;
-      if (this.redis.status !== "ready" || !stream?.remoteAddress || !stream.remotePort)
-        throw this.unreachable(new Error("no master resolved yet"));
-      endpoint = { host: stream.remoteAddress, port: stream.remotePort };
-    }
-    const { username, password } = this.login.current();
-    return { ...endpoint, tls: this.tls, username, password, db: this.db, connectTimeout: this.connectTimeout };
+    const fixed = { endpoint: this.endpoint, tls: this.tls, db: this.db, connectTimeout: this.connectTimeout };
+    return dedicatedTarget(this.redis, fixed, this.login.current(), (err) => this.unreachable(err));
   }
 
   /** `protocol` 3: a RESP3 connection (for a RESP3 client of the listener). */
@@ -293,7 +251,7 @@ export class RedisClient {
     return {
       mode: this.mode,
       target,
-      ...(this.master ? { master: this.master.address, masterSince: this.master.since.toISOString() } : {}),
+      ...this.master.describe(),
       ...(this.redis instanceof Cluster && this.redis.status === "ready"
         ? { masters: this.redis.nodes("master").map((n) => `${n.options.host}:${n.options.port}`) }
         : {}),
@@ -329,19 +287,6 @@ export class RedisClient {
     return this.outages.down(this.redis.status);
   }
 
-  /** A cluster failure (failover/cluster-errors.ts) as an upstream error, logged at most every few seconds. */
-  private clusterError(cause: string, err: unknown): AttacheError {
-    const now = Date.now();
-    if (now - this.clusterLoggedAt >= CLUSTER_LOG_EVERY_MS) {
-      this.clusterLoggedAt = now;
-      log.warn({ route: this.route, err: cause }, "redis cluster command failed");
-    }
-    return new AttacheError("upstream_unreachable", `route ${this.route}: redis cluster unavailable (${cause})`, {
-      route: this.route,
-      cause: err,
-    });
-  }
-
   /** Health check, reset and restart for a standalone or Sentinel connection. */
   private watchConnection(redis: Redis): ConnectionWatch {
     return new ConnectionWatch(redis, {
@@ -354,95 +299,5 @@ export class RedisClient {
       },
       live: () => !this.closed,
     });
-  }
-
-  /** Sentinel said the master moved: leave the old one now (its writes would be lost when it resyncs). */
-  private masterMoved(to: Address, why: string): void {
-    if (this.closed || !(this.redis instanceof Redis)) return;
-    const from = this.master?.address;
-    log.warn({ route: this.route, from, to: `${to.host}:${to.port}`, why }, "redis master moved; reconnecting");
-    const cause = `master moved to ${to.host}:${to.port} (${why})`;
-    this.outages.resetBy(cause);
-    if (this.redis.status === "ready" || this.redis.status === "connect") resetSocket(this.redis);
-  }
-
-  /**
-   * A rotated secret: the next (re)connect uses it, and the live connection re-authenticates now
-   * with AUTH, so a rotation costs no reconnect and no failed command.
-   */
-  private rotated(): void {
-    const creds = this.login.current();
-    if (this.redis instanceof Cluster) {
-      // New node connections log in with the new secret; live ones keep their login until they reconnect.
-      Object.assign(this.redis.options.redisOptions ?? {}, creds);
-      for (const node of this.redis.nodes()) Object.assign(node.options, creds);
-      return;
-    }
-    Object.assign(this.redis.options, creds);
-    if (this.redis.status !== "ready" || creds.password === undefined) return;
-    const args = creds.username ? [creds.username, creds.password] : [creds.password];
-    this.redis.call("AUTH", ...args).then(
-      () => log.info({ route: this.route }, "redis re-authenticated with the rotated secret"),
-      (err: Error) =>
-        log.warn({ route: this.route, err: err.message }, "redis refused the rotated secret; the connection keeps its previous login"),
-    );
-  }
-
-  /** Before the first ready: wait for it (bounded by the deadline). After: Redis is away, fail now. */
-  private whenReady(signal?: DeadlineSignal): Promise<void> {
-    const status = this.redis.status;
-    if (this.closed || this.outages.everReady || !["wait", "connecting", "connect"].includes(status)) {
-      return Promise.reject(this.down());
-    }
-    // One pair of listeners for every waiting command (a burst at start-up would add hundreds); they
-    // resume in the order they came, which keeps each client's order.
-    this.firstReady ??= new Promise<void>((resolve, reject) => {
-      const done = (err?: unknown) => {
-        this.redis.off("ready", onReady);
-        this.redis.off("error", onError);
-        this.firstReady = undefined;
-        if (err) reject(err);
-        else resolve();
-      };
-      const onReady = () => done();
-      const onError = (err: Error) => done(this.unreachable(err));
-      this.redis.once("ready", onReady);
-      this.redis.once("error", onError);
-    });
-    // Handled by every waiter; this keeps a rejection nobody waits for any more from being "unhandled".
-    this.firstReady.catch(() => {});
-    return abortable(this.firstReady, signal);
-  }
-
-  /** One socket write per event-loop turn for all commands of all clients (about 2× in the bench: test/bench/README.md). */
-  private cork(): void {
-    if (this.corked) return;
-    const stream = this.redis instanceof Redis ? socketOf(this.redis) : undefined;
-    if (!stream || typeof stream.cork !== "function") return;
-    stream.cork();
-    this.corked = stream;
-    setImmediate(() => {
-      this.corked = undefined;
-      stream.uncork();
-    });
-  }
-
-  /** Sentinel: note the master the connection went to, and when it changed. */
-  /** ioredis' ready check reads INFO but keeps nothing of it: one INFO server per connect (a failover may change the version). */
-  private learnVersion(redis: Redis): void {
-    redis.info("server").then(
-      (text) => (this.serverVersion = /^redis_version:(\S+)/m.exec(text)?.[1] ?? this.serverVersion),
-      () => {},
-    );
-  }
-
-  private noteMaster(redis: Redis): void {
-    if (this.mode !== "sentinel") return;
-    const stream = socketOf(redis);
-    if (!stream?.remoteAddress) return;
-    const address = `${stream.remoteAddress}:${stream.remotePort}`;
-    if (this.master?.address === address) return;
-    if (this.master) log.info({ route: this.route, from: this.master.address, to: address }, "redis master changed");
-    this.master = { address, since: new Date() };
   }
 }

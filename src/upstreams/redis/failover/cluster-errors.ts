@@ -5,7 +5,12 @@
  * error (upstream_unreachable), not a reply to hand over as data.
  * In failover/: it tells a failing cluster from an answer; client/redis-client.ts asks it.
  */
+import { AttacheError } from "../../../errors.js";
+import { log } from "../../../observability/log.js";
 import type { Frame } from "../resp/value.js";
+
+/** A cluster failure (MOVED to a dead node, CLUSTERDOWN...) is logged at most this often per route. */
+const CLUSTER_LOG_EVERY_MS = 5_000;
 
 const CLUSTER_REPLIES = /^-(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /;
 
@@ -19,6 +24,25 @@ export function clusterFailure(err: unknown, frame: Frame | undefined): string |
   if (/^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /.test(message)) return oneLine(message);
   if (message.startsWith("Cluster isn't ready") || message === "Connection is closed.") return oneLine(message);
   return undefined;
+}
+
+/** A route's cluster failures as upstream errors, logged at most every few seconds. */
+export class ClusterFailures {
+  private loggedAt = 0;
+
+  constructor(private readonly route: string) {}
+
+  error(cause: string, err: unknown): AttacheError {
+    const now = Date.now();
+    if (now - this.loggedAt >= CLUSTER_LOG_EVERY_MS) {
+      this.loggedAt = now;
+      log.warn({ route: this.route, err: cause }, "redis cluster command failed");
+    }
+    return new AttacheError("upstream_unreachable", `route ${this.route}: redis cluster unavailable (${cause})`, {
+      route: this.route,
+      cause: err,
+    });
+  }
 }
 
 function oneLine(text: string): string {

@@ -27,7 +27,7 @@ export interface LeaseEvents {
 export class DedicatedLease {
   conn: DedicatedConnection | undefined;
   opening = false;
-  /** RESP3 plain commands of this turn, not sent yet (Session.sendPlain). */
+  /** RESP3 plain commands of this turn, not sent yet (dedicated-sends.ts). */
   plain: { conn: DedicatedConnection; commands: Prepared[]; slots: Slot[] } | undefined;
   private linger: NodeJS.Timeout | undefined;
   private readonly onPush: (frame: Frame) => void;

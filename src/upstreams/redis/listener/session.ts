@@ -34,22 +34,19 @@ import { toAttacheError } from "../../../errors.js";
 import { log } from "../../../observability/log.js";
 import { metrics } from "../../../observability/metrics.js";
 import { tracer } from "../../../observability/tracing.js";
-import type { DedicatedConnection } from "../client/dedicated-connection.js";
 import { DedicatedLease } from "./dedicated-lease.js";
-import { LOCAL, STATEFUL, TRANSACTION } from "../command-sets.js";
+import { DedicatedSends } from "./dedicated-sends.js";
+import { LOCAL, STATEFUL } from "../command-sets.js";
 import { ClientState } from "../commands/client-state.js";
 import type { Prepared, ReplySink } from "../commands/prepared.js";
 import { CommandParser, LimitError } from "../resp/command-parser.js";
-import { encodeValue, errorReply } from "../resp/encoder.js";
-import type { Frame } from "../resp/value.js";
+import { errorReply } from "../resp/encoder.js";
 import { ProtocolError } from "../resp/wire.js";
 import { AsSentRun } from "./as-sent-run.js";
 import type { RespBackend, RespLimits } from "./backend.js";
-import { answerLocally, NOT_ALLOWED, RESET, type ClientIdentity, type LocalContext } from "./local-commands.js";
+import { answerLocally, NOT_ALLOWED, type ClientIdentity, type LocalContext } from "./local-commands.js";
 import { ReplyOutput, type Slot } from "./output.js";
-
-/** `protocol`: the client's protocol when it sent the command (HELLO changes it for later commands only). */
-type Task = { refused: true } | { refused: false; command: Prepared; slot: Slot; protocol: 2 | 3 };
+import { TaskQueue } from "./task-queue.js";
 
 export class Session implements ReplySink<Slot> {
   /** Request framing, and the commands taken as sent from the chunk being parsed. */
@@ -57,11 +54,13 @@ export class Session implements ReplySink<Slot> {
   /** Reply ordering, back-pressure and output limits. */
   private readonly output: ReplyOutput;
   /** Commands waiting, in order, for their connection (a switch of connection holds them back). */
-  private readonly tasks: Task[] = [];
+  private readonly tasks: TaskQueue;
   /** The shared connection's commands of this client in flight. */
   private sharedInflight = 0;
   /** The client's own connection, when it needs one. */
   private readonly lease: DedicatedLease;
+  /** Commands on that connection. */
+  private readonly dedicated: DedicatedSends;
   /** Identity and protocol (RESP2/RESP3), as HELLO, CLIENT and RESET set them. */
   private readonly client: ClientIdentity;
   /** Transaction, WATCH and db state, read from the replies. */
@@ -88,7 +87,7 @@ export class Session implements ReplySink<Slot> {
     this.output = new ReplyOutput(socket, limits.output, this);
     this.lease = new DedicatedLease(backend.runner.client, {
       gone: () => this.output.destroyed,
-      opened: () => this.pump(),
+      opened: () => this.tasks.pump(),
       lost: () => {
         if (this.output.destroyed || this.output.ending) return;
         log.warn(
@@ -97,12 +96,27 @@ export class Session implements ReplySink<Slot> {
         );
         this.endAfterReplies(errorReply("ERR redis connection lost"));
       },
-      failed: (err) => {
-        // Every command waiting for the dedicated connection fails; the client may try again.
-        const reply = this.failure(err);
-        for (const task of this.tasks.splice(0)) if (!task.refused) this.output.resolve(task.slot, reply);
-      },
+      // Every command waiting for the dedicated connection fails; the client may try again.
+      failed: (err) => this.tasks.failAll(this.failure(err)),
       push: (frame) => this.output.resolve(this.output.slot(), frame.raw),
+    });
+    this.dedicated = new DedicatedSends({
+      backend,
+      output: this.output,
+      lease: this.lease,
+      state: this.state,
+      waiting: () => this.tasks.length,
+      pump: () => this.tasks.pump(),
+      failure: (err) => this.failure(err),
+      endAfterReplies: (reply) => this.endAfterReplies(reply),
+    });
+    this.tasks = new TaskQueue({
+      output: this.output,
+      lease: this.lease,
+      state: this.state,
+      dedicated: this.dedicated,
+      sharedInflight: () => this.sharedInflight,
+      sendShared: (command, slot) => this.sendShared(command, slot),
     });
     this.local = { client: this.client, backend, socket, state: this.state, upstreamBusy: () => this.lease.held || this.tasks.length > 0 };
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
@@ -193,68 +207,8 @@ export class Session implements ReplySink<Slot> {
       // RESET answered by Redis (on a dedicated connection) takes the connection back to RESP2.
       if (command.name === "RESET") this.client.protocol = 2;
     }
-    this.pump();
+    this.tasks.pump();
     this.output.pauseIfBacklogged();
-  }
-
-  /** Send queued commands in order, holding back a switch of connection until the other one is quiet. */
-  private pump(): void {
-    const lease = this.lease;
-    while (this.tasks.length > 0 && !this.output.destroyed) {
-      const task = this.tasks[0]!;
-      if (task.refused) {
-        this.tasks.shift();
-        if (lease.conn && this.state.inTransaction) this.state.refusedInTransaction();
-        continue;
-      }
-      const { command } = task;
-      const conn = lease.conn;
-      if (command.name === "RESET" && !conn && !lease.opening) {
-        // Nothing to reset upstream, and the shared connection must never see RESET (it would leave the route's db).
-        this.tasks.shift();
-        this.output.resolve(task.slot, RESET);
-        continue;
-      }
-      if (conn && conn.protocol !== task.protocol) {
-        // The client changed protocol (HELLO, RESET): once the connection is quiet it goes, and the
-        // next command gets a connection in its own protocol.
-        this.sendPlain();
-        if (conn.inflight > 0) return;
-        lease.release();
-        continue;
-      }
-      const wantDedicated =
-        task.protocol === 3 || conn !== undefined || lease.opening || STATEFUL.has(command.name) || command.blocking !== undefined;
-      if (!wantDedicated) {
-        this.tasks.shift();
-        this.sendShared(command, task.slot);
-        continue;
-      }
-      if (this.sharedInflight > 0) return;
-      if (!conn) {
-        // At most one per client: commands that arrive while it opens wait for it here.
-        if (!lease.opening) lease.open(task.protocol);
-        return;
-      }
-      this.tasks.shift();
-      if (
-        conn.protocol === 3 &&
-        this.state.neutral &&
-        !conn.subscribed &&
-        command.blocking === undefined &&
-        !TRANSACTION.has(command.name) &&
-        !STATEFUL.has(command.name)
-      ) {
-        // A RESP3 client's plain commands: gathered for the turn and sent as one exchange.
-        lease.plain ??= { conn, commands: [], slots: [] };
-        lease.plain.commands.push(command);
-        lease.plain.slots.push(task.slot);
-        if (lease.plain.commands.length === 1) setImmediate(() => this.sendPlain());
-        continue;
-      }
-      this.sendPlain();
-      this.sendDedicated(conn, command, task.slot);
-    }
   }
 
   private sendShared(command: Prepared, slot: Slot): void {
@@ -275,77 +229,7 @@ export class Session implements ReplySink<Slot> {
       for (let i = 0; i < unanswered; i++) this.output.append(slot, reply);
     }
     this.output.finish(slot);
-    if (--this.sharedInflight === 0 && this.tasks.length > 0) this.pump();
-  }
-
-  /** The RESP3 plain commands gathered (see pump), in one exchange on the client's connection. */
-  private sendPlain(): void {
-    const plain = this.lease.plain;
-    if (!plain) return;
-    this.lease.plain = undefined;
-    if (this.output.destroyed) return;
-    const { conn, commands, slots } = plain;
-    const output = this.output;
-    this.backend.runner.dedicatedMany(
-      this.backend.resilience(),
-      conn,
-      commands,
-      (i, frame, push) =>
-        output.append(slots[i]!, push || !commands[i]!.rewrite ? frame.raw : encodeValue(commands[i]!.rewrite!(frame.value))),
-      (i, err) => {
-        if (err !== undefined) {
-          const reply = this.failure(err);
-          output.append(slots[i]!, reply);
-          output.finish(slots[i]!);
-          this.endAfterReplies(reply);
-          return;
-        }
-        output.finish(slots[i]!);
-        if (this.tasks.length > 0 && conn.inflight === 0) this.pump();
-      },
-    );
-  }
-
-  private sendDedicated(conn: DedicatedConnection, original: Prepared, slot: Slot): void {
-    this.lease.inUse();
-    let command = original;
-    let substitute: Buffer | undefined;
-    if (command.name === "EXEC" && this.state.dirty) {
-      // A command of this transaction was refused by attache: end it and answer as Redis does after a queuing error.
-      command = { name: "DISCARD", args: [Buffer.from("DISCARD")], rewrite: undefined, blocking: undefined };
-      substitute = errorReply("EXECABORT Transaction discarded because of previous errors.");
-    }
-    const rewrite = this.state.sending(command);
-    const output = this.output;
-    const onFrame = (frame: Frame, push: boolean) => {
-      if (substitute) return;
-      output.append(slot, push || !rewrite ? frame.raw : encodeValue(rewrite(frame.value)));
-    };
-    this.backend.runner.dedicated(this.backend.resilience(), conn, command, onFrame).then(
-      (frames) => {
-        this.state.replied(command, frames[frames.length - 1]!.value);
-        if (command.name === "RESET") conn.protocol = 2;
-        if (substitute) output.append(slot, substitute);
-        output.finish(slot);
-        // Commands held back for a change of protocol go once the connection is quiet.
-        if (this.tasks.length > 0 && conn.inflight === 0) this.pump();
-        this.maybeRelease();
-      },
-      (err: unknown) => {
-        // The dedicated connection's state (transaction, subscriptions) is lost: the client must know.
-        const reply = this.failure(err);
-        output.append(slot, reply);
-        output.finish(slot);
-        this.endAfterReplies(reply);
-      },
-    );
-  }
-
-  private maybeRelease(): void {
-    const conn = this.lease.conn;
-    // A RESP3 client keeps its connection: it is the only one that speaks its protocol.
-    if (!conn || conn.inflight > 0 || this.tasks.length > 0 || !this.state.neutral || conn.subscribed || conn.protocol === 3) return;
-    this.lease.releaseWhenIdle(conn, () => conn.inflight === 0 && this.tasks.length === 0 && this.state.neutral && !conn.subscribed);
+    if (--this.sharedInflight === 0 && this.tasks.length > 0) this.tasks.pump();
   }
 
   private span(operation: string, batch: number) {
@@ -385,7 +269,7 @@ export class Session implements ReplySink<Slot> {
   /** Stop reading; close once every reply is out. `fail`: commands not sent yet get this reply instead. */
   private endAfterReplies(fail?: Buffer): void {
     this.output.ending = true;
-    if (fail) for (const task of this.tasks.splice(0)) if (!task.refused) this.output.resolve(task.slot, fail);
+    if (fail) this.tasks.failAll(fail);
     this.socket.pause();
     this.output.flush();
   }
