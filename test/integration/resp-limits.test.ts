@@ -77,7 +77,7 @@ describe("RESP listener: limits", () => {
     expect((await respExchange(s.resp, encodeCommand(["PING"]), 1)).frames[0]?.raw.toString()).toBe("+PONG\r\n");
   });
 
-  it("a subscriber that never reads is cut off at the output limit with RSS bounded; other subscribers keep their messages", async () => {
+  it("a subscriber that never reads is cut off at the output limit, long before the 60 MiB are through; other subscribers keep their messages", async () => {
     // The clients of the test before are gone (their sockets close asynchronously).
     for (let i = 0; i < 100 && (await respExchange(s.resp, encodeCommand(["PING"]), 1)).frames[0]?.raw.toString() !== "+PONG\r\n"; i++)
       await new Promise((r) => setTimeout(r, 20));
@@ -98,17 +98,20 @@ describe("RESP listener: limits", () => {
     await publisher.connect();
     const message = "m".repeat(64 * 1024);
     const cutBefore = await disconnects("output_buffer");
-    const before = rssMiB();
+    let published = 0;
     // 60 MiB in all, in bounded batches; stops early once the lazy client is gone (one subscriber left).
     let receivers = 2;
     for (let i = 0; i < 96 && receivers === 2; i++) {
       const replies = await publisher.pipeline(Array.from({ length: 10 }, () => ["publish", "news", message])).exec();
+      published += 10 * message.length;
       receivers = Math.min(...replies!.map(([, n]) => n as number));
       await new Promise((r) => setTimeout(r, 5));
     }
     expect(receivers).toBe(1);
+    // Cut, not buffered: the publisher saw one receiver fewer within a few MiB. (RSS says little here:
+    // Node 24's larger young generation grows it by tens of MiB for a few MiB of traffic.)
     expect(await disconnects("output_buffer")).toBe(cutBefore + 1);
-    expect(rssMiB() - before).toBeLessThan(40);
+    expect(published).toBeLessThan(30 * 2 ** 20);
     // The reading subscriber is still subscribed and getting messages.
     expect((await publisher.publish("news", "still-here")) as number).toBe(1);
     const got = read;
