@@ -30,7 +30,7 @@ import { UpstreamCall } from "./upstream-call.js";
 import { abortable, type DeadlineSignal } from "../../resilience/deadline.js";
 import { clientGone, noEndpoint } from "./call-errors.js";
 import { IDEMPOTENT, readReplayableBody } from "./replay-body.js";
-import { credentialsRotated, isStaleSocket } from "./same-endpoint-resend.js";
+import { credentialsRotated, isStaleSocket } from "./resend.js";
 import { WebSocketUpgrades } from "./websocket-upgrade.js";
 
 /** How much of a 5xx body `isVerdict` may read: an API server's Status is a few hundred bytes. */
@@ -188,7 +188,7 @@ export class HttpUpstream implements Upstream {
     hasBody: boolean,
     replayable: boolean,
   ): Promise<UpstreamCall> {
-    const slot = this.balancer.pick(tried);
+    let slot = this.balancer.pick(tried);
     if (!slot) throw noEndpoint(ctx.route.config.name);
     tried?.add(slot);
     ctx.upstreamTarget = slot.endpoint.id;
@@ -221,9 +221,14 @@ export class HttpUpstream implements Upstream {
         if (call.statusCode >= 500 && this.options.isVerdict)
           call.verdict = this.options.isVerdict(call.headers, await call.peek(VERDICT_PEEK));
       } catch (err) {
-        // The keep-alive race: once per try (same-endpoint-resend.ts).
+        // The keep-alive race: once per try (resend.ts).
         if (!resent && isStaleSocket(err, call, ctx, signal, replayable)) {
           resent = true;
+          // Nothing reached the endpoint, which may be going away (a pod that stops closes its
+          // connections): another endpoint, when there is one, takes the resend.
+          slot = this.balancer.pick(tried ?? new Set([slot])) ?? slot;
+          tried?.add(slot);
+          ctx.upstreamTarget = slot.endpoint.id;
           continue;
         }
         const kind = classifyError(err);
@@ -237,7 +242,7 @@ export class HttpUpstream implements Upstream {
       ctx.upstreamMs = Math.round((performance.now() - sentAt) * 10) / 10;
       // A try's span covers dispatch to response head: which try answered, and how fast, is what it tells.
       if (span) tracer?.end(span, { status: call.statusCode });
-      // 401: credentials that rotated under us get the request one more go (same-endpoint-resend.ts).
+      // 401: credentials that rotated under us get the request one more go (resend.ts).
       if (call.statusCode === 401 && !authRetried && this.options.refreshCredentials) {
         authRetried = true;
         if (credentialsRotated(this.options.refreshCredentials, this.options.authorize, headers) && replayable && !signal.aborted) {

@@ -1,4 +1,4 @@
-/** When one try goes again to the same endpoint before the resilience stack sees it: a stale pooled socket, or rotated credentials. */
+/** When one try goes again before the resilience stack sees it: a stale pooled socket (to another endpoint if there is one), or rotated credentials. */
 import type { OutgoingHttpHeaders } from "node:http";
 import type { DeadlineSignal } from "../../resilience/deadline.js";
 import type { RequestContext } from "../upstream.js";
@@ -11,7 +11,8 @@ const STALE_SOCKET = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE"]);
 /**
  * The keep-alive race: a pooled connection the upstream closed while idle fails on reuse. undici
  * does not say whether the connection was reused, so any reset before the head counts. Nothing
- * came back, so an idempotent request goes again once, even on routes without `retry`.
+ * came back, so an idempotent request goes again once, even on routes without `retry` (to another
+ * endpoint when the balancer has one: the first may be going away).
  * Not a POST: the upstream may have acted on it before closing.
  */
 export function isStaleSocket(err: unknown, call: UpstreamCall, ctx: RequestContext, signal: DeadlineSignal, replayable: boolean): boolean {
