@@ -38,16 +38,19 @@ export const regex = z
   })
   .meta({ title: "RE2 regex", description: "Regular expression in RE2 syntax (matched in linear time; no lookaround or backreferences)." });
 
-/** host:port; IPv6 hosts in brackets ("[::1]:8001"). */
-export const address = z
-  .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "expected host:port, e.g. 127.0.0.1:8001 or [::1]:8001")
-  .meta({ title: "host:port" });
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
-export const hostPort = z
-  .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "expected host:port")
-  .meta({ title: "host:port" });
+/** host:port; IPv6 hosts in brackets ("[::1]:8001"); a port up to 65535, so that a typo fails here, not at listen. */
+function hostPortString(message: string) {
+  return z
+    .string()
+    .regex(HOST_PORT, message)
+    .refine((s) => Number(HOST_PORT.exec(s)?.[2] ?? 0) <= 65535, "port above 65535")
+    .meta({ title: "host:port" });
+}
+
+export const address = hostPortString("expected host:port, e.g. 127.0.0.1:8001 or [::1]:8001");
+export const hostPort = hostPortString("expected host:port");
 
 /**
  * URLs carry no credentials: userinfo would be printed wherever the URL is (routes, logs, problems),

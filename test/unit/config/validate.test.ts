@@ -42,6 +42,17 @@ describe("config validation: one problem per mistake, with file:line:col", () =>
     ]);
   });
 
+  it("refuses a port above 65535 where it is written, not when attache binds it", async () => {
+    expect(
+      await problemsOf(
+        `listen: 127.0.0.1:80010\nroutes:\n  - prefix: /a\n    upstream: { redis: { sentinels: ["127.0.0.1:26379", "[::1]:99999"], name: m } }\n`,
+      ),
+    ).toEqual([
+      "<dir>/attache.yaml:1:9: listen: port above 65535",
+      "<dir>/attache.yaml:4:57: routes[0].upstream.redis.sentinels[1]: port above 65535",
+    ]);
+  });
+
   it("reports a wrong upstream kind with a suggestion", async () => {
     expect(await problemsOf(`routes:\n  - prefix: /a\n    upstream: { htp: { endpoints: [x] } }\n`)).toEqual([
       `<dir>/attache.yaml:3:15: routes[0].upstream: upstream needs exactly one of http, kubernetes, redis`,
