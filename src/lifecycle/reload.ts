@@ -4,7 +4,8 @@ import { expandIncludes, readSource, type FindOptions, type SourceFile } from ".
 import { formatProblem, type ConfigProblem } from "../config/problems.js";
 import { checkRootFile, checkRouteFile, includeOf, type Config, type Limits } from "../config/validate.js";
 import { configureLog, log } from "../observability/log.js";
-import { forgetRoute, metrics } from "../observability/metrics.js";
+import { metrics } from "../observability/metrics.js";
+import { forgetRoute } from "../observability/route-meter.js";
 import { RouteTable, type UpstreamFactory } from "../routing/route-table.js";
 import { loadUpstreamKinds } from "../upstreams/create-upstream.js";
 import { makeGeneration, type State } from "./generation.js";

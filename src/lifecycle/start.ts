@@ -6,7 +6,7 @@ import type { FindOptions } from "../config/load.js";
 import { createAdminServer } from "../admin/admin-server.js";
 import { createProbeServer } from "../admin/probe-server.js";
 import { configureLog, log } from "../observability/log.js";
-import { startDefaultMetrics } from "../observability/metrics.js";
+import { startDefaultMetrics } from "../observability/registry.js";
 import { startTracing } from "../observability/tracing.js";
 import { ListenerGuard } from "../proxy/guard-listener.js";
 import { createProxyServer } from "../proxy/listener.js";

@@ -1,7 +1,7 @@
 /** Route: the compiled, immutable runtime form of one configured route. */
 import type { ResolvedRoute } from "../config/validate.js";
 import { formatDuration } from "../config/units.js";
-import { routeMeter } from "../observability/metrics.js";
+import { routeMeter } from "../observability/route-meter.js";
 import { compileHeaderEdits, type HeaderEdits } from "../http/headers.js";
 import type { Resilience } from "../resilience/policy-stack.js";
 import type { RouteRuntime, Upstream } from "../upstreams/upstream.js";

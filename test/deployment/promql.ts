@@ -4,7 +4,10 @@
  * label names registered in src/observability/metrics.ts (prom-client's process metrics included).
  */
 import { parser } from "@prometheus-io/lezer-promql";
-import { registry, startDefaultMetrics } from "../../src/observability/metrics.js";
+import "../../src/observability/endpoint-metrics.js";
+import "../../src/observability/metrics.js";
+import { registry, startDefaultMetrics } from "../../src/observability/registry.js";
+import "../../src/observability/route-meter.js";
 
 /** Series that come from Prometheus itself and kube-state-metrics, not from attache. */
 export const CLUSTER_METRICS: Record<string, readonly string[]> = {

@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { DnsSource } from "../../src/discovery/dns.js";
 import { configureLog } from "../../src/observability/log.js";
-import { registry } from "../../src/observability/metrics.js";
+import { registry } from "../../src/observability/registry.js";
 import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
 import { startDnsServer, type FakeDns } from "../harness/dns-server.js";
 import { closeServer } from "../harness/listen.js";

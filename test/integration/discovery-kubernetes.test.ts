@@ -7,7 +7,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { KubernetesEndpointSliceSource, type KubernetesEndpointSliceOptions } from "../../src/discovery/kubernetes-endpointslices.js";
 import { configureLog } from "../../src/observability/log.js";
-import { registry } from "../../src/observability/metrics.js";
+import { registry } from "../../src/observability/registry.js";
 import { openKubeApiConnection } from "../../src/kubernetes-api/connection.js";
 import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
 import { churn, FakeService } from "../harness/fake-endpointslices.js";

@@ -4,7 +4,8 @@
  * Endpoint changes from discovery are reconciled by id, so kept endpoints keep their health.
  */
 import type { Endpoint, EndpointSource } from "../../discovery/endpoint-source.js";
-import { metrics, type EndpointFigures } from "../../observability/metrics.js";
+import type { EndpointFigures } from "../../observability/endpoint-metrics.js";
+import { metrics } from "../../observability/metrics.js";
 import { isFailure, type Outcome } from "../../resilience/classify.js";
 import { log } from "../../observability/log.js";
 import { EndpointHealth, type OutlierConfig } from "./outlier-detector.js";

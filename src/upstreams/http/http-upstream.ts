@@ -12,7 +12,7 @@ import type { AgentOptions } from "node:https";
 import type { Duplex } from "node:stream";
 import type { Dispatcher } from "undici";
 import { log } from "../../observability/log.js";
-import { reportEndpoints } from "../../observability/metrics.js";
+import { reportEndpoints } from "../../observability/endpoint-metrics.js";
 import { tracer } from "../../observability/tracing.js";
 import { DEFAULTS } from "../../config/defaults.js";
 import type { ResolvedRoute } from "../../config/validate.js";

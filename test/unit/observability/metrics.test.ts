@@ -1,6 +1,7 @@
 /** Per-request metrics are tallied as plain numbers and handed to prom-client when scraped. */
 import { describe, expect, it } from "vitest";
-import { forgetRoute, registry, routeMeter } from "../../../src/observability/metrics.js";
+import { registry } from "../../../src/observability/registry.js";
+import { forgetRoute, routeMeter } from "../../../src/observability/route-meter.js";
 
 async function value(name: string, labels: string): Promise<number | undefined> {
   const line = (await registry.metrics()).split("\n").find((l) => l.startsWith(`${name}{${labels}}`));
@@ -12,14 +13,14 @@ describe("route meters", () => {
     const before = routeMeter("/m1");
     const after = routeMeter("/m1");
     expect(await value("attache_inflight_requests", 'route="/m1"')).toBeUndefined();
-    before.inflight.inc();
-    after.inflight.inc();
+    const releaseBefore = before.inflight.acquire();
+    after.inflight.acquire();
     before.count("GET", 200);
     after.count("GET", 200);
     after.count("POST", 503);
     expect(await value("attache_inflight_requests", 'route="/m1"')).toBe(2);
     expect(await value("attache_requests_total", 'route="/m1",method="GET",code="200",error=""')).toBe(2);
-    before.inflight.dec();
+    releaseBefore();
     after.count("GET", 200);
     expect(await value("attache_inflight_requests", 'route="/m1"')).toBe(1);
     expect(await value("attache_requests_total", 'route="/m1",method="GET",code="200",error=""')).toBe(3);
@@ -30,10 +31,10 @@ describe("route meters", () => {
 
   it("forgetting a route drops its in-flight series but keeps every request it answered", async () => {
     const meter = routeMeter("/m2");
-    meter.inflight.inc();
+    const release = meter.inflight.acquire();
     meter.count("GET", 200);
     forgetRoute("/m2");
-    meter.inflight.dec();
+    release();
     expect(await value("attache_inflight_requests", 'route="/m2"')).toBeUndefined();
     expect(await value("attache_requests_total", 'route="/m2",method="GET",code="200",error=""')).toBe(1);
   });
