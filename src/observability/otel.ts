@@ -74,9 +74,15 @@ export class RequestTracer {
     this.tracer = provider.getTracer("attache");
   }
 
-  /** The request's server span, child of the app's traceparent when it sent one. */
+  /**
+   * The request's server span, child of the app's traceparent when it sent one. The sampler decides
+   * before any attribute is built (the built-in samplers do not read them): a request that is not
+   * sampled costs its span ids and nothing more.
+   */
   serverSpan(req: IncomingMessage): Span {
     const parent = req.headers.traceparent ? this.propagator.extract(ROOT_CONTEXT, req.headers, getter) : ROOT_CONTEXT;
+    const span = this.tracer.startSpan(req.method ?? "GET", { kind: SpanKind.SERVER }, parent);
+    if (!span.isRecording()) return span;
     const url = req.url ?? "/";
     const q = url.indexOf("?");
     const attributes: Attributes = {
@@ -88,16 +94,21 @@ export class RequestTracer {
     };
     if (q >= 0) attributes["url.query"] = url.slice(q + 1);
     if (req.headers["user-agent"]) attributes["user_agent.original"] = req.headers["user-agent"];
-    return this.tracer.startSpan(req.method ?? "GET", { kind: SpanKind.SERVER, attributes }, parent);
+    return span.setAttributes(attributes);
   }
 
   /** Once the route is known: the span's name becomes `METHOD /prefix` (its http.route). */
   routed(span: Span, method: string, route: string, prefix: string): void {
+    if (!span.isRecording()) return;
     span.updateName(`${method} ${prefix}`);
     span.setAttributes({ "http.route": prefix, "attache.route": route });
   }
 
-  /** One try to an HTTP upstream; its context goes upstream in `headers` (traceparent, tracestate). */
+  /**
+   * One try to an HTTP upstream; its context goes upstream in `headers` (traceparent, tracestate).
+   * Under a request that is not sampled there is no span: the request's own context goes upstream,
+   * so the upstream continues the app's trace with the same not-sampled flag.
+   */
   httpClientSpan(
     parent: Span,
     method: string,
@@ -105,7 +116,11 @@ export class RequestTracer {
     path: string,
     resendCount: number,
     headers: OutgoingHttpHeaders,
-  ): Span {
+  ): Span | undefined {
+    if (!parent.isRecording()) {
+      this.propagator.inject(trace.setSpan(ROOT_CONTEXT, parent), headers, setter);
+      return undefined;
+    }
     const attributes: Attributes = {
       "http.request.method": method,
       "server.address": endpoint.host,
@@ -136,6 +151,7 @@ export class RequestTracer {
   }
 
   end(span: Span, outcome: Outcome): void {
+    if (!span.isRecording()) return;
     if (outcome.status) span.setAttribute("http.response.status_code", outcome.status);
     if (outcome.error) {
       span.setAttributes({ "error.type": outcome.error, "attache.error": outcome.error });

@@ -170,11 +170,18 @@ describe("tracing", () => {
   });
 
   it("the root file's tracing block turns it on with its endpoint; sampleRatio 0 samples no new trace but follows a sampled app", async () => {
-    const { receiver, attache } = await setup(
+    const { receiver, seen, attache } = await setup(
       () => ({ OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" }),
       (collector) => `tracing: { enabled: true, endpoint: "${collector}/otlp", sampleRatio: 0 }`,
     );
     await send(attache.url, "/svc/flaky"); // a new trace: not sampled
+    await send(attache.url, "/svc/flaky", { headers: { traceparent: `00-${TRACE}-${APP_SPAN}-00` } }); // the app did not sample it
+    // Not sampled, the upstream still gets a trace to continue: a new one, and the app's, both flagged not sampled.
+    const [fresh, , followed] = seen.map((h) => String(h.traceparent));
+    expect(fresh).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+    expect(fresh.slice(3, 35)).not.toBe(TRACE);
+    expect(followed).toMatch(new RegExp(`^00-${TRACE}-[0-9a-f]{16}-00$`));
+    expect(followed).not.toContain(APP_SPAN);
     await send(attache.url, "/svc/flaky", { headers: { traceparent: `00-${TRACE}-${APP_SPAN}-01` } }); // the app sampled it
     const spans = (await eventually(() => {
       const s = spansOf(receiver.received);
