@@ -51,7 +51,10 @@ export function upstreamRequestHeaders(
   const named = connectionTokens(req.headers);
   const edits = route.headerEdits;
   const matching = edits.removeMatching;
-  for (const [name, value] of Object.entries(req.headers)) {
+  const headers = req.headers;
+  // Object.keys, not Object.entries: no [name, value] array per header on every request.
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
     // `Expect: 100-continue` was answered by our own listener; the upstream gets the body straight away.
     if (value === undefined || HOP_BY_HOP.has(name) || name === "expect" || named?.has(name) || matching?.test(name)) continue;
     out[name] = value;
@@ -74,7 +77,8 @@ export function upstreamRequestHeaders(
 export function clientResponseHeaders(upstream: IncomingHttpHeaders, requestId: string): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   const named = connectionTokens(upstream);
-  for (const [name, value] of Object.entries(upstream)) {
+  for (const name of Object.keys(upstream)) {
+    const value = upstream[name];
     if (value === undefined || HOP_BY_HOP.has(name) || named?.has(name)) continue;
     out[name] = value;
   }
