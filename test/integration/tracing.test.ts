@@ -177,7 +177,7 @@ describe("tracing", () => {
     await send(attache.url, "/svc/flaky"); // a new trace: not sampled
     await send(attache.url, "/svc/flaky", { headers: { traceparent: `00-${TRACE}-${APP_SPAN}-00` } }); // the app did not sample it
     // Not sampled, the upstream still gets a trace to continue: a new one, and the app's, both flagged not sampled.
-    const [fresh, , followed] = seen.map((h) => String(h.traceparent));
+    const [fresh = "", , followed = ""] = seen.map((h) => String(h.traceparent));
     expect(fresh).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
     expect(fresh.slice(3, 35)).not.toBe(TRACE);
     expect(followed).toMatch(new RegExp(`^00-${TRACE}-[0-9a-f]{16}-00$`));
