@@ -1167,7 +1167,8 @@ async function main(): Promise<void> {
       .map(([k, v]) => `${k}: ${v}`)
       .join("; ")}`,
   );
-  console.log(`attache: ${attacheMain()}`);
+  const runtime = execFileSync(attacheNode(), ["--version"], { encoding: "utf8" }).trim();
+  console.log(`attache: ${attacheMain()} on Node ${runtime} (the bare-pipe references run on it too)`);
   console.log(
     `HTTP load: ${tool === "wrk" ? "wrk, one thread" : "autocannon (wrk not installed)"}; the load generator, the proxy and the origin share these ${machine.cores} cores.`,
   );

@@ -43,8 +43,10 @@ export function tempDir(name: string): string {
   return mkdtempSync(join(tmpdir(), `attache-bench-${name}-`));
 }
 
-export function nodeServer(name: string, file: string, args: Array<string | number>): Proc {
-  return spawnTracked(name, process.execPath, [...TSX, join("test/bench/servers", file), ...args.map(String)], { cwd: ROOT });
+/** `reference`: a floor attache is compared with (a bare pipe), run by the same Node as attache (`--node`). */
+export function nodeServer(name: string, file: string, args: Array<string | number>, reference = false): Proc {
+  const node = reference ? attacheNode() : process.execPath;
+  return spawnTracked(name, node, [...TSX, join("test/bench/servers", file), ...args.map(String)], { cwd: ROOT });
 }
 
 export function unavailable(name: string, reason: string): Target {
@@ -62,7 +64,7 @@ export async function startOrigin(): Promise<Target & { proc: Proc; base: string
 
 export async function startHttpPipe(originPort: number): Promise<Target> {
   const port = await freePort();
-  const proc = nodeServer("http-pipe", "http-pipe.ts", [port, originPort]);
+  const proc = nodeServer("http-pipe", "http-pipe.ts", [port, originPort], true);
   await waitTcp(proc, port);
   return { name: "node:http pipe (floor)", base: `http://127.0.0.1:${port}`, prefix: "/svc", proc };
 }
@@ -70,7 +72,7 @@ export async function startHttpPipe(originPort: number): Promise<Target> {
 /** The Node limit: node:http forwarding with undici at attache's default pool settings (servers/undici-pipe.ts). */
 export async function startUndiciPipe(originPort: number): Promise<Target> {
   const port = await freePort();
-  const proc = nodeServer("undici-pipe", "undici-pipe.ts", [port, originPort]);
+  const proc = nodeServer("undici-pipe", "undici-pipe.ts", [port, originPort], true);
   await waitTcp(proc, port);
   return { name: "node:http + undici (no policy)", base: `http://127.0.0.1:${port}`, prefix: "/svc", proc };
 }
@@ -266,7 +268,7 @@ export async function startRedis(): Promise<Target> {
 
 export async function startTcpPipe(redisPort: number): Promise<Target> {
   const port = await freePort();
-  const proc = nodeServer("tcp-pipe", "tcp-pipe.ts", [port, redisPort]);
+  const proc = nodeServer("tcp-pipe", "tcp-pipe.ts", [port, redisPort], true);
   await waitTcp(proc, port);
   return { name: "node TCP pipe (floor)", port, proc };
 }
