@@ -58,8 +58,10 @@ export class Resilience {
       releaseSlot();
     };
     try {
+      const policy = options.retryable ? this.route.retry : undefined;
       const result = await this.breaker.run(
-        () => this.retry(attempt, options, deadline),
+        // One try (most requests): its result or error is the answer, with no retry loop around it.
+        () => (policy && policy.attempts > 1 ? this.retry(attempt, options, deadline, policy) : attempt(deadline, 1)),
         (r) => isFailure(options.outcome(r)),
       );
       if (options.streaming) deadline.clear();
@@ -85,12 +87,16 @@ export class Resilience {
     this.breaker.close();
   }
 
-  private async retry<T>(attempt: Attempt<T>, options: ExchangeOptions<T>, deadline: Deadline): Promise<T> {
-    const policy = this.route.retry;
-    const tries = policy && options.retryable ? policy.attempts : 1;
+  private async retry<T>(
+    attempt: Attempt<T>,
+    options: ExchangeOptions<T>,
+    deadline: Deadline,
+    policy: NonNullable<ResolvedRoute["retry"]>,
+  ): Promise<T> {
+    const tries = policy.attempts;
     // `on: [timeout]`: each try gets an equal share of the route timeout (until its response head),
     // and a try that runs out is retried. Without it a try may use all the time that is left.
-    const perTry = tries > 1 && policy!.on.includes("timeout") ? Math.floor(deadline.ms / tries) : 0;
+    const perTry = policy.on.includes("timeout") ? Math.floor(deadline.ms / tries) : 0;
     for (let n = 1; ; n++) {
       let result: T | undefined;
       let error: unknown;
@@ -109,7 +115,7 @@ export class Resilience {
         if (error !== undefined) throw error;
         return result as T;
       };
-      if (!policy || n >= tries || deadline.expired || !retryCovers(policy.on, outcome)) return giveUp();
+      if (n >= tries || deadline.expired || !retryCovers(policy.on, outcome)) return giveUp();
       let delay = backoffDelay(n, policy.backoff, policy.maxBackoff);
       const hinted = result !== undefined ? options.retryAfter?.(result) : undefined;
       if (hinted !== undefined) delay = Math.max(delay, hinted);

@@ -29,7 +29,7 @@ import { Balancer, type Slot } from "./balancer.js";
 import { UpstreamCall } from "./upstream-call.js";
 import { abortable, type DeadlineSignal } from "../../resilience/deadline.js";
 import { clientGone, noEndpoint } from "./call-errors.js";
-import { IDEMPOTENT, readReplayableBody } from "./replay-body.js";
+import { IDEMPOTENT, planBody, readReplayableBody } from "./replay-body.js";
 import { credentialsRotated, isStaleSocket } from "./resend.js";
 import { WebSocketUpgrades } from "./websocket-upgrade.js";
 
@@ -102,7 +102,9 @@ export class HttpUpstream implements Upstream {
   async handle(ctx: RequestContext): Promise<void> {
     const { req, res, route } = ctx;
     const method = req.method ?? "GET";
-    const { body, hasBody, replayable } = await readReplayableBody(ctx);
+    const { hasBody, buffer } = planBody(ctx);
+    const body = buffer ? await readReplayableBody(ctx) : undefined;
+    const replayable = !hasBody || body !== undefined;
     const streaming = this.options.isStreaming?.(ctx) ?? route.config.streaming ?? DEFAULTS.route.streaming;
     // Only a retry can pick again, and it should pick another endpoint: no set to allocate otherwise.
     const tried = route.config.retry ? new Set<Slot>() : undefined;

@@ -9,30 +9,30 @@ export const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "T
 /** Bodies up to this size are buffered on idempotent requests of routes with `retry`, so a retry can resend them. */
 export const REPLAY_LIMIT = 64 * 1024;
 
-export interface RequestBody {
+export interface BodyPlan {
   hasBody: boolean;
-  /** The whole body, when it was buffered for a retry. */
-  body: Buffer | undefined;
-  /** Whether the request can be sent again: it has no body, or the body is buffered. */
-  replayable: boolean;
+  /** Buffer the whole body before the exchange, so a retry can resend it. */
+  buffer: boolean;
 }
 
-export async function readReplayableBody(ctx: RequestContext): Promise<RequestBody> {
+/** Decided from the head alone: most requests have no body, and nothing is awaited for them. */
+export function planBody(ctx: RequestContext): BodyPlan {
   const { req, route } = ctx;
-  const method = req.method ?? "GET";
   const length = req.headers["content-length"];
   const hasBody = length !== undefined ? length !== "0" : req.headers["transfer-encoding"] !== undefined;
-  let body: Buffer | undefined;
-  if (hasBody && IDEMPOTENT.has(method) && route.config.retry && length !== undefined && Number(length) <= REPLAY_LIMIT) {
-    // Read before the exchange (whose deadline starts after it), so it gets the route timeout of its own: a body trickled forever must not hold the request.
-    const reading = new Deadline(route.config.timeout);
-    try {
-      body = await abortable(readAll(req), reading.signal);
-    } finally {
-      reading.clear();
-    }
+  const buffer =
+    hasBody && IDEMPOTENT.has(req.method ?? "GET") && route.config.retry !== undefined && length !== undefined && Number(length) <= REPLAY_LIMIT;
+  return { hasBody, buffer };
+}
+
+/** The whole body, read before the exchange (whose deadline starts after it), under a route timeout of its own: a body trickled forever must not hold the request. */
+export async function readReplayableBody(ctx: RequestContext): Promise<Buffer> {
+  const reading = new Deadline(ctx.route.config.timeout);
+  try {
+    return await abortable(readAll(ctx.req), reading.signal);
+  } finally {
+    reading.clear();
   }
-  return { hasBody, body, replayable: !hasBody || body !== undefined };
 }
 
 function readAll(req: IncomingMessage): Promise<Buffer> {
