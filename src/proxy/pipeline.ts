@@ -112,7 +112,7 @@ function record(request: PendingRequest): void {
   const ctx = request as PendingRequest & Partial<RequestContext>;
   if (route) {
     route.meter.count(req.method ?? "GET", status, request.error, bytesIn, bytesOut, ctx.attempts ?? 0);
-    route.meter.duration.observe(seconds);
+    route.meter.observeDuration(seconds);
   }
   if (request.generation.config.log.access) {
     log.info(

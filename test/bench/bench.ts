@@ -784,8 +784,10 @@ async function operatingPointSection(origin: Target & { proc: Proc; base: string
   const direct: Target = { ...origin, name: "origin direct" };
   // The Node floor at the same rate: what the least a Node proxy does costs per request.
   const floor = await checkAnswers(await startHttpPipe(originPort), "/small", SMALL);
+  // attache's design at this rate, without attache: how much of the gap to the floor is undici's.
+  const undiciPipe = await checkAnswers(await startUndiciPipe(originPort), "/small", SMALL);
   const cell: HttpCell = { paths: ["/small"], seconds: settings.opSeconds, connections: settings.opConnections, rate: settings.opRate };
-  const targets = [direct, attache, floor];
+  const targets = [direct, attache, floor, undiciPipe];
   await warm(targets, cell);
   const results = await interleave(targets, settings.rounds, async (t) => {
     if (t === direct) return measureHttp(t, { ...cell, cpu: false });
@@ -828,8 +830,14 @@ async function operatingPointSection(origin: Target & { proc: Proc; base: string
   };
   const f = rows[2];
   const floorCpu = f?.cpuUs ? f.cpuUs.median / 1000 : undefined;
+  const undiciCpu = rows[3]?.cpuUs ? rows[3].cpuUs.median / 1000 : undefined;
   if (floorCpu !== undefined && cpuPer1000 !== undefined)
-    table.notes!.splice(1, 0, `attache uses ${(cpuPer1000 / floorCpu).toFixed(2)} × the node:http floor's CPU per request at this rate`);
+    table.notes!.splice(
+      1,
+      0,
+      `attache uses ${(cpuPer1000 / floorCpu).toFixed(2)} × the node:http floor's CPU per request at this rate` +
+        (undiciCpu !== undefined ? `; node:http + undici (no policy) ${(undiciCpu / floorCpu).toFixed(2)} ×` : ""),
+    );
   sections.push({
     id: "operating-point",
     title,
@@ -838,6 +846,7 @@ async function operatingPointSection(origin: Target & { proc: Proc; base: string
       addedMs: { p50: added("p50"), p90: added("p90"), p99: added("p99") },
       cpuSecondsPer1000: cpuPer1000,
       floorCpuSecondsPer1000: floorCpu,
+      undiciPipeCpuSecondsPer1000: undiciCpu,
       rssMiB: rss,
       peakRssMiB: peak,
     },
@@ -870,7 +879,7 @@ async function operatingPointSection(origin: Target & { proc: Proc; base: string
     measured: rss ? `${rss.median.toFixed(0)} MiB (peak ${peak !== undefined ? peak.toFixed(0) : "?"} MiB)` : whyNot(a),
     met: rss ? rss.median <= 80 : undefined,
   });
-  await Promise.all([attache, floor].map((t) => stopProc(t.proc)));
+  await Promise.all([attache, floor, undiciPipe].map((t) => stopProc(t.proc)));
 }
 
 /** Established TCP connections from process `pid` to the origin's port (ss -p). */

@@ -38,4 +38,25 @@ describe("route meters", () => {
     expect(await value("attache_inflight_requests", 'route="/m2"')).toBeUndefined();
     expect(await value("attache_requests_total", 'route="/m2",method="GET",code="200",error=""')).toBe(1);
   });
+
+  it("render the duration histogram as Prometheus expects: cumulative buckets, +Inf, sum and count, per route name", async () => {
+    const first = routeMeter("/m3");
+    const next = routeMeter("/m3");
+    first.observeDuration(0.0004); // le 0.001
+    next.observeDuration(0.001); // le 0.001: a bound is inclusive
+    next.observeDuration(0.02); // le 0.025
+    next.observeDuration(60); // above every bound
+    const text = await registry.metrics();
+    expect(text).toContain("# TYPE attache_request_duration_seconds histogram");
+    const bucket = (le: string) => value("attache_request_duration_seconds_bucket", `le="${le}",route="/m3"`);
+    expect(await bucket("0.001")).toBe(2);
+    expect(await bucket("0.01")).toBe(2);
+    expect(await bucket("0.025")).toBe(3);
+    expect(await bucket("10")).toBe(3);
+    expect(await bucket("+Inf")).toBe(4);
+    expect(await value("attache_request_duration_seconds_count", 'route="/m3"')).toBe(4);
+    expect(await value("attache_request_duration_seconds_sum", 'route="/m3"')).toBeCloseTo(60.0214, 6);
+    forgetRoute("/m3");
+    expect(await value("attache_request_duration_seconds_count", 'route="/m3"')).toBeUndefined();
+  });
 });
