@@ -24,7 +24,7 @@ export class InflightCounter implements Counts {
       done = true;
       this.count--;
       this.lastChange = Date.now();
-      if (this.count === 0) for (const wake of [...this.idleWaiters]) wake();
+      if (this.count === 0 && this.idleWaiters.size > 0) for (const wake of [...this.idleWaiters]) wake();
     };
   }
 
