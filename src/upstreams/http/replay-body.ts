@@ -21,7 +21,11 @@ export function planBody(ctx: RequestContext): BodyPlan {
   const length = req.headers["content-length"];
   const hasBody = length !== undefined ? length !== "0" : req.headers["transfer-encoding"] !== undefined;
   const buffer =
-    hasBody && IDEMPOTENT.has(req.method ?? "GET") && route.config.retry !== undefined && length !== undefined && Number(length) <= REPLAY_LIMIT;
+    hasBody &&
+    IDEMPOTENT.has(req.method ?? "GET") &&
+    route.config.retry !== undefined &&
+    length !== undefined &&
+    Number(length) <= REPLAY_LIMIT;
   return { hasBody, buffer };
 }
 
