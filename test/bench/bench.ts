@@ -58,7 +58,18 @@ import {
   BackgroundMeter,
   type Proc,
 } from "./procs.js";
-import { ms, num, renderTable, renderTargets, spread, summarize, type Summary, type TableSection, type TargetCheck } from "./report.js";
+import {
+  ms,
+  num,
+  renderTable,
+  renderTargets,
+  renderTargetsMarkdown,
+  spread,
+  summarize,
+  type Summary,
+  type TableSection,
+  type TargetCheck,
+} from "./report.js";
 
 // ---------------------------------------------------------------- options
 
@@ -1216,7 +1227,9 @@ async function main(): Promise<void> {
     file,
     `${JSON.stringify({ when: new Date().toISOString(), command: `npm run bench${argv.length ? ` -- ${argv.join(" ")}` : ""}`, settings, machine, tools, loadTool: tool, sections, targets: checks, profile: profileSummary }, null, 2)}\n`,
   );
-  console.log(`\n${((performance.now() - t0) / 1000).toFixed(0)} s; JSON: ${file}`);
+  const markdown = join(outDir, "targets.md");
+  writeFileSync(markdown, renderTargetsMarkdown(checks));
+  console.log(`\n${((performance.now() - t0) / 1000).toFixed(0)} s; JSON: ${file}; the targets as Markdown: ${markdown}`);
 }
 
 main().then(

@@ -80,3 +80,16 @@ export function renderTargets(checks: TargetCheck[]): string {
       .join("  ")}  ${r[3]}`.trimEnd();
   return ["", "Targets", line(header), ...rows.map(line)].join("\n");
 }
+
+/** The same rows as a Markdown table: what the README's performance section shows, as printed. */
+export function renderTargetsMarkdown(checks: TargetCheck[]): string {
+  const cell = (text: string) => text.replaceAll("|", "\\|");
+  return [
+    "| met | target | reference | goal | measured |",
+    "| --- | --- | --- | --- | --- |",
+    ...checks.map(
+      (c) => `| ${c.met === undefined ? "n/a" : c.met ? "✔" : "✘"} | ${[c.name, c.reference, c.goal, c.measured].map(cell).join(" | ")} |`,
+    ),
+    "",
+  ].join("\n");
+}
