@@ -44,6 +44,7 @@ import { WritePath } from "./write-path.js";
 import { dedicatedTarget } from "./dedicated-target.js";
 import { openCluster } from "./cluster-connection.js";
 import { ServerVersion } from "./server-version.js";
+import { SharedResp3 } from "./shared-resp3.js";
 
 /** A health probe unanswered this long resets the connection (connection-watch.ts). */
 const PROBE_DEADLINE_MS = 2_000;
@@ -81,6 +82,8 @@ export class RedisClient {
   readonly fastPath: boolean;
   private readonly master: SentinelMaster;
   private readonly version = new ServerVersion();
+  /** RESP3 clients' plain commands (shared-resp3.ts); not on a cluster, where they keep dedicated connections. */
+  readonly resp3: SharedResp3 | undefined;
 
   constructor(route: ResolvedRoute) {
     const config = route.upstream.redis!;
@@ -147,6 +150,16 @@ export class RedisClient {
       });
       this.redis = redis;
       this.watch = this.watchConnection(redis);
+      const resp3 = new SharedResp3({
+        rawState: () => this.rawState(),
+        ready: (signal) => this.ready(signal),
+        target: () => this.dedicatedTarget(),
+        unreachable: (err) => this.unreachable(err),
+        route: this.route,
+      });
+      // Wherever the shared connection goes next (a reset, a failover), the RESP3 one follows.
+      redis.on("close", () => resp3.reset("the shared connection closed"));
+      this.resp3 = resp3;
     }
     this.writes = new WritePath(this.redis, this.db, this.outages, () => this.closed);
     this.outages.watch(this.redis, () => this.sentinel?.connected());
@@ -270,6 +283,7 @@ export class RedisClient {
     this.watch?.close();
     this.sentinel?.close();
     this.login.close();
+    this.resp3?.close();
     this.redis.disconnect();
   }
 

@@ -5,7 +5,7 @@
  */
 import { exists } from "@ioredis/commands";
 import { metrics } from "../../../observability/metrics.js";
-import { ARGUMENT_CHECKED, LOCAL, STATEFUL } from "../command-sets.js";
+import { ARGUMENT_CHECKED, LOCAL, OWN_PUSHES, STATEFUL } from "../command-sets.js";
 import { blockingMs } from "./blocking.js";
 import type { CommandPolicy } from "./command-policy.js";
 import type { KeyNamespace, KeySpec, ReplyRewriter } from "./key-namespace.js";
@@ -146,6 +146,7 @@ export class CommandNames {
         !rewrite &&
         !mayBlock &&
         !STATEFUL.has(name) &&
+        !OWN_PUSHES.has(name) &&
         !LOCAL.has(name) &&
         !ARGUMENT_CHECKED.has(name) &&
         (!this.namespace.prefix || keys !== undefined);

@@ -44,7 +44,13 @@ export class CommandRunner {
    * like DBSIZE); otherwise attache answers it, saying it is an ambassador.
    */
   readonly forwardsInfo: boolean;
-  private batch: Batch | undefined;
+  /**
+   * RESP3 clients' plain commands share a RESP3 connection (client/shared-resp3.ts), batched as RESP2
+   * ones are; on a cluster they go on each client's own RESP3 connection.
+   */
+  readonly sharesResp3: boolean;
+  /** This turn's batch for each shared connection: [RESP2, RESP3]. */
+  private readonly batches: [Batch | undefined, Batch | undefined] = [undefined, undefined];
   /** Cluster: each RESP client's order per slot while slots move (failover/cluster-order.ts), by its reply sink. */
   private readonly orders = new WeakMap<object, ClientSlotOrder>();
   /** What was decided about each command name, and the counters. */
@@ -57,6 +63,7 @@ export class CommandRunner {
     readonly namespace: KeyNamespace,
   ) {
     this.takesAsSent = client.fastPath;
+    this.sharesResp3 = client.resp3 !== undefined;
     this.names = new CommandNames(route.name, policy, namespace, this.takesAsSent);
     this.forwardsInfo = policy.isListed("INFO") || (policy.all && !namespace.prefix);
   }
@@ -102,8 +109,9 @@ export class CommandRunner {
   /**
    * On the route's shared connection, batched with everything else sent to it in this event-loop
    * turn; the outcome goes to `sink.reply(token, ...)` as soon as the reply frame is in.
+   * `protocol` 3: on the shared RESP3 connection (only when `sharesResp3`).
    */
-  sendShared<T>(resilience: Resilience, command: Prepared, sink: ReplySink<T>, token: T): void {
+  sendShared<T>(resilience: Resilience, command: Prepared, sink: ReplySink<T>, token: T, protocol: 2 | 3 = 2): void {
     if (!this.client.fastPath) {
       // Cluster: ioredis' Command path, which routes by slot; a cross-slot command split where safe.
       const split = splitBySlot(command);
@@ -129,7 +137,7 @@ export class CommandRunner {
       );
       return;
     }
-    const batch = this.batchFor(resilience);
+    const batch = this.batchFor(resilience, protocol);
     batch.add(
       new SharedCommand(batch, command.wire ?? encodeCommand(command.args), [this.nameInfo(command.name)], command.rewrite, sink, token),
     );
@@ -140,8 +148,8 @@ export class CommandRunner {
    * like sendShared, and their replies go to `sink` as they come, joined where they arrived together.
    * Only on the raw path (`client.fastPath`).
    */
-  sendAsSent<T>(resilience: Resilience, wire: Buffer, names: NameInfo[], sink: ReplySink<T>, token: T): void {
-    const batch = this.batchFor(resilience);
+  sendAsSent<T>(resilience: Resilience, wire: Buffer, names: NameInfo[], sink: ReplySink<T>, token: T, protocol: 2 | 3 = 2): void {
+    const batch = this.batchFor(resilience, protocol);
     batch.add(new SharedCommand(batch, wire, names, undefined, sink, token));
   }
 
@@ -154,27 +162,28 @@ export class CommandRunner {
     return order;
   }
 
-  /** The batch of this event-loop turn for this resilience stack. */
-  private batchFor(resilience: Resilience): Batch {
-    let batch = this.batch;
+  /** The batch of this event-loop turn for this resilience stack and protocol. */
+  private batchFor(resilience: Resilience, protocol: 2 | 3): Batch {
+    const i = protocol - 2;
+    let batch = this.batches[i];
     if (batch && batch.resilience !== resilience) {
       // Another generation's stack (a reload in this very turn): keep the order, send what was gathered.
-      this.flush();
+      this.flush(i);
       batch = undefined;
     }
     if (!batch) {
-      batch = this.batch = new Batch(this, resilience);
+      batch = this.batches[i] = new Batch(this, resilience, protocol === 3 ? this.client.resp3! : this.client);
       setImmediate(() => {
-        if (this.batch === batch) this.flush();
+        if (this.batches[i] === batch) this.flush(i);
       });
     }
     return batch;
   }
 
   /** Send the batch gathered so far (normally at the end of the event-loop turn). */
-  flush(): void {
-    const batch = this.batch;
-    this.batch = undefined;
+  private flush(i: number): void {
+    const batch = this.batches[i];
+    this.batches[i] = undefined;
     batch?.send();
   }
 

@@ -10,6 +10,7 @@ import type { DeadlineSignal } from "../../../resilience/deadline.js";
 import type { Resilience } from "../../../resilience/policy-stack.js";
 import { RawCommand } from "../client/raw-command.js";
 import type { RedisClient } from "../client/redis-client.js";
+import type { RawPipe } from "../client/shared-resp3.js";
 import { encodeValue } from "../resp/encoder.js";
 import { decodeReply } from "../resp/reply-parser.js";
 import type { CommandNames, NameInfo } from "./command-names.js";
@@ -104,7 +105,10 @@ export class SharedCommand<T = unknown> extends RawCommand {
   }
 }
 
-/** The shared commands of one event-loop turn: one resilience exchange, one socket write. */
+/**
+ * The shared commands of one event-loop turn: one resilience exchange, one socket write, on `pipe`
+ * (the ioredis connection for RESP2, client/shared-resp3.ts for RESP3 clients).
+ */
 export class Batch {
   private readonly commands: SharedCommand[] = [];
   private pending = 0;
@@ -114,6 +118,7 @@ export class Batch {
   constructor(
     readonly runner: BatchRoute,
     readonly resilience: Resilience,
+    private readonly pipe: RawPipe,
   ) {}
 
   add(command: SharedCommand): void {
@@ -141,10 +146,11 @@ export class Batch {
   }
 
   private attempt(signal: DeadlineSignal): Promise<void> {
-    const client = this.runner.client;
-    const state = client.rawState();
+    const { client } = this.runner;
+    const pipe = this.pipe;
+    const state = pipe.rawState();
     if (state === "down") return Promise.reject(client.down());
-    if (state === "wait") return client.ready(signal).then(() => this.attempt(signal));
+    if (state === "wait") return pipe.ready(signal).then(() => this.attempt(signal));
     return new Promise<void>((resolve, reject) => {
       const onAbort = () => reject(signal.reason);
       this.done = () => {
@@ -164,7 +170,7 @@ export class Batch {
         parts[i] = wire;
         bytes += wire.length;
       }
-      client.writeRaw(parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes), commands);
+      pipe.writeRaw(parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes), commands);
     });
   }
 

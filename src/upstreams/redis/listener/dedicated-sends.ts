@@ -102,8 +102,9 @@ export class DedicatedSends {
   private maybeRelease(): void {
     const { lease, state } = this.session;
     const conn = lease.conn;
-    // A RESP3 client keeps its connection: it is the only one that speaks its protocol.
-    if (!conn || conn.inflight > 0 || this.session.waiting() > 0 || !state.neutral || conn.subscribed || conn.protocol === 3) return;
+    // On a cluster a RESP3 client keeps its connection: there it is the only one that speaks its protocol.
+    if (!conn || conn.inflight > 0 || this.session.waiting() > 0 || !state.neutral || conn.subscribed) return;
+    if (conn.protocol === 3 && !this.session.backend.runner.sharesResp3) return;
     lease.releaseWhenIdle(conn, () => conn.inflight === 0 && this.session.waiting() === 0 && state.neutral && !conn.subscribed);
   }
 }

@@ -9,14 +9,12 @@
  * one connection to the other, its replies from the first are awaited, so its commands run in the
  * order it sent them.
  *
- * RESP3 (HELLO 3): the client gets a dedicated connection that itself said HELLO 3, for as long as
- * it speaks RESP3, and every reply is Redis' own frame, byte for byte (maps, sets, doubles, big
- * numbers, nulls, attributes, pushes). Why not a shared RESP3 connection beside the RESP2 one: the
- * shared connection is ioredis, whose parser cannot read RESP3, and a second shared pipe would need
- * its own reconnect, readiness and batching; while pub/sub, client tracking and attributes would
- * still need per-client connections in RESP3. The cost is one Redis connection per RESP3 client, as
- * if the app spoke to Redis directly (attache_redis_dedicated_connections shows them); RESP2 clients
- * keep the shared connection. HELLO 2 (or RESET) takes the client back once its connection is quiet.
+ * RESP3 (HELLO 3): every reply is Redis' own frame, byte for byte (maps, sets, doubles, big numbers,
+ * nulls, attributes, pushes). The commands the RESP2 path sends to the shared connection go to the
+ * route's shared RESP3 connection (client/shared-resp3.ts), batched across clients the same way;
+ * what needs a client's own connection gets one that itself said HELLO 3 (a cluster route gives a
+ * RESP3 client its own connection for everything). A client's shared commands of one protocol are
+ * answered before it sends any on the other (after HELLO 2 or 3), so they run in the order sent.
  *
  * Replies and upstream writes are batched per event-loop turn: a client's replies are gathered and
  * written in one write at the end of the turn (output.ts; one write per turn for all clients'
@@ -36,7 +34,7 @@ import { metrics } from "../../../observability/metrics.js";
 import { tracer } from "../../../observability/tracing.js";
 import { DedicatedLease } from "./dedicated-lease.js";
 import { DedicatedSends } from "./dedicated-sends.js";
-import { LOCAL, STATEFUL } from "../command-sets.js";
+import { LOCAL, OWN_PUSHES, STATEFUL } from "../command-sets.js";
 import { ClientState } from "../commands/client-state.js";
 import type { Prepared, ReplySink } from "../commands/prepared.js";
 import { CommandParser, LimitError } from "../resp/command-parser.js";
@@ -55,8 +53,9 @@ export class Session implements ReplySink<Slot> {
   private readonly output: ReplyOutput;
   /** Commands waiting, in order, for their connection (a switch of connection holds them back). */
   private readonly tasks: TaskQueue;
-  /** The shared connection's commands of this client in flight. */
+  /** The shared connections' commands of this client in flight, all on the one for `sharedProtocol`. */
   private sharedInflight = 0;
+  private sharedProtocol: 2 | 3 = 2;
   /** The client's own connection, when it needs one. */
   private readonly lease: DedicatedLease;
   /** Commands on that connection. */
@@ -115,8 +114,10 @@ export class Session implements ReplySink<Slot> {
       lease: this.lease,
       state: this.state,
       dedicated: this.dedicated,
+      sharesResp3: backend.runner.sharesResp3,
+      sharedBusy: (protocol) => this.sharedInflight > 0 && this.sharedProtocol !== protocol,
       sharedInflight: () => this.sharedInflight,
-      sendShared: (command, slot) => this.sendShared(command, slot),
+      sendShared: (command, slot, protocol) => this.sendShared(command, slot, protocol),
     });
     this.local = { client: this.client, backend, socket, state: this.state, upstreamBusy: () => this.lease.held || this.tasks.length > 0 };
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
@@ -153,7 +154,7 @@ export class Session implements ReplySink<Slot> {
   /** A whole command in the chunk: taken when it can go to Redis as sent, right now (see the file comment). */
   private takeAsSent(b: Buffer, start: number, end: number, argc: number, offsets: readonly number[]): boolean {
     if (this.output.ending) return true;
-    if (this.tasks.length > 0 || this.lease.held || this.client.protocol === 3) return false;
+    if (this.tasks.length > 0 || this.lease.held || !this.sharesNow()) return false;
     const info = this.backend.runner.lookup(b, offsets[0]!, offsets[1]!);
     if (!info?.asSent) return false;
     this.input.run.add(info, b, start, end, argc, offsets);
@@ -166,9 +167,17 @@ export class Session implements ReplySink<Slot> {
     if (!run) return;
     const slot = this.output.slot(run.names.length);
     if (tracer) slot.span = this.span(run.names.length === 1 ? run.names[0]!.bytes.toString("latin1") : "PIPELINE", run.names.length);
+    // The run's commands all came under the current protocol: any other command (HELLO) sends it first.
     this.sharedInflight++;
-    this.backend.runner.sendAsSent(this.backend.resilience(), run.wire, run.names, this, slot);
+    this.sharedProtocol = this.client.protocol;
+    this.backend.runner.sendAsSent(this.backend.resilience(), run.wire, run.names, this, slot, this.client.protocol);
     this.output.pauseIfBacklogged();
+  }
+
+  /** The client's protocol has a shared connection, and none of its commands waits on the other one. */
+  private sharesNow(): boolean {
+    const protocol = this.client.protocol;
+    return (protocol === 2 || this.backend.runner.sharesResp3) && (this.sharedInflight === 0 || this.sharedProtocol === protocol);
   }
 
   private onCommand(args: Buffer[], raw: Buffer | undefined): void {
@@ -192,14 +201,15 @@ export class Session implements ReplySink<Slot> {
       const { command } = prepared;
       if (tracer) slot.span = this.span(command.name, 1);
       if (
-        this.client.protocol === 2 &&
         this.tasks.length === 0 &&
         !this.lease.held &&
         command.blocking === undefined &&
-        !STATEFUL.has(command.name)
+        !STATEFUL.has(command.name) &&
+        !(this.client.protocol === 3 && OWN_PUSHES.has(command.name)) &&
+        this.sharesNow()
       ) {
         // Nothing queued ahead and no connection switch: straight to the shared connection.
-        this.sendShared(command, slot);
+        this.sendShared(command, slot, this.client.protocol);
         this.output.pauseIfBacklogged();
         return;
       }
@@ -211,9 +221,10 @@ export class Session implements ReplySink<Slot> {
     this.output.pauseIfBacklogged();
   }
 
-  private sendShared(command: Prepared, slot: Slot): void {
+  private sendShared(command: Prepared, slot: Slot, protocol: 2 | 3): void {
     this.sharedInflight++;
-    this.backend.runner.sendShared(this.backend.resilience(), command, this, slot);
+    this.sharedProtocol = protocol;
+    this.backend.runner.sendShared(this.backend.resilience(), command, this, slot, protocol);
   }
 
   /** Replies to shared commands (ReplySink). */

@@ -1,5 +1,5 @@
 /** A RESP client's commands waiting, in order, for their connection: a switch between the shared and the dedicated one waits until the other is quiet. */
-import { STATEFUL, TRANSACTION } from "../command-sets.js";
+import { OWN_PUSHES, STATEFUL, TRANSACTION } from "../command-sets.js";
 import type { ClientState } from "../commands/client-state.js";
 import type { Prepared } from "../commands/prepared.js";
 import type { DedicatedLease } from "./dedicated-lease.js";
@@ -16,9 +16,13 @@ export interface QueueSession {
   readonly lease: DedicatedLease;
   readonly state: ClientState;
   readonly dedicated: DedicatedSends;
-  /** The shared connection's commands of this client in flight. */
+  /** RESP3 commands may take the route's shared RESP3 connection (CommandRunner.sharesResp3). */
+  readonly sharesResp3: boolean;
+  /** Commands of this client are in flight on the shared connection of the other protocol. */
+  sharedBusy(protocol: 2 | 3): boolean;
+  /** The shared connections' commands of this client in flight. */
   sharedInflight(): number;
-  sendShared(command: Prepared, slot: Slot): void;
+  sendShared(command: Prepared, slot: Slot, protocol: 2 | 3): void;
 }
 
 export class TaskQueue {
@@ -66,10 +70,16 @@ export class TaskQueue {
         continue;
       }
       const wantDedicated =
-        task.protocol === 3 || conn !== undefined || lease.opening || STATEFUL.has(command.name) || command.blocking !== undefined;
+        (task.protocol === 3 && (!this.session.sharesResp3 || OWN_PUSHES.has(command.name))) ||
+        conn !== undefined ||
+        lease.opening ||
+        STATEFUL.has(command.name) ||
+        command.blocking !== undefined;
       if (!wantDedicated) {
+        // After HELLO: the other protocol's shared connection answers this client's commands first.
+        if (this.session.sharedBusy(task.protocol)) return;
         this.tasks.shift();
-        this.session.sendShared(command, task.slot);
+        this.session.sendShared(command, task.slot, task.protocol);
         continue;
       }
       if (this.session.sharedInflight() > 0) return;

@@ -1,0 +1,229 @@
+/**
+ * The route's shared RESP3 connection: RESP3 clients' plain commands, batched across clients as the
+ * RESP2 ones are on the ioredis connection, their replies slices of Redis' bytes.
+ *
+ * A plain pipe (ioredis' parser cannot read RESP3): one socket that said HELLO 3 (after AUTH, before
+ * SELECT, as a dedicated connection does), a FIFO of the RawCommands written to it, and a
+ * ReplyScanner finding each reply frame's bounds. Only commands the RESP2 path would send to its
+ * shared connection come here, so no client changes the connection's state; a push frame (none is
+ * asked for: subscriptions and CLIENT TRACKING never come here) answers no command and is dropped,
+ * never passed to a client.
+ *
+ * It follows the ioredis connection rather than keeping its own reconnect and readiness: it opens
+ * (lazily, to the server the shared connection is on now: dedicated-target.ts) only while that one
+ * is ready, commands fail fast while that one is down, and it is closed whenever that one closes
+ * (a reset by connection-watch.ts, a Sentinel failover), so the next batch opens it again where the
+ * shared connection went.
+ */
+import { connect as netConnect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { log } from "../../../observability/log.js";
+import { abortable, type DeadlineSignal } from "../../../resilience/deadline.js";
+import { encodeCommand } from "../resp/encoder.js";
+import { ReplyScanner } from "../resp/reply-scanner.js";
+import type { DedicatedTarget } from "./dedicated-connection.js";
+import type { RawCommand } from "./raw-command.js";
+
+/** The first byte of a push frame (">") and of an error reply ("-"). */
+const PUSH_BYTE = 62;
+const ERROR_BYTE = 45;
+
+/** How commands reach a shared connection (commands/shared-batch.ts): the ioredis one, or this one. */
+export interface RawPipe {
+  /** "ready": write now; "wait": call `ready` first; "down": fail fast (Redis is away). */
+  rawState(): "ready" | "wait" | "down";
+  ready(signal?: DeadlineSignal): Promise<void>;
+  /** Write encoded commands in one socket write; their replies go to `commands`, in order. */
+  writeRaw(wire: Buffer, commands: readonly RawCommand[]): void;
+}
+
+/** What the pipe needs of the route's client (redis-client.ts). */
+export interface Resp3Host {
+  /** The ioredis connection's state: the pipe is only used while it is ready. */
+  rawState(): "ready" | "wait" | "down";
+  ready(signal?: DeadlineSignal): Promise<void>;
+  target(): DedicatedTarget;
+  /** The error commands get when the pipe cannot be opened. */
+  unreachable(err: unknown): Error;
+  readonly route: string;
+}
+
+/** One open connection and what is in flight on it. */
+class Link {
+  readonly queue: RawCommand[] = [];
+  /** queue[head] is the command the next reply answers; `left` replies it still expects. */
+  head = 0;
+  left = 0;
+  /** Handshake replies still to come (AUTH, HELLO 3, SELECT). */
+  handshake = 0;
+  ready = false;
+  closed = false;
+  /** The last command given a reply in the chunk being read (only it can be holding replies back). */
+  last: RawCommand | undefined;
+
+  constructor(readonly socket: Socket) {}
+}
+
+export class SharedResp3 implements RawPipe {
+  private link: Link | undefined;
+  private opening: Promise<void> | undefined;
+  private closed = false;
+  private warnedPush = false;
+
+  constructor(private readonly host: Resp3Host) {}
+
+  rawState(): "ready" | "wait" | "down" {
+    const state = this.host.rawState();
+    if (state !== "ready") return state;
+    return this.link?.ready && this.link.socket.writable ? "ready" : "wait";
+  }
+
+  ready(signal?: DeadlineSignal): Promise<void> {
+    if (this.host.rawState() !== "ready") return this.host.ready(signal);
+    this.opening ??= this.open().then(
+      () => {
+        this.opening = undefined;
+      },
+      (err: unknown) => {
+        this.opening = undefined;
+        throw this.host.unreachable(err);
+      },
+    );
+    return abortable(this.opening, signal);
+  }
+
+  writeRaw(wire: Buffer, commands: readonly RawCommand[]): void {
+    const link = this.link!;
+    link.socket.write(wire);
+    for (const command of commands) {
+      if (link.head === link.queue.length) link.left = command.expected;
+      link.queue.push(command);
+    }
+  }
+
+  /** The shared connection closed (or the route is closing): this one goes too; its commands fail. */
+  reset(why: string): void {
+    const link = this.link;
+    if (link) this.drop(link, new Error(why));
+  }
+
+  close(): void {
+    this.closed = true;
+    this.reset("closed by attache");
+  }
+
+  private open(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error("closed by attache"));
+    let target: DedicatedTarget;
+    try {
+      target = this.host.target();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<void>((resolve, reject) => {
+      const socket = target.tls
+        ? tlsConnect({ host: target.host, port: target.port, servername: target.host, ...target.tls })
+        : netConnect({ host: target.host, port: target.port });
+      socket.setNoDelay(true);
+      const link = new Link(socket);
+      let settle: ((err?: Error) => void) | undefined = (err) => {
+        settle = undefined;
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve();
+      };
+      const timer = setTimeout(
+        () => this.drop(link, Object.assign(new Error("connect ETIMEDOUT"), { code: "ETIMEDOUT" }), settle),
+        target.connectTimeout,
+      );
+      socket.on("error", (err) => this.drop(link, err, settle));
+      socket.on("close", () => this.drop(link, new Error("redis closed the connection"), settle));
+      const scanner = new ReplyScanner((b, start, end) => this.frame(link, b, start, end, settle));
+      socket.on("data", (chunk: Buffer) => {
+        try {
+          scanner.feed(chunk);
+        } catch (err) {
+          this.drop(link, err as Error, settle);
+          return;
+        }
+        // Replies held to be joined with the next ones of the same chunk go on now (SharedCommand.chunkEnd).
+        const last = link.last;
+        link.last = undefined;
+        last?.chunkEnd();
+      });
+      socket.once(target.tls ? "secureConnect" : "connect", () => {
+        const commands: Buffer[][] = [];
+        if (target.password !== undefined)
+          commands.push(target.username ? [b("AUTH"), b(target.username), b(target.password)] : [b("AUTH"), b(target.password)]);
+        commands.push([b("HELLO"), b("3")]);
+        if (target.db !== 0) commands.push([b("SELECT"), b(String(target.db))]);
+        link.handshake = commands.length;
+        socket.write(Buffer.concat(commands.map((c) => encodeCommand(c))));
+      });
+      this.link = link;
+    });
+  }
+
+  private frame(link: Link, b: Buffer, start: number, end: number, settle: ((err?: Error) => void) | undefined): void {
+    if (link.closed) return;
+    if (b[start] === PUSH_BYTE) {
+      // Out of band and asked for by nobody here: never another client's reply.
+      if (!this.warnedPush) {
+        this.warnedPush = true;
+        log.warn({ route: this.host.route }, "redis sent a push frame on the shared RESP3 connection; dropped");
+      }
+      return;
+    }
+    if (link.handshake > 0) {
+      if (b[start] === ERROR_BYTE) {
+        const message = b.toString("latin1", start + 1, end - 2);
+        this.drop(link, Object.assign(new Error(`redis refused the connection: ${message}`), { code: "EAUTH" }), settle);
+        return;
+      }
+      if (--link.handshake === 0) {
+        link.ready = true;
+        settle?.();
+      }
+      return;
+    }
+    const command = link.queue[link.head];
+    if (!command) {
+      // A reply no command waits for: every later reply would answer the wrong command.
+      log.warn({ route: this.host.route }, "redis sent a reply no command waits for; resetting the shared RESP3 connection");
+      this.drop(link, new Error("redis sent a reply no command waits for"), settle);
+      return;
+    }
+    // The queue moves on before the reply is handed over: whatever that sets off sees it as it is.
+    if (--link.left === 0) {
+      link.head++;
+      if (link.head === link.queue.length) {
+        link.queue.length = 0;
+        link.head = 0;
+      } else {
+        link.left = link.queue[link.head]!.expected;
+        if (link.head >= 1024) {
+          link.queue.splice(0, link.head);
+          link.head = 0;
+        }
+      }
+    }
+    link.last = command;
+    command.frame(b, start, end);
+  }
+
+  /** The link is gone: its commands in flight fail with `err` (as unreachable: shared-batch.ts). */
+  private drop(link: Link, err: Error, settle?: (err?: Error) => void): void {
+    if (link.closed) return;
+    link.closed = true;
+    if (this.link === link) this.link = undefined;
+    link.socket.destroy();
+    settle?.(err);
+    const queue = link.queue.splice(link.head);
+    link.queue.length = 0;
+    for (const command of queue) command.fail(err);
+  }
+}
+
+function b(s: string): Buffer {
+  return Buffer.from(s);
+}
