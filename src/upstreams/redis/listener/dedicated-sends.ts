@@ -29,6 +29,7 @@ export class DedicatedSends {
   /** A RESP3 client's plain command: gathered for the turn and sent as one exchange (sendPlain). */
   gather(conn: DedicatedConnection, command: Prepared, slot: Slot): void {
     const lease = this.session.lease;
+    lease.inUse();
     lease.plain ??= { conn, commands: [], slots: [] };
     lease.plain.commands.push(command);
     lease.plain.slots.push(slot);
@@ -59,6 +60,7 @@ export class DedicatedSends {
         }
         output.finish(slots[i]!);
         if (this.session.waiting() > 0 && conn.inflight === 0) this.session.pump();
+        this.maybeRelease();
       },
     );
   }

@@ -1,0 +1,244 @@
+/**
+ * RESP3 clients on the route's shared RESP3 connection (client/shared-resp3.ts): plain commands of
+ * every RESP3 client share one upstream connection while a subscriber gets its own, pushes never
+ * reach another client, HELLO 3 / HELLO 2 mid-pipeline keep each command's protocol and order, the
+ * keyPrefix and its reply rewriting hold, and a lost shared RESP3 connection is opened again.
+ */
+import { Socket } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodeCommand } from "../../src/upstreams/redis/resp/encoder.js";
+import { ReplyParser } from "../../src/upstreams/redis/resp/reply-parser.js";
+import { startRedisRoute, type RedisRoute } from "../harness/redis-route.js";
+
+/** A RESP conversation on one connection: send commands in one write, get the next `n` reply frames' bytes. */
+async function conversation(port: number) {
+  const socket = new Socket();
+  const frames: string[] = [];
+  let wake: (() => void) | undefined;
+  const parser = new ReplyParser((_, raw) => {
+    frames.push(Buffer.from(raw).toString("latin1"));
+    wake?.();
+  });
+  socket.on("data", (c: Buffer) => parser.feed(c));
+  await new Promise<void>((resolve) => socket.connect(port, "127.0.0.1", () => resolve()));
+  return {
+    async send(commands: string[][], n = commands.length): Promise<string[]> {
+      if (commands.length) socket.write(Buffer.concat(commands.map((c) => encodeCommand(c))));
+      const until = Date.now() + 5_000;
+      while (frames.length < n && Date.now() < until) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 50);
+        });
+      }
+      return frames.splice(0, n);
+    },
+    /** Frames that came and were not asked for (after a short wait). */
+    async extra(): Promise<string[]> {
+      await new Promise((r) => setTimeout(r, 100));
+      return frames.splice(0);
+    },
+    close: () => socket.destroy(),
+  };
+}
+
+/** Redis' RESP3 connections other than `except` (attache's shared one and clients' own ones), from CLIENT LIST. */
+async function resp3Connections(s: RedisRoute): Promise<Array<{ id: string; line: string }>> {
+  const list = await s.redis.cli("CLIENT", "LIST");
+  return list
+    .split("\n")
+    .filter((line) => / resp=3/.test(line))
+    .map((line) => ({ id: /^id=(\d+)/.exec(line)![1]!, line }));
+}
+
+async function until(check: () => Promise<boolean>, ms = 3_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const HELLO3 = ["HELLO", "3"];
+
+describe("RESP listener: RESP3 clients on the shared RESP3 connection", () => {
+  let s: RedisRoute;
+  beforeAll(async () => {
+    s = await startRedisRoute('commands: ["*", "PUBLISH", "SUBSCRIBE"]', { resp: true });
+  });
+  afterAll(() => s?.stop());
+
+  it("plain commands of three RESP3 clients go over one upstream connection; a subscriber gets its own; its pushes reach only it", async () => {
+    const clients = await Promise.all([0, 1, 2].map(() => conversation(s.resp)));
+    for (const [i, c] of clients.entries()) {
+      await c.send([HELLO3]);
+      expect(await c.send([["SET", `sh:${i}`, `v${i}`], ["HGETALL", "sh:none"], ["GET", `sh:${i}`], ["GET", "sh:missing"]])).toEqual([
+        "+OK\r\n",
+        "%0\r\n",
+        `$2\r\nv${i}\r\n`,
+        "_\r\n",
+      ]);
+    }
+    expect(await resp3Connections(s)).toHaveLength(1);
+
+    const sub = await conversation(s.resp);
+    await sub.send([HELLO3]);
+    expect(await sub.send([["SUBSCRIBE", "sh:news"]])).toEqual([">3\r\n$9\r\nsubscribe\r\n$7\r\nsh:news\r\n:1\r\n"]);
+    expect(await resp3Connections(s)).toHaveLength(2);
+
+    // Messages published while the plain clients pipeline: each gets exactly its replies.
+    const published = clients[0]!.send([["PUBLISH", "sh:news", "one"]]);
+    const others = clients.slice(1).map((c, i) => c.send([["GET", `sh:${i + 1}`], ["PUBLISH", "sh:news", `m${i}`], ["GET", `sh:${i + 1}`]]));
+    expect(await published).toEqual([":1\r\n"]);
+    expect(await Promise.all(others)).toEqual([
+      ["$2\r\nv1\r\n", ":1\r\n", "$2\r\nv1\r\n"],
+      ["$2\r\nv2\r\n", ":1\r\n", "$2\r\nv2\r\n"],
+    ]);
+    const messages = await sub.send([], 3);
+    expect(messages.sort()).toEqual(
+      ["one", "m0", "m1"].map((m) => `>3\r\n$7\r\nmessage\r\n$7\r\nsh:news\r\n$${m.length}\r\n${m}\r\n`).sort(),
+    );
+    for (const c of clients) expect(await c.extra()).toEqual([]);
+    for (const c of [...clients, sub]) c.close();
+  });
+
+  it("a push Redis sends to the shared RESP3 connection reaches no client, and every reply still answers its own command", async () => {
+    const via = await conversation(s.resp);
+    await via.send([HELLO3]);
+    await via.send([["SET", "trk:warm", "1"]]);
+    const [shared] = await resp3Connections(s);
+    expect(shared).toBeDefined();
+    // Redis sends invalidation pushes to a RESP3 redirect target: here, attache's shared connection.
+    const direct = await conversation(s.redis.port);
+    expect(await direct.send([["AUTH", s.redis.password]])).toEqual(["+OK\r\n"]);
+    expect(await direct.send([["CLIENT", "TRACKING", "on", "REDIRECT", shared!.id, "BCAST", "PREFIX", "trk:"]])).toEqual(["+OK\r\n"]);
+    for (let i = 0; i < 5; i++) {
+      expect(await direct.send([["SET", `trk:${i}`, "x"]])).toEqual(["+OK\r\n"]);
+      expect(await via.send([["GET", `trk:${i}`], ["INCR", "trk:n"], ["HGETALL", "trk:none"]])).toEqual([
+        "$1\r\nx\r\n",
+        `:${i + 1}\r\n`,
+        "%0\r\n",
+      ]);
+    }
+    expect(await via.extra()).toEqual([]);
+    // Still the same shared connection: the pushes were dropped, not taken for a broken stream.
+    expect((await resp3Connections(s)).map((c) => c.id)).toEqual([shared!.id]);
+    direct.close();
+    via.close();
+  });
+
+  it("HELLO 3 and HELLO 2 in one pipeline: each command answered in the protocol it was sent under, in order", async () => {
+    const c = await conversation(s.resp);
+    const replies = await c.send([
+      ["DEL", "hp:k", "hp:h"],
+      ["SET", "hp:k", "1"],
+      ["HSET", "hp:h", "f", "v"],
+      HELLO3,
+      ["INCR", "hp:k"],
+      ["HGETALL", "hp:h"],
+      ["HELLO", "2"],
+      ["INCR", "hp:k"],
+      ["HGETALL", "hp:h"],
+      HELLO3,
+      ["GET", "hp:k"],
+      ["GET", "hp:missing"],
+      ["HELLO", "2"],
+      ["GET", "hp:missing"],
+    ]);
+    expect(replies.length).toBe(14);
+    expect(replies.slice(0, 3)).toEqual([":0\r\n", "+OK\r\n", ":1\r\n"]);
+    expect(replies[3]).toMatch(/^%7\r\n/);
+    expect(replies.slice(4, 6)).toEqual([":2\r\n", "%1\r\n$1\r\nf\r\n$1\r\nv\r\n"]);
+    expect(replies[6]).toMatch(/^\*14\r\n/);
+    expect(replies.slice(7, 9)).toEqual([":3\r\n", "*2\r\n$1\r\nf\r\n$1\r\nv\r\n"]);
+    expect(replies[9]).toMatch(/^%7\r\n/);
+    expect(replies.slice(10, 12)).toEqual(["$1\r\n3\r\n", "_\r\n"]);
+    expect(replies[12]).toMatch(/^\*14\r\n/);
+    expect(replies[13]).toBe("$-1\r\n");
+    c.close();
+  });
+
+  it("a MULTI of a RESP3 client runs on its own connection, then its plain commands are back on the shared one", async () => {
+    const c = await conversation(s.resp);
+    await c.send([HELLO3]);
+    expect(await c.send([["MULTI"], ["INCR", "tx:n"], ["HGETALL", "tx:none"], ["EXEC"], ["GET", "tx:n"]])).toEqual([
+      "+OK\r\n",
+      "+QUEUED\r\n",
+      "+QUEUED\r\n",
+      "*2\r\n:1\r\n%0\r\n",
+      "$1\r\n1\r\n",
+    ]);
+    // Its own connection goes once it is neutral and idle (dedicated-lease.ts): then one RESP3 connection is left.
+    await until(async () => (await resp3Connections(s)).length === 1, 5_000);
+    expect(await c.send([["INCR", "tx:n"]])).toEqual([":2\r\n"]);
+    expect(await resp3Connections(s)).toHaveLength(1);
+    c.close();
+  });
+
+  it("the shared RESP3 connection killed by Redis is opened again for the next commands", async () => {
+    const c = await conversation(s.resp);
+    await c.send([HELLO3]);
+    expect(await c.send([["SET", "kill:k", "1"]])).toEqual(["+OK\r\n"]);
+    const [shared] = await resp3Connections(s);
+    await s.redis.cli("CLIENT", "KILL", "ID", shared!.id);
+    await until(async () => (await resp3Connections(s)).length === 0);
+    expect(await c.send([["GET", "kill:k"], ["HGETALL", "kill:none"]])).toEqual(["$1\r\n1\r\n", "%0\r\n"]);
+    const after = await resp3Connections(s);
+    expect(after).toHaveLength(1);
+    expect(after[0]!.id).not.toBe(shared!.id);
+    c.close();
+  });
+
+  it("when the route's RESP2 shared connection is lost, the RESP3 one follows it (closed, then opened where it reconnected)", async () => {
+    const c = await conversation(s.resp);
+    await c.send([HELLO3]);
+    expect(await c.send([["SET", "follow:k", "1"]])).toEqual(["+OK\r\n"]);
+    const [shared] = await resp3Connections(s);
+    const list = await s.redis.cli("CLIENT", "LIST");
+    const ioredis = list.split("\n").find((l) => / resp=2/.test(l) && !/cmd=client\|list/.test(l));
+    expect(ioredis).toBeDefined();
+    await s.redis.cli("CLIENT", "KILL", "ID", /^id=(\d+)/.exec(ioredis!)![1]!);
+    await until(async () => !(await resp3Connections(s)).some((conn) => conn.id === shared!.id));
+    // Redis may still be coming back on the RESP2 side: the command waits for it or fails fast, never hangs.
+    await until(async () => {
+      const [reply] = await c.send([["GET", "follow:k"]]);
+      return reply === "$1\r\n1\r\n";
+    }, 5_000);
+    expect(await resp3Connections(s)).toHaveLength(1);
+    c.close();
+  });
+});
+
+describe("RESP listener: RESP3 on the shared RESP3 connection with a keyPrefix", () => {
+  let s: RedisRoute;
+  beforeAll(async () => {
+    s = await startRedisRoute('keyPrefix: "t3:"\ncommands: ["*"]', { resp: true });
+  });
+  afterAll(() => s?.stop());
+
+  it("keys are prefixed, and a reply that names a key (LMPOP) has the prefix taken off, in RESP3 types", async () => {
+    const c = await conversation(s.resp);
+    await c.send([HELLO3]);
+    expect(
+      await c.send([
+        ["SET", "a", "1"],
+        ["RPUSH", "l", "x", "y"],
+        ["LMPOP", "1", "l", "LEFT"],
+        ["HSET", "h", "f", "v"],
+        ["HGETALL", "h"],
+        ["GET", "a"],
+      ]),
+    ).toEqual([
+      "+OK\r\n",
+      ":2\r\n",
+      "*2\r\n$1\r\nl\r\n*1\r\n$1\r\nx\r\n",
+      ":1\r\n",
+      "%1\r\n$1\r\nf\r\n$1\r\nv\r\n",
+      "$1\r\n1\r\n",
+    ]);
+    expect((await s.redis.cli("GET", "t3:a")).trim()).toBe("1");
+    expect((await s.redis.cli("LRANGE", "t3:l", "0", "-1")).trim()).toBe("y");
+    expect(await resp3Connections(s)).toHaveLength(1);
+    c.close();
+  });
+});
