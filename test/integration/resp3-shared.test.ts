@@ -72,12 +72,14 @@ describe("RESP listener: RESP3 clients on the shared RESP3 connection", () => {
     const clients = await Promise.all([0, 1, 2].map(() => conversation(s.resp)));
     for (const [i, c] of clients.entries()) {
       await c.send([HELLO3]);
-      expect(await c.send([["SET", `sh:${i}`, `v${i}`], ["HGETALL", "sh:none"], ["GET", `sh:${i}`], ["GET", "sh:missing"]])).toEqual([
-        "+OK\r\n",
-        "%0\r\n",
-        `$2\r\nv${i}\r\n`,
-        "_\r\n",
-      ]);
+      expect(
+        await c.send([
+          ["SET", `sh:${i}`, `v${i}`],
+          ["HGETALL", "sh:none"],
+          ["GET", `sh:${i}`],
+          ["GET", "sh:missing"],
+        ]),
+      ).toEqual(["+OK\r\n", "%0\r\n", `$2\r\nv${i}\r\n`, "_\r\n"]);
     }
     expect(await resp3Connections(s)).toHaveLength(1);
 
@@ -88,7 +90,13 @@ describe("RESP listener: RESP3 clients on the shared RESP3 connection", () => {
 
     // Messages published while the plain clients pipeline: each gets exactly its replies.
     const published = clients[0]!.send([["PUBLISH", "sh:news", "one"]]);
-    const others = clients.slice(1).map((c, i) => c.send([["GET", `sh:${i + 1}`], ["PUBLISH", "sh:news", `m${i}`], ["GET", `sh:${i + 1}`]]));
+    const others = clients.slice(1).map((c, i) =>
+      c.send([
+        ["GET", `sh:${i + 1}`],
+        ["PUBLISH", "sh:news", `m${i}`],
+        ["GET", `sh:${i + 1}`],
+      ]),
+    );
     expect(await published).toEqual([":1\r\n"]);
     expect(await Promise.all(others)).toEqual([
       ["$2\r\nv1\r\n", ":1\r\n", "$2\r\nv1\r\n"],
@@ -100,6 +108,30 @@ describe("RESP listener: RESP3 clients on the shared RESP3 connection", () => {
     );
     for (const c of clients) expect(await c.extra()).toEqual([]);
     for (const c of [...clients, sub]) c.close();
+  });
+
+  it("replies split across many chunks (values up to 1 MB, three clients pipelining at once) come back whole and in order", async () => {
+    const clients = await Promise.all([0, 1, 2].map(() => conversation(s.resp)));
+    const sizes = [0, 1, 100, 16_384, 65_537, 300_000, 1_048_576];
+    const runs = clients.map(async (c, i) => {
+      await c.send([HELLO3]);
+      const commands: string[][] = [];
+      const expected: string[] = [];
+      for (let round = 0; round < 3; round++)
+        for (const [j, size] of sizes.entries()) {
+          const value = String.fromCharCode(97 + ((i + j + round) % 26)).repeat(size);
+          commands.push(["SET", `big:${i}:${j}`, value], ["GET", `big:${i}:${j}`], ["HGETALL", `big:none`]);
+          expected.push("+OK\r\n", `$${size}\r\n${value}\r\n`, "%0\r\n");
+        }
+      const replies = await c.send(commands);
+      expect(replies.length).toBe(expected.length);
+      // Compared one by one without printing megabytes on a failure.
+      for (let k = 0; k < expected.length; k++)
+        expect(replies[k] === expected[k], `client ${i}, reply ${k}: ${replies[k]?.slice(0, 40)}`).toBe(true);
+    });
+    await Promise.all(runs);
+    expect(await resp3Connections(s)).toHaveLength(1);
+    for (const c of clients) c.close();
   });
 
   it("a push Redis sends to the shared RESP3 connection reaches no client, and every reply still answers its own command", async () => {
@@ -114,11 +146,13 @@ describe("RESP listener: RESP3 clients on the shared RESP3 connection", () => {
     expect(await direct.send([["CLIENT", "TRACKING", "on", "REDIRECT", shared!.id, "BCAST", "PREFIX", "trk:"]])).toEqual(["+OK\r\n"]);
     for (let i = 0; i < 5; i++) {
       expect(await direct.send([["SET", `trk:${i}`, "x"]])).toEqual(["+OK\r\n"]);
-      expect(await via.send([["GET", `trk:${i}`], ["INCR", "trk:n"], ["HGETALL", "trk:none"]])).toEqual([
-        "$1\r\nx\r\n",
-        `:${i + 1}\r\n`,
-        "%0\r\n",
-      ]);
+      expect(
+        await via.send([
+          ["GET", `trk:${i}`],
+          ["INCR", "trk:n"],
+          ["HGETALL", "trk:none"],
+        ]),
+      ).toEqual(["$1\r\nx\r\n", `:${i + 1}\r\n`, "%0\r\n"]);
     }
     expect(await via.extra()).toEqual([]);
     // Still the same shared connection: the pushes were dropped, not taken for a broken stream.
@@ -182,7 +216,12 @@ describe("RESP listener: RESP3 clients on the shared RESP3 connection", () => {
     const [shared] = await resp3Connections(s);
     await s.redis.cli("CLIENT", "KILL", "ID", shared!.id);
     await until(async () => (await resp3Connections(s)).length === 0);
-    expect(await c.send([["GET", "kill:k"], ["HGETALL", "kill:none"]])).toEqual(["$1\r\n1\r\n", "%0\r\n"]);
+    expect(
+      await c.send([
+        ["GET", "kill:k"],
+        ["HGETALL", "kill:none"],
+      ]),
+    ).toEqual(["$1\r\n1\r\n", "%0\r\n"]);
     const after = await resp3Connections(s);
     expect(after).toHaveLength(1);
     expect(after[0]!.id).not.toBe(shared!.id);
@@ -228,14 +267,7 @@ describe("RESP listener: RESP3 on the shared RESP3 connection with a keyPrefix",
         ["HGETALL", "h"],
         ["GET", "a"],
       ]),
-    ).toEqual([
-      "+OK\r\n",
-      ":2\r\n",
-      "*2\r\n$1\r\nl\r\n*1\r\n$1\r\nx\r\n",
-      ":1\r\n",
-      "%1\r\n$1\r\nf\r\n$1\r\nv\r\n",
-      "$1\r\n1\r\n",
-    ]);
+    ).toEqual(["+OK\r\n", ":2\r\n", "*2\r\n$1\r\nl\r\n*1\r\n$1\r\nx\r\n", ":1\r\n", "%1\r\n$1\r\nf\r\n$1\r\nv\r\n", "$1\r\n1\r\n"]);
     expect((await s.redis.cli("GET", "t3:a")).trim()).toBe("1");
     expect((await s.redis.cli("LRANGE", "t3:l", "0", "-1")).trim()).toBe("y");
     expect(await resp3Connections(s)).toHaveLength(1);
