@@ -274,3 +274,32 @@ describe("RESP listener: RESP3 on the shared RESP3 connection with a keyPrefix",
     c.close();
   });
 });
+
+describe("RESP listener: RESP3 clients while Redis freezes", () => {
+  let s: RedisRoute;
+  beforeAll(async () => {
+    s = await startRedisRoute('commands: ["*"]', { resp: true, routeExtra: "    timeout: 1s\n    pool: { connectTimeout: 1s }" });
+  });
+  afterAll(async () => {
+    s?.redis.resume();
+    await s?.stop();
+  });
+
+  it("commands on the shared RESP3 connection fail at the route timeout, and are served again once Redis answers", async () => {
+    const c = await conversation(s.resp);
+    await c.send([HELLO3]);
+    expect(await c.send([["SET", "fz:k", "1"]])).toEqual(["+OK\r\n"]);
+    s.redis.pause();
+    const started = Date.now();
+    const [failed] = await c.send([["GET", "fz:k"]]);
+    expect(failed).toMatch(/^-ERR /);
+    expect(Date.now() - started).toBeLessThan(4_000);
+    s.redis.resume();
+    await until(async () => {
+      const [reply] = await c.send([["GET", "fz:k"]]);
+      return reply === "$1\r\n1\r\n";
+    }, 10_000);
+    expect(await c.send([["HGETALL", "fz:none"]])).toEqual(["%0\r\n"]);
+    c.close();
+  }, 20_000);
+});
