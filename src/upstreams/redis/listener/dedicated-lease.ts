@@ -1,5 +1,5 @@
 /**
- * A RESP client's own upstream connection (for MULTI/WATCH, subscriptions, blocking commands, RESP3):
+ * A RESP client's own upstream connection (for MULTI/WATCH, subscriptions, blocking commands; a RESP3 client on a cluster):
  * at most one per client, opened on demand, kept while the client is in a stateful mode, and given
  * back LINGER_MS after the client is neutral and idle again (a BLPOP loop reuses it).
  */

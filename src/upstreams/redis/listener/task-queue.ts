@@ -97,7 +97,7 @@ export class TaskQueue {
         !TRANSACTION.has(command.name) &&
         !STATEFUL.has(command.name)
       ) {
-        // A RESP3 client's plain commands: gathered for the turn and sent as one exchange.
+        // A RESP3 client's plain commands while it holds its own connection (lingering, or a cluster): gathered for the turn, one exchange.
         dedicated.gather(conn, command, task.slot);
         continue;
       }
