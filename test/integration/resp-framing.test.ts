@@ -124,8 +124,8 @@ describe("RESP listener: exact framing under any chunking", () => {
     await redis?.stop();
   });
 
-  /** The route's shared connection through the tap (named by ioredis' CLIENT SETNAME). */
-  const sharedOf = (shape: Shape) => tap.open().find((c) => c.bytes().includes(b(`attache:${shape.name}`)));
+  /** The route's shared connection for RESP2 clients through the tap (named by its CLIENT SETNAME: client/shared-pipe.ts). */
+  const sharedOf = (shape: Shape) => tap.open().find((c) => c.bytes().includes(b(`attache:${shape.name}:resp2`)));
 
   /** Replies Redis itself gives the stream (refused commands answered as attache does), from an empty database. */
   async function direct(cmds: Cmd[]): Promise<string[]> {

@@ -228,13 +228,36 @@ describe("RESP listener: RESP3 clients on the shared RESP3 connection", () => {
     c.close();
   });
 
+  it("RESP2 clients' commands take the route's RESP2 pipe, the HTTP API's the ioredis connection; each named in CLIENT LIST", async () => {
+    const line = async (name: string) => (await s.redis.cli("CLIENT", "LIST")).split("\n").find((l) => l.includes(` name=${name} `)) ?? "";
+    const c = await conversation(s.resp);
+    expect(
+      await c.send([
+        ["SET", "lane:k", "v"],
+        ["GET", "lane:k"],
+      ]),
+    ).toEqual(["+OK\r\n", "$1\r\nv\r\n"]);
+    expect(await line("attache:/cache:resp2")).toMatch(/cmd=get .* resp=2/);
+    expect(await c.send([["EXISTS", "lane:k"]])).toEqual([":1\r\n"]);
+    expect(await line("attache:/cache:resp2")).toMatch(/cmd=exists /);
+    // The ioredis connection also sends a health-check PING each second: asked again if it came between.
+    let ioredisLine = "";
+    for (let i = 0; i < 5 && !/cmd=get /.test(ioredisLine); i++) {
+      expect((await fetch(`${s.base}/lane:k`)).status).toBe(200);
+      ioredisLine = await line("attache:/cache");
+    }
+    expect(ioredisLine).toMatch(/cmd=get /);
+    expect(await line("attache:/cache:resp2")).toMatch(/cmd=exists /);
+    c.close();
+  });
+
   it("when the route's RESP2 shared connection is lost, the RESP3 one follows it (closed, then opened where it reconnected)", async () => {
     const c = await conversation(s.resp);
     await c.send([HELLO3]);
     expect(await c.send([["SET", "follow:k", "1"]])).toEqual(["+OK\r\n"]);
     const [shared] = await resp3Connections(s);
     const list = await s.redis.cli("CLIENT", "LIST");
-    const ioredis = list.split("\n").find((l) => / resp=2/.test(l) && !/cmd=client\|list/.test(l));
+    const ioredis = list.split("\n").find((l) => / name=attache:\/cache /.test(l));
     expect(ioredis).toBeDefined();
     await s.redis.cli("CLIENT", "KILL", "ID", /^id=(\d+)/.exec(ioredis!)![1]!);
     await until(async () => !(await resp3Connections(s)).some((conn) => conn.id === shared!.id));

@@ -135,7 +135,7 @@ export const SUBSCRIBE_FAMILY: ReadonlySet<string> = new Set([
 /**
  * Commands whose reply may bring push frames to the connection that sent them (DEBUG PROTOCOL push):
  * a RESP3 client sends them on its own connection, never on the shared RESP3 one, which drops pushes
- * (client/shared-resp3.ts).
+ * (client/shared-pipe.ts).
  */
 export const OWN_PUSHES: ReadonlySet<string> = new Set(["DEBUG"]);
 /** Commands that are meaningful only with a dedicated connection (transactions). */

@@ -4,7 +4,9 @@
  *
  * Replies are read twice: ioredis parses them for its own bookkeeping, and a tap on the same socket
  * (reply-tap.ts, run just before ioredis' parser on every chunk) finds each reply frame's bounds and keeps its bytes exactly as Redis sent them, building no value. ioredis' parsed replies cannot tell `+OK` from `$2 OK`, nor a null array
- * from a null bulk (docs/redis.md), and the RESP listener must not change either.
+ * from a null bulk (docs/redis.md), and the RESP listener must not change either. The RESP
+ * listener's clients do not use this connection (shared-pipe.ts: one plain pipe per protocol, which
+ * follows it); the HTTP API and the health check do.
  * The tap pairs frames with commands through ioredis' command queue: the k-th frame completed in a
  * chunk answers the k-th queue entry, because ioredis shifts that queue once per reply and only
  * after the tap has seen the chunk. That holds on a connection that never enters subscriber or
@@ -44,7 +46,7 @@ import { WritePath } from "./write-path.js";
 import { dedicatedTarget } from "./dedicated-target.js";
 import { openCluster } from "./cluster-connection.js";
 import { ServerVersion } from "./server-version.js";
-import { SharedResp3 } from "./shared-resp3.js";
+import { SharedPipe } from "./shared-pipe.js";
 
 /** A health probe unanswered this long resets the connection (connection-watch.ts). */
 const PROBE_DEADLINE_MS = 2_000;
@@ -82,8 +84,11 @@ export class RedisClient {
   readonly fastPath: boolean;
   private readonly master: SentinelMaster;
   private readonly version = new ServerVersion();
-  /** RESP3 clients' plain commands (shared-resp3.ts); not on a cluster, where they keep dedicated connections. */
-  readonly resp3: SharedResp3 | undefined;
+  /**
+   * RESP listener clients' ordinary commands, by protocol (shared-pipe.ts); the HTTP API's go on the
+   * ioredis connection. None on a cluster (ioredis routes by slot; RESP3 clients get their own).
+   */
+  readonly pipes: { readonly 2: SharedPipe; readonly 3: SharedPipe } | undefined;
 
   constructor(route: ResolvedRoute) {
     const config = route.upstream.redis!;
@@ -150,16 +155,20 @@ export class RedisClient {
       });
       this.redis = redis;
       this.watch = this.watchConnection(redis);
-      const resp3 = new SharedResp3({
+      const host = {
         rawState: () => this.rawState(),
-        ready: (signal) => this.ready(signal),
+        ready: (signal?: DeadlineSignal) => this.ready(signal),
         target: () => this.dedicatedTarget(),
-        unreachable: (err) => this.unreachable(err),
+        unreachable: (err: unknown) => this.unreachable(err),
         route: this.route,
+      };
+      const pipes = { 2: new SharedPipe(host, 2), 3: new SharedPipe(host, 3) } as const;
+      // Wherever the ioredis connection goes next (a reset, a failover), the pipes follow.
+      redis.on("close", () => {
+        pipes[2].reset("the shared connection closed");
+        pipes[3].reset("the shared connection closed");
       });
-      // Wherever the shared connection goes next (a reset, a failover), the RESP3 one follows.
-      redis.on("close", () => resp3.reset("the shared connection closed"));
-      this.resp3 = resp3;
+      this.pipes = pipes;
     }
     this.writes = new WritePath(this.redis, this.db, this.outages, () => this.closed);
     this.outages.watch(this.redis, () => this.sentinel?.connected());
@@ -283,7 +292,8 @@ export class RedisClient {
     this.watch?.close();
     this.sentinel?.close();
     this.login.close();
-    this.resp3?.close();
+    this.pipes?.[2].close();
+    this.pipes?.[3].close();
     this.redis.disconnect();
   }
 

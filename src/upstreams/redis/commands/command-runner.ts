@@ -45,12 +45,12 @@ export class CommandRunner {
    */
   readonly forwardsInfo: boolean;
   /**
-   * RESP3 clients' plain commands share a RESP3 connection (client/shared-resp3.ts), batched as RESP2
+   * RESP3 clients' plain commands share a RESP3 connection (client/shared-pipe.ts), batched as RESP2
    * ones are; on a cluster they go on each client's own RESP3 connection.
    */
   readonly sharesResp3: boolean;
-  /** This turn's batch for each shared connection: [RESP2, RESP3]. */
-  private readonly batches: [Batch | undefined, Batch | undefined] = [undefined, undefined];
+  /** This turn's batch for each shared connection: [ioredis (the HTTP API), RESP2 pipe, RESP3 pipe]. */
+  private readonly batches: Array<Batch | undefined> = [undefined, undefined, undefined];
   /** Cluster: each RESP client's order per slot while slots move (failover/cluster-order.ts), by its reply sink. */
   private readonly orders = new WeakMap<object, ClientSlotOrder>();
   /** What was decided about each command name, and the counters. */
@@ -63,7 +63,7 @@ export class CommandRunner {
     readonly namespace: KeyNamespace,
   ) {
     this.takesAsSent = client.fastPath;
-    this.sharesResp3 = client.resp3 !== undefined;
+    this.sharesResp3 = client.pipes !== undefined;
     this.names = new CommandNames(route.name, policy, namespace, this.takesAsSent);
     this.forwardsInfo = policy.isListed("INFO") || (policy.all && !namespace.prefix);
   }
@@ -109,9 +109,10 @@ export class CommandRunner {
   /**
    * On the route's shared connection, batched with everything else sent to it in this event-loop
    * turn; the outcome goes to `sink.reply(token, ...)` as soon as the reply frame is in.
-   * `protocol` 3: on the shared RESP3 connection (only when `sharesResp3`).
+   * `protocol`: a RESP listener client's, whose commands take that protocol's pipe (client/shared-pipe.ts);
+   * none (the HTTP API): the ioredis connection.
    */
-  sendShared<T>(resilience: Resilience, command: Prepared, sink: ReplySink<T>, token: T, protocol: 2 | 3 = 2): void {
+  sendShared<T>(resilience: Resilience, command: Prepared, sink: ReplySink<T>, token: T, protocol?: 2 | 3): void {
     if (!this.client.fastPath) {
       // Cluster: ioredis' Command path, which routes by slot; a cross-slot command split where safe.
       const split = splitBySlot(command);
@@ -148,7 +149,7 @@ export class CommandRunner {
    * like sendShared, and their replies go to `sink` as they come, joined where they arrived together.
    * Only on the raw path (`client.fastPath`).
    */
-  sendAsSent<T>(resilience: Resilience, wire: Buffer, names: NameInfo[], sink: ReplySink<T>, token: T, protocol: 2 | 3 = 2): void {
+  sendAsSent<T>(resilience: Resilience, wire: Buffer, names: NameInfo[], sink: ReplySink<T>, token: T, protocol: 2 | 3): void {
     const batch = this.batchFor(resilience, protocol);
     batch.add(new SharedCommand(batch, wire, names, undefined, sink, token));
   }
@@ -162,9 +163,10 @@ export class CommandRunner {
     return order;
   }
 
-  /** The batch of this event-loop turn for this resilience stack and protocol. */
-  private batchFor(resilience: Resilience, protocol: 2 | 3): Batch {
-    const i = protocol - 2;
+  /** The batch of this event-loop turn for this resilience stack and connection. */
+  private batchFor(resilience: Resilience, protocol: 2 | 3 | undefined): Batch {
+    const pipes = this.client.pipes;
+    const i = protocol === undefined || !pipes ? 0 : protocol - 1;
     let batch = this.batches[i];
     if (batch && batch.resilience !== resilience) {
       // Another generation's stack (a reload in this very turn): keep the order, send what was gathered.
@@ -172,7 +174,7 @@ export class CommandRunner {
       batch = undefined;
     }
     if (!batch) {
-      batch = this.batches[i] = new Batch(this, resilience, protocol === 3 ? this.client.resp3! : this.client);
+      batch = this.batches[i] = new Batch(this, resilience, i === 0 ? this.client : pipes![protocol!]);
       setImmediate(() => {
         if (this.batches[i] === batch) this.flush(i);
       });

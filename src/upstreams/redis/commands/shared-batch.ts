@@ -10,7 +10,7 @@ import type { DeadlineSignal } from "../../../resilience/deadline.js";
 import type { Resilience } from "../../../resilience/policy-stack.js";
 import { RawCommand } from "../client/raw-command.js";
 import type { RedisClient } from "../client/redis-client.js";
-import type { RawPipe } from "../client/shared-resp3.js";
+import type { RawPipe } from "../client/shared-pipe.js";
 import { encodeValue } from "../resp/encoder.js";
 import { decodeReply } from "../resp/reply-parser.js";
 import type { CommandNames, NameInfo } from "./command-names.js";
@@ -107,7 +107,7 @@ export class SharedCommand<T = unknown> extends RawCommand {
 
 /**
  * The shared commands of one event-loop turn: one resilience exchange, one socket write, on `pipe`
- * (the ioredis connection for RESP2, client/shared-resp3.ts for RESP3 clients).
+ * (the ioredis connection for the HTTP API, client/shared-pipe.ts for RESP listener clients).
  */
 export class Batch {
   private readonly commands: SharedCommand[] = [];

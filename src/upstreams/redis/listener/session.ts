@@ -3,22 +3,21 @@
  * slot (output.ts writes them strictly in order however the replies arrive), and sent to the shared
  * connection, to the client's dedicated one, or answered here (local-commands.ts).
  *
- * Ordinary commands share the route's ioredis connection; the first stateful command (MULTI, WATCH,
- * the SUBSCRIBE family, a blocking command) gives the client a dedicated upstream connection, which
- * it keeps until it is back in a neutral state and idle for LINGER_MS. Before a client moves from
- * one connection to the other, its replies from the first are awaited, so its commands run in the
- * order it sent them.
+ * Ordinary commands share the route's connection for their protocol (client/shared-pipe.ts: one
+ * for RESP2 clients, one that said HELLO 3 for RESP3 clients; batched across clients alike); the
+ * first stateful command (MULTI, WATCH, the SUBSCRIBE family, a blocking command; DEBUG in RESP3,
+ * for its pushes) gives the client a dedicated upstream connection in its protocol, which it keeps
+ * until it is back in a neutral state and idle for LINGER_MS. Before a client moves from one
+ * connection to another (a dedicated one, or the other protocol's after HELLO), its replies from the
+ * first are awaited, so its commands run in the order it sent them. On a cluster route, shared
+ * commands take ioredis' Command path and a RESP3 client has its own connection for everything.
  *
  * RESP3 (HELLO 3): every reply is Redis' own frame, byte for byte (maps, sets, doubles, big numbers,
- * nulls, attributes, pushes). The commands the RESP2 path sends to the shared connection go to the
- * route's shared RESP3 connection (client/shared-resp3.ts), batched across clients the same way;
- * what needs a client's own connection gets one that itself said HELLO 3 (a cluster route gives a
- * RESP3 client its own connection for everything). A client's shared commands of one protocol are
- * answered before it sends any on the other (after HELLO 2 or 3), so they run in the order sent.
+ * nulls, attributes, pushes).
  *
  * Replies and upstream writes are batched per event-loop turn: a client's replies are gathered and
  * written in one write at the end of the turn (output.ts; one write per turn for all clients'
- * shared commands upstream is commands/shared-batch.ts). A reply frame is written as the tap kept it, a
+ * shared commands upstream is commands/shared-batch.ts). A reply frame is written as the pipe found it, a
  * slice of the upstream chunk: no copy until the one write.
  *
  * The common case costs little per command: commands that go to Redis as the client sent them, with

@@ -1,13 +1,14 @@
 /**
- * The route's shared RESP3 connection: RESP3 clients' plain commands, batched across clients as the
- * RESP2 ones are on the ioredis connection, their replies slices of Redis' bytes.
+ * The route's shared connections for RESP listener clients, one per protocol: their ordinary
+ * commands, batched across clients (commands/shared-batch.ts), their replies slices of Redis' bytes.
  *
- * A plain pipe (ioredis' parser cannot read RESP3): one socket that said HELLO 3 (after AUTH, before
- * SELECT, as a dedicated connection does), a FIFO of the RawCommands written to it, and a
- * ReplyScanner finding each reply frame's bounds. Only commands the RESP2 path would send to its
- * shared connection come here, so no client changes the connection's state; a push frame (none is
- * asked for: subscriptions and CLIENT TRACKING never come here) answers no command and is dropped,
- * never passed to a client.
+ * A plain pipe, not ioredis (whose parser cannot read RESP3, and which parses every reply again
+ * beside the frame tap): one socket logged in as the route's ioredis connection is (AUTH; HELLO 3
+ * for RESP3; SELECT), a FIFO of the RawCommands written to it, and a ReplyScanner finding each reply
+ * frame's bounds. Only commands that need no connection state of their own come here (the RESP
+ * session decides: listener/session.ts); a push frame (none is asked for: subscriptions and CLIENT
+ * TRACKING never come here) answers no command and is dropped, never passed to a client; a reply
+ * no command waits for closes the pipe.
  *
  * It follows the ioredis connection rather than keeping its own reconnect and readiness: it opens
  * (lazily, to the server the shared connection is on now: dedicated-target.ts) only while that one
@@ -38,7 +39,7 @@ export interface RawPipe {
 }
 
 /** What the pipe needs of the route's client (redis-client.ts). */
-export interface Resp3Host {
+export interface PipeHost {
   /** The ioredis connection's state: the pipe is only used while it is ready. */
   rawState(): "ready" | "wait" | "down";
   ready(signal?: DeadlineSignal): Promise<void>;
@@ -54,7 +55,7 @@ class Link {
   /** queue[head] is the command the next reply answers; `left` replies it still expects. */
   head = 0;
   left = 0;
-  /** Handshake replies still to come (AUTH, HELLO 3, SELECT). */
+  /** Handshake replies still to come (AUTH, HELLO 3, SELECT, CLIENT SETNAME: the last). */
   handshake = 0;
   ready = false;
   closed = false;
@@ -64,13 +65,16 @@ class Link {
   constructor(readonly socket: Socket) {}
 }
 
-export class SharedResp3 implements RawPipe {
+export class SharedPipe implements RawPipe {
   private link: Link | undefined;
   private opening: Promise<void> | undefined;
   private closed = false;
   private warnedPush = false;
 
-  constructor(private readonly host: Resp3Host) {}
+  constructor(
+    private readonly host: PipeHost,
+    readonly protocol: 2 | 3,
+  ) {}
 
   rawState(): "ready" | "wait" | "down" {
     const state = this.host.rawState();
@@ -155,8 +159,10 @@ export class SharedResp3 implements RawPipe {
         const commands: Buffer[][] = [];
         if (target.password !== undefined)
           commands.push(target.username ? [b("AUTH"), b(target.username), b(target.password)] : [b("AUTH"), b(target.password)]);
-        commands.push([b("HELLO"), b("3")]);
+        if (this.protocol === 3) commands.push([b("HELLO"), b("3")]);
         if (target.db !== 0) commands.push([b("SELECT"), b(String(target.db))]);
+        // Named as the ioredis connection is (ioredis-options.ts), with the protocol: CLIENT LIST tells them apart.
+        commands.push([b("CLIENT"), b("SETNAME"), b(`attache:${this.host.route}:resp${this.protocol}`)]);
         link.handshake = commands.length;
         socket.write(Buffer.concat(commands.map((c) => encodeCommand(c))));
       });
@@ -170,12 +176,13 @@ export class SharedResp3 implements RawPipe {
       // Out of band and asked for by nobody here: never another client's reply.
       if (!this.warnedPush) {
         this.warnedPush = true;
-        log.warn({ route: this.host.route }, "redis sent a push frame on the shared RESP3 connection; dropped");
+        log.warn({ route: this.host.route }, "redis sent a push frame on a shared connection; dropped");
       }
       return;
     }
     if (link.handshake > 0) {
-      if (b[start] === ERROR_BYTE) {
+      // The name is a courtesy: a server that refuses CLIENT SETNAME (an ACL) still serves the pipe.
+      if (b[start] === ERROR_BYTE && link.handshake > 1) {
         const message = b.toString("latin1", start + 1, end - 2);
         this.drop(link, Object.assign(new Error(`redis refused the connection: ${message}`), { code: "EAUTH" }), settle);
         return;
@@ -189,7 +196,7 @@ export class SharedResp3 implements RawPipe {
     const command = link.queue[link.head];
     if (!command) {
       // A reply no command waits for: every later reply would answer the wrong command.
-      log.warn({ route: this.host.route }, "redis sent a reply no command waits for; resetting the shared RESP3 connection");
+      log.warn({ route: this.host.route }, "redis sent a reply no command waits for; resetting the connection");
       this.drop(link, new Error("redis sent a reply no command waits for"), settle);
       return;
     }
