@@ -8,7 +8,10 @@ import { Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeCommand } from "../../src/upstreams/redis/resp/encoder.js";
 import { ReplyParser } from "../../src/upstreams/redis/resp/reply-parser.js";
+import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
+import { freePort, startRedis, type RedisServer } from "../harness/redis-server.js";
 import { startRedisRoute, type RedisRoute } from "../harness/redis-route.js";
+import { startTcpTap, type TcpTap } from "../harness/tcp-tap.js";
 
 /** A RESP conversation on one connection: send commands in one write, get the next `n` reply frames' bytes. */
 async function conversation(port: number) {
@@ -323,6 +326,54 @@ describe("RESP listener: RESP3 clients while Redis freezes", () => {
       return reply === "$1\r\n1\r\n";
     }, 10_000);
     expect(await c.send([["HGETALL", "fz:none"]])).toEqual(["%0\r\n"]);
+    c.close();
+  }, 20_000);
+});
+
+describe("RESP listener: a shared pipe that gets no answers while the ioredis connection is fine", () => {
+  let redis: RedisServer;
+  let tap: TcpTap;
+  let attache: AttacheUnderTest;
+  let resp: number;
+  beforeAll(async () => {
+    redis = await startRedis();
+    tap = await startTcpTap(redis.port);
+    resp = await freePort();
+    const root = [
+      "routes:",
+      "  - prefix: /cache",
+      "    timeout: 1s",
+      "    upstream:",
+      "      redis:",
+      `        url: redis://127.0.0.1:${tap.port}/0`,
+      "        passwordFile: secrets/redis-password",
+      `        listen: 127.0.0.1:${resp}`,
+    ].join("\n");
+    attache = await startAttache({ root, files: { "secrets/redis-password": redis.password } });
+  });
+  afterAll(async () => {
+    await attache?.stop();
+    await tap?.close();
+    await redis?.stop();
+  });
+
+  it("is closed once its commands wait 2 s with nothing received (a partition only it met); the next commands open a new one", async () => {
+    const c = await conversation(resp);
+    expect(await c.send([["SET", "part:k", "1"]])).toEqual(["+OK\r\n"]);
+    const pipe = tap.open().find((conn) => conn.bytes().includes(Buffer.from("attache:/cache:resp2")));
+    expect(pipe).toBeDefined();
+    // attache's bytes on this connection stop reaching Redis; the ioredis connection goes on answering its health check.
+    pipe!.socket.pause();
+    const [failed] = await c.send([["GET", "part:k"]]);
+    expect(failed).toMatch(/^-ERR /);
+    // Commands fail at the route timeout until the pipe is closed; then a new one serves them.
+    await until(async () => {
+      const [reply] = await c.send([["GET", "part:k"]]);
+      return reply === "$1\r\n1\r\n";
+    }, 8_000);
+    const pipes = tap.connections.filter((conn) => conn.bytes().includes(Buffer.from("attache:/cache:resp2")));
+    expect(pipes.length).toBe(2);
+    expect(pipes[0]).toBe(pipe);
     c.close();
   }, 20_000);
 });

@@ -161,6 +161,7 @@ export class RedisClient {
         target: () => this.dedicatedTarget(),
         unreachable: (err: unknown) => this.unreachable(err),
         route: this.route,
+        answerDeadline: PROBE_DEADLINE_MS,
       };
       const pipes = { 2: new SharedPipe(host, 2), 3: new SharedPipe(host, 3) } as const;
       // Wherever the ioredis connection goes next (a reset, a failover), the pipes follow.

@@ -47,6 +47,8 @@ export interface PipeHost {
   /** The error commands get when the pipe cannot be opened. */
   unreachable(err: unknown): Error;
   readonly route: string;
+  /** Commands waiting this long with nothing received: the pipe is dead (a partition only it met); it is closed. */
+  readonly answerDeadline: number;
 }
 
 /** One open connection and what is in flight on it. */
@@ -59,6 +61,9 @@ class Link {
   handshake = 0;
   ready = false;
   closed = false;
+  /** When the pipe last made progress: a chunk received, or a write to an empty queue. */
+  progress = 0;
+  watch: NodeJS.Timeout | undefined;
   /** The last command given a reply in the chunk being read (only it can be holding replies back). */
   last: RawCommand | undefined;
 
@@ -99,6 +104,7 @@ export class SharedPipe implements RawPipe {
   writeRaw(wire: Buffer, commands: readonly RawCommand[]): void {
     const link = this.link!;
     link.socket.write(wire);
+    if (link.head === link.queue.length) link.progress = Date.now();
     for (const command of commands) {
       if (link.head === link.queue.length) link.left = command.expected;
       link.queue.push(command);
@@ -144,6 +150,7 @@ export class SharedPipe implements RawPipe {
       socket.on("close", () => this.drop(link, new Error("redis closed the connection"), settle));
       const scanner = new ReplyScanner((b, start, end) => this.frame(link, b, start, end, settle));
       socket.on("data", (chunk: Buffer) => {
+        link.progress = Date.now();
         try {
           scanner.feed(chunk);
         } catch (err) {
@@ -167,6 +174,18 @@ export class SharedPipe implements RawPipe {
         socket.write(Buffer.concat(commands.map((c) => encodeCommand(c))));
       });
       this.link = link;
+      // The ioredis connection has a health check (connection-watch.ts); this one is watched by its own replies.
+      const deadline = this.host.answerDeadline;
+      link.watch = setInterval(() => {
+        if (link.head < link.queue.length && Date.now() - link.progress > deadline) {
+          log.warn(
+            { route: this.host.route, protocol: this.protocol },
+            `no answer on a shared connection within ${deadline} ms; resetting it`,
+          );
+          this.drop(link, new Error(`no answer within ${deadline} ms`));
+        }
+      }, deadline / 2);
+      link.watch.unref();
     });
   }
 
@@ -223,6 +242,7 @@ export class SharedPipe implements RawPipe {
     if (link.closed) return;
     link.closed = true;
     if (this.link === link) this.link = undefined;
+    clearInterval(link.watch);
     link.socket.destroy();
     settle?.(err);
     const queue = link.queue.splice(link.head);
