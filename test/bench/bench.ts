@@ -651,7 +651,7 @@ async function redisSection(): Promise<void> {
   }
   const pipe = await startTcpPipe(redisPort);
   const twem = await startTwemproxy(redisPort);
-  // RESP3 clients get a connection of their own each (resp-listener.ts says why): measured beside RESP2.
+  // The same listener, its clients saying HELLO 3 (redis-benchmark -3): RESP3 replies, measured beside RESP2.
   const attache3: Target = { ...attache, name: "attache RESP listener, RESP3" };
   const targets = [redis, attache, attache3, pipe, twem];
   const protocol = (t: Target) => (t === attache3 ? 3 : 2);
