@@ -367,11 +367,12 @@ class Exchange implements Dispatcher.DispatchController {
     this.stream = stream;
     this.connection = connection;
     stream[EXCHANGE] = this;
-    stream.once("response", onStreamResponse);
+    // Each fires at most once per stream: `on` spares a once-wrapper per listener and request.
+    stream.on("response", onStreamResponse);
     stream.on("data", onStreamData);
-    stream.once("end", onStreamEnd);
+    stream.on("end", onStreamEnd);
     stream.on("error", onStreamError);
-    stream.once("close", onStreamClose);
+    stream.on("close", onStreamClose);
     if (this.paused) stream.pause();
     const body = this.options.body;
     if (!body) return;
