@@ -55,6 +55,8 @@ export interface Http2PoolSettings {
 
 const { HTTP2_HEADER_STATUS, NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = constants;
 const EXCHANGE = Symbol("attache.h2exchange");
+/** The request context and trailers handed to handlers: none. */
+const NONE = Object.freeze({});
 type Stream = ClientHttp2Stream & { [EXCHANGE]: Exchange };
 
 /**
@@ -346,7 +348,7 @@ class Exchange implements Dispatcher.DispatchController {
   ) {}
 
   start(): void {
-    this.handler.onRequestStart?.(this, {});
+    this.handler.onRequestStart?.(this, NONE);
   }
 
   /** The request headers as HTTP/2 has them: pseudo-headers first, `host` as `:authority`. */
@@ -392,9 +394,10 @@ class Exchange implements Dispatcher.DispatchController {
   response(headers: Http2Headers): void {
     this.responded = true;
     if (this.aborted) return;
-    const out: IncomingHttpHeaders = {};
-    for (const name in headers) if (name.charCodeAt(0) !== 58 /* ':' */) out[name] = headers[name] as string | string[];
-    this.handler.onResponseStart?.(this, Number(headers[HTTP2_HEADER_STATUS]), out);
+    // node:http2 made this object for this response alone: it becomes the response's headers as it is.
+    const status = Number(headers[HTTP2_HEADER_STATUS]);
+    delete headers[HTTP2_HEADER_STATUS];
+    this.handler.onResponseStart?.(this, status, headers as IncomingHttpHeaders);
   }
 
   data(chunk: Buffer): void {
@@ -406,7 +409,7 @@ class Exchange implements Dispatcher.DispatchController {
     if (!this.responded) this.fail(streamError(this.stream!, this.connection!.closing, this.origin.url, undefined));
     else {
       this.settled = true;
-      this.handler.onResponseEnd?.(this, {});
+      this.handler.onResponseEnd?.(this, NONE);
     }
   }
 

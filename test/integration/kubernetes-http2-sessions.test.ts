@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
-import { constants, createSecureServer, type Http2SecureServer, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
+import { constants, createSecureServer, type Http2SecureServer, type Http2Session, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TLSSocket } from "node:tls";
@@ -21,7 +21,7 @@ const BIG = Buffer.alloc(4 * 1024 * 1024, "0123456789abcdef");
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 /** What a test wants of the next streams; the default answers 200 with the path and the body's length. */
-type Behaviour = (stream: ServerHttp2Stream, path: string, session: ServerHttp2Session) => void;
+type Behaviour = (stream: ServerHttp2Stream, path: string, session: Http2Session) => void;
 
 interface H2Server {
   url: string;
