@@ -55,6 +55,13 @@ export interface Http2PoolSettings {
 
 const { HTTP2_HEADER_STATUS, NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = constants;
 const EXCHANGE = Symbol("attache.h2exchange");
+/**
+ * Flow-control windows, as undici's HTTP/2 client had them: a stream may have 256 KiB in flight (a list
+ * does not wait on a 64 KiB window per round trip), the connection 512 KiB. Node acknowledges the
+ * connection's window as data arrives and a stream's as it is read, so a paused stream stalls only itself.
+ */
+const STREAM_WINDOW = 256 * 1024;
+const CONNECTION_WINDOW = 512 * 1024;
 /** The request context and trailers handed to handlers: none. */
 const NONE = Object.freeze({});
 type Stream = ClientHttp2Stream & { [EXCHANGE]: Exchange };
@@ -256,9 +263,10 @@ class Connection {
     this.session = connectHttp2(origin.url, {
       createConnection: () => socket,
       peerMaxConcurrentStreams: options.maxStreams,
-      settings: { enablePush: false },
+      settings: { enablePush: false, initialWindowSize: STREAM_WINDOW },
     });
     const session = this.session;
+    session.setLocalWindowSize(CONNECTION_WINDOW);
     session.unref();
     // Errors reach the streams ('error' then 'close' on each); the session's own is only noted.
     session.on("error", () => {});

@@ -35,6 +35,8 @@ interface H2Server {
   /** TLS connections accepted: ALPN, and whether the TLS session was resumed. */
   connections: Array<{ alpn: string; resumed: boolean }>;
   streams: number;
+  /** The SETTINGS attache's last connection sent, and its connection window as the server sees it. */
+  client: { initialWindowSize?: number; connectionWindow?: number };
   /** Streams that ended with a RST_STREAM from the client (CANCEL). */
   cancelled: number;
   next: Behaviour[];
@@ -61,6 +63,7 @@ async function startH2Server(certs: Certificates, settings: { maxConcurrentStrea
   const state: H2Server = {
     url: "",
     connections: [],
+    client: {},
     streams: 0,
     cancelled: 0,
     next: [],
@@ -77,9 +80,11 @@ async function startH2Server(certs: Certificates, settings: { maxConcurrentStrea
   server.on("session", (s: ServerHttp2Session) => {
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
+    s.on("remoteSettings", (settings) => (state.client.initialWindowSize = settings.initialWindowSize));
   });
   server.on("stream", (stream, headers) => {
     state.streams++;
+    state.client.connectionWindow = stream.session?.state.remoteWindowSize;
     stream.on("close", () => {
       if (stream.rstCode === constants.NGHTTP2_CANCEL) state.cancelled++;
     });
@@ -179,6 +184,14 @@ describe("HTTP/2 connections of a kubernetes route", () => {
     expect(got.map((a) => a.json.path).sort()).toEqual(["/api/1", "/api/2", "/api/3"]);
     expect(limited.connections.length - before).toBe(1);
     expect(limited.connections.every((c) => c.alpn === "h2")).toBe(true);
+  });
+
+  it("asks for the flow-control windows undici's client had: 256 KiB a stream, 512 KiB the connection", async () => {
+    expect((await send(attache.url, "/k8s/api")).status).toBe(200);
+    expect(server.client.initialWindowSize).toBe(256 * 1024);
+    // What the server may still send on the connection: 512 KiB less the few bytes in flight, far above HTTP/2's 64 KiB default.
+    expect(server.client.connectionWindow).toBeGreaterThan(500 * 1024);
+    expect(server.client.connectionWindow).toBeLessThanOrEqual(512 * 1024);
   });
 
   it("a request body crosses intact as DATA frames", async () => {
