@@ -39,10 +39,19 @@ export function openAuthorizer(plan: Plan): Authorizer {
 }
 
 function tokenFileAuthorizer(secret: FileSecret): Authorizer {
+  // The header is made again only when the file's value changes (rotation), not per request.
+  let token = "";
+  let header = "";
   return {
     kind: "token-file",
     apply: (h) => {
-      if (secret.value) h.authorization = `Bearer ${secret.value}`;
+      const value = secret.value;
+      if (!value) return;
+      if (value !== token) {
+        token = value;
+        header = `Bearer ${value}`;
+      }
+      h.authorization = header;
     },
     refresh: () => secret.reload(),
     describe: () => ({ tokenFile: secret.path, tokenReloadedAt: secret.changedAt.toISOString() }),

@@ -22,12 +22,13 @@ import { clientResponseHeaders, upstreamRequestHeaders } from "../../http/header
 import type { Route } from "../../routing/route.js";
 import { parseRetryAfter } from "../../resilience/backoff.js";
 import { classifyError, classifyStatus } from "../../resilience/classify.js";
-import { Http2Clients, Pool, type Http2Options } from "../../resilience/pool.js";
+import { Http2Clients, type Http2Options } from "../../resilience/http2-sessions.js";
+import { Pool } from "../../resilience/pool.js";
 import { leasePool, type PoolLease } from "../../resilience/shared-pools.js";
 import type { RequestContext, Upstream } from "../upstream.js";
 import { Balancer, type Slot } from "./balancer.js";
 import { UpstreamCall } from "./upstream-call.js";
-import { abortable, type DeadlineSignal } from "../../resilience/deadline.js";
+import type { DeadlineSignal } from "../../resilience/deadline.js";
 import { clientGone, noEndpoint } from "./call-errors.js";
 import { IDEMPOTENT, planBody, readReplayableBody } from "./replay-body.js";
 import { credentialsRotated, isStaleSocket } from "./resend.js";
@@ -56,7 +57,7 @@ export interface HttpUpstreamOptions {
    * their own, so that they never take every connection from ordinary requests.
    */
   isLongRunning?: (ctx: RequestContext) => boolean;
-  /** HTTP/2 when the server offers it by ALPN (resilience/pool.ts). */
+  /** HTTP/2 when the server offers it by ALPN (resilience/http2-sessions.ts). */
   http2?: Http2Options;
   describe?: () => Record<string, unknown>;
   /** Release what the options hold (secret watchers), with the upstream. */
@@ -78,7 +79,7 @@ export class HttpUpstream implements Upstream {
   constructor(private readonly options: HttpUpstreamOptions) {
     const { route, source } = options;
     const http = route.upstream.http;
-    this.http2 = options.http2 && new Http2Clients(options.http2);
+    this.http2 = options.http2 && new Http2Clients(options.http2, route.pool, options.tls ?? {});
     // HTTP/2 pools learn their protocol per upstream (Http2Clients), so they stay the route's own.
     this.lease = this.http2 ? undefined : leasePool(route.pool, options.tls);
     this.pool = this.lease?.pool ?? new Pool(route.pool, options.tls, this.http2);
@@ -197,19 +198,10 @@ export class HttpUpstream implements Upstream {
     let resent = false;
     let authRetried = false;
     for (;;) {
-      // Before the pool's first HTTP/2 connection is up, one request goes first (resilience/pool.ts).
       const pool = this.poolFor(ctx);
-      const gate = pool.gate();
-      if (gate?.wait) await abortable(gate.wait, signal);
       ctx.attempts = (ctx.attempts ?? 0) + 1;
       const sentAt = performance.now();
-      let headers: OutgoingHttpHeaders;
-      try {
-        headers = this.requestHeaders(ctx, slot);
-      } catch (err) {
-        gate?.open?.();
-        throw err;
-      }
+      const headers = this.requestHeaders(ctx, slot);
       const span =
         ctx.span &&
         tracer?.httpClientSpan(ctx.span, ctx.req.method ?? "GET", slot.endpoint, ctx.path + ctx.query, ctx.attempts - 1, headers);
@@ -239,7 +231,6 @@ export class HttpUpstream implements Upstream {
         throw err;
       } finally {
         signal.removeEventListener("abort", onAbort);
-        gate?.open?.();
       }
       ctx.upstreamMs = Math.round((performance.now() - sentAt) * 10) / 10;
       // A try's span covers dispatch to response head: which try answered, and how fast, is what it tells.

@@ -42,7 +42,7 @@ export function openConnection(route: ResolvedRoute, plan: Plan, auth: Authorize
 
 /** The client's own credentials never reach the API server, whatever ours are. */
 export function authorize(connection: Connection, headers: OutgoingHttpHeaders): void {
-  delete headers.authorization;
+  if (headers.authorization !== undefined) delete headers.authorization;
   connection.auth.apply(headers);
 }
 

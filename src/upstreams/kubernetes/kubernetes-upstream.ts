@@ -74,7 +74,17 @@ export class KubernetesUpstream implements Upstream {
     await this.resolving;
   }
 
-  async handle(ctx: RequestContext): Promise<void> {
+  handle(ctx: RequestContext): Promise<void> {
+    // Credentials in hand and nothing to refresh (a token file, a static token): no awaits of our own.
+    const ready = this.resolving ? undefined : this.connection;
+    if (ready && !ready.auth.prepare) {
+      new RequestLease(ready.requests).releaseOnClose(ctx.res);
+      return ready.inner.handle(ctx);
+    }
+    return this.handleWhenReady(ctx);
+  }
+
+  private async handleWhenReady(ctx: RequestContext): Promise<void> {
     const connection = await this.current();
     new RequestLease(connection.requests).releaseOnClose(ctx.res);
     await this.prepare(connection);
