@@ -42,6 +42,11 @@ export const DEFAULTS = {
       /** Node's default SETTINGS_MAX_CONCURRENT_STREAMS; the API server allows more. */
       maxStreams: 100,
       /**
+       * client-go's IdleConnTimeout: an app that calls every few seconds keeps its connection (and the API
+       * server is spared a TLS handshake per call); PINGs (pingInterval) find a dead one meanwhile.
+       */
+      idleTimeout: 90_000,
+      /**
        * Headers with which a request says who it acts as, removed from the app's requests unless the route
        * sets `identityHeaders: pass`: the app gets what attache's ServiceAccount is granted, not whatever the
        * ServiceAccount may impersonate. Impersonate-* (User, Group, Uid, the Impersonate-Extra-* family);

@@ -42,7 +42,12 @@ export function resolveRoute(
     streaming: config.streaming,
     maxBodySize: config.maxBodySize ?? d.maxBodySize ?? DEFAULTS.route.maxBodySize,
     circuitBreaker: { ...DEFAULTS.route.circuitBreaker, ...d.circuitBreaker, ...config.circuitBreaker },
-    pool: { ...DEFAULTS.route.pool, ...d.pool, ...config.pool },
+    pool: {
+      ...DEFAULTS.route.pool,
+      ...(config.upstream.kubernetes ? { idleTimeout: DEFAULTS.route.kubernetes.idleTimeout } : {}),
+      ...d.pool,
+      ...config.pool,
+    },
     retry: retry && {
       on: [...DEFAULTS.route.retry.on],
       backoff: DEFAULTS.route.retry.backoff,

@@ -18,8 +18,15 @@ export function parseSize(value: string | number): number | undefined {
   return out === null || !Number.isFinite(out) || out < 0 ? undefined : out;
 }
 
+/** Milliseconds as a config file would write them, exactly: 90000 → "90s" (ms() would round it to "2m"), 1500 → "1500ms". */
 export function formatDuration(msValue: number): string {
-  return ms(msValue);
+  for (const [unit, size] of [
+    ["h", 3_600_000],
+    ["m", 60_000],
+    ["s", 1_000],
+  ] as const)
+    if (msValue >= size && msValue % size === 0) return `${msValue / size}${unit}`;
+  return `${msValue}ms`;
 }
 
 /** Bytes as a config file would write them: 16777216 → "16mb". */

@@ -82,7 +82,7 @@ export const pool = z.strictObject({
     description: "Accepted but not enforced by the undici pool: idle connections close after idleTimeout; attache logs a warning.",
   }),
   idleTimeout: duration.optional().meta({
-    description: `An idle pooled connection is closed after this (below Node servers' 5s keep-alive; shortened by the server's Keep-Alive hint). Default ${d(route.pool.idleTimeout)}.`,
+    description: `An idle pooled connection is closed after this (below Node servers' 5s keep-alive; shortened by the server's Keep-Alive hint). Default ${d(route.pool.idleTimeout)}; kubernetes routes ${d(route.kubernetes.idleTimeout)}, as client-go.`,
   }),
   connectTimeout: duration.optional().meta({
     description: `Limit on opening an upstream connection (Redis: until its ready check answers). Default ${d(route.pool.connectTimeout)}.`,

@@ -50,7 +50,7 @@ describe("docs/configuration.md", () => {
   it("states built-in defaults from src/config/defaults.ts", () => {
     const doc = configReference();
     expect(doc).toContain("| `listen` | host:port | App-facing HTTP listener, host:port. Default 127.0.0.1:8001. |");
-    expect(doc).toMatch(/`pool\.idleTimeout` \| duration \| .*Default 4s\. \|/);
+    expect(doc).toMatch(/`pool\.idleTimeout` \| duration \| .*Default 4s; kubernetes routes 90s, as client-go\. \|/);
     expect(doc).toMatch(/`maxBodySize` \| size \| .*Default 10mb\. \|/);
   });
 });

@@ -99,6 +99,23 @@ describe("config validation: one problem per mistake, with file:line:col", () =>
     }
   });
 
+  it("a kubernetes route keeps an idle connection 90 s, as client-go; defaults.pool and its own pool still win", async () => {
+    const routes =
+      "routes:\n  - { prefix: /k, upstream: { kubernetes: {} } }\n  - { prefix: /own, pool: { idleTimeout: 2s }, upstream: { kubernetes: {} } }\n  - prefix: /h\n    " +
+      HTTP +
+      "\n";
+    for (const [root, expected] of [
+      [routes, [90_000, 2_000, 4_000]],
+      [`defaults: { pool: { idleTimeout: 3s } }\n${routes}`, [3_000, 2_000, 3_000]],
+    ] as const) {
+      const { dir, remove } = tempConfig(root);
+      cleanups.push(remove);
+      const { config, problems } = await loadConfig({ configPath: dir, env: {} });
+      expect(problems).toEqual([]);
+      expect(config!.routes.map((r) => r.pool.idleTimeout)).toEqual(expected);
+    }
+  });
+
   it("headers.remove takes names and prefixes ending in *, nothing else", async () => {
     expect(
       await problemsOf(`routes:\n  - prefix: /a\n    headers: { remove: [X-Debug-*, Impersonate-User, "X-*-Id", "a b"] }\n    ${HTTP}\n`),
