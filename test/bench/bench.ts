@@ -22,6 +22,7 @@ import { availableParallelism, cpus, loadavg, release, totalmem } from "node:os"
 import { join, resolve } from "node:path";
 import { httpLoad, redisBenchmark, which, type HttpTool, type LoadResult } from "./load.js";
 import {
+  attacheArgs,
   attacheMain,
   attacheNode,
   attacheConfig,
@@ -1000,7 +1001,10 @@ async function startSection(originPort: number): Promise<void> {
       for (let k = 0; k < builds.length; k++) {
         const b = builds[(i + k) % builds.length]!;
         const t0 = performance.now();
-        const proc = spawnTracked("attache validate", attacheNode(), [b.main, "validate", "-c", dir], { cwd: ROOT, captureStdout: true });
+        const proc = spawnTracked("attache validate", attacheNode(), attacheArgs(b.main, "validate", "-c", dir), {
+          cwd: ROOT,
+          captureStdout: true,
+        });
         const code = await proc.exited;
         if (code !== 0) errors.set(`validate ${b.name}`, `validate exited ${code}: ${proc.output().trim().slice(0, 120)}`);
         validateMs.get(b.name)!.push(performance.now() - t0);

@@ -4,7 +4,7 @@
  * redis-server and twemproxy. A peer that is missing or fails to start becomes a Target with
  * `unavailable` set, which the table prints instead of numbers.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { which } from "./load.js";
@@ -36,6 +36,16 @@ export function attacheMain(): string {
 /** The node binary that runs attache: ATTACHE_BENCH_NODE (bench.ts's --node PATH, e.g. the image's Node 24), else this one. */
 export function attacheNode(): string {
   return process.env.ATTACHE_BENCH_NODE ?? process.execPath;
+}
+/**
+ * `node [flags] main.js …` as attache is run where it is installed: the flags its main.js declares on
+ * its first line (`#!/usr/bin/env -S node --max-semi-space-size=4`, as the image's ENTRYPOINT), so a
+ * --baseline build keeps its own.
+ */
+export function attacheArgs(main: string, ...args: string[]): string[] {
+  const first = readFileSync(main, "utf8").split("\n", 1)[0]!;
+  const flags = first.startsWith("#!") ? first.split(/\s+/).filter((word) => word.startsWith("--")) : [];
+  return [...flags, main, ...args];
 }
 const TSX = ["--import", "tsx"];
 
@@ -168,10 +178,15 @@ export async function attacheConfig(options: AttacheOptions): Promise<{ dir: str
 /** `node dist/main.js run -c DIR`, ready when /readyz says 200; a failure is kept as "attache: <reason>". */
 export async function startAttache(name: string, options: AttacheOptions, prefix = ""): Promise<AttacheTarget> {
   const { dir, port, adminPort } = await attacheConfig(options);
-  const proc = spawnTracked(name, attacheNode(), [...(options.nodeArgs ?? []), options.main ?? attacheMain(), "run", "-c", dir], {
-    cwd: ROOT,
-    env: { ...process.env, ...options.env },
-  });
+  const proc = spawnTracked(
+    name,
+    attacheNode(),
+    [...(options.nodeArgs ?? []), ...attacheArgs(options.main ?? attacheMain(), "run", "-c", dir)],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...options.env },
+    },
+  );
   try {
     const readyMs = await waitHttp200(proc, `http://127.0.0.1:${adminPort}/readyz`, 20_000, 5);
     return { name, base: `http://127.0.0.1:${port}`, prefix, proc, dir, admin: `http://127.0.0.1:${adminPort}`, readyMs };
