@@ -56,7 +56,9 @@ await build({
   target: "node20",
   plugins: [selectPackages],
   // Bundled CommonJS packages call require() for Node's built-in modules; an ES module has none.
-  banner: { js: 'import { createRequire as __attacheCreateRequire } from "node:module";\nconst require = __attacheCreateRequire(import.meta.url);' },
+  banner: {
+    js: 'import { createRequire as __attacheCreateRequire } from "node:module";\nconst require = __attacheCreateRequire(import.meta.url);',
+  },
   minify: true,
   // Class and function names stay: error names and stack traces read as in the source.
   keepNames: true,
