@@ -1,6 +1,5 @@
 /** The admin listener (docs/operations.md): health, readiness, metrics, the route table, config, and drain. */
-import express from "express";
-import { createServer, type Server } from "node:http";
+import { createServer, type RequestListener, type Server } from "node:http";
 import { AttacheError } from "../errors.js";
 import type { State } from "../lifecycle/generation.js";
 import { checkHost } from "../proxy/accept-host.js";
@@ -9,6 +8,7 @@ import { ADMIN_SERVER_OPTIONS } from "../proxy/guard-listener.js";
 import { respondError } from "../http/respond-error.js";
 import { configView } from "./config-view.js";
 import { healthz, readyz } from "./health.js";
+import { answerProbe, loadedOnFirstUse } from "./probe-answers.js";
 import { metricsEndpoint } from "./metrics-endpoint.js";
 import { routesView } from "./routes-view.js";
 
@@ -18,18 +18,24 @@ export interface AdminActions {
 }
 
 export function createAdminServer(state: State, actions: AdminActions): Server {
-  const app = express();
-  app.disable("x-powered-by");
-  // DNS rebinding: a page on evil.example resolved to 127.0.0.1 must not read /routes or /config.
-  app.use((req, res, next) => {
+  // express loads on the first request that is not a plain probe (start → ready does not wait for it).
+  const app = loadedOnFirstUse(() => adminApp(state, actions));
+  return createServer(ADMIN_SERVER_OPTIONS, (req, res) => {
+    // DNS rebinding: a page on evil.example resolved to 127.0.0.1 must not read /routes or /config.
     try {
       checkHost(state.current, req);
     } catch (err) {
       respondError(res, err);
       return;
     }
-    next();
+    if (!answerProbe(req, res, state, true)) app(req, res);
   });
+}
+
+async function adminApp(state: State, actions: AdminActions): Promise<RequestListener> {
+  const { default: express } = await import("express");
+  const app = express();
+  app.disable("x-powered-by");
   app.get("/healthz", healthz());
   app.get("/readyz", readyz(state));
   app.get("/metrics", metricsEndpoint());
@@ -55,7 +61,7 @@ export function createAdminServer(state: State, actions: AdminActions): Server {
     res.status(200).json({ draining: true });
     actions.drain();
   });
-  return createServer(ADMIN_SERVER_OPTIONS, app);
+  return app;
 }
 
 function isLoopbackPeer(address: string | undefined): boolean {

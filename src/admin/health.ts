@@ -13,10 +13,15 @@ export function healthz(): RequestHandler {
  * application/json`, with the config state an operator checks after a push. `verbose` false: plain
  * text only (the probe listener, which has no Host check, names no files).
  */
+/** Ready when the config is loaded, the listeners bound and no drain has begun. */
+export function readiness(state: State): { ready: boolean; status: "ready" | "draining" | "starting" } {
+  const ready = state.ready && !state.draining;
+  return { ready, status: ready ? "ready" : state.draining ? "draining" : "starting" };
+}
+
 export function readyz(state: State, verbose = true): RequestHandler {
   return (req, res) => {
-    const ready = state.ready && !state.draining;
-    const status = ready ? "ready" : state.draining ? "draining" : "starting";
+    const { ready, status } = readiness(state);
     res.status(ready ? 200 : 503);
     if (!verbose || (req.query.verbose === undefined && req.accepts(["text/plain", "application/json"]) !== "application/json")) {
       res.type("text/plain").send(`${status}\n`);

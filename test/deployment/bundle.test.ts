@@ -58,9 +58,10 @@ describe("dist/ bundle", () => {
       expect(chunk, `a chunk of its own for ${lazy}`).toBeDefined();
       expect(eager.has(chunk!), `main.js loads ${chunk} only on import()`).toBe(false);
     }
-    // From `run`, the upstream kinds and tracing stay behind their own import().
+    // From `run`, the upstream kinds, tracing and express (the admin listener answers probes without it)
+    // stay behind their own import().
     const running = staticClosure(files.find((f) => f.startsWith("run-"))!);
-    for (const lazy of ["redis-upstream", "kubernetes-upstream", "otel", "create-source"])
+    for (const lazy of ["redis-upstream", "kubernetes-upstream", "otel", "create-source", "express"])
       expect(
         [...running].some((f) => f.startsWith(`${lazy}-`)),
         lazy,

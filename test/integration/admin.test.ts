@@ -53,6 +53,29 @@ describe("admin listener", () => {
     expect(ready.status).toBe(200);
   });
 
+  it("answers the probes without express exactly as express answers them (same body, type, length, ETag)", async () => {
+    // "/readyz" and "/healthz" are answered before express is loaded; a query or a conditional
+    // request goes through express, whose routing ignores the query and whose answer must match.
+    const pick = (a: Awaited<ReturnType<typeof send>>) => ({
+      status: a.status,
+      text: a.text,
+      type: a.headers["content-type"],
+      length: a.headers["content-length"],
+      etag: a.headers.etag,
+      poweredBy: a.headers["x-powered-by"],
+    });
+    for (const path of ["/healthz", "/readyz", "/READYZ/"]) {
+      const plain = await send(attache.adminUrl, path);
+      const viaExpress = await send(attache.adminUrl, `${path}?via=express`);
+      expect(pick(plain)).toEqual(pick(viaExpress));
+      expect(plain.headers.etag).toMatch(/^W\/"/);
+      // express answers the conditional request: the ETag it checks is the one the plain answer gave.
+      const again = await send(attache.adminUrl, path, { headers: { "if-none-match": plain.headers.etag! } });
+      expect(again.status).toBe(304);
+    }
+    expect((await send(attache.adminUrl, "/healthz", { headers: { host: "evil.example" } })).status).toBe(403);
+  });
+
   it("/routes lists every route with prefix, owner, source file, upstream, policies, breaker state and endpoint health", async () => {
     await send(attache.url, "/payments/x");
     const answer = await send<{ generation: number; routes: RouteEntry[] }>(attache.adminUrl, "/routes");
