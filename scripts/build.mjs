@@ -42,6 +42,20 @@ const selectPackages = {
   },
 };
 
+/**
+ * zod's translations of its messages (z.locales, some 260 KB), which attache never selects: its
+ * messages are its own, and zod's English ones come from their own module. An empty module instead.
+ */
+const withoutZodLocales = {
+  name: "without-zod-locales",
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      /\/node_modules\/zod\/v4\/(classic|core)\//.test(args.importer) ? { path: "zod-locales", namespace: "empty" } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: "empty" }, () => ({ contents: "export {};", loader: "js" }));
+  },
+};
+
 const root = new URL("..", import.meta.url).pathname;
 rmSync(`${root}dist`, { recursive: true, force: true });
 await build({
@@ -54,7 +68,7 @@ await build({
   format: "esm",
   platform: "node",
   target: "node20",
-  plugins: [selectPackages],
+  plugins: [selectPackages, withoutZodLocales],
   // Bundled CommonJS packages call require() for Node's built-in modules; an ES module has none.
   banner: {
     js: 'import { createRequire as __attacheCreateRequire } from "node:module";\nconst require = __attacheCreateRequire(import.meta.url);',
