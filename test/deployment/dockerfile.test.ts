@@ -199,7 +199,11 @@ describe("docker/Dockerfile", () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
     const entrypoint = keyword(runtime, "ENTRYPOINT");
     expect(entrypoint).toHaveLength(1);
-    expect(json(entrypoint[0]!)).toEqual(["node", pkg.bin.attache]);
+    // The node flags are those of the bin's first line ("#!/usr/bin/env -S node FLAGS"): one runtime setting.
+    const shebang = readFileSync(join(ROOT, "src/main.ts"), "utf8").split("\n")[0]!;
+    const flags = /^#!\/usr\/bin\/env -S node((?: --[a-z-]+=\S+)*)$/.exec(shebang)?.[1]?.trim().split(" ") ?? [];
+    expect(flags.length, shebang).toBeGreaterThan(0);
+    expect(json(entrypoint[0]!)).toEqual(["node", ...flags, pkg.bin.attache]);
     const cmd = keyword(runtime, "CMD");
     expect(cmd).toHaveLength(1);
     expect(json(cmd[0]!)).toEqual(["run", "-c", "/etc/attache"]);
@@ -252,7 +256,7 @@ describe("docker/Dockerfile", () => {
 
   it("ships the entry point that npm run build produces, with package.json for ES modules", () => {
     // The runtime's ENTRYPOINT script, traced through COPY --from=build to the build's output folder.
-    const entry = json(keyword(runtime, "ENTRYPOINT")[0]!)[1]!;
+    const entry = json(keyword(runtime, "ENTRYPOINT")[0]!).at(-1)!;
     const runtimeDir = workdir(runtime, keyword(runtime, "ENTRYPOINT")[0]!);
     const entryAbs = posix.resolve(runtimeDir, entry);
     // Where each COPY source lands; the last COPY that covers the entry point is the one that provides it.
