@@ -22,6 +22,9 @@ import { attributeFailures, awaitReadiness, RouteBuildError } from "./route-buil
 import { FileWatcher, type WatchOptions } from "../fs/watch-files.js";
 import { VERSION } from "../version.js";
 
+/** How long after ready the process metrics load: the first probes are answered before. */
+const DEFAULT_METRICS_AFTER_READY_MS = 1_000;
+
 export interface Running {
   state: State;
   /** Bound addresses, real ports included. */
@@ -140,8 +143,9 @@ export async function start(options: FindOptions = {}, startOptions: StartOption
     throw err;
   }
   state.ready = true;
-  // Node's process metrics load in the background: nothing before ready needs them.
-  void startDefaultMetrics();
+  // Node's process metrics load in the background: nothing before ready needs them, and loading them
+  // (prom-client's index, synchronous once read) must not hold the first /readyz. A scrape waits for them.
+  setTimeout(() => void startDefaultMetrics(), DEFAULT_METRICS_AFTER_READY_MS).unref();
   for (const [what, address] of [
     ["listen", config.listen],
     ["admin", config.admin],
