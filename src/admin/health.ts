@@ -8,17 +8,17 @@ export function healthz(): RequestHandler {
   };
 }
 
-/**
- * Plain text for probes; JSON with `?verbose` (as the API server's /readyz?verbose) or `Accept:
- * application/json`, with the config state an operator checks after a push. `verbose` false: plain
- * text only (the probe listener, which has no Host check, names no files).
- */
 /** Ready when the config is loaded, the listeners bound and no drain has begun. */
 export function readiness(state: State): { ready: boolean; status: "ready" | "draining" | "starting" } {
   const ready = state.ready && !state.draining;
   return { ready, status: ready ? "ready" : state.draining ? "draining" : "starting" };
 }
 
+/**
+ * Plain text for probes; JSON with `?verbose` (as the API server's /readyz?verbose) or `Accept:
+ * application/json`, with the config state an operator checks after a push. `verbose` false: plain
+ * text only (the probe listener, which has no Host check, names no files).
+ */
 export function readyz(state: State, verbose = true): RequestHandler {
   return (req, res) => {
     const { ready, status } = readiness(state);
