@@ -1,49 +1,9 @@
-/**
- * RESP3 clients on the route's shared RESP3 connection (client/shared-resp3.ts): plain commands of
- * every RESP3 client share one upstream connection while a subscriber gets its own, pushes never
- * reach another client, HELLO 3 / HELLO 2 mid-pipeline keep each command's protocol and order, the
- * keyPrefix and its reply rewriting hold, and a lost shared RESP3 connection is opened again.
- */
-import { Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeCommand } from "../../src/upstreams/redis/resp/encoder.js";
-import { ReplyParser } from "../../src/upstreams/redis/resp/reply-parser.js";
 import { startAttache, type AttacheUnderTest } from "../harness/attache.js";
 import { freePort, startRedis, type RedisServer } from "../harness/redis-server.js";
 import { startRedisRoute, type RedisRoute } from "../harness/redis-route.js";
 import { startTcpTap, type TcpTap } from "../harness/tcp-tap.js";
-
-/** A RESP conversation on one connection: send commands in one write, get the next `n` reply frames' bytes. */
-async function conversation(port: number) {
-  const socket = new Socket();
-  const frames: string[] = [];
-  let wake: (() => void) | undefined;
-  const parser = new ReplyParser((_, raw) => {
-    frames.push(Buffer.from(raw).toString("latin1"));
-    wake?.();
-  });
-  socket.on("data", (c: Buffer) => parser.feed(c));
-  await new Promise<void>((resolve) => socket.connect(port, "127.0.0.1", () => resolve()));
-  return {
-    async send(commands: string[][], n = commands.length): Promise<string[]> {
-      if (commands.length) socket.write(Buffer.concat(commands.map((c) => encodeCommand(c))));
-      const until = Date.now() + 5_000;
-      while (frames.length < n && Date.now() < until) {
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          setTimeout(resolve, 50);
-        });
-      }
-      return frames.splice(0, n);
-    },
-    /** Frames that came and were not asked for (after a short wait). */
-    async extra(): Promise<string[]> {
-      await new Promise((r) => setTimeout(r, 100));
-      return frames.splice(0);
-    },
-    close: () => socket.destroy(),
-  };
-}
+import { conversation } from "../harness/resp-conversation.js";
 
 /** Redis' RESP3 connections other than `except` (attache's shared one and clients' own ones), from CLIENT LIST. */
 async function resp3Connections(s: RedisRoute): Promise<Array<{ id: string; line: string }>> {

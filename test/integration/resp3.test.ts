@@ -1,37 +1,7 @@
-/** RESP3 through the listener: HELLO 3, every RESP3 type exactly as Redis sends it, pushes for pub/sub, HELLO 2 back; node-redis 6 with its defaults. */
-import { Socket } from "node:net";
 import { createClient } from "redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeCommand } from "../../src/upstreams/redis/resp/encoder.js";
-import { ReplyParser } from "../../src/upstreams/redis/resp/reply-parser.js";
 import { startRedisRoute, type RedisRoute } from "../harness/redis-route.js";
-
-/** A RESP conversation on one connection: send commands, get the next `n` reply frames' bytes. */
-async function conversation(port: number) {
-  const socket = new Socket();
-  const frames: string[] = [];
-  let wake: (() => void) | undefined;
-  const parser = new ReplyParser((_, raw) => {
-    frames.push(Buffer.from(raw).toString("latin1"));
-    wake?.();
-  });
-  socket.on("data", (c: Buffer) => parser.feed(c));
-  await new Promise<void>((resolve) => socket.connect(port, "127.0.0.1", () => resolve()));
-  return {
-    async send(commands: string[][], n = commands.length): Promise<string[]> {
-      socket.write(Buffer.concat(commands.map((c) => encodeCommand(c))));
-      const until = Date.now() + 5_000;
-      while (frames.length < n && Date.now() < until) {
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          setTimeout(resolve, 50);
-        });
-      }
-      return frames.splice(0, n);
-    },
-    close: () => socket.destroy(),
-  };
-}
+import { conversation } from "../harness/resp-conversation.js";
 
 const DEBUG_TYPES = ["string", "integer", "double", "bignum", "null", "array", "set", "map", "attrib", "push", "verbatim", "true", "false"];
 
