@@ -5,7 +5,7 @@
  * is handed to the pool's undici Agent from then on.
  *
  * Why not undici's own HTTP/2 (Agent → Pool → Client → client-h2): in the bench's profile its layers
- * and allocations cost a Kubernetes route about a third of its CPU per request (test/bench/README.md).
+ * and allocations were about a fifth of a Kubernetes route's CPU at 32 connections (test/bench/README.md).
  *
  * A connection carries up to `maxStreams` streams (fewer when the server's SETTINGS say so); a busier
  * upstream gets another connection, up to the pool's `maxSockets`, then requests wait in order. Before
