@@ -441,7 +441,7 @@ async function httpSection(origin: Target & { proc: Proc; base: string }, origin
     ] as const) {
       const paired = pairedRatio(a, ref);
       checks.push({
-        name: `HTTP req/s, ${label}, ${settings.connections} conns`,
+        name: `HTTP, ${label}, ${settings.connections} conns`,
         reference: refName,
         goal: "≥ 0.90 ×",
         measured: paired
@@ -457,7 +457,7 @@ async function httpSection(origin: Target & { proc: Proc; base: string }, origin
       ] as const) {
         const onOff = pairedRatio(row, a);
         checks.push({
-          name: row?.target === traced.name ? "Tracing on, 100 % sampled, req/s" : "Tracing on, 0 % sampled, req/s",
+          name: row?.target === traced.name ? "Tracing on, 100 % sampled" : "Tracing on, 0 % sampled",
           reference: "attache, tracing off",
           goal,
           measured: onOff
@@ -584,7 +584,7 @@ async function kubeSection(): Promise<void> {
       const cpu = a?.cpuUs && k?.cpuUs ? a.cpuUs.median / k.cpuUs.median : undefined;
       const p99ok = a?.p99 && k?.p99 ? a.p99.median <= k.p99.median : undefined;
       checks.push({
-        name: `Kubernetes ${protocol}, ${connections} conn${connections === 1 ? "" : "s"}: req/s, p99, CPU/req`,
+        name: `Kubernetes ${protocol}, ${connections} conn${connections === 1 ? "" : "s"}`,
         reference: "kubectl proxy",
         goal: "≥ 1.0 ×, p99 ≤, CPU ≤ 0.7 ×",
         measured: paired
@@ -741,7 +741,7 @@ async function redisSection(): Promise<void> {
     for (const t of [attache, attache3]) {
       const r = worstPaired(byTarget.get(t.name), tw);
       checks.push({
-        name: `Redis ${t === attache3 ? "RESP3" : "RESP2"} ${mode} SET/GET req/s`,
+        name: `Redis ${t === attache3 ? "RESP3" : "RESP2"} ${mode} SET/GET`,
         reference: "twemproxy (RESP2)",
         goal: `≥ ${goal.toFixed(1)} ×`,
         measured: r
@@ -756,7 +756,7 @@ async function redisSection(): Promise<void> {
     }
     const r3 = worstPaired(byTarget.get(attache3.name), byTarget.get(attache.name));
     checks.push({
-      name: `Redis RESP3 vs RESP2 ${mode} SET/GET req/s`,
+      name: `Redis RESP3 vs RESP2 ${mode} SET/GET`,
       reference: "attache RESP2",
       goal: "≥ 0.9 ×",
       measured: r3
@@ -965,7 +965,7 @@ async function scaleSection(originPort: number): Promise<void> {
       `one hot prefix of 1,000 routes: ${h.ratio.toFixed(3)} × 1 route${pairedNote(pairedRatio(h, rows[0]))} (the table's own cost)`,
     );
   checks.push({
-    name: "1,000 routes, requests spread, req/s",
+    name: "1,000 routes, requests spread",
     reference: "attache, 1 route",
     goal: "≥ 0.95 ×",
     measured:
