@@ -82,8 +82,8 @@ export function renderTargets(checks: TargetCheck[]): string {
 }
 
 /**
- * The same rows as a Markdown table, each figure up to its first ";" (the ratio, without the raw
- * req/s and CPU that follow): the README's performance table, as printed.
+ * The same rows as a Markdown table, each figure up to its first ";" and without its (min–max) range
+ * (the ratio, not the raw req/s and CPU that follow): the README's performance table, as printed.
  */
 export function renderTargetsMarkdown(checks: TargetCheck[]): string {
   const cell = (text: string) => text.replaceAll("|", "\\|");
@@ -91,7 +91,7 @@ export function renderTargetsMarkdown(checks: TargetCheck[]): string {
     "| met | target | reference | goal | measured |",
     "| --- | --- | --- | --- | --- |",
     ...checks.map((c) => {
-      const figure = c.measured.split(";")[0]!;
+      const figure = c.measured.split(";")[0]!.replace(/ \([\d.]+–[\d.]+\)/g, "");
       return `| ${c.met === undefined ? "n/a" : c.met ? "✔" : "✘"} | ${[c.name, c.reference, c.goal, figure].map(cell).join(" | ")} |`;
     }),
     "",
