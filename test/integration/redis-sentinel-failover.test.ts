@@ -224,7 +224,11 @@ routes:
       );
       const now = setup.replicaOf(before);
       expect(await routeMaster()).toBe(String(now));
-      expect((await writers.lost(now)).length).toBeLessThanOrEqual(4);
+      // As in the switchover: nothing acknowledged after the kill is lost; what the replica had not
+      // copied before it is Redis' asynchronous replication (more on a loaded machine).
+      const lost = await writers.lost(now);
+      expect(writers.sinceEvent(lost)).toEqual([]);
+      expect(lost.length).toBeLessThanOrEqual(Math.max(4, Math.ceil(writers.rate())));
       await setup.restartAsReplica(before, now);
     } finally {
       setup.signal(frozen, "SIGCONT");
