@@ -214,6 +214,27 @@ describe("RESP listener: RESP3 clients on the shared RESP3 connection", () => {
     c.close();
   });
 
+  it("/routes shows each shared connection: open once used, closed after Redis drops it", async () => {
+    const shared = async () => {
+      const body = (await (await fetch(`${s.attache.adminUrl}/routes`)).json()) as {
+        routes: Array<{
+          name: string;
+          upstream: { sharedConnections?: Record<"resp2" | "resp3", { open: boolean; awaitingReplies: number }> };
+        }>;
+      };
+      return body.routes.find((r) => r.name === "/cache")!.upstream.sharedConnections!;
+    };
+    const c = await conversation(s.resp);
+    await c.send([HELLO3]);
+    expect(await c.send([["SET", "view:k", "1"]])).toEqual(["+OK\r\n"]);
+    expect((await shared()).resp3).toEqual({ open: true, awaitingReplies: 0 });
+    const [conn] = await resp3Connections(s);
+    await s.redis.cli("CLIENT", "KILL", "ID", conn!.id);
+    await until(async () => !(await shared()).resp3.open);
+    expect((await shared()).resp3).toEqual({ open: false, awaitingReplies: 0 });
+    c.close();
+  });
+
   it("when the route's RESP2 shared connection is lost, the RESP3 one follows it (closed, then opened where it reconnected)", async () => {
     const c = await conversation(s.resp);
     await c.send([HELLO3]);
@@ -277,7 +298,15 @@ describe("RESP listener: RESP3 clients while Redis freezes", () => {
     expect(await c.send([["SET", "fz:k", "1"]])).toEqual(["+OK\r\n"]);
     s.redis.pause();
     const started = Date.now();
-    const [failed] = await c.send([["GET", "fz:k"]]);
+    const sent = c.send([["GET", "fz:k"]]);
+    // /routes shows the command the frozen Redis owes a reply to.
+    await until(async () => {
+      const body = (await (await fetch(`${s.attache.adminUrl}/routes`)).json()) as {
+        routes: Array<{ upstream: { sharedConnections: { resp3: { awaitingReplies: number } } } }>;
+      };
+      return body.routes[0]!.upstream.sharedConnections.resp3.awaitingReplies === 1;
+    });
+    const [failed] = await sent;
     expect(failed).toMatch(/^-ERR /);
     expect(Date.now() - started).toBeLessThan(4_000);
     s.redis.resume();

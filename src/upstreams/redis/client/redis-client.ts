@@ -283,6 +283,8 @@ export class RedisClient {
       status: this.redis.status,
       ...this.outages.describe(),
       ...(this.sentinel ? { sentinels: this.sentinel.describe() } : {}),
+      // The RESP listener's clients' plain commands go over these, not over the ioredis connection above.
+      ...(this.pipes ? { sharedConnections: { resp2: this.pipes[2].describe(), resp3: this.pipes[3].describe() } } : {}),
       ...this.login.describe(),
     };
   }
