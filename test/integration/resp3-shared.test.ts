@@ -14,6 +14,16 @@ async function resp3Connections(s: RedisRoute): Promise<Array<{ id: string; line
     .map((line) => ({ id: /^id=(\d+)/.exec(line)![1]!, line }));
 }
 
+type SharedConnections = Record<"resp2" | "resp3", { open: boolean; awaitingReplies: number }>;
+
+/** The route's shared connections as /routes shows them. */
+async function sharedConnections(s: RedisRoute): Promise<SharedConnections> {
+  const body = (await (await fetch(`${s.attache.adminUrl}/routes`)).json()) as {
+    routes: Array<{ name: string; upstream: { sharedConnections: SharedConnections } }>;
+  };
+  return body.routes.find((r) => r.name === "/cache")!.upstream.sharedConnections;
+}
+
 async function until(check: () => Promise<boolean>, ms = 3_000): Promise<void> {
   const end = Date.now() + ms;
   while (!(await check())) {
@@ -215,23 +225,14 @@ describe("RESP listener: RESP3 clients on the shared RESP3 connection", () => {
   });
 
   it("/routes shows each shared connection: open once used, closed after Redis drops it", async () => {
-    const shared = async () => {
-      const body = (await (await fetch(`${s.attache.adminUrl}/routes`)).json()) as {
-        routes: Array<{
-          name: string;
-          upstream: { sharedConnections?: Record<"resp2" | "resp3", { open: boolean; awaitingReplies: number }> };
-        }>;
-      };
-      return body.routes.find((r) => r.name === "/cache")!.upstream.sharedConnections!;
-    };
     const c = await conversation(s.resp);
     await c.send([HELLO3]);
     expect(await c.send([["SET", "view:k", "1"]])).toEqual(["+OK\r\n"]);
-    expect((await shared()).resp3).toEqual({ open: true, awaitingReplies: 0 });
+    expect((await sharedConnections(s)).resp3).toEqual({ open: true, awaitingReplies: 0 });
     const [conn] = await resp3Connections(s);
     await s.redis.cli("CLIENT", "KILL", "ID", conn!.id);
-    await until(async () => !(await shared()).resp3.open);
-    expect((await shared()).resp3).toEqual({ open: false, awaitingReplies: 0 });
+    await until(async () => !(await sharedConnections(s)).resp3.open);
+    expect((await sharedConnections(s)).resp3).toEqual({ open: false, awaitingReplies: 0 });
     c.close();
   });
 
@@ -300,12 +301,7 @@ describe("RESP listener: RESP3 clients while Redis freezes", () => {
     const started = Date.now();
     const sent = c.send([["GET", "fz:k"]]);
     // /routes shows the command the frozen Redis owes a reply to.
-    await until(async () => {
-      const body = (await (await fetch(`${s.attache.adminUrl}/routes`)).json()) as {
-        routes: Array<{ upstream: { sharedConnections: { resp3: { awaitingReplies: number } } } }>;
-      };
-      return body.routes[0]!.upstream.sharedConnections.resp3.awaitingReplies === 1;
-    });
+    await until(async () => (await sharedConnections(s)).resp3.awaitingReplies === 1);
     const [failed] = await sent;
     expect(failed).toMatch(/^-ERR /);
     expect(Date.now() - started).toBeLessThan(4_000);

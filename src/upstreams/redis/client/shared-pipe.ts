@@ -114,7 +114,7 @@ export class SharedPipe implements RawPipe {
   /** For /routes: whether the connection is open, and the commands it still owes replies to. */
   describe(): { open: boolean; awaitingReplies: number } {
     const link = this.link;
-    return { open: link?.ready === true && !link.closed, awaitingReplies: link ? link.queue.length - link.head : 0 };
+    return { open: link?.ready === true, awaitingReplies: link ? link.queue.length - link.head : 0 };
   }
 
   /** The shared connection closed (or the route is closing): this one goes too; its commands fail. */
