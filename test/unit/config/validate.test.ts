@@ -19,6 +19,15 @@ async function problemsOf(root: string, files: Record<string, string> = {}, env:
 
 const HTTP = "upstream: { http: { endpoints: [http://127.0.0.1:9000] } }";
 
+/** The routes of a valid root file, resolved (defaults applied). */
+async function resolvedRoutes(root: string) {
+  const { dir, remove } = tempConfig(root);
+  cleanups.push(remove);
+  const { config, problems } = await loadConfig({ configPath: dir, env: {} });
+  expect(problems).toEqual([]);
+  return config!.routes;
+}
+
 describe("config validation: one problem per mistake, with file:line:col", () => {
   it("accepts a valid root and team file, and applies defaults", async () => {
     const { dir, remove } = tempConfig(`include: [routes.d/*.yaml]\ndefaults: { timeout: 3s }\nroutes:\n  - prefix: /a\n    ${HTTP}\n`, {
@@ -91,11 +100,7 @@ describe("config validation: one problem per mistake, with file:line:col", () =>
       [routes, [60_000, 2_000, 15_000]],
       [`defaults: { timeout: 3s }\n${routes}`, [3_000, 2_000, 3_000]],
     ] as const) {
-      const { dir, remove } = tempConfig(root);
-      cleanups.push(remove);
-      const { config, problems } = await loadConfig({ configPath: dir, env: {} });
-      expect(problems).toEqual([]);
-      expect(config!.routes.map((r) => r.timeout)).toEqual(expected);
+      expect((await resolvedRoutes(root)).map((r) => r.timeout)).toEqual(expected);
     }
   });
 
@@ -108,11 +113,7 @@ describe("config validation: one problem per mistake, with file:line:col", () =>
       [routes, [90_000, 2_000, 4_000]],
       [`defaults: { pool: { idleTimeout: 3s } }\n${routes}`, [3_000, 2_000, 3_000]],
     ] as const) {
-      const { dir, remove } = tempConfig(root);
-      cleanups.push(remove);
-      const { config, problems } = await loadConfig({ configPath: dir, env: {} });
-      expect(problems).toEqual([]);
-      expect(config!.routes.map((r) => r.pool.idleTimeout)).toEqual(expected);
+      expect((await resolvedRoutes(root)).map((r) => r.pool.idleTimeout)).toEqual(expected);
     }
   });
 

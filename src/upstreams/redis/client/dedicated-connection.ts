@@ -85,31 +85,13 @@ export class DedicatedConnection extends EventEmitter {
    */
   static open(target: DedicatedTarget, protocol: 2 | 3 = 2): Promise<DedicatedConnection> {
     return new Promise((resolve, reject) => {
-      const socket = target.tls
-        ? tlsConnect({ host: target.host, port: target.port, servername: target.host, ...target.tls })
-        : netConnect({ host: target.host, port: target.port });
-      socket.setNoDelay(true);
-      const timer = setTimeout(
-        () => socket.destroy(Object.assign(new Error("connect ETIMEDOUT"), { code: "ETIMEDOUT" })),
-        target.connectTimeout,
-      );
-      const fail = (err: Error) => {
-        clearTimeout(timer);
-        socket.destroy();
-        reject(err);
-      };
-      socket.once("error", fail);
-      socket.once(target.tls ? "secureConnect" : "connect", () => {
+      const socket = connectTarget(target, () => {
         socket.off("error", fail);
         const conn = new DedicatedConnection(socket);
-        if (target.password !== undefined)
-          conn.handshake.push(target.username ? [b("AUTH"), b(target.username), b(target.password)] : [b("AUTH"), b(target.password)]);
-        if (target.db !== 0) conn.handshake.push([b("SELECT"), b(String(target.db))]);
-        // RESP3: HELLO 3 once logged in (not part of the handshake a RESET sends again: RESET means RESP2).
+        // RESET means RESP2: what it sends again is the login without HELLO 3.
+        conn.handshake = loginCommands(target, 2);
         conn.protocol = protocol;
-        const logins = target.password !== undefined ? 1 : 0;
-        const commands =
-          protocol === 3 ? [...conn.handshake.slice(0, logins), [b("HELLO"), b("3")], ...conn.handshake.slice(logins)] : conn.handshake;
+        const commands = loginCommands(target, protocol);
         const handshake = commands.map((command) => conn.send(command));
         Promise.all(handshake).then(
           (replies) => {
@@ -128,6 +110,16 @@ export class DedicatedConnection extends EventEmitter {
           },
         );
       });
+      const timer = setTimeout(
+        () => socket.destroy(Object.assign(new Error("connect ETIMEDOUT"), { code: "ETIMEDOUT" })),
+        target.connectTimeout,
+      );
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(err);
+      };
+      socket.once("error", fail);
     });
   }
 
@@ -254,6 +246,26 @@ export class DedicatedConnection extends EventEmitter {
     for (const p of this.pending.splice(0)) p.reject(err);
     this.emit("close", err);
   }
+}
+
+/** A socket to `target` (TLS when the route uses it, no Nagle delay); `onConnect` once it can be written to. */
+export function connectTarget(target: DedicatedTarget, onConnect: () => void): Socket {
+  const socket = target.tls
+    ? tlsConnect({ host: target.host, port: target.port, servername: target.host, ...target.tls })
+    : netConnect({ host: target.host, port: target.port });
+  socket.setNoDelay(true);
+  socket.once(target.tls ? "secureConnect" : "connect", onConnect);
+  return socket;
+}
+
+/** What puts a new connection where the route's shared one is: AUTH, then HELLO 3 for RESP3, then SELECT. */
+export function loginCommands(target: DedicatedTarget, protocol: 2 | 3): Buffer[][] {
+  const commands: Buffer[][] = [];
+  if (target.password !== undefined)
+    commands.push(target.username ? [b("AUTH"), b(target.username), b(target.password)] : [b("AUTH"), b(target.password)]);
+  if (protocol === 3) commands.push([b("HELLO"), b("3")]);
+  if (target.db !== 0) commands.push([b("SELECT"), b(String(target.db))]);
+  return commands;
 }
 
 function b(s: string): Buffer {

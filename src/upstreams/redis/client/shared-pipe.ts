@@ -16,13 +16,12 @@
  * (a reset by connection-watch.ts, a Sentinel failover), so the next batch opens it again where the
  * shared connection went.
  */
-import { connect as netConnect, type Socket } from "node:net";
-import { connect as tlsConnect } from "node:tls";
+import type { Socket } from "node:net";
 import { log } from "../../../observability/log.js";
 import { abortable, type DeadlineSignal } from "../../../resilience/deadline.js";
 import { encodeCommand } from "../resp/encoder.js";
 import { ReplyScanner } from "../resp/reply-scanner.js";
-import type { DedicatedTarget } from "./dedicated-connection.js";
+import { connectTarget, loginCommands, type DedicatedTarget } from "./dedicated-connection.js";
 import type { RawCommand } from "./raw-command.js";
 
 /** The first byte of a push frame (">") and of an error reply ("-"). */
@@ -137,10 +136,13 @@ export class SharedPipe implements RawPipe {
       return Promise.reject(err);
     }
     return new Promise<void>((resolve, reject) => {
-      const socket = target.tls
-        ? tlsConnect({ host: target.host, port: target.port, servername: target.host, ...target.tls })
-        : netConnect({ host: target.host, port: target.port });
-      socket.setNoDelay(true);
+      const socket = connectTarget(target, () => {
+        const commands = loginCommands(target, this.protocol);
+        // Named as the ioredis connection is (ioredis-options.ts), with the protocol: CLIENT LIST tells them apart.
+        commands.push([Buffer.from("CLIENT"), Buffer.from("SETNAME"), Buffer.from(`attache:${this.host.route}:resp${this.protocol}`)]);
+        link.handshake = commands.length;
+        socket.write(Buffer.concat(commands.map((c) => encodeCommand(c))));
+      });
       const link = new Link(socket);
       let settle: ((err?: Error) => void) | undefined = (err) => {
         settle = undefined;
@@ -167,17 +169,6 @@ export class SharedPipe implements RawPipe {
         const last = link.last;
         link.last = undefined;
         last?.chunkEnd();
-      });
-      socket.once(target.tls ? "secureConnect" : "connect", () => {
-        const commands: Buffer[][] = [];
-        if (target.password !== undefined)
-          commands.push(target.username ? [b("AUTH"), b(target.username), b(target.password)] : [b("AUTH"), b(target.password)]);
-        if (this.protocol === 3) commands.push([b("HELLO"), b("3")]);
-        if (target.db !== 0) commands.push([b("SELECT"), b(String(target.db))]);
-        // Named as the ioredis connection is (ioredis-options.ts), with the protocol: CLIENT LIST tells them apart.
-        commands.push([b("CLIENT"), b("SETNAME"), b(`attache:${this.host.route}:resp${this.protocol}`)]);
-        link.handshake = commands.length;
-        socket.write(Buffer.concat(commands.map((c) => encodeCommand(c))));
       });
       this.link = link;
       // The ioredis connection has a health check (connection-watch.ts); this one is watched by its own replies.
@@ -255,8 +246,4 @@ export class SharedPipe implements RawPipe {
     link.queue.length = 0;
     for (const command of queue) command.fail(err);
   }
-}
-
-function b(s: string): Buffer {
-  return Buffer.from(s);
 }
